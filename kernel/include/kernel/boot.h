@@ -1,0 +1,48 @@
+/*
+ * boot.h - what an architecture's boot stub hands to kmain().
+ *
+ * Each arch/<name>/ boot stub brings the CPU to a state where C runs with
+ * the MMU on and all RAM reachable through the direct map, then fills one
+ * struct boot_info from the firmware's description of memory (PVH start
+ * info on x86_64, the flattened device tree on aarch64) and calls kmain().
+ *
+ *   phys 0 ............................................ top of RAM
+ *        [ram[0]]   hole   [ram[1] ..........]  hole  [ram[2] ...]
+ *           ^^^ reserved[] ranges may overlap any of these (kernel image,
+ *               boot page tables, firmware tables, DTB, /memreserve/)
+ *
+ * virt = phys + direct_map_offset for every byte of every ram[] region.
+ */
+#ifndef KERNEL_BOOT_H
+#define KERNEL_BOOT_H
+
+#include <stdint.h>
+
+#define BOOT_MAX_REGIONS 128
+#define BOOT_CMDLINE_MAX 512
+
+struct boot_region {
+	uint64_t base;
+	uint64_t size;
+};
+
+struct boot_info {
+	const char *arch;            /* "x86_64", "aarch64" */
+	const char *firmware;        /* "PVH", "DTB", ... for the banner */
+	char cmdline[BOOT_CMDLINE_MAX];  /* kernel command line, NUL-terminated */
+	uint64_t direct_map_offset;  /* virt = phys + offset for all RAM */
+	unsigned nram;               /* usable RAM, sorted by base, disjoint */
+	struct boot_region ram[BOOT_MAX_REGIONS];
+	unsigned nreserved;          /* must never be handed out; may overlap */
+	struct boot_region reserved[BOOT_MAX_REGIONS];
+	uint64_t entry_cycles;       /* arch_cycles() at the first C instruction */
+};
+
+/* Provided by kernel/, called once by the boot stub on the boot CPU. */
+_Noreturn void kmain(struct boot_info *bi);
+
+/* Helpers for boot stubs filling boot_info (kernel/bootinfo.c). */
+void boot_add_ram(struct boot_info *bi, uint64_t base, uint64_t size);
+void boot_add_reserved(struct boot_info *bi, uint64_t base, uint64_t size);
+
+#endif

@@ -1,0 +1,17 @@
+#ifndef KERNEL_PANIC_H
+#define KERNEL_PANIC_H
+#include <stdint.h>
+
+/* Print "PANIC: <msg>", the caller and a frame-pointer backtrace, then
+ * exit with EXIT_PANIC. */
+_Noreturn void panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Called by arch exception handlers after printing the CPU state: prints a
+ * backtrace starting at frame pointer fp and exits with EXIT_FAULT. */
+_Noreturn void fault_exit(uintptr_t pc, uintptr_t fp);
+
+/* Walk a frame-pointer chain (x86_64 rbp / aarch64 x29 layout: [fp] = caller's
+ * fp, [fp+8] = return address) and print one line per frame. */
+void backtrace_print(uintptr_t fp);
+
+#endif

@@ -1,0 +1,130 @@
+/*
+ * strata/pfa.h - level 0: the page-frame allocator (buddy system).
+ *
+ * The PFA owns every page of RAM the firmware reported.  It hands out
+ * naturally aligned blocks of 2^order pages and keeps one 16-byte
+ * descriptor (struct page) per page, which the layers above use to record
+ * who owns a page so that kfree(ptr) can find its owner in O(1) and reject
+ * pointers strata never handed out.
+ *
+ * Setup (once, on one CPU, before any allocation):
+ *
+ *     pfa_setup_begin(direct_map_offset);   virt = phys + offset
+ *     pfa_add_region(base, size);  ...      every usable RAM range
+ *     pfa_reserve(base, size);     ...      kernel image, tables, DTB, ...
+ *     pfa_setup_end();                      places the descriptors in RAM,
+ *                                           builds the free lists
+ *
+ * pfa_setup_begin() may be called again later to start over from nothing
+ * (host tests do this to try many memory maps).
+ */
+#ifndef STRATA_PFA_H
+#define STRATA_PFA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef PAGE_SHIFT
+#define PAGE_SHIFT 12
+#endif
+#define PAGE_SIZE ((uintptr_t)1 << PAGE_SHIFT)
+
+/* Orders 0..PFA_MAX_ORDER: 2^10 pages = 4 MiB blocks with 4 KiB pages. */
+#ifndef PFA_MAX_ORDER
+#define PFA_MAX_ORDER 10
+#endif
+
+#define PFA_MAX_REGIONS 128
+
+typedef uint64_t phys_addr_t;
+
+/* pfa_alloc() flags */
+#define PFA_ZERO 0x1u   /* fill the block with zeroes */
+
+/*
+ * Owner of a page, kept in struct page.owner.  Only the head page of a
+ * block carries the block's order; the others are PG_TAIL pointing back
+ * (for PG_LARGE and PG_PFA blocks) so an interior pointer is recognised.
+ */
+enum page_owner {
+	PG_UNMANAGED = 0, /* hole between regions inside a descriptor section */
+	PG_RESERVED,      /* never handed out */
+	PG_FREE,          /* head of a free buddy block (order valid) */
+	PG_FREE_TAIL,     /* inside a free buddy block */
+	PG_PFA,           /* head of a block returned by pfa_alloc(), no owner yet */
+	PG_TAIL,          /* non-head page of an allocated block */
+	PG_LARGE,         /* head of a kmalloc large run  (level +1) */
+	PG_ARENA,         /* page of an arena of pools      (level +2) */
+	PG_POOL,          /* page holding a pool of one size class (level +2) */
+	PG_CACHE,         /* page of a kmem_cache slab      (level +3) */
+	PG_OWNER_MAX
+};
+
+/*
+ * One per page, 16 bytes.  The PFA uses link/order for free blocks; for
+ * allocated pages the fields after `owner` belong to whoever owns the page.
+ */
+struct page {
+	uint32_t next;     /* free list: page frame index of next block (or owner data) */
+	uint32_t prev;     /* free list: previous (or owner data) */
+	uint8_t owner;     /* enum page_owner */
+	uint8_t order;     /* block order for PG_FREE / PG_PFA / PG_LARGE heads */
+	uint16_t cls;      /* owner data, e.g. size class of a pool */
+	uint32_t data;     /* owner data, e.g. byte count of a large run, or
+	                      for PG_TAIL the distance in pages to the head */
+};
+
+_Static_assert(sizeof(struct page) == 16, "struct page must stay 16 bytes");
+
+/* ---- setup ---- */
+void pfa_setup_begin(uintptr_t direct_map_offset);
+int pfa_add_region(phys_addr_t base, uint64_t size);   /* 0 or -1 (too many) */
+void pfa_reserve(phys_addr_t base, uint64_t size);
+int pfa_setup_end(void);                               /* 0 or -1 (no room for metadata) */
+
+/* ---- allocation ---- */
+phys_addr_t pfa_alloc(unsigned order, unsigned flags);  /* 0 when out of memory */
+void pfa_free(phys_addr_t pa, unsigned order);          /* bad input reported, ignored */
+
+/* ---- addresses and descriptors ---- */
+void *pfa_virt(phys_addr_t pa);
+phys_addr_t pfa_phys(const void *va);
+struct page *pfa_page(phys_addr_t pa);          /* NULL if pa is not managed RAM */
+struct page *pfa_virt_to_page(const void *va);  /* NULL if not in the direct map of managed RAM */
+phys_addr_t pfa_page_phys(const struct page *pg);
+
+/* Mark every page of an allocated block [pa, pa + 2^order pages) as
+ * belonging to `owner`: head gets owner, order; tails get PG_TAIL and the
+ * distance to the head.  Used by the layers above after pfa_alloc(). */
+void pfa_set_owner(phys_addr_t pa, unsigned order, enum page_owner owner);
+
+/* ---- statistics ---- */
+struct pfa_region_stats {
+	phys_addr_t base;
+	uint64_t size;
+	uint64_t free_pages;
+};
+
+struct pfa_stats {
+	uint64_t total_pages;      /* pages in all regions */
+	uint64_t reserved_pages;   /* never available */
+	uint64_t free_pages;       /* now */
+	uint64_t low_water_pages;  /* lowest free_pages since setup */
+	uint64_t free_blocks[PFA_MAX_ORDER + 1];
+	unsigned largest_free_order;  /* valid when free_pages > 0 */
+	uint64_t metadata_bytes;   /* page descriptors + section table */
+	uint64_t bad_calls;        /* rejected pfa_free() calls */
+	unsigned nregions;
+	struct pfa_region_stats region[PFA_MAX_REGIONS];
+};
+
+void pfa_get_stats(struct pfa_stats *st);
+void pfa_print_stats(void (*out)(const char *s, size_t n));
+
+/* Walk every structure and check the invariants (each free block in
+ * exactly one list, no free buddy pair left uncoalesced, counts agree with
+ * descriptors).  Returns 0 when all hold, otherwise the number of
+ * problems, each reported through mm_platform_write(). */
+int pfa_check(void);
+
+#endif
