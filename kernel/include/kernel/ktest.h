@@ -43,6 +43,7 @@ struct ktest {
 
 /* Suite names with dashes: KTEST_NAMED("smp-stress", run, fn) */
 #define KTEST_NAMED(suite_str, name_, fn_)                                \
+	static void fn_(struct ktest_ctx *t);                            \
 	static const struct ktest ktest_desc_##fn_                       \
 		__attribute__((used, section(".ktest"), aligned(8))) = { \
 			suite_str, #name_, fn_                           \

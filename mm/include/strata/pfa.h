@@ -86,6 +86,44 @@ int pfa_setup_end(void);                               /* 0 or -1 (no room for m
 phys_addr_t pfa_alloc(unsigned order, unsigned flags);  /* 0 when out of memory */
 void pfa_free(phys_addr_t pa, unsigned order);          /* bad input reported, ignored */
 
+/* Free with an explicit caller for the report (for layers above, e.g.
+ * kfree passing its own caller).  pfa_free(pa, order) is
+ * pfa_free_caller(pa, order, __builtin_return_address(0)). */
+void pfa_free_caller(phys_addr_t pa, unsigned order, void *caller);
+
+/* ---- bad-input reports ----
+ * Every rejected call is printed as one line through mm_platform_write(),
+ * e.g. "pfa: double free of 0x1234000 (order 2) from 0x401a2b", counted in
+ * pfa_stats.bad_calls, and kept as the last report, so a test can assert
+ * on exactly what was detected.  The allocator state is left untouched. */
+enum pfa_report_kind {
+	PFA_REPORT_NONE = 0,
+	PFA_REPORT_DOUBLE_FREE,   /* block (or a page of it) is already free */
+	PFA_REPORT_NOT_RAM,       /* address outside managed RAM */
+	PFA_REPORT_RESERVED,      /* address of a reserved page */
+	PFA_REPORT_TAIL,          /* page inside an allocated block, not its head */
+	PFA_REPORT_MISALIGNED,    /* not aligned to a page or to 2^order pages */
+	PFA_REPORT_WRONG_ORDER,   /* block was allocated with another order */
+	PFA_REPORT_BAD_ORDER,     /* order > PFA_MAX_ORDER */
+	PFA_REPORT_BAD_OWNER,     /* pfa_set_owner() on a block that is not
+	                             allocated, or with a non-owner value */
+	PFA_REPORT_KIND_MAX
+};
+
+struct pfa_report {
+	enum pfa_report_kind kind;
+	phys_addr_t addr;      /* address passed in */
+	unsigned order;        /* order passed in */
+	uint64_t detail;       /* WRONG_ORDER: the block's real order;
+	                          TAIL: physical address of the block's head;
+	                          BAD_OWNER: the owner value passed in */
+	uintptr_t caller;      /* return address of the caller */
+};
+
+/* Copy of the most recent report (kind PFA_REPORT_NONE if none since
+ * pfa_setup_begin()). */
+void pfa_last_report(struct pfa_report *r);
+
 /* ---- addresses and descriptors ---- */
 void *pfa_virt(phys_addr_t pa);
 phys_addr_t pfa_phys(const void *va);
@@ -95,7 +133,11 @@ phys_addr_t pfa_page_phys(const struct page *pg);
 
 /* Mark every page of an allocated block [pa, pa + 2^order pages) as
  * belonging to `owner`: head gets owner, order; tails get PG_TAIL and the
- * distance to the head.  Used by the layers above after pfa_alloc(). */
+ * distance to the head.  Used by the layers above after pfa_alloc().
+ * The owner may use next, prev, cls and data of the head and next, prev, cls of
+ * the tails, but must leave `owner`/`order` of the head and `owner`/`data`
+ * of the tails alone: pfa_free() checks them.  pfa_set_owner() on a block
+ * that is not allocated with that order is reported (PFA_REPORT_BAD_OWNER). */
 void pfa_set_owner(phys_addr_t pa, unsigned order, enum page_owner owner);
 
 /* ---- statistics ---- */

@@ -1,0 +1,87 @@
+/*
+ * main.c - kmain(), the one C entry point both architectures share.
+ *
+ *   boot stub (arch/<name>/)          kmain()
+ *   ------------------------          -------
+ *   CPU mode, MMU, stack, BSS   --->  banner + firmware memory map
+ *   struct boot_info filled           mm_init(): RAM -> strata's PFA
+ *                                     test=...  -> in-kernel test runner
+ *                                     otherwise -> the demo
+ *                                     exit status -> QEMU -> shell
+ */
+#include <kernel/arch.h>
+#include <kernel/boot.h>
+#include <kernel/cmdline.h>
+#include <kernel/exit.h>
+#include <kernel/mm.h>
+#include <kernel/panic.h>
+#include <kprintf.h>
+#include <strata/pfa.h>
+
+int ktest_run(const struct boot_info *bi, const char *spec);
+void demo_run(const struct boot_info *bi);
+
+static void print_size(uint64_t bytes)
+{
+	if (bytes >= (1ULL << 30) && !(bytes & ((1ULL << 20) - 1)))
+		kprintf("%llu.%02llu GiB", (unsigned long long)(bytes >> 30),
+			(unsigned long long)((bytes & ((1ULL << 30) - 1)) * 100 >> 30));
+	else if (bytes >= (1ULL << 20))
+		kprintf("%llu MiB", (unsigned long long)(bytes >> 20));
+	else
+		kprintf("%llu KiB", (unsigned long long)(bytes >> 10));
+}
+
+static void print_memory_map(const struct boot_info *bi)
+{
+	uint64_t total = 0;
+
+	kprintf("memory map (%s):\n", bi->firmware);
+	for (unsigned i = 0; i < bi->nram; i++) {
+		const struct boot_region *r = &bi->ram[i];
+		kprintf("  ram      0x%016llx-0x%016llx  ", (unsigned long long)r->base,
+			(unsigned long long)(r->base + r->size - 1));
+		print_size(r->size);
+		kprintf("\n");
+		total += r->size;
+	}
+	for (unsigned i = 0; i < bi->nreserved; i++) {
+		const struct boot_region *r = &bi->reserved[i];
+		kprintf("  reserved 0x%016llx-0x%016llx  ", (unsigned long long)r->base,
+			(unsigned long long)(r->base + r->size - 1));
+		print_size(r->size);
+		kprintf("\n");
+	}
+	kprintf("  total RAM ");
+	print_size(total);
+	kprintf(" in %u region%s, direct map at 0x%llx\n", bi->nram,
+		bi->nram == 1 ? "" : "s", (unsigned long long)bi->direct_map_offset);
+}
+
+void kmain(struct boot_info *bi)
+{
+	uint64_t t_kmain = arch_cycles();
+
+	kprintf("\nstrata %s kernel (%s, %s)\n", bi->arch, bi->firmware, arch_cpu_name());
+	kprintf("cmdline: \"%s\"\n", bi->cmdline);
+	kprintf("boot: first C instruction at cycle %llu, kmain at cycle %llu\n",
+		(unsigned long long)bi->entry_cycles, (unsigned long long)t_kmain);
+	print_memory_map(bi);
+
+	mm_init(bi);
+	struct pfa_stats st;
+	pfa_get_stats(&st);
+	kprintf("pfa: %llu pages managed, %llu free, %llu reserved, "
+		"%llu bytes of page descriptors\n",
+		(unsigned long long)st.total_pages, (unsigned long long)st.free_pages,
+		(unsigned long long)st.reserved_pages,
+		(unsigned long long)st.metadata_bytes);
+
+	char spec[256];
+	if (cmdline_get(bi->cmdline, "test", spec, sizeof spec)) {
+		int failed = ktest_run(bi, spec);
+		arch_exit(failed ? EXIT_FAIL : EXIT_PASS);
+	}
+	demo_run(bi);
+	arch_exit(EXIT_PASS);
+}

@@ -1,0 +1,34 @@
+/*
+ * mm_glue.c - this kernel's side of strata's platform contract
+ * (mm/include/strata/platform.h), and handing RAM over to strata.
+ */
+#include <kernel/boot.h>
+#include <kernel/panic.h>
+#include <kernel/mm.h>
+#include <kprintf.h>
+#include <strata/pfa.h>
+#include <strata/platform.h>
+
+void mm_platform_write(const char *s, size_t n)
+{
+	console_write(s, n);
+}
+
+void mm_platform_panic(const char *msg)
+{
+	panic("strata: %s", msg);
+}
+
+/* Give every RAM region and every reservation of the firmware map to the
+ * page-frame allocator. */
+void mm_init(const struct boot_info *bi)
+{
+	pfa_setup_begin(bi->direct_map_offset);
+	for (unsigned i = 0; i < bi->nram; i++)
+		if (pfa_add_region(bi->ram[i].base, bi->ram[i].size) != 0)
+			panic("mm: too many RAM regions for the page allocator");
+	for (unsigned i = 0; i < bi->nreserved; i++)
+		pfa_reserve(bi->reserved[i].base, bi->reserved[i].size);
+	if (pfa_setup_end() != 0)
+		panic("mm: no room for the page descriptors");
+}

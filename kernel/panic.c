@@ -1,0 +1,79 @@
+/*
+ * panic.c - the kernel's way of dying loudly.
+ *
+ * Every fatal path ends here and leaves three things on the console for
+ * the person (or scripts/qemu-test) reading it: what happened, who called,
+ * and the chain of callers, then a distinct exit status:
+ *
+ *     PANIC: pfa: out of metadata space
+ *       caller 0xffffffff80104a2c
+ *       backtrace:
+ *         #0 0xffffffff80104a2c
+ *         #1 0xffffffff80100f11
+ *     (exit status 2)
+ *
+ * The backtrace follows frame pointers (the kernel is built with
+ * -fno-omit-frame-pointer).  On both x86_64 and aarch64 a frame record is
+ * two words, [fp] = caller's fp and [fp + 8] = return address; the boot
+ * stub starts with fp = 0, which ends the walk.  scripts/qemu-test turns
+ * the addresses into file:line with addr2line.
+ */
+#include <stdarg.h>
+#include <stdint.h>
+#include <kernel/arch.h>
+#include <kernel/exit.h>
+#include <kernel/panic.h>
+#include <kprintf.h>
+
+static int dying;   /* set once: a fault while dying must not recurse */
+
+void backtrace_print(uintptr_t fp)
+{
+	kprintf("  backtrace:\n");
+	for (int depth = 0; depth < 32 && fp; depth++) {
+		if (fp & 7) {
+			kprintf("    (frame pointer %p misaligned, stop)\n", (void *)fp);
+			return;
+		}
+		const uintptr_t *frame = (const uintptr_t *)fp;
+		uintptr_t ret = frame[1];
+		if (!ret)
+			return;
+		kprintf("    #%d %p\n", depth, (void *)ret);
+		if (frame[0] <= fp) /* the stack grows down: callers are above */
+			return;
+		fp = frame[0];
+	}
+}
+
+static void die_once(int status)
+{
+	if (dying) {
+		kprintf("\nnested failure while dying; exit %d\n", status);
+		arch_exit(status);
+	}
+	dying = 1;
+}
+
+void panic(const char *fmt, ...)
+{
+	die_once(EXIT_PANIC);
+	va_list ap;
+	kprintf("\nPANIC: ");
+	va_start(ap, fmt);
+	kvprintf(fmt, ap);
+	va_end(ap);
+	kprintf("\n  caller %p\n", __builtin_return_address(0));
+	backtrace_print((uintptr_t)__builtin_frame_address(0));
+	kprintf("exit status %d (panic)\n", EXIT_PANIC);
+	arch_exit(EXIT_PANIC);
+}
+
+void fault_exit(uintptr_t pc, uintptr_t fp)
+{
+	die_once(EXIT_FAULT);
+	kprintf("  faulting pc %p\n", (void *)pc);
+	backtrace_print(fp);
+	kprintf("exit status %d (fault)\n", EXIT_FAULT);
+	arch_exit(EXIT_FAULT);
+}
