@@ -1,0 +1,167 @@
+/*
+ * arch/x86_64/boot.c - from boot.S to kmain(): read the PVH start info,
+ * build the final page tables, describe memory in struct boot_info.
+ *
+ * On entry (see boot.S) the boot page tables identity-map the low 4 GiB,
+ * so the PVH structures, which QEMU puts at 32-bit physical addresses, can
+ * be read directly through their physical address.  Everything we need
+ * from them is copied before x86_paging_init() removes that identity map.
+ *
+ *   x86_boot_main(start_info)
+ *     rdtsc                        -> bi.entry_cycles
+ *     serial, TSS/NX, IDT          faults from here on are reported
+ *     check magic, copy cmdline
+ *     RAM list: type 1 only, shrunk to whole pages, sorted, merged
+ *     x86_paging_init()            direct map + kernel image, CR3 switch
+ *     boot_add_ram / boot_add_reserved
+ *     kmain(&bi)
+ */
+#include <stdint.h>
+#include <kstring.h>
+#include <kernel/arch.h>
+#include <kernel/boot.h>
+#include <kernel/exit.h>
+#include "pvh.h"
+#include "x86.h"
+
+/* The direct map ends where the kernel-image window would start; stop well
+ * short of it: 64 TiB of physical address space is plenty. */
+#define DIRECT_MAP_MAX_PHYS (1ull << 46)
+
+static struct boot_info bi;
+static struct x86_range ram[BOOT_MAX_REGIONS];
+static unsigned nram;
+struct x86_paging_result x86_boot_pt;
+struct x86_range x86_boot_pvh[3];   /* start_info, memmap, cmdline */
+
+_Noreturn void x86_boot_main(uint32_t start_info_phys);
+
+_Noreturn void x86_boot_fail(const char *msg)
+{
+	x86_serial_puts("strata: boot failed: ");
+	x86_serial_puts(msg);
+	x86_serial_puts("\n");
+	arch_exit(EXIT_PANIC);
+}
+
+static uint64_t page_down(uint64_t x)
+{
+	return x & ~(PAGE_SIZE - 1);
+}
+
+static uint64_t page_up(uint64_t x)
+{
+	return (x + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+}
+
+static void copy_cmdline(const struct hvm_start_info *si)
+{
+	const char *src = (const char *)(uintptr_t)si->cmdline_paddr;
+	unsigned i = 0;
+
+	if (si->cmdline_paddr)
+		for (; i < BOOT_CMDLINE_MAX - 1 && src[i]; i++)
+			bi.cmdline[i] = src[i];
+	bi.cmdline[i] = '\0';
+}
+
+/* Insert [base, end) into the sorted ram[] list, merging neighbours. */
+static void ram_insert(uint64_t base, uint64_t end)
+{
+	unsigned i = 0, j;
+
+	while (i < nram && ram[i].end < base)
+		i++;
+	if (i < nram && ram[i].base <= end) {           /* touches ram[i] */
+		ram[i].base = base < ram[i].base ? base : ram[i].base;
+		ram[i].end = end > ram[i].end ? end : ram[i].end;
+		while (i + 1 < nram && ram[i + 1].base <= ram[i].end) {
+			ram[i].end = ram[i + 1].end > ram[i].end ? ram[i + 1].end : ram[i].end;
+			for (j = i + 1; j + 1 < nram; j++)
+				ram[j] = ram[j + 1];
+			nram--;
+		}
+		return;
+	}
+	if (nram == BOOT_MAX_REGIONS) {
+		x86_serial_puts("strata: too many RAM regions, ignoring some\n");
+		return;
+	}
+	for (j = nram; j > i; j--)
+		ram[j] = ram[j - 1];
+	ram[i] = (struct x86_range){ base, end };
+	nram++;
+}
+
+/* Usable RAM from the PVH memory map: type 1 only (reserved, ACPI, NVS
+ * and bad entries are skipped), shrunk inwards to whole pages. */
+static void collect_ram(const struct hvm_start_info *si)
+{
+	const struct hvm_memmap_entry *e =
+		(const struct hvm_memmap_entry *)(uintptr_t)si->memmap_paddr;
+
+	for (uint32_t i = 0; i < si->memmap_entries; i++) {
+		uint64_t base = page_up(e[i].addr);
+		uint64_t end = page_down(e[i].addr + e[i].size);
+
+		if (e[i].type != PVH_MEMMAP_RAM)
+			continue;
+		if (end > DIRECT_MAP_MAX_PHYS)
+			end = DIRECT_MAP_MAX_PHYS;
+		if (base < end)
+			ram_insert(base, end);
+	}
+	if (!nram)
+		x86_boot_fail("no usable RAM in the PVH memory map");
+}
+
+static void reserve(uint64_t base, uint64_t end)
+{
+	base = page_down(base);
+	end = page_up(end);
+	if (base < end)
+		boot_add_reserved(&bi, base, end - base);
+}
+
+void x86_boot_main(uint32_t start_info_phys)
+{
+	const struct hvm_start_info *si =
+		(const struct hvm_start_info *)(uintptr_t)start_info_phys;
+	struct x86_range *avoid = x86_boot_pvh;
+	uint64_t cmdline_len;
+
+	bi.entry_cycles = rdtsc();
+	x86_serial_init();
+	x86_cpu_init();
+	x86_idt_init();
+
+	if (si->magic != PVH_START_MAGIC)
+		x86_boot_fail("bad PVH start_info magic (not booted via PVH?)");
+	if (si->version < 1 || !si->memmap_paddr)
+		x86_boot_fail("PVH start_info has no memory map (version 0)");
+
+	bi.arch = "x86_64";
+	bi.firmware = "PVH";
+	bi.direct_map_offset = X86_DIRECT_MAP;
+	copy_cmdline(si);
+	collect_ram(si);
+
+	/* The page tables must not land on what we have not finished reading. */
+	cmdline_len = si->cmdline_paddr ? strlen((const char *)(uintptr_t)si->cmdline_paddr) + 1 : 0;
+	avoid[0] = (struct x86_range){ start_info_phys, start_info_phys + sizeof(*si) };
+	avoid[1] = (struct x86_range){ si->memmap_paddr, si->memmap_paddr +
+				       si->memmap_entries * sizeof(struct hvm_memmap_entry) };
+	avoid[2] = (struct x86_range){ si->cmdline_paddr, si->cmdline_paddr + cmdline_len };
+	x86_paging_init(ram, nram, avoid, 3, &x86_boot_pt);
+	/* From here on physical memory is only reachable via the direct map. */
+
+	for (unsigned i = 0; i < nram; i++)
+		boot_add_ram(&bi, ram[i].base, ram[i].end - ram[i].base);
+	reserve(0, PAGE_SIZE);                       /* real-mode IVT + BDA */
+	reserve(kimg_phys(__kernel_start), kimg_phys(__kernel_end));
+	reserve(x86_boot_pt.pt_base, x86_boot_pt.pt_end);
+	for (unsigned i = 0; i < 3; i++)
+		reserve(avoid[i].base, avoid[i].end);
+
+	kmain(&bi);
+}

@@ -1,0 +1,156 @@
+/*
+ * arch/x86_64/selftest.c - in-kernel tests of the x86_64 boot stub.
+ *
+ * Suite "x86" (part of test=all) checks the promises boot.c and paging.c
+ * make, by walking the live page tables rather than by faulting:
+ *
+ *   - virtual page 0 and arch_unmapped_address() are unmapped
+ *   - every RAM region is direct-mapped (first and last page, read/write,
+ *     no-execute) and the holes between regions are not
+ *   - the kernel image is W^X and the boot-stack guard page is unmapped
+ *   - SSE is enabled
+ *
+ * The selftest-x86-* suites fault on purpose (run them one at a time,
+ * e.g. test=selftest-x86-df); each must end with a CPU exception report
+ * and exit status EXIT_FAULT:
+ *
+ *   selftest-x86-ud   ud2                    -> #UD
+ *   selftest-x86-de   division by zero       -> #DE
+ *   selftest-x86-df   unbounded recursion    -> #PF on the guard page,
+ *                                               which cannot be delivered
+ *                                               on that stack -> #DF (IST)
+ * (the #PF case is the shared selftest-fault suite.)
+ */
+#include <stdint.h>
+#include <kernel/arch.h>
+#include <kernel/boot.h>
+#include <kernel/ktest.h>
+#include "x86.h"
+
+#define VA(p) ((uint64_t)(uintptr_t)(p))
+
+KTEST(x86, page_zero_unmapped)
+{
+	KT_CHECK(t, x86_pte_lookup(0) == 0, "virtual page 0 is mapped");
+	KT_CHECK(t, x86_pte_lookup(arch_unmapped_address()) == 0,
+		 "arch_unmapped_address() 0x%lx is mapped",
+		 (unsigned long)arch_unmapped_address());
+}
+
+static void check_dmap(struct ktest_ctx *t, uint64_t phys)
+{
+	uint64_t e = x86_pte_lookup(X86_DIRECT_MAP + phys);
+
+	KT_REQUIRE(t, e, "RAM at 0x%lx not direct-mapped", (unsigned long)phys);
+	KT_CHECK(t, (e & PTE_ADDR & ~(phys & ~PTE_ADDR)) <= phys, "bad frame for 0x%lx",
+		 (unsigned long)phys);
+	KT_CHECK(t, e & PTE_W, "RAM at 0x%lx read-only", (unsigned long)phys);
+	KT_CHECK(t, !x86_has_nx() || (e & PTE_NX), "RAM at 0x%lx executable",
+		 (unsigned long)phys);
+}
+
+KTEST(x86, direct_map_ram_only)
+{
+	const struct boot_info *bi = t->bi;
+
+	for (unsigned i = 0; i < bi->nram; i++) {
+		uint64_t b = bi->ram[i].base, e = b + bi->ram[i].size;
+		volatile uint64_t *last = (volatile uint64_t *)(uintptr_t)(X86_DIRECT_MAP + e - 8);
+		uint64_t saved = *last;
+
+		check_dmap(t, b);
+		check_dmap(t, e - PAGE_SIZE);
+		*last = 0x5a5a5a5a5a5a5a5aull ^ e;
+		KT_CHECK(t, *last == (0x5a5a5a5a5a5a5a5aull ^ e), "write at 0x%lx lost",
+			 (unsigned long)(e - 8));
+		*last = saved;
+		if (i + 1 < bi->nram && e < bi->ram[i + 1].base)
+			KT_CHECK(t, x86_pte_lookup(X86_DIRECT_MAP + e) == 0,
+				 "hole at 0x%lx is direct-mapped", (unsigned long)e);
+	}
+}
+
+KTEST(x86, kernel_image_w_xor_x)
+{
+	uint64_t text = x86_pte_lookup(VA(__text_start));
+	uint64_t ro = x86_pte_lookup(VA(__rodata_start));
+	uint64_t data = x86_pte_lookup(VA(__data_start));
+	int nx = x86_has_nx();
+
+	KT_CHECK(t, text && !(text & PTE_W) && !(text & PTE_NX), "text entry %lx",
+		 (unsigned long)text);
+	KT_CHECK(t, ro && !(ro & PTE_W) && (!nx || (ro & PTE_NX)), "rodata entry %lx",
+		 (unsigned long)ro);
+	KT_CHECK(t, data && (data & PTE_W) && (!nx || (data & PTE_NX)), "data entry %lx",
+		 (unsigned long)data);
+	KT_CHECK(t, x86_pte_lookup(VA(__boot_stack_guard)) == 0, "stack guard page mapped");
+	KT_CHECK(t, read_cr0() & X86_CR0_WP, "CR0.WP clear: ring 0 ignores read-only pages");
+}
+
+KTEST(x86, sse_enabled)
+{
+	volatile double a = 1.5, b = 2.25;
+
+	KT_CHECK(t, !(read_cr0() & X86_CR0_EM) && (read_cr0() & X86_CR0_MP), "CR0 %lx",
+		 (unsigned long)read_cr0());
+	KT_CHECK(t, (read_cr4() & (X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT)) ==
+			    (X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT),
+		 "CR4 %lx", (unsigned long)read_cr4());
+	KT_CHECK(t, a * b == 3.375, "1.5 * 2.25 != 3.375");
+}
+
+KTEST(x86, boot_layout)
+{
+	const struct boot_info *bi = t->bi;
+
+	kt_log("PVH start_info 0x%lx, memmap 0x%lx, cmdline 0x%lx\n",
+	       (unsigned long)x86_boot_pvh[0].base, (unsigned long)x86_boot_pvh[1].base,
+	       (unsigned long)x86_boot_pvh[2].base);
+	kt_log("kernel image 0x%lx-0x%lx, page tables 0x%lx-0x%lx (%lu pages)\n",
+	       (unsigned long)kimg_phys(__kernel_start), (unsigned long)kimg_phys(__kernel_end),
+	       (unsigned long)x86_boot_pt.pt_base, (unsigned long)x86_boot_pt.pt_end,
+	       (unsigned long)((x86_boot_pt.pt_end - x86_boot_pt.pt_base) / PAGE_SIZE));
+	kt_log("TSC: PVH entry %lu, first C instruction %lu (+%lu)\n",
+	       (unsigned long)x86_pvh_entry_tsc, (unsigned long)bi->entry_cycles,
+	       (unsigned long)(bi->entry_cycles - x86_pvh_entry_tsc));
+	KT_CHECK(t, x86_boot_pt.pt_end > x86_boot_pt.pt_base, "no page tables recorded");
+	KT_CHECK(t, bi->direct_map_offset == X86_DIRECT_MAP, "direct map offset");
+}
+
+/* ------------------------------------------------ deliberate CPU faults */
+
+KTEST_NAMED("selftest-x86-ud", invalid_opcode, selftest_x86_ud);
+static void selftest_x86_ud(struct ktest_ctx *t)
+{
+	__asm__ volatile("ud2");
+	KT_CHECK(t, 0, "ud2 did not fault");
+}
+
+KTEST_NAMED("selftest-x86-de", divide_by_zero, selftest_x86_de);
+static void selftest_x86_de(struct ktest_ctx *t)
+{
+	uint32_t lo = 1, hi = 0, zero = 0;
+
+	__asm__ volatile("divl %2" : "+a"(lo), "+d"(hi) : "r"(zero));
+	KT_CHECK(t, 0, "division by zero did not fault");
+}
+
+/* 512 bytes a frame: the 32 KiB boot stack overflows after ~60 calls,
+ * long before the depth limit (there only to keep gcc from calling this
+ * infinite recursion). */
+static unsigned long __attribute__((noinline)) recurse(volatile char *up, unsigned long depth)
+{
+	volatile char frame[512];
+
+	if (depth == 1ul << 40)
+		return 0;
+	frame[0] = up ? (char)(up[0] + 1) : 0;
+	__asm__ volatile("" : : "r"(frame) : "memory");
+	return recurse(frame, depth + 1) + frame[0];
+}
+
+KTEST_NAMED("selftest-x86-df", stack_overflow, selftest_x86_df);
+static void selftest_x86_df(struct ktest_ctx *t)
+{
+	KT_CHECK(t, recurse(0, 0) == 0, "recursion returned");
+}
