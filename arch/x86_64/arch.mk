@@ -29,8 +29,9 @@ else
 KCC := gcc
 KLD := ld
 KAR := ar
-# binutils >= 2.39 warns about a RWX LOAD segment; our linker script keeps
-# text and data in separate segments, but the early boot page is both.
+# binutils >= 2.39 warns about RWX LOAD segments.  linker.ld's PHDRS keep
+# text (R X), rodata (R) and data (R W) apart, so this only silences the
+# warning for experiments that put code and data in one segment.
 ARCH_LDFLAGS_TOOL := --no-warn-rwx-segments
 endif
 

@@ -140,6 +140,10 @@ void x86_boot_main(uint32_t start_info_phys)
 	if (si->version < 1 || !si->memmap_paddr)
 		x86_boot_fail("PVH start_info has no memory map (version 0)");
 
+	if (si->memmap_paddr + si->memmap_entries * sizeof(struct hvm_memmap_entry) > 0x100000000ull ||
+	    si->cmdline_paddr >= 0x100000000ull - BOOT_CMDLINE_MAX)
+		x86_boot_fail("PVH memory map or command line above 4 GiB");
+
 	bi.arch = "x86_64";
 	bi.firmware = "PVH";
 	bi.direct_map_offset = X86_DIRECT_MAP;

@@ -92,12 +92,12 @@ void x86_idt_init(void)
 
 /* #PF error code: bit 0 protection violation (else not present), 1 write,
  * 2 user mode, 3 reserved bit set, 4 instruction fetch. */
-static void print_pf_error(uint64_t err)
+static void print_pf_error(uint64_t err, uint64_t cr2)
 {
 	kprintf("  cause: %s %s%s%s\n", (err & 2) ? "write" : ((err & 16) ? "fetch" : "read"),
 		(err & 1) ? "protection violation" : "not-present page",
 		(err & 8) ? ", reserved bit set" : "", (err & 4) ? ", user mode" : "");
-	kprintf("  CR2 %016lx (faulting address)\n", (unsigned long)read_cr2());
+	kprintf("  CR2 %016lx (faulting address)\n", (unsigned long)cr2);
 }
 
 static void print_regs(const struct x86_trap_frame *f)
@@ -140,13 +140,14 @@ _Noreturn void x86_exception(struct x86_trap_frame *f);
 _Noreturn void x86_exception(struct x86_trap_frame *f)
 {
 	static volatile int depth;
+	uint64_t cr2 = read_cr2();      /* before anything can fault again */
 
 	if (depth++)
 		nested_fault(f->vector, f->rip);
 	kprintf("\n*** CPU exception %lu: %s, error code 0x%lx\n", f->vector,
 		f->vector < 32 ? exc_names[f->vector] : "?", f->error);
 	if (f->vector == VEC_PF)
-		print_pf_error(f->error);
+		print_pf_error(f->error, cr2);
 	if (f->vector == VEC_DF)
 		kprintf("  (a #DF in the kernel is most often a stack overflow)\n");
 	print_regs(f);
