@@ -50,7 +50,6 @@
 #define X86_CR0_WP       (X86_U(1) << 16)
 #define X86_CR0_PG       (X86_U(1) << 31)
 #define X86_CR4_PAE      (X86_U(1) << 5)
-#define X86_CR4_PGE      (X86_U(1) << 7)
 #define X86_CR4_OSFXSR   (X86_U(1) << 9)
 #define X86_CR4_OSXMMEXCPT (X86_U(1) << 10)
 #define X86_MSR_EFER     0xc0000080
@@ -61,7 +60,6 @@
 #define PTE_P            (X86_ULL(1) << 0)   /* present */
 #define PTE_W            (X86_ULL(1) << 1)   /* writable */
 #define PTE_PS           (X86_ULL(1) << 7)   /* 2 MiB page (in a PD entry) */
-#define PTE_G            (X86_ULL(1) << 8)   /* global */
 #define PTE_NX           (X86_ULL(1) << 63)  /* no execute (needs EFER.NXE) */
 #define PTE_ADDR         X86_ULL(0x000ffffffffff000)
 
