@@ -28,7 +28,7 @@ Q := @
 endif
 
 .DEFAULT_GOAL := all
-.PHONY: all run test test-host test-qemu debug clean lib install deps bench soak
+.PHONY: all run test test-host test-qemu debug clean lib install deps bench soak minikernel
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
 MM_INC := -Imm/include
@@ -40,11 +40,12 @@ else
 # ------------------------------------------------------------- kernel build
 include arch/$(ARCH)/arch.mk
 
-KCFLAGS := -std=gnu11 -O2 -g -ffreestanding -fno-stack-protector -fno-pic \
+KCFLAGS_BASE := -std=gnu11 -O2 -g -ffreestanding -fno-stack-protector -fno-pic \
 	-fno-omit-frame-pointer -fno-common -nostdinc \
 	-isystem $(shell $(KCC) $(ARCH_CFLAGS) -print-file-name=include) \
-	$(WARN) -MMD -MP $(ARCH_CFLAGS) \
-	$(MM_INC) -Ikernel/include -Ilib/include -Iarch/$(ARCH)
+	$(WARN) -MMD -MP $(ARCH_CFLAGS) $(ARCH_CFLAGS_$(TOOLCHAIN)) \
+	-Ikernel/include -Ilib/include -Iarch/$(ARCH)
+KCFLAGS := $(KCFLAGS_BASE) $(MM_INC)
 KASFLAGS := $(KCFLAGS) -D__ASSEMBLY__
 
 MM_SRCS     := $(wildcard mm/*.c)
@@ -82,6 +83,25 @@ run: deps $(KERNEL)
 
 debug: deps $(KERNEL)
 	scripts/qemu-run --arch $(ARCH) --kernel $(KERNEL) --mem $(MEM) --smp $(SMP) --debug -- $(KARGS)
+
+# The porting proof: a second, tiny kernel built against the *installed*
+# headers and libstrata.a (tests/porting/minikernel.c), reusing only the
+# boot stub and console of this repository.
+PORT_PREFIX := $(BUILD)/prefix
+MINI_OBJS := $(filter-out $(BUILD)/kernel/main.c.o $(BUILD)/kernel/mm_glue.c.o \
+	$(BUILD)/kernel/demo.c.o $(BUILD)/tests/%,$(KERNEL_OBJS))
+MINIKERNEL := $(BUILD)/minikernel.elf
+
+minikernel: $(MINIKERNEL)
+$(PORT_PREFIX)/lib/libstrata.a: $(LIBSTRATA) $(wildcard mm/include/strata/*.h)
+	$(Q)$(MAKE) -s install PREFIX=$(abspath $(PORT_PREFIX))
+$(BUILD)/minikernel.o: tests/porting/minikernel.c $(PORT_PREFIX)/lib/libstrata.a
+	@echo "  CC      $<  (installed headers only)"
+	$(Q)$(KCC) $(KCFLAGS_BASE) -I$(PORT_PREFIX)/include -c $< -o $@
+$(MINIKERNEL): $(BUILD)/minikernel.o $(MINI_OBJS) arch/$(ARCH)/linker.ld
+	@echo "  LD      $@"
+	$(Q)$(KLD) $(ARCH_LDFLAGS) -T arch/$(ARCH)/linker.ld -o $@ \
+		$(BUILD)/minikernel.o $(MINI_OBJS) -L$(PORT_PREFIX)/lib -lstrata $(KLIBS)
 
 install: $(LIBSTRATA)
 	install -d $(PREFIX)/lib $(PREFIX)/include/strata

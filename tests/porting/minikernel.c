@@ -1,0 +1,93 @@
+/*
+ * minikernel.c - the smallest complete port of strata, built against the
+ * *installed* headers and libstrata.a only (make install PREFIX=...).
+ *
+ * It proves the platform contract is all a kernel needs to supply:
+ *
+ *   1. mm_platform_write() and mm_platform_panic()      (strata/platform.h)
+ *   2. the RAM map, handed over once at boot:           (strata/pfa.h)
+ *        pfa_setup_begin(direct_map_offset);
+ *        pfa_add_region(base, size) ...; pfa_reserve(base, size) ...;
+ *        pfa_setup_end();
+ *   3. kmalloc_init(), then kmalloc()/kfree() anywhere  (strata/kmalloc.h)
+ *   4. memset/memcpy/memmove/memcmp, which gcc and clang require of every
+ *      freestanding environment
+ *
+ * Here the boot stub of this repository's arch/ brings the CPU up and
+ * passes the firmware's memory map; a real kernel passes its own.
+ */
+#include <stdint.h>
+#include <strata/kmalloc.h>
+#include <strata/pfa.h>
+#include <strata/platform.h>
+
+#include <kernel/arch.h>
+#include <kernel/boot.h>
+#include <kprintf.h>
+
+/* ---- 1. the two hooks ---- */
+void mm_platform_write(const char *s, size_t n)
+{
+	console_write(s, n);
+}
+
+void mm_platform_panic(const char *msg)
+{
+	kprintf("minikernel: strata panic: %s\n", msg);
+	arch_exit(2);
+}
+
+static int passed, failed;
+
+static void check(int ok, const char *what)
+{
+	kprintf("%s %d - minikernel/%s\n", ok ? "ok" : "not ok", passed + failed + 1, what);
+	if (ok)
+		passed++;
+	else
+		failed++;
+}
+
+void kmain(struct boot_info *bi)
+{
+	kprintf("\nminikernel: strata linked from an installed libstrata.a\n");
+
+	/* ---- 2. hand over RAM ---- */
+	pfa_setup_begin(bi->direct_map_offset);
+	for (unsigned i = 0; i < bi->nram; i++)
+		pfa_add_region(bi->ram[i].base, bi->ram[i].size);
+	for (unsigned i = 0; i < bi->nreserved; i++)
+		pfa_reserve(bi->reserved[i].base, bi->reserved[i].size);
+	check(pfa_setup_end() == 0, "pfa_setup");
+
+	/* ---- 3. allocate ---- */
+	kmalloc_init();
+	struct pfa_stats before, after;
+	pfa_get_stats(&before);
+
+	enum { N = 1000 };
+	static uint32_t *objs[N];
+	int ok = 1;
+	for (int i = 0; i < N; i++) {
+		size_t size = 8 + (size_t)(i * 37) % 3000;   /* small and large */
+		objs[i] = kmalloc(size, 0);
+		if (!objs[i]) {
+			ok = 0;
+			break;
+		}
+		objs[i][0] = (uint32_t)i;
+	}
+	check(ok, "kmalloc 1000 objects");
+	for (int i = 0; i < N && ok; i++)
+		ok = objs[i][0] == (uint32_t)i;
+	check(ok, "objects keep their contents");
+	for (int i = 0; i < N; i++)
+		kfree(objs[i]);
+	kmalloc_trim();
+	pfa_get_stats(&after);
+	check(after.free_pages == before.free_pages, "every page back in the PFA");
+	check(pfa_check() == 0, "pfa_check");
+
+	kprintf("%d passed, %d failed\n", passed, failed);
+	arch_exit(failed ? 1 : 0);
+}
