@@ -1,0 +1,430 @@
+/*
+ * pfa.c - level 0 of strata: the page-frame allocator (a buddy system).
+ *
+ * Everything strata hands out comes from here in the end: the large runs
+ * of level +1, the arenas of level +2, the slabs of level +3.  This file
+ * holds the run-time half (allocate, free, look up); pfa_setup.c turns the
+ * firmware's memory map into the initial state, pfa_check.c verifies it
+ * and prints statistics.
+ *
+ * Blocks and buddies
+ * ------------------
+ * Memory is handed out in blocks of 2^order pages, order 0..PFA_MAX_ORDER
+ * (4 KiB .. 4 MiB), always naturally aligned: a block of order k starts at
+ * a page index that is a multiple of 2^k.  Each block has exactly one
+ * "buddy", the other half of the aligned block of order k+1 containing it:
+ *
+ *     order 2   [ 0  1  2  3 | 4  5  6  7 ]   buddy of block 0 is block 4
+ *     order 1   [ 0  1 | 2  3 ]               buddy of block 2 is block 0
+ *                                             buddy(idx, k) = idx ^ 2^k
+ *
+ * Free blocks of each order sit on a doubly linked list threaded through
+ * their head page's descriptor (next/prev are page indices, not pointers,
+ * so a descriptor stays 16 bytes):
+ *
+ *     free_head[0] ─► [pg 9] ⇄ [pg 3] ⇄ NIL
+ *     free_head[1] ─► NIL                         nonempty = 0b101
+ *     free_head[2] ─► [pg 12] ⇄ NIL                (bit k: list k has one)
+ *
+ * The invariant that makes the system exact: a free block never has a
+ * free buddy of the same order (they would have been merged), so the set
+ * of free blocks is a function of the set of free pages alone.  That is
+ * what lets a test compare the free lists after "free everything" with
+ * the boot state, block for block.
+ *
+ * Allocation (pfa_alloc)
+ * ----------------------
+ *   fast path:  free_head[order] is not empty -> unlink its first block.
+ *   slow path:  take the smallest larger block (one ctz on `nonempty`),
+ *               split it, putting each upper half back on the list below:
+ *
+ *       order 3 [................]          take it
+ *       order 2 [........|  2 ───┼──► free list 2
+ *       order 1 [....|1 ─┼──► free list 1
+ *       order 0 [..|0 ┼──► free list 0
+ *               [ret]
+ *
+ * Free (pfa_free)
+ * ---------------
+ *   check the call (bad input is reported and ignored, see below), then
+ *   while the buddy is a free block of the same order: unlink it, merge,
+ *   go up one order; finally push the merged block on its list.
+ *
+ * Page descriptors (struct page, 16 bytes, see strata/pfa.h)
+ * -----------------------------------------------------------
+ *   head of a free block      PG_FREE, order, next/prev = list links
+ *   rest of a free block      PG_FREE_TAIL
+ *   head of allocated block   PG_PFA (or PG_LARGE/ARENA/POOL/CACHE after
+ *                             pfa_set_owner()), order
+ *   rest of allocated block   PG_TAIL, data = distance to the head
+ *   reserved                  PG_RESERVED;  hole inside a section: PG_UNMANAGED
+ *
+ * Marking tails costs O(2^order) per allocation and free; it buys exact
+ * diagnosis of a free of an interior page and O(1) pointer-to-owner for
+ * the layers above.  The order-0 fast paths touch one descriptor (plus the
+ * list neighbour's).
+ *
+ * Bad input
+ * ---------
+ * pfa_free() never trusts its arguments: an order out of range, an address
+ * not aligned to its block, outside managed RAM, reserved, free already,
+ * inside a block, or freed with another order than it was allocated with
+ * is reported in one line with the caller, counted, remembered for
+ * pfa_last_report(), and the state is left exactly as it was.
+ *
+ * Locking: one spinlock around all state.  Zeroing (PFA_ZERO) happens
+ * after the lock is dropped: the block already belongs to the caller.
+ */
+#include <strata/format.h>
+#include <strata/pfa.h>
+#include <strata/platform.h>
+
+#include "pfa_internal.h"
+
+struct pfa_state pfa;
+
+/* ------------------------------------------------------------------ */
+/* allocation                                                         */
+/* ------------------------------------------------------------------ */
+
+/* Fast path: unlink the first block of free list `order` (not empty). */
+static inline void take_first_block(unsigned order, struct page *pg)
+{
+	uint32_t next = pg->next;
+
+	pfa.free_head[order] = next;
+	if (next != PFA_NIL)
+		pfa_idx_page(next)->prev = PFA_NIL;
+	else
+		pfa.nonempty &= ~(1u << order);
+	pfa.nr_free[order]--;
+}
+
+/* Slow path: split the smallest larger free block down to `order`.
+ * Returns the index of the block now owned by the caller, or PFA_NIL. */
+static uint32_t take_by_splitting(unsigned order)
+{
+	uint32_t larger = pfa.nonempty >> order;
+
+	if (!larger)
+		return PFA_NIL;
+	unsigned k = order + (unsigned)__builtin_ctz(larger);
+	uint32_t idx = pfa.free_head[k];
+	struct page *pg = pfa_idx_page(idx);
+
+	take_first_block(k, pg);
+	while (k > order) {
+		k--;
+		/* the upper half becomes a free block of order k */
+		pfa_list_push(k, idx + PFA_BLOCK_PAGES(k), pg + PFA_BLOCK_PAGES(k));
+	}
+	return idx;
+}
+
+/* Head becomes PG_PFA; each tail records how far back its head is. */
+static inline void mark_allocated(struct page *pg, unsigned order)
+{
+	pg->owner = PG_PFA;
+	pg->order = (uint8_t)order;
+	pg->cls = 0;
+	pg->data = 0;
+	for (uint32_t i = 1; i < PFA_BLOCK_PAGES(order); i++) {
+		pg[i].owner = PG_TAIL;
+		pg[i].data = i;
+	}
+}
+
+static inline void account_alloc(unsigned order)
+{
+	pfa.free_pages -= PFA_BLOCK_PAGES(order);
+	if (pfa.free_pages < pfa.low_water)
+		pfa.low_water = pfa.free_pages;
+}
+
+phys_addr_t pfa_alloc(unsigned order, unsigned flags)
+{
+	if (order > PFA_MAX_ORDER)
+		return 0;
+
+	mm_spin_lock(&pfa.lock);
+	uint32_t idx = pfa.free_head[order];
+	struct page *pg;
+	if (idx != PFA_NIL) {
+		pg = pfa_idx_page(idx);                 /* fast path */
+		take_first_block(order, pg);
+	} else {
+		idx = take_by_splitting(order);         /* slow path */
+		if (idx == PFA_NIL) {
+			mm_spin_unlock(&pfa.lock);
+			return 0;                       /* out of memory */
+		}
+		pg = pfa_idx_page(idx);
+	}
+	mark_allocated(pg, order);
+	account_alloc(order);
+	mm_spin_unlock(&pfa.lock);
+
+	phys_addr_t pa = pfa_idx_phys(idx);
+	if (flags & PFA_ZERO)
+		pfa_zero(pfa_virt(pa), (size_t)PAGE_SIZE << order);
+	return pa;
+}
+
+/* ------------------------------------------------------------------ */
+/* free                                                               */
+/* ------------------------------------------------------------------ */
+
+/* Classify a call that is not a valid free of an allocated block. */
+static enum pfa_report_kind diagnose_free(phys_addr_t pa, unsigned order,
+					  uint32_t idx, uint64_t *detail)
+{
+	if (order > PFA_MAX_ORDER)
+		return PFA_REPORT_BAD_ORDER;
+	if (pa & (((phys_addr_t)PAGE_SIZE << order) - 1))
+		return PFA_REPORT_MISALIGNED;
+	if (idx == PFA_NIL)
+		return PFA_REPORT_NOT_RAM;
+
+	const struct page *pg = pfa_idx_page(idx);
+	if (pfa_is_allocated_head(pg->owner)) {
+		*detail = pg->order;
+		return PFA_REPORT_WRONG_ORDER;
+	}
+	switch (pg->owner) {
+	case PG_RESERVED:
+		return PFA_REPORT_RESERVED;
+	case PG_FREE:
+	case PG_FREE_TAIL:
+		return PFA_REPORT_DOUBLE_FREE;
+	case PG_TAIL:
+		*detail = pa - ((phys_addr_t)pg->data << PAGE_SHIFT);
+		return PFA_REPORT_TAIL;
+	default:
+		return PFA_REPORT_NOT_RAM;
+	}
+}
+
+/* Index of the allocated block [pa, order) or PFA_NIL if the call is bad.
+ * Lock held. */
+static inline uint32_t block_to_free(phys_addr_t pa, unsigned order)
+{
+	if (order > PFA_MAX_ORDER ||
+	    (pa & (((phys_addr_t)PAGE_SIZE << order) - 1)))
+		return PFA_NIL;
+	uint32_t idx = pfa_phys_idx(pa);
+	if (idx == PFA_NIL)
+		return PFA_NIL;
+	const struct page *pg = pfa_idx_page(idx);
+	if (!pfa_is_allocated_head(pg->owner) || pg->order != order)
+		return PFA_NIL;
+	return idx;
+}
+
+static inline void release_tails(struct page *pg, unsigned order)
+{
+	for (uint32_t i = 1; i < PFA_BLOCK_PAGES(order); i++)
+		pg[i].owner = PG_FREE_TAIL;
+}
+
+/* Merge with free buddies as far as possible, then list the result. */
+static inline void merge_and_push(uint32_t idx, struct page *pg, unsigned order)
+{
+	while (order < PFA_MAX_ORDER) {
+		uint32_t buddy = idx ^ PFA_BLOCK_PAGES(order);
+		/* same section: sections are whole largest blocks */
+		struct page *bp = pg + ((int64_t)buddy - (int64_t)idx);
+		if (bp->owner != PG_FREE || bp->order != order)
+			break;
+		pfa_list_remove(order, buddy, bp);
+		if (buddy < idx) {
+			pg->owner = PG_FREE_TAIL;
+			idx = buddy;
+			pg = bp;
+		} else {
+			bp->owner = PG_FREE_TAIL;
+		}
+		order++;
+	}
+	pfa_list_push(order, idx, pg);
+}
+
+void pfa_free_caller(phys_addr_t pa, unsigned order, void *caller)
+{
+	mm_spin_lock(&pfa.lock);
+	uint32_t idx = block_to_free(pa, order);
+	if (idx != PFA_NIL) {
+		struct page *pg = pfa_idx_page(idx);
+		release_tails(pg, order);
+		pfa.free_pages += PFA_BLOCK_PAGES(order);
+		merge_and_push(idx, pg, order);
+	} else {
+		uint64_t detail = 0;
+		enum pfa_report_kind kind =
+			diagnose_free(pa, order, pfa_phys_idx(pa), &detail);
+		pfa_report(kind, pa, order, detail, caller);
+	}
+	mm_spin_unlock(&pfa.lock);
+}
+
+void pfa_free(phys_addr_t pa, unsigned order)
+{
+	pfa_free_caller(pa, order, __builtin_return_address(0));
+}
+
+/* ------------------------------------------------------------------ */
+/* ownership (for the layers above)                                   */
+/* ------------------------------------------------------------------ */
+
+void pfa_set_owner(phys_addr_t pa, unsigned order, enum page_owner owner)
+{
+	void *caller = __builtin_return_address(0);
+
+	mm_spin_lock(&pfa.lock);
+	uint32_t idx = block_to_free(pa, order);
+	if (idx != PFA_NIL && pfa_is_allocated_head(owner))
+		pfa_idx_page(idx)->owner = (uint8_t)owner;  /* tails: set by pfa_alloc */
+	else
+		pfa_report(PFA_REPORT_BAD_OWNER, pa, order, (uint64_t)owner, caller);
+	mm_spin_unlock(&pfa.lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* reports                                                            */
+/* ------------------------------------------------------------------ */
+
+void pfa_report(enum pfa_report_kind kind, phys_addr_t pa, unsigned order,
+		uint64_t detail, void *caller)
+{
+	unsigned long long a = pa, c = (uintptr_t)caller, d = detail;
+
+	pfa.bad_calls++;
+	pfa.last = (struct pfa_report){ kind, pa, order, detail, (uintptr_t)caller };
+	switch (kind) {
+	case PFA_REPORT_DOUBLE_FREE:
+		mm_printf("pfa: double free of 0x%llx (order %u) from 0x%llx\n", a, order, c);
+		break;
+	case PFA_REPORT_NOT_RAM:
+		mm_printf("pfa: free of 0x%llx outside managed RAM (order %u) from 0x%llx\n",
+			  a, order, c);
+		break;
+	case PFA_REPORT_RESERVED:
+		mm_printf("pfa: free of reserved page 0x%llx (order %u) from 0x%llx\n",
+			  a, order, c);
+		break;
+	case PFA_REPORT_TAIL:
+		mm_printf("pfa: free of 0x%llx inside the block at 0x%llx (order %u) from 0x%llx\n",
+			  a, d, order, c);
+		break;
+	case PFA_REPORT_MISALIGNED:
+		mm_printf("pfa: misaligned free of 0x%llx (order %u) from 0x%llx\n", a, order, c);
+		break;
+	case PFA_REPORT_WRONG_ORDER:
+		mm_printf("pfa: free of 0x%llx with order %u, allocated with order %llu, from 0x%llx\n",
+			  a, order, d, c);
+		break;
+	case PFA_REPORT_BAD_ORDER:
+		mm_printf("pfa: free of 0x%llx with bad order %u (max %u) from 0x%llx\n",
+			  a, order, (unsigned)PFA_MAX_ORDER, c);
+		break;
+	case PFA_REPORT_BAD_OWNER:
+		mm_printf("pfa: set_owner(%llu) of 0x%llx (order %u), not an allocated block, from 0x%llx\n",
+			  d, a, order, c);
+		break;
+	default:
+		mm_printf("pfa: bad call on 0x%llx (order %u) from 0x%llx\n", a, order, c);
+		break;
+	}
+}
+
+void pfa_last_report(struct pfa_report *r)
+{
+	mm_spin_lock(&pfa.lock);
+	*r = pfa.last;
+	mm_spin_unlock(&pfa.lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* addresses and descriptors                                          */
+/* ------------------------------------------------------------------ */
+
+void *pfa_virt(phys_addr_t pa)
+{
+	return (void *)(uintptr_t)(pa + pfa.offset);
+}
+
+phys_addr_t pfa_phys(const void *va)
+{
+	return (phys_addr_t)((uintptr_t)va - pfa.offset);
+}
+
+struct page *pfa_page(phys_addr_t pa)
+{
+	uint32_t idx = pfa_phys_idx(pa);
+	if (idx == PFA_NIL)
+		return NULL;
+	struct page *pg = pfa_idx_page(idx);
+	return pg->owner == PG_UNMANAGED ? NULL : pg;
+}
+
+struct page *pfa_virt_to_page(const void *va)
+{
+	if ((uintptr_t)va < pfa.offset)
+		return NULL;
+	return pfa_page(pfa_phys(va));
+}
+
+/* Start of section s's descriptor array.  Arrays are laid out in section
+ * order, and empty sections start where the next array starts, so these
+ * addresses never decrease with s (see pfa_setup.c). */
+static uintptr_t section_array(unsigned s)
+{
+	return pfa.section[s].bias + (uintptr_t)pfa.section[s].first * sizeof(struct page);
+}
+
+phys_addr_t pfa_page_phys(const struct page *pg)
+{
+	uintptr_t p = (uintptr_t)pg;
+	unsigned nsec = pfa.npages ? ((pfa.npages - 1) >> pfa.sec_shift) + 1 : 0;
+
+	if (!nsec || p < section_array(0) ||
+	    (p - section_array(0)) % sizeof(struct page))
+		return 0;
+	/* last section whose array starts at or below p */
+	unsigned lo = 0, hi = nsec;
+	while (hi - lo > 1) {
+		unsigned mid = (lo + hi) / 2;
+		if (section_array(mid) <= p)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	const struct pfa_section *s = &pfa.section[lo];
+	uint32_t idx = (uint32_t)((p - s->bias) / sizeof(struct page));
+	if (idx < s->first || idx >= s->end)
+		return 0;
+	return pfa_idx_phys(idx);
+}
+
+/* ------------------------------------------------------------------ */
+/* zeroing without libc                                               */
+/* ------------------------------------------------------------------ */
+
+void pfa_zero(void *p, size_t n)
+{
+	uint64_t *w = p;
+	size_t i = 0;
+
+	/* 64 bytes per round (blocks are whole pages).  The empty asm keeps
+	 * the compiler from turning the loop into a call to memset(). */
+	if (((uintptr_t)p & 7) == 0) {
+		for (; i + 64 <= n; i += 64, w += 8) {
+			w[0] = 0; w[1] = 0; w[2] = 0; w[3] = 0;
+			w[4] = 0; w[5] = 0; w[6] = 0; w[7] = 0;
+			__asm__ volatile("" : : "r"(w) : "memory");
+		}
+	}
+	for (unsigned char *c = (unsigned char *)p; i < n; i++) {
+		c[i] = 0;
+		__asm__ volatile("" : : "r"(c) : "memory");
+	}
+}

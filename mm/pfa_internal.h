@@ -1,0 +1,168 @@
+/*
+ * pfa_internal.h - the page-frame allocator's state, shared by mm/pfa*.c.
+ *
+ * Nothing outside mm/pfa*.c includes this file; the public interface is
+ * strata/pfa.h.  See mm/pfa.c for the big picture.
+ *
+ * Page frame index
+ * ----------------
+ * The PFA numbers pages from the start of the span it manages, not from
+ * physical address 0:
+ *
+ *     idx = (pa - pfa.base) >> PAGE_SHIFT          pfa.base is aligned to
+ *     pa  = pfa.base + ((phys_addr_t)idx << PAGE_SHIFT)   one section
+ *
+ * so a 32-bit index reaches 16 TiB of span wherever the RAM sits (a hosted
+ * test's "physical" memory lives near 2^47).  Because pfa.base is aligned
+ * to a section, which is at least one largest block, an index is aligned
+ * to 2^k exactly when its physical address is aligned to 2^k pages, and
+ * the buddy of block `idx` of order k is simply idx ^ (1 << k).
+ *
+ * Section table: index -> descriptor in O(1)
+ * -------------------------------------------
+ *
+ *   idx >> sec_shift ──► section[]  (PFA_SECTIONS entries, static)
+ *                         ┌───────────────┐
+ *                         │ first,end=0,0 │ no RAM here: no descriptors
+ *                         │ bias ─────────┼──► struct page[end - first]
+ *                         │ first, end    │    (inside managed RAM)
+ *                         └───────────────┘
+ *
+ *   descriptor(idx) = (struct page *)(section[idx >> sec_shift].bias
+ *                                     + idx * sizeof(struct page))
+ *
+ * `bias` is the address of the section's descriptor array minus
+ * first * 16, so no subtraction is needed on the lookup.  [first, end) is
+ * the part of the section that holds RAM, widened to whole largest blocks
+ * so that every buddy of a page that has a descriptor has one too.
+ */
+#ifndef MM_PFA_INTERNAL_H
+#define MM_PFA_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <strata/pfa.h>
+#include <strata/spinlock.h>
+
+#define PFA_NIL UINT32_MAX          /* end of a free list */
+#define PFA_SECTIONS 512            /* entries in the section table */
+#define PFA_MAX_RESERVED 256        /* reservations remembered at setup */
+#define PFA_BLOCK_PAGES(order) ((uint32_t)1 << (order))
+
+struct pfa_section {
+	uintptr_t bias;   /* &descriptors[0] - first * sizeof(struct page) */
+	uint32_t first;   /* page indices [first, end) have descriptors */
+	uint32_t end;
+};
+
+struct pfa_range {
+	phys_addr_t base;
+	phys_addr_t end;  /* exclusive */
+};
+
+struct pfa_state {
+	/* --- hot: touched by every pfa_alloc()/pfa_free() --- */
+	mm_spinlock_t lock;
+	uint32_t nonempty;                         /* bit k: free_head[k] != NIL */
+	uint32_t free_head[PFA_MAX_ORDER + 1];     /* first block of each order */
+	unsigned sec_shift;                        /* log2(pages per section) */
+	uint32_t npages;                           /* indices [0, npages) */
+	phys_addr_t base;                          /* address of index 0 */
+	uintptr_t offset;                          /* virt = phys + offset */
+	uint64_t free_pages;
+	uint64_t low_water;
+	uint64_t nr_free[PFA_MAX_ORDER + 1];       /* blocks per order */
+
+	/* --- cold --- */
+	bool ready;                                /* pfa_setup_end() succeeded */
+	uint64_t bad_calls;
+	struct pfa_report last;
+	uint64_t total_pages;
+	uint64_t reserved_pages;
+	uint64_t metadata_bytes;
+	struct pfa_range meta;                     /* where the descriptors live */
+	unsigned nregions;
+	struct pfa_range region[PFA_MAX_REGIONS];  /* page-trimmed, sorted after setup */
+	unsigned nreserved;
+	struct pfa_range reserved[PFA_MAX_RESERVED];
+	struct pfa_section section[PFA_SECTIONS];
+};
+
+extern struct pfa_state pfa;
+
+/* ---- index, address, descriptor ---- */
+
+static inline struct page *pfa_idx_page(uint32_t idx)
+{
+	return (struct page *)(pfa.section[idx >> pfa.sec_shift].bias +
+			       (uintptr_t)idx * sizeof(struct page));
+}
+
+static inline phys_addr_t pfa_idx_phys(uint32_t idx)
+{
+	return pfa.base + ((phys_addr_t)idx << PAGE_SHIFT);
+}
+
+/* Index of pa, or PFA_NIL when pa has no descriptor.  Any alignment. */
+static inline uint32_t pfa_phys_idx(phys_addr_t pa)
+{
+	if (pa < pfa.base || ((pa - pfa.base) >> PAGE_SHIFT) >= pfa.npages)
+		return PFA_NIL;
+	uint32_t idx = (uint32_t)((pa - pfa.base) >> PAGE_SHIFT);
+	const struct pfa_section *s = &pfa.section[idx >> pfa.sec_shift];
+	if (idx < s->first || idx >= s->end)
+		return PFA_NIL;
+	return idx;
+}
+
+/* Owners whose page is the head of an allocated block. */
+#define PFA_ALLOCATED_HEADS                                              \
+	((1u << PG_PFA) | (1u << PG_LARGE) | (1u << PG_ARENA) |          \
+	 (1u << PG_POOL) | (1u << PG_CACHE))
+
+static inline bool pfa_is_allocated_head(unsigned owner)
+{
+	return owner < 32 && ((1u << owner) & PFA_ALLOCATED_HEADS);
+}
+
+/* ---- free lists (doubly linked through next/prev indices) ---- */
+
+static inline void pfa_list_push(unsigned order, uint32_t idx, struct page *pg)
+{
+	uint32_t head = pfa.free_head[order];
+
+	pg->owner = PG_FREE;
+	pg->order = (uint8_t)order;
+	pg->next = head;
+	pg->prev = PFA_NIL;
+	if (head != PFA_NIL)
+		pfa_idx_page(head)->prev = idx;
+	pfa.free_head[order] = idx;
+	pfa.nonempty |= 1u << order;
+	pfa.nr_free[order]++;
+}
+
+static inline void pfa_list_remove(unsigned order, uint32_t idx, struct page *pg)
+{
+	if (pg->prev != PFA_NIL)
+		pfa_idx_page(pg->prev)->next = pg->next;
+	else
+		pfa.free_head[order] = pg->next;
+	if (pg->next != PFA_NIL)
+		pfa_idx_page(pg->next)->prev = pg->prev;
+	if (pfa.free_head[order] == PFA_NIL)
+		pfa.nonempty &= ~(1u << order);
+	pfa.nr_free[order]--;
+}
+
+/* ---- shared between files ---- */
+
+/* Print one report line, count it, remember it.  Lock held. */
+void pfa_report(enum pfa_report_kind kind, phys_addr_t pa, unsigned order,
+		uint64_t detail, void *caller);
+
+/* mm-local memset to zero (no libc in mm/). */
+void pfa_zero(void *p, size_t n);
+
+#endif

@@ -1,0 +1,469 @@
+/*
+ * pfa_setup.c - from the firmware's memory map to the first free lists.
+ *
+ * The kernel describes memory in three kinds of calls:
+ *
+ *     pfa_setup_begin(offset)      forget everything; virt = phys + offset
+ *     pfa_add_region(base, size)   usable RAM, any alignment, any order
+ *     pfa_reserve(base, size)      never hand out (may overlap anything)
+ *     pfa_setup_end()              build it all
+ *
+ * pfa_setup_end() works in six steps:
+ *
+ *   1. tidy the map: regions shrink to whole pages inside them, are sorted
+ *      and overlaps merged; reservations grow to whole pages around them,
+ *      are sorted and merged.  Page 0 is always reserved, because address
+ *      0 is pfa_alloc()'s "out of memory".
+ *
+ *   2. choose the sections: the span [first RAM page, last RAM page] is cut
+ *      into at most PFA_SECTIONS equal, aligned sections of at least one
+ *      largest block (4 MiB):
+ *
+ *        span:    |RAM RAM|  hole (PCI, ...)  |RAM RAM RAM RAM|   |RAM|
+ *        sections |s0 |s1 |s2 |s3 |s4 |s5 |s6 |s7 |s8 |s9 |sA |sB |sC |
+ *        arrays    ###  ##                     ### ### ### ###      #
+ *
+ *      Each section gets descriptors only for the largest blocks in it
+ *      that contain RAM, so holes cost nothing but a 16-byte table entry
+ *      (a 64 GiB map with 1 GiB of RAM pays for 1 GiB).
+ *
+ *   3. place the descriptors: one contiguous run of pages, taken from the
+ *      highest free (RAM, unreserved) gap big enough, then reserved.
+ *      Section arrays are laid out in section order inside it.
+ *
+ *   4. write every descriptor: PG_UNMANAGED, then PG_FREE_TAIL for RAM,
+ *      then PG_RESERVED for the reservations.
+ *
+ *   5. carve each run of free pages into the largest aligned blocks, left
+ *      to right; this gives the unique fully coalesced state:
+ *
+ *        run [3, 17):   3 | 4 5 6 7 | 8 ... 15 | 16
+ *                      k=0   k=2       k=3      k=0
+ *
+ *   6. statistics start: free pages = low-water mark.
+ */
+#include <stdbool.h>
+#include <strata/format.h>
+#include <strata/pfa.h>
+#include <strata/platform.h>
+
+#include "pfa_internal.h"
+
+#define PAGE_MASK_PA ((phys_addr_t)PAGE_SIZE - 1)
+#define PA_MAX_PAGE (~(phys_addr_t)0 & ~PAGE_MASK_PA)  /* highest page start */
+
+static phys_addr_t page_down(phys_addr_t a) { return a & ~PAGE_MASK_PA; }
+
+static phys_addr_t page_up(phys_addr_t a)
+{
+	return a > PA_MAX_PAGE ? PA_MAX_PAGE : (a + PAGE_MASK_PA) & ~PAGE_MASK_PA;
+}
+
+/* base + size, saturating */
+static phys_addr_t range_end(phys_addr_t base, uint64_t size)
+{
+	return size > ~(phys_addr_t)0 - base ? ~(phys_addr_t)0 : base + size;
+}
+
+/* ------------------------------------------------------------------ */
+/* the three setup calls                                              */
+/* ------------------------------------------------------------------ */
+
+void pfa_setup_begin(uintptr_t direct_map_offset)
+{
+	pfa_zero(&pfa, sizeof pfa);
+	pfa.offset = direct_map_offset;
+	for (unsigned k = 0; k <= PFA_MAX_ORDER; k++)
+		pfa.free_head[k] = PFA_NIL;
+}
+
+int pfa_add_region(phys_addr_t base, uint64_t size)
+{
+	if (pfa.ready) {
+		mm_printf("pfa: region 0x%llx+0x%llx added after setup, ignored\n",
+			  (unsigned long long)base, (unsigned long long)size);
+		return -1;
+	}
+	if (pfa.nregions == PFA_MAX_REGIONS)
+		return -1;
+	phys_addr_t lo = page_up(base), hi = page_down(range_end(base, size));
+	if (lo >= hi)
+		return 0;                       /* not one whole page */
+	pfa.region[pfa.nregions++] = (struct pfa_range){ lo, hi };
+	return 0;
+}
+
+/* Remember [lo, hi) (page aligned).  When the table is full the range is
+ * merged with its nearest neighbour: reserving too much is safe. */
+static void remember_reservation(phys_addr_t lo, phys_addr_t hi)
+{
+	if (pfa.nreserved < PFA_MAX_RESERVED) {
+		pfa.reserved[pfa.nreserved++] = (struct pfa_range){ lo, hi };
+		return;
+	}
+	unsigned best = 0;
+	phys_addr_t best_gap = ~(phys_addr_t)0;
+	for (unsigned i = 0; i < pfa.nreserved; i++) {
+		const struct pfa_range *r = &pfa.reserved[i];
+		phys_addr_t gap = r->end < lo ? lo - r->end : r->base > hi ? r->base - hi : 0;
+		if (gap < best_gap) {
+			best_gap = gap;
+			best = i;
+		}
+	}
+	struct pfa_range *r = &pfa.reserved[best];
+	if (lo < r->base)
+		r->base = lo;
+	if (hi > r->end)
+		r->end = hi;
+}
+
+static void reserve_live(phys_addr_t lo, phys_addr_t hi);
+
+void pfa_reserve(phys_addr_t base, uint64_t size)
+{
+	if (!size)
+		return;
+	phys_addr_t lo = page_down(base), hi = page_up(range_end(base, size));
+	if (lo >= hi)
+		return;
+	if (pfa.ready)
+		reserve_live(lo, hi);
+	else
+		remember_reservation(lo, hi);
+}
+
+/* ------------------------------------------------------------------ */
+/* step 1: tidy the map                                               */
+/* ------------------------------------------------------------------ */
+
+static void sort_ranges(struct pfa_range *r, unsigned n)
+{
+	for (unsigned i = 1; i < n; i++) {
+		struct pfa_range x = r[i];
+		unsigned j = i;
+		for (; j > 0 && r[j - 1].base > x.base; j--)
+			r[j] = r[j - 1];
+		r[j] = x;
+	}
+}
+
+/* Sort and merge ranges that overlap (or also touch, if `touching`). */
+static unsigned merge_ranges(struct pfa_range *r, unsigned n, bool touching)
+{
+	unsigned out = 0;
+
+	sort_ranges(r, n);
+	for (unsigned i = 0; i < n; i++) {
+		if (out && (r[i].base < r[out - 1].end ||
+			    (touching && r[i].base == r[out - 1].end))) {
+			if (r[i].end > r[out - 1].end)
+				r[out - 1].end = r[i].end;
+		} else {
+			r[out++] = r[i];
+		}
+	}
+	return out;
+}
+
+static void tidy_map(void)
+{
+	/* adjacent regions stay separate (per-region statistics) */
+	pfa.nregions = merge_ranges(pfa.region, pfa.nregions, false);
+	remember_reservation(0, PAGE_SIZE);
+	pfa.nreserved = merge_ranges(pfa.reserved, pfa.nreserved, true);
+}
+
+/* ------------------------------------------------------------------ */
+/* step 2: sections                                                   */
+/* ------------------------------------------------------------------ */
+
+static uint32_t pa_to_idx(phys_addr_t pa) { return (uint32_t)((pa - pfa.base) >> PAGE_SHIFT); }
+
+static unsigned nsections(void)
+{
+	return pfa.npages ? ((pfa.npages - 1) >> pfa.sec_shift) + 1 : 0;
+}
+
+/* Smallest section size giving at most PFA_SECTIONS sections; sets base,
+ * npages, sec_shift.  -1 if the span does not fit 32-bit page indices. */
+static int choose_sections(void)
+{
+	phys_addr_t lo = pfa.region[0].base;
+	phys_addr_t hi = pfa.region[pfa.nregions - 1].end;
+
+	for (unsigned shift = PFA_MAX_ORDER; shift < 40; shift++) {
+		phys_addr_t sec_bytes = (phys_addr_t)PAGE_SIZE << shift;
+		phys_addr_t base = lo & ~(sec_bytes - 1);
+		uint64_t pages = (hi - base) >> PAGE_SHIFT;
+		if (((pages + ((uint64_t)1 << shift) - 1) >> shift) > PFA_SECTIONS)
+			continue;
+		if (pages >= PFA_NIL) {
+			mm_printf("pfa: span 0x%llx-0x%llx too large for 32-bit page indices\n",
+				  (unsigned long long)lo, (unsigned long long)hi);
+			return -1;
+		}
+		pfa.base = base;
+		pfa.npages = (uint32_t)pages;
+		pfa.sec_shift = shift;
+		return 0;
+	}
+	return -1;
+}
+
+/* [first, end) of each section: the largest blocks holding RAM.
+ * Returns the number of descriptors needed. */
+static uint64_t size_sections(void)
+{
+	const uint32_t blk = PFA_BLOCK_PAGES(PFA_MAX_ORDER);
+	uint64_t count = 0;
+
+	for (unsigned i = 0; i < pfa.nregions; i++) {
+		uint32_t a = pa_to_idx(pfa.region[i].base);
+		uint32_t b = pa_to_idx(pfa.region[i].end);     /* exclusive */
+		for (unsigned s = a >> pfa.sec_shift; s <= (b - 1) >> pfa.sec_shift; s++) {
+			struct pfa_section *sec = &pfa.section[s];
+			uint32_t s_lo = (uint32_t)s << pfa.sec_shift;
+			uint32_t s_hi = s_lo + ((uint32_t)1 << pfa.sec_shift);
+			uint32_t f = (a > s_lo ? a : s_lo) & ~(blk - 1);
+			uint32_t e = b < s_hi ? ((b + blk - 1) & ~(blk - 1)) : s_hi;
+			if (sec->first == sec->end) {
+				sec->first = f;
+				sec->end = e;
+			} else {
+				if (f < sec->first)
+					sec->first = f;
+				if (e > sec->end)
+					sec->end = e;
+			}
+		}
+	}
+	for (unsigned s = 0; s < nsections(); s++)
+		count += pfa.section[s].end - pfa.section[s].first;
+	return count;
+}
+
+/* ------------------------------------------------------------------ */
+/* step 3: place the descriptors                                      */
+/* ------------------------------------------------------------------ */
+
+/* Highest page-aligned address a with [a, a + need) free RAM, or 0. */
+static phys_addr_t highest_free_gap(uint64_t need)
+{
+	for (unsigned r = pfa.nregions; r-- > 0;) {
+		const struct pfa_range *reg = &pfa.region[r];
+		phys_addr_t top = reg->end;
+		for (unsigned i = pfa.nreserved + 1; i-- > 0;) {
+			/* i == 0 is the sentinel below everything */
+			const struct pfa_range *res = i ? &pfa.reserved[i - 1] : NULL;
+			if (res && res->base >= top)
+				continue;
+			phys_addr_t lo = res && res->end > reg->base ? res->end : reg->base;
+			if (lo < top && top - lo >= need)
+				return top - need;
+			if (!res || res->base <= reg->base)
+				break;
+			top = res->base;
+		}
+	}
+	return 0;
+}
+
+/* Point each section at its slice of the descriptor run at `va`.  Empty
+ * sections point where the next slice starts (pfa_page_phys relies on
+ * the slices' addresses never decreasing with the section number). */
+static void lay_out_sections(uintptr_t va)
+{
+	for (unsigned s = 0; s < PFA_SECTIONS; s++) {
+		struct pfa_section *sec = &pfa.section[s];
+		if (s >= nsections() || sec->first == sec->end)
+			sec->first = sec->end = 0;
+		sec->bias = va - (uintptr_t)sec->first * sizeof(struct page);
+		va += (uintptr_t)(sec->end - sec->first) * sizeof(struct page);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* steps 4 and 5: descriptors and free lists                          */
+/* ------------------------------------------------------------------ */
+
+/* Call fn(idx_lo, idx_hi) for the parts of [lo, hi) that have descriptors. */
+static void for_each_described(phys_addr_t lo, phys_addr_t hi,
+			       void (*fn)(uint32_t a, uint32_t b))
+{
+	phys_addr_t span_end = pfa_idx_phys(pfa.npages);
+
+	if (lo < pfa.base)
+		lo = pfa.base;
+	if (hi > span_end)
+		hi = span_end;
+	if (lo >= hi)
+		return;
+	uint32_t a = pa_to_idx(lo), b = pa_to_idx(hi);
+	for (unsigned s = a >> pfa.sec_shift; s <= (b - 1) >> pfa.sec_shift; s++) {
+		const struct pfa_section *sec = &pfa.section[s];
+		uint32_t x = a > sec->first ? a : sec->first;
+		uint32_t y = b < sec->end ? b : sec->end;
+		if (x < y)
+			fn(x, y);
+	}
+}
+
+static void mark_unmanaged(uint32_t a, uint32_t b)
+{
+	struct page *pg = pfa_idx_page(a);
+	for (uint32_t i = 0; i < b - a; i++)
+		pg[i] = (struct page){ PFA_NIL, PFA_NIL, PG_UNMANAGED, 0, 0, 0 };
+}
+
+static void mark_ram(uint32_t a, uint32_t b)
+{
+	struct page *pg = pfa_idx_page(a);
+	for (uint32_t i = 0; i < b - a; i++)
+		pg[i].owner = PG_FREE_TAIL;
+}
+
+static void mark_reserved(uint32_t a, uint32_t b)
+{
+	struct page *pg = pfa_idx_page(a);
+	for (uint32_t i = 0; i < b - a; i++) {
+		if (pg[i].owner == PG_FREE_TAIL) {
+			pg[i].owner = PG_RESERVED;
+			pfa.reserved_pages++;
+		}
+	}
+}
+
+/* Largest aligned blocks covering [a, b), left to right. */
+static void carve_run(uint32_t a, uint32_t b)
+{
+	while (a < b) {
+		unsigned k = a ? (unsigned)__builtin_ctz(a) : PFA_MAX_ORDER;
+		if (k > PFA_MAX_ORDER)
+			k = PFA_MAX_ORDER;
+		while (PFA_BLOCK_PAGES(k) > b - a)
+			k--;
+		pfa_list_push(k, a, pfa_idx_page(a));
+		pfa.free_pages += PFA_BLOCK_PAGES(k);
+		a += PFA_BLOCK_PAGES(k);
+	}
+}
+
+static void build_free_lists(void)
+{
+	for (unsigned s = 0; s < nsections(); s++) {
+		const struct pfa_section *sec = &pfa.section[s];
+		const struct page *pg = pfa_idx_page(sec->first);
+		uint32_t n = sec->end - sec->first;
+		for (uint32_t i = 0; i < n;) {
+			if (pg[i].owner != PG_FREE_TAIL) {
+				i++;
+				continue;
+			}
+			uint32_t j = i;
+			while (j < n && pg[j].owner == PG_FREE_TAIL)
+				j++;
+			carve_run(sec->first + i, sec->first + j);
+			i = j;
+		}
+	}
+}
+
+int pfa_setup_end(void)
+{
+	if (pfa.ready || !pfa.nregions)
+		return -1;
+	tidy_map();
+	if (choose_sections() < 0)
+		return -1;
+
+	uint64_t ndesc = size_sections();
+	uint64_t meta_bytes = page_up(ndesc * sizeof(struct page));
+	phys_addr_t meta = highest_free_gap(meta_bytes);
+	if (!meta) {
+		mm_printf("pfa: no free gap of %llu bytes for the page descriptors\n",
+			  (unsigned long long)meta_bytes);
+		return -1;
+	}
+	pfa.meta = (struct pfa_range){ meta, meta + meta_bytes };
+	remember_reservation(meta, meta + meta_bytes);
+	pfa.nreserved = merge_ranges(pfa.reserved, pfa.nreserved, true);
+	lay_out_sections((uintptr_t)pfa_virt(meta));
+
+	for (unsigned s = 0; s < nsections(); s++)
+		if (pfa.section[s].first != pfa.section[s].end)
+			mark_unmanaged(pfa.section[s].first, pfa.section[s].end);
+	for (unsigned i = 0; i < pfa.nregions; i++) {
+		for_each_described(pfa.region[i].base, pfa.region[i].end, mark_ram);
+		pfa.total_pages += (pfa.region[i].end - pfa.region[i].base) >> PAGE_SHIFT;
+	}
+	for (unsigned i = 0; i < pfa.nreserved; i++)
+		for_each_described(pfa.reserved[i].base, pfa.reserved[i].end, mark_reserved);
+	build_free_lists();
+
+	pfa.low_water = pfa.free_pages;
+	pfa.metadata_bytes = meta_bytes + sizeof pfa.section;
+	pfa.ready = true;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* reserving after setup                                              */
+/* ------------------------------------------------------------------ */
+
+/* Take page idx out of the free block containing it: unlink the block,
+ * give back every half that does not contain idx. */
+static void isolate_free_page(uint32_t idx)
+{
+	unsigned k = 0;
+	uint32_t head;
+	struct page *hp;
+
+	for (;; k++) {
+		if (k > PFA_MAX_ORDER) {
+			mm_printf("pfa: no free block holds page 0x%llx\n",
+				  (unsigned long long)pfa_idx_phys(idx));
+			return;
+		}
+		head = idx & ~(PFA_BLOCK_PAGES(k) - 1);
+		hp = pfa_idx_page(head);
+		if (hp->owner == PG_FREE && hp->order == k)
+			break;
+	}
+	pfa_list_remove(k, head, hp);
+	pfa.free_pages -= PFA_BLOCK_PAGES(k);
+	while (k > 0) {
+		k--;
+		uint32_t half = PFA_BLOCK_PAGES(k);
+		uint32_t other = (idx & half) ? head : head + half;
+		pfa_list_push(k, other, pfa_idx_page(other));
+		pfa.free_pages += half;
+		if (idx & half)
+			head += half;
+	}
+	struct page *pg = pfa_idx_page(idx);
+	pg->owner = PG_RESERVED;
+	pg->order = 0;
+	pfa.reserved_pages++;
+}
+
+static void reserve_pages_live(uint32_t a, uint32_t b)
+{
+	for (uint32_t idx = a; idx < b; idx++) {
+		unsigned owner = pfa_idx_page(idx)->owner;
+		if (owner == PG_FREE || owner == PG_FREE_TAIL)
+			isolate_free_page(idx);
+		else if (owner != PG_RESERVED && owner != PG_UNMANAGED)
+			mm_printf("pfa: reserve of allocated page 0x%llx ignored\n",
+				  (unsigned long long)pfa_idx_phys(idx));
+	}
+}
+
+static void reserve_live(phys_addr_t lo, phys_addr_t hi)
+{
+	mm_spin_lock(&pfa.lock);
+	for_each_described(lo, hi, reserve_pages_live);
+	if (pfa.free_pages < pfa.low_water)
+		pfa.low_water = pfa.free_pages;
+	mm_spin_unlock(&pfa.lock);
+}
