@@ -1,0 +1,193 @@
+/*
+ * arch/aarch64/boot.S - the first instructions of the aarch64 kernel.
+ *
+ * How QEMU -M virt starts an ELF kernel (-kernel kernel.elf):
+ *   - every CPU starts at _start (the ELF entry), but with -smp N only the
+ *     boot CPU runs: the others wait in PSCI "off" until CPU_ON;
+ *   - MMU and caches off: every data access is Device-nGnRnE, so unaligned
+ *     accesses fault on real hardware (we build with -mstrict-align);
+ *   - x0 = 0 for an ELF image (a raw Image would get the DTB address), and
+ *     the DTB sits at 0x40000000 because we are linked at 0x40200000;
+ *   - exception level EL1, or EL2 with -M virt,virtualization=on, or EL3
+ *     with secure=on (not supported: we say so and exit);
+ *   - interrupts masked (PSTATE.DAIF = 1111), SP undefined.
+ *
+ * What _start leaves for C (aarch64_start in setup.c):
+ *   - EL1h (EL1, using SP_EL1), DAIF masked, SCTLR_EL1 = MMU/caches off
+ *   - FP/SIMD enabled (CPACR_EL1.FPEN = 11): the compiler may use q0-q31
+ *   - SP at the top of the 64 KiB boot stack (a guard page below it)
+ *   - .bss zeroed, VBAR_EL1 = aarch64_vectors (vectors.S)
+ *   - x29 = x30 = 0: the frame-pointer chain ends at aarch64_start
+ *   - x0 = DTB pointer from the loader (may be 0), x1 = EL we started in
+ *
+ * Dropping from EL2 to EL1 (we do not stay a hypervisor):
+ *
+ *   EL2: HCR_EL2 = RW | HCD       EL1 is AArch64; HVC undefined (no EL2 vectors)
+ *        CNTHCTL_EL2 = 3, CNTVOFF_EL2 = 0   EL1 sees the counters, CNTVCT == CNTPCT
+ *        CPTR_EL2 = 0x33ff        FP/SIMD not trapped to EL2
+ *        VPIDR/VMPIDR = MIDR/MPIDR  (their reset values are UNKNOWN and EL1
+ *                                  reads of MIDR/MPIDR would return them)
+ *        ICC_SRE_EL2.{SRE,Enable} if a GICv3 system-register interface exists
+ *        SPSR_EL2 = EL1h + DAIF, ELR_EL2 = label, eret  ----->  EL1
+ */
+#include "aarch64.h"
+
+	.section .text.boot, "ax"
+	.global _start
+	.type _start, %function
+_start:
+	mov	x19, x0                  /* keep the loader's DTB pointer */
+
+	/* Only the boot CPU (affinity 0.0.0.0) runs; park the others. */
+	mrs	x1, mpidr_el1
+	mov	x2, #0x00ffffff          /* Aff2..Aff0 */
+	orr	x2, x2, #0xff00000000    /* Aff3 */
+	tst	x1, x2
+	b.ne	park
+
+	mrs	x20, CurrentEL
+	lsr	x20, x20, #2             /* x20 = 1, 2 or 3 */
+	cmp	x20, #3
+	b.eq	el3_unsupported
+	cmp	x20, #2
+	b.ne	at_el1
+
+	/* ---- EL2 -> EL1 ---- */
+	mov	x0, #HCR_RW
+	orr	x0, x0, #HCR_HCD
+	msr	hcr_el2, x0
+	mov	x0, #CNTHCTL_EL1PCEN_PCTEN
+	msr	cnthctl_el2, x0
+	msr	cntvoff_el2, xzr
+	mov	x0, #CPTR_EL2_RES1
+	msr	cptr_el2, x0
+	msr	hstr_el2, xzr
+	msr	vttbr_el2, xzr
+	mrs	x0, midr_el1
+	msr	vpidr_el2, x0
+	mrs	x0, mpidr_el1
+	msr	vmpidr_el2, x0
+	mrs	x0, id_aa64pfr0_el1
+	ubfx	x0, x0, #24, #4          /* GIC field: 1 = GICv3 sysregs present */
+	cbz	x0, 1f
+	mrs	x0, s3_4_c12_c9_5        /* ICC_SRE_EL2 */
+	orr	x0, x0, #0x1             /* SRE: system-register interface */
+	orr	x0, x0, #0x8             /* Enable: EL1 may use ICC_SRE_EL1 */
+	msr	s3_4_c12_c9_5, x0
+	isb
+1:	ldr	x0, =SCTLR_MMU_OFF
+	msr	sctlr_el1, x0
+	mov	x0, #SPSR_EL1H_DAIF
+	msr	spsr_el2, x0
+	adr	x0, at_el1
+	msr	elr_el2, x0
+	eret
+
+at_el1:
+	msr	daifset, #0xf
+	ldr	x0, =SCTLR_MMU_OFF       /* known state: MMU, caches, alignment checks off */
+	msr	sctlr_el1, x0
+	mov	x0, #CPACR_FPEN          /* FP/SIMD on before any compiled code */
+	msr	cpacr_el1, x0
+	isb
+
+	/* Clear .bss before any C runs.  Both ends are page aligned, so the
+	 * stp pairs never straddle them. */
+	adrp	x0, __bss_start
+	add	x0, x0, :lo12:__bss_start
+	adrp	x1, __bss_end
+	add	x1, x1, :lo12:__bss_end
+2:	cmp	x0, x1
+	b.hs	3f
+	stp	xzr, xzr, [x0], #16
+	b	2b
+3:
+	adrp	x0, __boot_stack_top
+	add	x0, x0, :lo12:__boot_stack_top
+	mov	sp, x0
+	adrp	x0, aarch64_vectors
+	add	x0, x0, :lo12:aarch64_vectors
+	msr	vbar_el1, x0
+	isb
+
+	mov	x29, xzr                 /* root frame: backtraces stop here */
+	mov	x30, xzr
+	mov	x0, x19
+	mov	x1, x20
+	bl	aarch64_start            /* never returns */
+	b	park
+	.size _start, . - _start
+
+/* Secondary CPUs (and a returning aarch64_start) sleep here.  SMP will
+ * start CPUs through PSCI CPU_ON at their own entry point instead. */
+park:
+	wfe
+	b	park
+
+/* Entered at EL3 (-M virt,secure=on): say so on the PL011, then exit
+ * through semihosting with status 2, or park if that is unavailable. */
+el3_unsupported:
+	ldr	x1, =VIRT_UART_BASE
+	adr	x2, el3_msg
+4:	ldrb	w3, [x2], #1
+	cbz	w3, 6f
+5:	ldr	w4, [x1, #0x18]          /* UARTFR */
+	tbnz	w4, #5, 5b               /* TXFF: FIFO full */
+	str	w3, [x1]                 /* UARTDR */
+	b	4b
+6:	mov	x0, #2
+	bl	aarch64_exit_status_2
+	b	park
+el3_msg:
+	.asciz	"\r\nstrata: entered at EL3 (secure=on?): unsupported, boot at EL1 or EL2\r\n"
+	.balign	4
+
+/* The semihosting exit from a stack-less context: {ADP_Stopped_ApplicationExit, 2}. */
+aarch64_exit_status_2:
+	adr	x1, exit_block_2
+	mov	x0, #0x18                /* SYS_EXIT */
+	hlt	#0xf000
+	ret
+	.balign	8
+exit_block_2:
+	.quad	0x20026, 2
+
+/*
+ * uint64_t aarch64_semihost(uint64_t op, uint64_t arg)
+ * One semihosting call: x0 = operation, x1 = argument (usually a pointer to
+ * a parameter block), result in x0.  QEMU handles "hlt #0xf000" only when
+ * started with -semihosting; otherwise it is an undefined instruction,
+ * which traps.c recognises by its address (aarch64_semihost_trap).
+ */
+	.text
+	.global aarch64_semihost
+	.global aarch64_semihost_trap
+	.type aarch64_semihost, %function
+aarch64_semihost:
+aarch64_semihost_trap:
+	hlt	#0xf000
+	ret
+	.size aarch64_semihost, . - aarch64_semihost
+
+/* ---- stacks (.noinit: not cleared, see linker.ld) ----
+ *
+ *   __boot_stack_guard   4 KiB  left unmapped: overflow faults cleanly
+ *                       64 KiB  boot stack (grows down)
+ *   __boot_stack_top
+ *   __exc_stack_guard    4 KiB  unmapped
+ *                       16 KiB  exception stack (vectors.S switches to it)
+ *   __exc_stack_top
+ */
+	.section .bss.noinit.stack, "aw", %nobits
+	.balign	4096
+	.global __boot_stack_guard, __boot_stack_top, __exc_stack_guard, __exc_stack_top
+__boot_stack_guard:
+	.space	4096
+	.space	BOOT_STACK_SIZE
+__boot_stack_top:
+__exc_stack_guard:
+	.space	4096
+	.space	EXC_STACK_SIZE
+__exc_stack_top:
+
+	.section .note.GNU-stack, "", %progbits
