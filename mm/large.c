@@ -1,0 +1,303 @@
+/*
+ * large.c - level +1 of strata: runs of whole pages for requests larger
+ * than KMALLOC_SMALL_MAX (2048 bytes).
+ *
+ * A run is one or more PFA blocks, contiguous, the first one the HEAD
+ * block.  The run's size lives in the head block's page descriptor, not
+ * in the memory, so the run is all usable and page aligned:
+ *
+ *   head block    owner PG_LARGE (pfa_set_owner), order = its order,
+ *                 data = pages in the run (all blocks), next = bytes asked
+ *                 for (statistics), prev = 0
+ *   more blocks   owner PG_PFA (as pfa_alloc left it), cls = LARGE_CONT,
+ *                 next = distance in pages to the run's head
+ *   tails         PG_TAIL, data = distance to their block's head (PFA's)
+ *
+ * so kfree() of a pointer into a run but not at its start is refused, and
+ * kfree() of the run finds every block from the head: walk forward,
+ * each block's order is in its head descriptor.
+ *
+ * Size: the PFA hands out blocks of 2^order pages.  A request of n pages
+ * takes the block of order ceil(log2 n).  What happens to the rest?
+ *
+ *   kmalloc(5 pages) -> pfa_alloc(order 3)
+ *
+ *     page  0    1    2    3  |  4  |  5  |  6    7
+ *         [ head block order 2 ][o0 ] [o0 ] [ o1     ]
+ *           PG_LARGE             more  back to the PFA
+ *                                block
+ *
+ * With pfa_split() (split an allocated block into its two halves, an
+ * additive PFA call requested for this: see below) the block is split
+ * down so that exactly the n pages stay, as the binary decomposition of
+ * n, and the rest goes back (waste < 1 page per run).  Without it -- the
+ * PFA contract forbids layers above from rewriting tail descriptors --
+ * the run keeps the whole block (waste < 50%: 5 pages cost 8, 3 MiB
+ * costs 4 MiB) and kmalloc_usable_size() says so, so the slack is at
+ * least usable: krealloc() grows into it for free.
+ *
+ * Limits: a run is at most one PFA block of PFA_MAX_ORDER (4 MiB by
+ * default).  A larger request fails with KM_FAIL_TOO_LARGE: two adjacent
+ * maximal blocks are not guaranteed to exist, and strata does not try.
+ *
+ * Alignment: a block of order k is aligned to 2^k pages, so a run with
+ * alignment A > PAGE_SIZE comes from a block of order >= log2(A / 4096).
+ *
+ * Resizing in place (krealloc):
+ *   shrink  blocks past the new end go back to the PFA (and the straddling
+ *           block is split, given pfa_split); if the run would still be
+ *           more than twice the request, krealloc moves it instead;
+ *   grow    within the run's own pages: nothing to do; beyond: the blocks
+ *           right after the run must be free.  The PFA has no "allocate
+ *           this block" call, so the growth is PROBED: when the next
+ *           piece's descriptor says "free block of exactly this order",
+ *           pfa_alloc(order) is asked for one; the free lists are LIFO, so
+ *           it is usually that very block (e.g. the tail given back a
+ *           moment ago).  If it is another block it goes straight back and
+ *           krealloc moves the data instead.  pfa_alloc_at() is used
+ *           instead of the probe when the PFA provides it.
+ *
+ * Wanted from the PFA (additive, both weak references here, used when
+ * linked in):
+ *   int pfa_split(phys_addr_t pa, unsigned order);
+ *       the allocated block [pa, 2^order pages), order >= 1, becomes two
+ *       allocated blocks of order - 1; the lower keeps its head
+ *       descriptor, the upper gets a PG_PFA head.  0, or -1 if [pa, order)
+ *       is not an allocated block.
+ *   int pfa_alloc_at(phys_addr_t pa, unsigned order);
+ *       take the free block [pa, 2^order pages) off the free lists
+ *       (splitting the free block containing it), marked as pfa_alloc()
+ *       marks.  0, or -1 if any page of it is not free.
+ */
+#include <strata/kmalloc.h>
+#include <strata/pfa.h>
+
+#include "kmalloc_internal.h"
+
+extern int pfa_split(phys_addr_t pa, unsigned order) __attribute__((weak));
+extern int pfa_alloc_at(phys_addr_t pa, unsigned order) __attribute__((weak));
+
+#define LARGE_CONT      0x4c43          /* "LC": head of a run's further block */
+#define LARGE_MAX_PAGES ((uint64_t)1 << PFA_MAX_ORDER)
+
+static inline phys_addr_t page_pa(phys_addr_t pa, uint64_t pages)
+{
+	return pa + (pages << PAGE_SHIFT);
+}
+
+bool large_is_continuation(const struct page *head)
+{
+	return head->owner == PG_PFA && head->cls == LARGE_CONT;
+}
+
+/* Order of the largest aligned piece starting at pa with n pages left. */
+static unsigned piece_order(phys_addr_t pa, uint64_t n)
+{
+	uint64_t idx = pa >> PAGE_SHIFT;
+	unsigned k = idx ? (unsigned)__builtin_ctzll(idx) : PFA_MAX_ORDER;
+
+	if (k > PFA_MAX_ORDER)
+		k = PFA_MAX_ORDER;
+	while (((uint64_t)1 << k) > n)
+		k--;
+	return k;
+}
+
+static void block_free(phys_addr_t pa, unsigned order)
+{
+	km.pfa_frees++;
+	pfa_free(pa, order);
+}
+
+/* The block at pa (order k) belongs to the run at run_pa. */
+static void tag(phys_addr_t run_pa, phys_addr_t pa)
+{
+	struct page *pg = pfa_page(pa);
+
+	if (pa == run_pa)
+		return;
+	pg->cls = LARGE_CONT;
+	pg->next = (uint32_t)((pa - run_pa) >> PAGE_SHIFT);
+}
+
+/*
+ * The allocated block [pa, 2^k) is the last block of a run: keep its
+ * first `n` pages (1 <= n <= 2^k), give the rest back if pfa_split
+ * allows.  Returns the pages the run keeps from it.
+ */
+static uint64_t keep_pages(phys_addr_t run_pa, phys_addr_t pa, unsigned k, uint64_t n)
+{
+	uint64_t kept = 0;
+
+	if (!pfa_split)
+		return (uint64_t)1 << k;
+	while (n < ((uint64_t)1 << k)) {
+		if (pfa_split(pa, k) != 0)
+			return kept + ((uint64_t)1 << k);
+		k--;
+		phys_addr_t upper = page_pa(pa, (uint64_t)1 << k);
+		uint64_t half = (uint64_t)1 << k;
+		if (n <= half) {
+			block_free(upper, k);         /* not needed */
+		} else {
+			tag(run_pa, upper);           /* lower half kept whole */
+			kept += half;
+			n -= half;
+			pa = upper;
+		}
+	}
+	return kept + n;
+}
+
+static void account(int64_t dpages, int64_t dbytes)
+{
+	km.large_pages += (uint64_t)dpages;
+	km.large_requested += (uint64_t)dbytes;
+}
+
+void *large_alloc(size_t size, size_t align, unsigned flags, int *why)
+{
+	(void)flags;
+	if (size > KMALLOC_MAX_SIZE) {
+		*why = KM_FAIL_TOO_LARGE;
+		return NULL;
+	}
+	uint64_t n = km_pages_for(size);
+	unsigned order = km_ceil_log2(n);
+	if (align > PAGE_SIZE) {
+		unsigned aorder = km_ceil_log2(align >> PAGE_SHIFT);
+		if (aorder > order)
+			order = aorder;
+	}
+	if (order > PFA_MAX_ORDER) {
+		*why = KM_FAIL_TOO_LARGE;
+		return NULL;
+	}
+
+	phys_addr_t pa = pfa_alloc(order, 0);
+	if (!pa) {
+		*why = KM_FAIL_NOMEM;
+		return NULL;
+	}
+	km.pfa_allocs++;
+	pfa_set_owner(pa, order, PG_LARGE);
+	uint64_t pages = keep_pages(pa, pa, order, n);
+
+	struct page *head = pfa_page(pa);
+	head->data = (uint32_t)pages;
+	head->next = (uint32_t)size;
+	head->prev = 0;
+	head->cls = 0;
+	km.large_runs++;
+	account((int64_t)pages, (int64_t)size);
+	return pfa_virt(pa);
+}
+
+/* Give back the run's blocks from page `from` on (a block boundary). */
+static void free_from(phys_addr_t pa, uint64_t from, uint64_t pages)
+{
+	while (from < pages) {
+		phys_addr_t at = page_pa(pa, from);
+		unsigned k = pfa_page(at)->order;
+		block_free(at, k);
+		from += (uint64_t)1 << k;
+	}
+}
+
+void large_free(void *p, struct page *head)
+{
+	km.large_runs--;
+	account(-(int64_t)head->data, -(int64_t)head->next);
+	free_from(pfa_phys(p), 0, head->data);
+}
+
+size_t large_usable(const struct page *head)
+{
+	return (size_t)head->data << PAGE_SHIFT;
+}
+
+/* Shrink the run at pa to about `want` pages; returns its new length. */
+static uint64_t shrink(phys_addr_t pa, uint64_t pages, uint64_t want)
+{
+	uint64_t at = 0;
+
+	for (;;) {   /* find the block holding page want - 1 */
+		unsigned k = pfa_page(page_pa(pa, at))->order;
+		uint64_t end = at + ((uint64_t)1 << k);
+		if (end >= want) {
+			free_from(pa, end, pages);
+			return at + keep_pages(pa, page_pa(pa, at), k, want - at);
+		}
+		at = end;
+	}
+}
+
+/* Take the free block [pa, 2^k pages) from the PFA; false if we can't. */
+static bool claim(phys_addr_t pa, unsigned k)
+{
+	if (pfa_alloc_at) {
+		if (pfa_alloc_at(pa, k) != 0)
+			return false;
+		km.pfa_allocs++;
+		return true;
+	}
+	const struct page *pg = pfa_page(pa);
+	if (!pg || pg->owner != PG_FREE || pg->order != k)
+		return false;
+	phys_addr_t got = pfa_alloc(k, 0);   /* the probe, see above */
+	if (!got)
+		return false;
+	if (got != pa) {
+		pfa_free(got, k);
+		return false;
+	}
+	km.pfa_allocs++;
+	return true;
+}
+
+/* Grow the run at pa from `pages` to at least `want` pages, or fail
+ * leaving it as it was. */
+static bool grow(phys_addr_t pa, uint64_t pages, uint64_t want, uint64_t *now)
+{
+	uint64_t at = pages;
+
+	if (want > LARGE_MAX_PAGES)
+		return false;
+	while (at < want) {
+		unsigned k = piece_order(page_pa(pa, at), want - at);
+		if (!claim(page_pa(pa, at), k)) {
+			free_from(pa, pages, at);   /* undo */
+			return false;
+		}
+		tag(pa, page_pa(pa, at));
+		at += (uint64_t)1 << k;
+	}
+	*now = at;
+	return true;
+}
+
+bool large_resize(void *p, struct page *head, size_t size, bool force)
+{
+	phys_addr_t pa = pfa_phys(p);
+	uint64_t pages = head->data, want = km_pages_for(size), now = pages;
+
+	if (size > KMALLOC_MAX_SIZE)
+		return false;
+	if (want > pages) {
+		if (!grow(pa, pages, want, &now))
+			return false;
+	} else if (want < pages) {
+		now = shrink(pa, pages, want);
+		if (now > 2 * want && !force) {
+			/* still wasteful: let krealloc move it (the run keeps the
+			   pages given back so far: nothing is lost by trying) */
+			account((int64_t)now - (int64_t)pages, 0);
+			head->data = (uint32_t)now;
+			return false;
+		}
+	}
+	account((int64_t)now - (int64_t)pages, (int64_t)size - (int64_t)head->next);
+	head->data = (uint32_t)now;
+	head->next = (uint32_t)size;
+	return true;
+}

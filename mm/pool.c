@@ -1,0 +1,320 @@
+/*
+ * pool.c - level +2 of strata: size classes, pools and blocks.
+ *
+ * strata is layered like CPython's memory manager (Objects/obmalloc.c):
+ *
+ *     kernel code:  kmalloc(n) / kfree(p)        kmem_cache (later, +3)
+ *    ____________________________________________________________________
+ *   [   object allocator: size classes, pools of blocks, arenas         ]
+ * +2 | mm/pool.c, mm/arena.c      n <= 2048 bytes (KMALLOC_SMALL_MAX)   |
+ *    |___________________________________________________________________|
+ *   [   large allocations: runs of whole pages                          ]
+ * +1 | mm/large.c                 n > 2048 bytes                        |
+ *    |___________________________________________________________________|
+ *   [   page-frame allocator: buddy system, one descriptor per page     ]
+ *  0 | mm/pfa.c                   blocks of 2^0 .. 2^10 pages            |
+ *    |___________________________________________________________________|
+ *   [   physical RAM handed over by the kernel (pfa_add_region)         ]
+ *
+ * An ARENA is one PFA block of 1 MiB, cut into 64 POOLS of 16 KiB.  A pool
+ * serves exactly one SIZE CLASS and is cut into BLOCKS of that size.  A
+ * block carries no header: its pool header (found from the page
+ * descriptor, O(1)) knows the size, so a 16-byte request costs 16 bytes.
+ *
+ *   arena (1 MiB, naturally aligned PFA block of order 8)
+ *   +-----------+-----------+-----------+-- ... --+-----------+
+ *   | pool 0    | pool 1    | pool 2    |         | pool 63   |
+ *   | hdr|arena | hdr       | hdr       |         | (never    |
+ *   | hdr|blocks| blocks... | blocks... |         |  carved)  |
+ *   +-----------+-----------+-----------+-- ... --+-----------+
+ *        ^ the arena's own header sits in pool 0, after its pool header
+ *
+ *   pool (16 KiB, one size class, here 64-byte blocks)
+ *   +--------+-------+-------+-------+-------+-------+------------------+
+ *   | header | used  | free  | used  | free  | used  | never carved ... |
+ *   | 48 B   |       |   |   |       |   |   |       |                  |
+ *   +--------+-------+---|---+-------+---|---+-------+------------------+
+ *    freeblock ----------+   <-----------+           ^
+ *    (the free list is threaded through the free     nextoffset: blocks
+ *     blocks themselves, LIFO)                       are carved lazily,
+ *                                                    one at a time
+ *
+ * usedpools[class] is a doubly linked list of the pools of that class
+ * that have at least one free block, so allocation is O(1):
+ *
+ *   usedpools[0]  (16 B) --> pool --> pool --> NULL
+ *   usedpools[1]  (32 B) --> NULL                 (next request: new pool)
+ *   usedpools[3]  (64 B) --> pool --> NULL
+ *   ...
+ *
+ * A pool is in one of three states, as in obmalloc:
+ *   used   some blocks handed out, some free: on usedpools[class]
+ *   full   no free block: on no list (a free makes it "used" again)
+ *   empty  no block handed out: back on its arena's free-pool list, where
+ *          any class may take it; except that the LAST pool of a class
+ *          is "parked": it stays on usedpools[class] while empty, so a
+ *          loop of kmalloc(n); kfree(p) never leaves the fast path.  A
+ *          parked pool gives way as soon as another pool of its class
+ *          joins the list, and when its arena has nothing else in use.
+ *
+ * Fast and slow paths
+ * -------------------
+ *   pool_alloc_fast()  pop the free list of usedpools[c] (inline, in
+ *                      kmalloc_internal.h); carve one fresh block when the
+ *                      list runs dry; a full pool leaves the list.
+ *   pool_alloc_slow()  usedpools[c] is empty: take an empty pool from the
+ *                      most used arena (mm/arena.c) and initialise it.
+ *   pool_free_fast()   push on the pool's free list; done unless the pool
+ *                      was full or has become empty.
+ *   pool_free_slow()   full -> used (link into usedpools), used -> empty
+ *                      (park it, or return it to its arena).
+ * These take no lock themselves: mm/kmalloc.c holds km.lock around them,
+ * so per-CPU caches can later sit in front of the fast paths.
+ *
+ * Checking a pointer (kfree of something never handed out)
+ * --------------------------------------------------------
+ * The page descriptor of a pool page belongs to an arena block (its head
+ * says PG_ARENA) and carries cls = class + 1; the pool starts at the
+ * page's distance from the arena head modulo 4 pages before it.  A block must then lie
+ * in [first, nextoffset) at a multiple of the size (an exact division by
+ * multiplication with a 32-bit reciprocal).  A free block carries
+ * mark = address ^ magic in its second word; a block being freed that
+ * already carries its mark is looked up on the pool's free list (only
+ * then, so the common case costs one compare): found = double free.
+ *
+ * Size classes (KMALLOC_SMALL_MAX = 2048, 48 classes)
+ * ---------------------------------------------------
+ *   16-byte spacing   16, 32, 48, ..., 512           32 classes
+ *   64-byte spacing   576, 640, ..., 1024             8 classes
+ *   128-byte spacing  1152, 1280, ..., 2048           8 classes
+ *
+ *   class size  blocks/pool  align | class size  blocks/pool  align
+ *      0    16     1021        16  |   32   576      28          64
+ *      1    32      510        32  |   33   640      25         128
+ *      3    64      255        64  |   34   704      23          64
+ *      7   128      127       128  |   35   768      21         256
+ *     15   256       63       256  |   39  1024      15        1024
+ *     23   384       42       128  |   40  1152      14         128
+ *     31   512       31       512  |   47  2048       7        2048
+ *   (pool 0 of an arena holds 0..2 blocks fewer: the arena header)
+ *
+ * Block 0 starts at the header rounded up to the class's power-of-two
+ * factor whenever that costs no block, so every power-of-two class is
+ * naturally aligned (kmalloc(64) is 64-byte aligned, kmalloc(2048) is
+ * 2048-byte aligned), and kmalloc_aligned() finds small aligned blocks
+ * in ordinary classes.
+ *
+ * Waste, measured over every request size (internal rounding to the
+ * class plus each block's share of its pool's header and unused tail):
+ *
+ *                               uniform 1..512   uniform 1..2048  log-uniform
+ *   limit   pool                 avg    worst      avg            8..2048 avg
+ *    512    4 KiB                8.1%   12.5%*   206.6%             205.5%
+ *    512   16 KiB                4.4%    3.1%*   206.4%             204.8%
+ *   1024   16 KiB                4.4%            126.5%              92.9%
+ *   2048    4 KiB                8.1%             33.3%              25.4%
+ *   2048   16 KiB (chosen)       4.4%             10.1%               9.1%
+ *   (* worst pool overhead of a class; the worst rounding is the
+ *    unavoidable 1 -> 16 bytes, then 17 -> 32 (46.9%), 33 -> 48 (31%);
+ *    above 64 bytes rounding never exceeds 23.4%, above 512 it stays
+ *    under 11%.)  Requests of 513..2048 bytes are common in kernels
+ *    (names, small buffers, inode-sized structures); as page runs they
+ *    waste 50..75% of a page and cost a PFA call each, in 16 KiB pools
+ *    they waste <= 12.5% (2048: 7 blocks/pool) and cost no PFA call.
+ *    4 KiB pools cannot hold classes above 512 well (1024: 3 per pool,
+ *    25% lost; 2048: 1 per pool, 50%), hence 16 KiB pools.  The price:
+ *    a class in use holds at least one 16 KiB pool (48 classes: at most
+ *    768 KiB of partly used pools), measured in tests/bench/bench_kmalloc.c.
+ *    Arena size: see mm/arena.c.
+ */
+#include <strata/kmalloc.h>
+#include <strata/pfa.h>
+
+#include "kmalloc_internal.h"
+
+/* ------------------------------------------------------------------ */
+/* size classes                                                       */
+/* ------------------------------------------------------------------ */
+
+static unsigned spacing_above(unsigned size)
+{
+	if (size < 512)
+		return 16;
+	if (size < 1024)
+		return 64;
+	if (size < 2048)
+		return 128;
+	return 256;
+}
+
+static unsigned round_up(unsigned x, unsigned a)
+{
+	return (x + a - 1) / a * a;
+}
+
+/* Blocks of `size` that fit in a pool when block 0 is at `first`. */
+static unsigned capacity(unsigned size, unsigned first)
+{
+	return (unsigned)(KM_POOL_SIZE - first) / size;
+}
+
+/* Largest alignment a (a power of two dividing size) such that starting
+ * block 0 at a multiple of a loses no block in either kind of pool. */
+static unsigned class_alignment(unsigned size)
+{
+	unsigned a = size & -size;
+
+	if (a > KM_POOL_SIZE)
+		a = (unsigned)KM_POOL_SIZE;
+	while (a > 16 &&
+	       (capacity(size, round_up(KM_HDR, a)) != capacity(size, KM_HDR) ||
+		capacity(size, round_up(KM_HDR0, a)) != capacity(size, round_up(KM_HDR0, 16))))
+		a /= 2;
+	return a;
+}
+
+static void class_init(struct km_class *k, unsigned size)
+{
+	k->size = size;
+	k->recip = (uint32_t)((((uint64_t)1) << 32) / size + 1);
+	k->align = class_alignment(size);
+	k->first = (uint16_t)round_up(KM_HDR, k->align);
+	k->first0 = (uint16_t)round_up(KM_HDR0, k->align);
+	k->cap = (uint16_t)capacity(size, k->first);
+	k->cap0 = (uint16_t)capacity(size, k->first0);
+}
+
+void pool_classes_init(void)
+{
+	unsigned n = 0;
+
+	for (unsigned size = 16; size <= KM_SMALL_MAX; size += spacing_above(size))
+		class_init(&km.cls[n++], size);
+	km.nclasses = n;
+
+	unsigned c = 0;
+	for (unsigned slot = 0; slot < KM_LOOKUP_SLOTS; slot++) {
+		while (km.cls[c].size < slot * 16)
+			c++;
+		km.size2class[slot] = (uint8_t)c;
+	}
+	for (c = 0; c < KMALLOC_MAX_CLASSES; c++)
+		km.usedpools[c] = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* usedpools lists                                                    */
+/* ------------------------------------------------------------------ */
+
+static void used_push(unsigned c, struct km_pool *p)
+{
+	struct km_pool *head = km.usedpools[c];
+
+	p->prev = NULL;
+	p->next = head;
+	if (head)
+		head->prev = p;
+	km.usedpools[c] = p;
+}
+
+static void used_unlink(unsigned c, struct km_pool *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		km.usedpools[c] = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	p->next = p->prev = NULL;
+}
+
+static bool is_parked(const struct km_pool *p)
+{
+	return p->ref == 0;   /* an empty pool on usedpools is a parked one */
+}
+
+/* Link p (which has a free block) into usedpools; a parked pool of the
+ * same class is no longer needed and goes back to its arena. */
+static void used_link(unsigned c, struct km_pool *p)
+{
+	struct km_pool *head = km.usedpools[c];
+
+	if (head && is_parked(head)) {
+		used_unlink(c, head);
+		arena_return_pool(head);
+	}
+	used_push(c, p);
+}
+
+/* ------------------------------------------------------------------ */
+/* slow paths                                                         */
+/* ------------------------------------------------------------------ */
+
+/* Make the empty pool p serve class c: nothing carved yet but block 0. */
+static void pool_init(struct km_pool *p, unsigned c)
+{
+	const struct km_class *k = &km.cls[c];
+	unsigned first = p->index == 0 ? k->first0 : k->first;
+	struct km_block *b = (struct km_block *)((char *)p + first);
+
+	p->cls = (uint16_t)c;
+	p->ref = 0;
+	p->first = (uint16_t)first;
+	p->nextoffset = (uint16_t)(first + k->size);
+	p->maxnextoffset = (uint16_t)(KM_POOL_SIZE - k->size);
+	b->next = NULL;
+	b->mark = km_free_mark(b);
+	p->freeblock = b;
+	arena_mark_pool(p, true);
+}
+
+void *pool_alloc_slow(unsigned c)
+{
+	struct km_pool *p = arena_take_pool();
+
+	if (!p)
+		return NULL;
+	pool_init(p, c);
+	used_push(c, p);
+	return pool_alloc_fast(c);
+}
+
+/* The head of usedpools[c] has just handed out its last block. */
+void pool_full_slow(struct km_pool *p)
+{
+	used_unlink(p->cls, p);
+}
+
+/* After a free: p was full (now used), and/or p is now empty. */
+void pool_free_slow(struct km_pool *p, bool was_full)
+{
+	unsigned c = p->cls;
+
+	if (was_full)
+		used_link(c, p);
+	if (p->ref != 0)
+		return;
+	if (km.usedpools[c] == p && p->next == NULL) {
+		arena_pool_parked(p->arena);   /* the last pool of c: park it */
+		return;
+	}
+	used_unlink(c, p);
+	arena_return_pool(p);
+}
+
+/* ------------------------------------------------------------------ */
+/* pointer checks                                                     */
+/* ------------------------------------------------------------------ */
+
+/* Slow half of pool_check_block(): is b on p's free list?  Only asked
+ * when b already carries its free mark (a double free, or user data that
+ * happens to look like the mark). */
+bool pool_on_free_list(const struct km_pool *p, const struct km_block *b)
+{
+	unsigned limit = (unsigned)(KM_POOL_SIZE / 16);   /* a cycle cannot hang us */
+
+	for (const struct km_block *f = p->freeblock; f && limit; f = f->next, limit--)
+		if (f == b)
+			return true;
+	return false;
+}
