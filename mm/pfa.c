@@ -83,6 +83,10 @@
 
 struct pfa_state pfa;
 
+const uint8_t pfa_allocated_head[256] = {
+	[PG_PFA] = 1, [PG_LARGE] = 1, [PG_ARENA] = 1, [PG_POOL] = 1, [PG_CACHE] = 1,
+};
+
 /* ------------------------------------------------------------------ */
 /* allocation                                                         */
 /* ------------------------------------------------------------------ */
@@ -102,7 +106,7 @@ static inline void take_first_block(unsigned order, struct page *pg)
 
 /* Slow path: split the smallest larger free block down to `order`.
  * Returns the index of the block now owned by the caller, or PFA_NIL. */
-static uint32_t take_by_splitting(unsigned order)
+static __attribute__((noinline)) uint32_t take_by_splitting(unsigned order)
 {
 	uint32_t larger = pfa.nonempty >> order;
 
@@ -121,17 +125,13 @@ static uint32_t take_by_splitting(unsigned order)
 	return idx;
 }
 
-/* Head becomes PG_PFA; each tail records how far back its head is. */
-static inline void mark_allocated(struct page *pg, unsigned order)
+/* Head becomes PG_PFA with its order; owner data cleared. */
+static inline void mark_head(struct page *pg, unsigned order)
 {
 	pg->owner = PG_PFA;
 	pg->order = (uint8_t)order;
 	pg->cls = 0;
 	pg->data = 0;
-	for (uint32_t i = 1; i < PFA_BLOCK_PAGES(order); i++) {
-		pg[i].owner = PG_TAIL;
-		pg[i].data = i;
-	}
 }
 
 static inline void account_alloc(unsigned order)
@@ -141,26 +141,16 @@ static inline void account_alloc(unsigned order)
 		pfa.low_water = pfa.free_pages;
 }
 
-phys_addr_t pfa_alloc(unsigned order, unsigned flags)
+/* The rest of an allocation that is not a plain order-0 page: each tail
+ * records how far back its head is, then (after the lock) PFA_ZERO. */
+static __attribute__((noinline)) phys_addr_t finish_block(uint32_t idx, struct page *pg,
+							  unsigned order, unsigned flags)
 {
-	if (order > PFA_MAX_ORDER)
-		return 0;
-
-	mm_spin_lock(&pfa.lock);
-	uint32_t idx = pfa.free_head[order];
-	struct page *pg;
-	if (idx != PFA_NIL) {
-		pg = pfa_idx_page(idx);                 /* fast path */
-		take_first_block(order, pg);
-	} else {
-		idx = take_by_splitting(order);         /* slow path */
-		if (idx == PFA_NIL) {
-			mm_spin_unlock(&pfa.lock);
-			return 0;                       /* out of memory */
-		}
-		pg = pfa_idx_page(idx);
+	mark_head(pg, order);
+	for (uint32_t i = 1; i < PFA_BLOCK_PAGES(order); i++) {
+		pg[i].owner = PG_TAIL;
+		pg[i].data = i;
 	}
-	mark_allocated(pg, order);
 	account_alloc(order);
 	mm_spin_unlock(&pfa.lock);
 
@@ -168,6 +158,39 @@ phys_addr_t pfa_alloc(unsigned order, unsigned flags)
 	if (flags & PFA_ZERO)
 		pfa_zero(pfa_virt(pa), (size_t)PAGE_SIZE << order);
 	return pa;
+}
+
+/* Slow path: no free block of this order.  Lock held; drops it. */
+static __attribute__((noinline)) phys_addr_t alloc_by_splitting(unsigned order,
+								unsigned flags)
+{
+	uint32_t idx = take_by_splitting(order);
+	if (idx == PFA_NIL) {
+		mm_spin_unlock(&pfa.lock);
+		return 0;                               /* out of memory */
+	}
+	return finish_block(idx, pfa_idx_page(idx), order, flags);
+}
+
+phys_addr_t pfa_alloc(unsigned order, unsigned flags)
+{
+	if (order > PFA_MAX_ORDER)
+		return 0;
+
+	mm_spin_lock(&pfa.lock);
+	uint32_t idx = pfa.free_head[order];
+	if (__builtin_expect(idx == PFA_NIL, 0))
+		return alloc_by_splitting(order, flags);        /* slow path */
+
+	/* fast path: the first block on the list */
+	struct page *pg = pfa_idx_page(idx);
+	take_first_block(order, pg);
+	if (__builtin_expect(order | flags, 0))
+		return finish_block(idx, pg, order, flags);     /* tails, zeroing */
+	mark_head(pg, 0);
+	account_alloc(0);
+	mm_spin_unlock(&pfa.lock);
+	return pfa_idx_phys(idx);
 }
 
 /* ------------------------------------------------------------------ */
@@ -205,11 +228,12 @@ static enum pfa_report_kind diagnose_free(phys_addr_t pa, unsigned order,
 }
 
 /* Index of the allocated block [pa, order) or PFA_NIL if the call is bad.
- * Lock held. */
+ * Lock held.  A page-aligned pa whose descriptor is the head of an
+ * allocated block of exactly this order is aligned to the block and has
+ * a valid order: heads are created that way only. */
 static inline uint32_t block_to_free(phys_addr_t pa, unsigned order)
 {
-	if (order > PFA_MAX_ORDER ||
-	    (pa & (((phys_addr_t)PAGE_SIZE << order) - 1)))
+	if (pa & (PAGE_SIZE - 1))
 		return PFA_NIL;
 	uint32_t idx = pfa_phys_idx(pa);
 	if (idx == PFA_NIL)
@@ -220,21 +244,43 @@ static inline uint32_t block_to_free(phys_addr_t pa, unsigned order)
 	return idx;
 }
 
-static inline void release_tails(struct page *pg, unsigned order)
+static __attribute__((noinline)) void release_tails(struct page *pg, unsigned order)
 {
 	for (uint32_t i = 1; i < PFA_BLOCK_PAGES(order); i++)
 		pg[i].owner = PG_FREE_TAIL;
 }
 
-/* Merge with free buddies as far as possible, then list the result. */
-static inline void merge_and_push(uint32_t idx, struct page *pg, unsigned order)
+/* Not a valid free: work out why, report it, change nothing. */
+static __attribute__((noinline, cold)) void reject_free(phys_addr_t pa, unsigned order,
+							void *caller)
 {
-	while (order < PFA_MAX_ORDER) {
+	uint64_t detail = 0;
+	enum pfa_report_kind kind = diagnose_free(pa, order, pfa_phys_idx(pa), &detail);
+	pfa_report(kind, pa, order, detail, caller);
+}
+
+static inline struct page *buddy_page(struct page *pg, uint32_t idx, unsigned order)
+{
+	/* same section: sections are whole largest blocks */
+	return pg + ((int64_t)(idx ^ PFA_BLOCK_PAGES(order)) - (int64_t)idx);
+}
+
+static inline bool buddy_is_free(struct page *pg, uint32_t idx, unsigned order)
+{
+	if (order >= PFA_MAX_ORDER)
+		return false;
+	const struct page *bp = buddy_page(pg, idx, order);
+	return bp->owner == PG_FREE && bp->order == order;
+}
+
+/* Slow path of free: merge with free buddies as far as possible, then
+ * list the result.  Called when the first buddy is known to be free. */
+static __attribute__((noinline)) void merge_and_push(uint32_t idx, struct page *pg,
+						     unsigned order)
+{
+	do {
 		uint32_t buddy = idx ^ PFA_BLOCK_PAGES(order);
-		/* same section: sections are whole largest blocks */
-		struct page *bp = pg + ((int64_t)buddy - (int64_t)idx);
-		if (bp->owner != PG_FREE || bp->order != order)
-			break;
+		struct page *bp = buddy_page(pg, idx, order);
 		pfa_list_remove(order, buddy, bp);
 		if (buddy < idx) {
 			pg->owner = PG_FREE_TAIL;
@@ -244,7 +290,7 @@ static inline void merge_and_push(uint32_t idx, struct page *pg, unsigned order)
 			bp->owner = PG_FREE_TAIL;
 		}
 		order++;
-	}
+	} while (buddy_is_free(pg, idx, order));
 	pfa_list_push(order, idx, pg);
 }
 
@@ -252,16 +298,17 @@ void pfa_free_caller(phys_addr_t pa, unsigned order, void *caller)
 {
 	mm_spin_lock(&pfa.lock);
 	uint32_t idx = block_to_free(pa, order);
-	if (idx != PFA_NIL) {
+	if (__builtin_expect(idx != PFA_NIL, 1)) {
 		struct page *pg = pfa_idx_page(idx);
-		release_tails(pg, order);
+		if (order)
+			release_tails(pg, order);
 		pfa.free_pages += PFA_BLOCK_PAGES(order);
-		merge_and_push(idx, pg, order);
+		if (!buddy_is_free(pg, idx, order))
+			pfa_list_push(order, idx, pg);          /* fast path */
+		else
+			merge_and_push(idx, pg, order);         /* slow path */
 	} else {
-		uint64_t detail = 0;
-		enum pfa_report_kind kind =
-			diagnose_free(pa, order, pfa_phys_idx(pa), &detail);
-		pfa_report(kind, pa, order, detail, caller);
+		reject_free(pa, order, caller);
 	}
 	mm_spin_unlock(&pfa.lock);
 }

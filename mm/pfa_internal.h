@@ -104,26 +104,28 @@ static inline phys_addr_t pfa_idx_phys(uint32_t idx)
 	return pfa.base + ((phys_addr_t)idx << PAGE_SHIFT);
 }
 
-/* Index of pa, or PFA_NIL when pa has no descriptor.  Any alignment. */
+/* Index of pa, or PFA_NIL when pa has no descriptor.  Any alignment.
+ * pa below the span wraps around to a huge offset; sections past the
+ * last one have first == end == 0. */
 static inline uint32_t pfa_phys_idx(phys_addr_t pa)
 {
-	if (pa < pfa.base || ((pa - pfa.base) >> PAGE_SHIFT) >= pfa.npages)
+	phys_addr_t off = pa - pfa.base;
+	if ((off >> PAGE_SHIFT >> pfa.sec_shift) >= PFA_SECTIONS)
 		return PFA_NIL;
-	uint32_t idx = (uint32_t)((pa - pfa.base) >> PAGE_SHIFT);
+	uint32_t idx = (uint32_t)(off >> PAGE_SHIFT);
 	const struct pfa_section *s = &pfa.section[idx >> pfa.sec_shift];
 	if (idx < s->first || idx >= s->end)
 		return PFA_NIL;
 	return idx;
 }
 
-/* Owners whose page is the head of an allocated block. */
-#define PFA_ALLOCATED_HEADS                                              \
-	((1u << PG_PFA) | (1u << PG_LARGE) | (1u << PG_ARENA) |          \
-	 (1u << PG_POOL) | (1u << PG_CACHE))
+/* Owners whose page is the head of an allocated block: a table, so the
+ * test is one load whatever byte the descriptor holds. */
+extern const uint8_t pfa_allocated_head[256];
 
 static inline bool pfa_is_allocated_head(unsigned owner)
 {
-	return owner < 32 && ((1u << owner) & PFA_ALLOCATED_HEADS);
+	return pfa_allocated_head[owner & 0xff];
 }
 
 /* ---- free lists (doubly linked through next/prev indices) ---- */
