@@ -13,7 +13,8 @@
  *   - interrupts masked (PSTATE.DAIF = 1111), SP undefined.
  *
  * What _start leaves for C (aarch64_start in setup.c):
- *   - EL1h (EL1, using SP_EL1), DAIF masked, SCTLR_EL1 = MMU/caches off
+ *   - EL1h (EL1, using SP_EL1), DAIF masked, SCTLR_EL1: MMU and D-cache off,
+ *     I-cache on
  *   - FP/SIMD enabled (CPACR_EL1.FPEN = 11): the compiler may use q0-q31
  *   - SP at the top of the 64 KiB boot stack (a guard page below it)
  *   - .bss zeroed, VBAR_EL1 = aarch64_vectors (vectors.S)
@@ -85,7 +86,15 @@ _start:
 
 at_el1:
 	msr	daifset, #0xf
-	ldr	x0, =SCTLR_MMU_OFF       /* known state: MMU, caches, alignment checks off */
+	/* Known state: MMU, D-cache, alignment checks off.  The I-cache may be
+	 * on with the MMU off (fetches are then Normal cacheable), which makes
+	 * the MMU-off part of the boot much faster on real hardware; drop any
+	 * stale lines from before the kernel was loaded first. */
+	ic	iallu
+	dsb	nsh
+	isb
+	ldr	x0, =SCTLR_MMU_OFF
+	orr	x0, x0, #SCTLR_I
 	msr	sctlr_el1, x0
 	mov	x0, #CPACR_FPEN          /* FP/SIMD on before any compiled code */
 	msr	cpacr_el1, x0

@@ -170,6 +170,13 @@ KTEST(aarch64, boot_layout)
 	       (unsigned long)VA(__kernel_end));
 	kt_log("translation tables: %u of %lu pages used at 0x%lx\n", mmu_tables_used(),
 	       (unsigned long)(mmu_tables_size() / 4096), (unsigned long)mmu_tables_base());
+	if (bi->nram) {
+		uint64_t top = bi->ram[bi->nram - 1].base + bi->ram[bi->nram - 1].size - 4096;
+		int level = -1;
+		mmu_walk(top, &level);
+		kt_log("highest RAM page 0x%lx mapped by a level-%d %s\n", (unsigned long)top, level,
+		       level == 1 ? "1 GiB block" : level == 2 ? "2 MiB block" : "4 KiB page");
+	}
 	kt_log("CNTVCT at first C instruction %lu (CNTFRQ %lu Hz)\n",
 	       (unsigned long)bi->entry_cycles, (unsigned long)sysreg_read(cntfrq_el0));
 	KT_CHECK(t, aarch64_boot_el == 1 || aarch64_boot_el == 2, "boot EL %u", aarch64_boot_el);
