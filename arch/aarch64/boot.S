@@ -100,16 +100,21 @@ at_el1:
 	msr	cpacr_el1, x0
 	isb
 
-	/* Clear .bss before any C runs.  Both ends are page aligned, so the
-	 * stp pairs never straddle them. */
+	/* Clear .bss before any C runs, 64 bytes a round.  Both ends are page
+	 * aligned, so the stores never straddle them.  (No "dc zva" here: it
+	 * faults on Device memory, which is all memory while the MMU is off.) */
 	adrp	x0, __bss_start
 	add	x0, x0, :lo12:__bss_start
 	adrp	x1, __bss_end
 	add	x1, x1, :lo12:__bss_end
-2:	cmp	x0, x1
+	cmp	x0, x1
 	b.hs	3f
+2:	stp	xzr, xzr, [x0], #16
 	stp	xzr, xzr, [x0], #16
-	b	2b
+	stp	xzr, xzr, [x0], #16
+	stp	xzr, xzr, [x0], #16
+	cmp	x0, x1
+	b.lo	2b
 3:
 	adrp	x0, __boot_stack_top
 	add	x0, x0, :lo12:__boot_stack_top
