@@ -68,14 +68,16 @@ void kmain(struct boot_info *bi)
 		(unsigned long long)bi->entry_cycles, (unsigned long long)t_kmain);
 	print_memory_map(bi);
 
+	uint64_t t_mm = arch_cycles();
 	mm_init(bi);
+	t_mm = arch_cycles() - t_mm;
 	struct pfa_stats st;
 	pfa_get_stats(&st);
 	kprintf("pfa: %llu pages managed, %llu free, %llu reserved, "
-		"%llu bytes of page descriptors\n",
+		"%llu bytes of page descriptors, set up in %llu cycles\n",
 		(unsigned long long)st.total_pages, (unsigned long long)st.free_pages,
 		(unsigned long long)st.reserved_pages,
-		(unsigned long long)st.metadata_bytes);
+		(unsigned long long)st.metadata_bytes, (unsigned long long)t_mm);
 
 	char spec[256];
 	if (cmdline_get(bi->cmdline, "test", spec, sizeof spec)) {
