@@ -1,15 +1,65 @@
 /*
- * demo.c - what `make run` shows when no test= is given: the page-frame
- * allocator's view of memory after boot.
+ * demo.c - what `make run` shows when no test= is given.
+ *
+ * A small tour of strata's layers on the live machine: allocate a few
+ * thousand objects of kernel-like sizes (most small, some page runs),
+ * print the object allocator's table while they are live, free them all,
+ * give the spare arena back, and show that the page-frame allocator has
+ * every page it started with.
  */
 #include <kernel/boot.h>
+#include <kernel/panic.h>
 #include <kprintf.h>
+#include <strata/kmalloc.h>
 #include <strata/pfa.h>
+
+#define DEMO_OBJECTS 4000
+
+static void *objs[DEMO_OBJECTS];
+
+static size_t demo_size(unsigned i)
+{
+	/* mostly small (16..512), every 16th a larger buffer, every 200th
+	 * a multi-page run: roughly a kernel's mix */
+	if (i % 200 == 199)
+		return 3 * 4096 + i;
+	if (i % 16 == 15)
+		return 600 + (i * 37) % 1500;
+	return 16 + (i * 7919) % 497;
+}
 
 void demo_run(const struct boot_info *bi)
 {
 	(void)bi;
-	kprintf("\n-- page-frame allocator after boot --\n");
+	struct pfa_stats before, during, after;
+
+	pfa_get_stats(&before);
+	kprintf("\n-- demo: %d allocations with kmalloc --\n", DEMO_OBJECTS);
+	for (unsigned i = 0; i < DEMO_OBJECTS; i++) {
+		objs[i] = kmalloc(demo_size(i), 0);
+		if (!objs[i])
+			panic("demo: kmalloc(%zu) failed", demo_size(i));
+		*(unsigned *)objs[i] = i;
+	}
+	pfa_get_stats(&during);
+	kmalloc_print_stats(console_write);
+	kprintf("\npfa free pages: %llu before, %llu with the objects live\n",
+		(unsigned long long)before.free_pages,
+		(unsigned long long)during.free_pages);
+
+	for (unsigned i = 0; i < DEMO_OBJECTS; i++) {
+		if (*(unsigned *)objs[i] != i)
+			panic("demo: object %u at %p was overwritten", i, objs[i]);
+		kfree(objs[i]);
+	}
+	uint64_t trimmed = kmalloc_trim();
+	pfa_get_stats(&after);
+	kprintf("all freed; kmalloc_trim() gave back %llu pages; pfa free pages %llu "
+		"(%s the %llu before)\n", (unsigned long long)trimmed,
+		(unsigned long long)after.free_pages,
+		after.free_pages == before.free_pages ? "equal to" : "NOT equal to",
+		(unsigned long long)before.free_pages);
+	kprintf("\n-- page-frame allocator --\n");
 	pfa_print_stats(console_write);
 	kprintf("demo done\n");
 }

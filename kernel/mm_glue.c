@@ -6,6 +6,7 @@
 #include <kernel/panic.h>
 #include <kernel/mm.h>
 #include <kprintf.h>
+#include <strata/kmalloc.h>
 #include <strata/pfa.h>
 #include <strata/platform.h>
 
@@ -20,7 +21,7 @@ void mm_platform_panic(const char *msg)
 }
 
 /* Give every RAM region and every reservation of the firmware map to the
- * page-frame allocator. */
+ * page-frame allocator, then start the object allocator on top of it. */
 void mm_init(const struct boot_info *bi)
 {
 	pfa_setup_begin(bi->direct_map_offset);
@@ -31,4 +32,5 @@ void mm_init(const struct boot_info *bi)
 		pfa_reserve(bi->reserved[i].base, bi->reserved[i].size);
 	if (pfa_setup_end() != 0)
 		panic("mm: no room for the page descriptors");
+	kmalloc_init();
 }
