@@ -54,9 +54,10 @@ KERNEL_SRCS := $(wildcard arch/$(ARCH)/*.c arch/$(ARCH)/*.S kernel/*.c lib/*.c t
 MM_OBJS     := $(patsubst %,$(BUILD)/%.o,$(MM_SRCS))
 KERNEL_OBJS := $(patsubst %,$(BUILD)/%.o,$(KERNEL_SRCS))
 KERNEL      := $(BUILD)/kernel.elf
+MINIKERNEL  := $(BUILD)/minikernel.elf
 LIBSTRATA   := $(BUILD)/libstrata.a
 
-all: $(KERNEL) $(LIBSTRATA)
+all: $(KERNEL) $(LIBSTRATA) $(MINIKERNEL)
 lib: $(LIBSTRATA)
 
 $(BUILD)/%.c.o: %.c
@@ -90,7 +91,6 @@ debug: deps $(KERNEL)
 PORT_PREFIX := $(BUILD)/prefix
 MINI_OBJS := $(filter-out $(BUILD)/kernel/main.c.o $(BUILD)/kernel/mm_glue.c.o \
 	$(BUILD)/kernel/demo.c.o $(BUILD)/tests/%,$(KERNEL_OBJS))
-MINIKERNEL := $(BUILD)/minikernel.elf
 
 minikernel: $(MINIKERNEL)
 $(PORT_PREFIX)/lib/libstrata.a: $(LIBSTRATA) $(wildcard mm/include/strata/*.h)
