@@ -25,11 +25,15 @@
  * list plus a "last arena with k free pools" index per k; the buckets are
  * the same ordering, without the list walk at the boundaries.)
  *
- * When an arena has no pool in use (every pool free, or the only ones
- * left are empty pools parked on usedpools, see pool.c), it is emptied:
- * the first such arena is kept as the SPARE (so a workload oscillating
- * around an arena boundary does not call the PFA every time), any further
- * one goes straight back to the PFA.  kmalloc_trim() returns the spare.
+ * When no block of an arena is handed out any more (every pool free, or
+ * the only ones left are empty pools parked on usedpools, see pool.c),
+ * the arena is UNUSED.  One unused arena is kept back, so that a workload
+ * oscillating around an arena boundary does not call the PFA every time:
+ * either as the SPARE (all pools free) or, if its only pools in use are
+ * parked ones, as the HELD arena, pools and all (so a kmalloc(n);
+ * kfree(p) loop in an otherwise empty allocator stays on the fast path).
+ * Any further unused arena goes straight back to the PFA.
+ * kmalloc_trim() returns parked pools, the held arena and the spare.
  *
  * Page descriptors of an arena: owner and data stay as the PFA set them
  * (strata/pfa.h reserves them; pfa_check() verifies them), we use cls:
@@ -154,6 +158,26 @@ static void arena_free(struct km_arena *a)
 	pfa_free(a->pa, KM_ARENA_ORDER);
 }
 
+static unsigned parked_in(const struct km_arena *a);
+
+/* No block of a is handed out: all its pools are free or parked. */
+static bool arena_unused(const struct km_arena *a)
+{
+	unsigned in_use = KM_ARENA_POOLS - a->nfreepools;
+	return in_use <= km.nclasses && parked_in(a) == in_use;
+}
+
+/* Is there an unused arena other than a (the spare, or the held one)? */
+static bool other_unused(const struct km_arena *a)
+{
+	if (km.spare && km.spare != a)
+		return true;
+	if (km.held && km.held != a && arena_unused(km.held))
+		return true;
+	km.held = NULL;
+	return false;
+}
+
 /* Every pool of a is free: keep it as the spare or give it back. */
 static void arena_idle(struct km_arena *a)
 {
@@ -161,7 +185,9 @@ static void arena_idle(struct km_arena *a)
 	a->freepools = NULL;        /* forget the free list: carve afresh */
 	a->nextpool = 0;
 	a->next = a->prev = NULL;
-	if (!km.spare)
+	if (km.held == a)
+		km.held = NULL;
+	if (!other_unused(a))
 		km.spare = a;
 	else
 		arena_free(a);
@@ -243,13 +269,23 @@ static unsigned parked_in(const struct km_arena *a)
 	return n;
 }
 
-/* a lost a pool in use: if nothing but parked pools is left, empty it. */
+/*
+ * a lost a pool in use.  If no block of a is handed out any more, a is
+ * "unused": one unused arena is kept (as the spare, or -- when its only
+ * pools in use are parked ones -- as it is, the "held" arena, so that its
+ * parked pools stay warm for a kmalloc/kfree loop); any other goes back
+ * to the PFA, its parked pools first returned.
+ */
 static void arena_settle(struct km_arena *a)
 {
 	unsigned in_use = KM_ARENA_POOLS - a->nfreepools;
 
 	if (in_use > km.nclasses || parked_in(a) != in_use)
 		return;
+	if (in_use > 0 && !other_unused(a)) {
+		km.held = a;
+		return;
+	}
 	for (unsigned c = 0; c < km.nclasses; c++) {
 		struct km_pool *p = km.usedpools[c];
 		if (p && p->ref == 0 && p->arena == a) {
@@ -270,9 +306,14 @@ void arena_return_pool(struct km_pool *p)
 	arena_settle(a);
 }
 
+/* A pool of a was parked.  If a is the held arena already, settling
+ * would change nothing (a held arena means no spare exists, and a stays
+ * held whether or not it is unused), so the kmalloc/kfree loop on an
+ * otherwise empty allocator costs one compare here. */
 void arena_pool_parked(struct km_arena *a)
 {
-	arena_settle(a);
+	if (a != km.held)
+		arena_settle(a);
 }
 
 /* kmalloc_trim(): every parked pool back, idle arenas emptied, spare freed. */
@@ -280,6 +321,7 @@ uint64_t arena_trim(void)
 {
 	uint64_t before = km.arenas_reclaimed_total;
 
+	km.held = NULL;
 	for (unsigned c = 0; c < km.nclasses; c++) {
 		struct km_pool *p = km.usedpools[c];
 		if (p && p->ref == 0) {

@@ -206,7 +206,6 @@ static void *alloc_large(size_t size, size_t align, unsigned flags, void *caller
 	int why = KM_FAIL_NOMEM;
 
 	mm_spin_lock(&km.lock);
-	km.kmalloc_calls++;
 	void *p = large_alloc(size, align, flags, &why);
 	if (!p)
 		km_report((enum kmalloc_report_kind)why, "kmalloc", NULL, size, caller, 0);
@@ -220,7 +219,6 @@ static void *alloc_large(size_t size, size_t align, unsigned flags, void *caller
 static inline void *alloc_class(unsigned c, size_t size, unsigned flags, void *caller)
 {
 	mm_spin_lock(&km.lock);
-	km.kmalloc_calls++;
 	void *p = pool_alloc_fast(c);
 	if (km_unlikely(!p))
 		km_report(KM_FAIL_NOMEM, "kmalloc", NULL, size, caller, 0);
@@ -238,9 +236,33 @@ km_alloc(size_t size, unsigned flags, void *caller)
 	return alloc_large(size, PAGE_SIZE, flags, caller);
 }
 
+static __attribute__((noinline)) void *kmalloc_slow(size_t size, unsigned flags, void *caller)
+{
+	return km_alloc(size, flags, caller);
+}
+
+/* The fast path: pop a block that is not the last on its pool's free
+ * list; everything else (carving, a full pool, no pool, large, zeroing)
+ * goes to kmalloc_slow().  No call, so no registers to save. */
 void *kmalloc(size_t size, unsigned flags)
 {
-	return km_alloc(size, flags, RET_ADDR());
+	if (km_likely(size <= KM_SMALL_MAX && flags == 0)) {
+		unsigned c = km_size_class(size);
+		mm_spin_lock(&km.lock);
+		struct km_pool *p = km.usedpools[c];
+		if (km_likely(p != NULL)) {
+			struct km_block *b = p->freeblock, *next = b->next;
+			if (km_likely(next != NULL)) {
+				p->freeblock = next;
+				p->ref++;
+				b->mark = 0;
+				mm_spin_unlock(&km.lock);
+				return b;
+			}
+		}
+		mm_spin_unlock(&km.lock);
+	}
+	return kmalloc_slow(size, flags, RET_ADDR());
 }
 
 void *kzalloc(size_t size, unsigned flags)
@@ -287,6 +309,11 @@ static void free_bad(const void *p, const struct km_lookup *l, void *caller)
 	km_report(l->why, "kfree", p, 0, caller, l->owner);
 }
 
+static __attribute__((noinline)) void kfree_slow(const void *p, void *caller)
+{
+	kfree_caller(p, caller);
+}
+
 void kfree_caller(const void *p, void *caller)
 {
 	if (km_unlikely(!p))
@@ -299,7 +326,6 @@ void kfree_caller(const void *p, void *caller)
 
 	struct km_lookup l;
 	mm_spin_lock(&km.lock);
-	km.kfree_calls++;
 	lookup(p, pg, &l);
 	if (km_likely(l.kind == KM_SMALL))
 		pool_free_fast(l.pool, (struct km_block *)p);
@@ -310,9 +336,31 @@ void kfree_caller(const void *p, void *caller)
 	mm_spin_unlock(&km.lock);
 }
 
+/* The fast path: a block of a pool in use, not the pool's last block
+ * in use (or its pool is parked in the held arena already), and the pool
+ * not full.  Everything else goes to kfree_caller(). */
 void kfree(const void *p)
 {
-	kfree_caller(p, RET_ADDR());
+	struct page *pg = p ? pfa_virt_to_page(p) : NULL;
+
+	if (km_likely(pg != NULL)) {
+		mm_spin_lock(&km.lock);
+		struct km_pool *pool = km_pool_lookup(p, pg);
+		if (km_likely(pool != NULL) &&
+		    km_likely(pool_check_block(pool, p) == KM_REPORT_NONE)) {
+			struct km_block *b = (struct km_block *)p, *head = pool->freeblock;
+			if (km_likely(head != NULL) && km_likely(pool->ref > 1 || pool_stays_parked(pool))) {
+				b->next = head;
+				b->mark = km_free_mark(b);
+				pool->freeblock = b;
+				pool->ref--;
+				mm_spin_unlock(&km.lock);
+				return;
+			}
+		}
+		mm_spin_unlock(&km.lock);
+	}
+	kfree_slow(p, RET_ADDR());
 }
 
 /* ------------------------------------------------------------------ */

@@ -130,6 +130,7 @@ struct km_state {
 	uint64_t bucket_map[KM_BUCKET_WORDS];         /* bit k: bucket[k] != NULL */
 	struct km_arena *all;                         /* every arena */
 	struct km_arena *spare;                       /* one empty arena kept back */
+	struct km_arena *held;                        /* ... or one with only parked pools */
 	uint64_t arenas_allocated_total, arenas_reclaimed_total;
 	uint64_t arenas_current, arenas_highwater;
 
@@ -137,7 +138,6 @@ struct km_state {
 	uint64_t large_runs, large_pages, large_requested;
 
 	/* --- counters --- */
-	uint64_t kmalloc_calls, kfree_calls;
 	uint64_t realloc_in_place, realloc_moved;
 	uint64_t pfa_allocs, pfa_frees;
 	uint64_t bad_pointers, failures;
@@ -188,6 +188,15 @@ static inline void *pool_alloc_fast(unsigned c)
 		return b;
 	}
 	return pool_alloc_slow(c);
+}
+
+/* Freeing the last block of p changes nothing but p->ref: p is the only
+ * pool of its class (so it stays parked on usedpools) and its arena is
+ * the held one already (see arena_pool_parked()). */
+static inline bool pool_stays_parked(const struct km_pool *p)
+{
+	return p->ref == 1 && p->arena == km.held && p->next == NULL &&
+	       km.usedpools[p->cls] == p;
 }
 
 /* Give block b back to pool p (lock held, b checked by pool_check_block). */

@@ -51,6 +51,8 @@ static unsigned pool_capacity(const struct km_pool *p)
 
 static void arena_stats(const struct km_arena *a, struct kmalloc_stats *st)
 {
+	uint64_t used = 0;
+
 	for (unsigned i = 0; i < KM_ARENA_POOLS; i++) {
 		unsigned hdr0 = i == 0 ? KM_HDR0 : 0;   /* the arena header */
 		if (!pool_in_use(a, i)) {
@@ -72,7 +74,9 @@ static void arena_stats(const struct km_arena *a, struct kmalloc_stats *st)
 		st->bytes_available_blocks += (uint64_t)(cap - p->ref) * k->size;
 		st->bytes_pool_headers += p->first;
 		st->bytes_quantization += KM_POOL_SIZE - p->first - (uint64_t)cap * k->size;
+		used += p->ref;
 	}
+	st->arenas_spare += used == 0;
 }
 
 void kmalloc_get_stats(struct kmalloc_stats *st)
@@ -97,14 +101,11 @@ void kmalloc_get_stats(struct kmalloc_stats *st)
 	st->arenas_reclaimed_total = km.arenas_reclaimed_total;
 	st->arenas_highwater = km.arenas_highwater;
 	st->arenas_current = km.arenas_current;
-	st->arenas_spare = km.spare != NULL;
 	st->large_runs = km.large_runs;
 	st->large_pages = km.large_pages;
 	st->large_bytes_requested = km.large_requested;
 	st->large_bytes_rounding = (km.large_pages << PAGE_SHIFT) - km.large_requested;
 	st->pfa_pages = km.arenas_current * (KM_ARENA_SIZE >> PAGE_SHIFT) + km.large_pages;
-	st->kmalloc_calls = km.kmalloc_calls;
-	st->kfree_calls = km.kfree_calls;
 	st->realloc_in_place = km.realloc_in_place;
 	st->realloc_moved = km.realloc_moved;
 	st->pfa_allocs = km.pfa_allocs;
@@ -187,7 +188,7 @@ void kmalloc_print_stats(void (*out)(const char *s, size_t n))
 	line(&o, "# arenas reclaimed", st.arenas_reclaimed_total);
 	line(&o, "# arenas highwater mark", st.arenas_highwater);
 	line(&o, "# arenas allocated current", st.arenas_current);
-	line(&o, "# arenas kept as spare", st.arenas_spare);
+	line(&o, "# arenas kept back unused", st.arenas_spare);
 	mm_snprintf(label, sizeof label, "%llu arenas * %zu bytes/arena",
 		    (unsigned long long)st.arenas_current, st.arena_size);
 	line(&o, label, st.arenas_current * st.arena_size);
@@ -210,8 +211,6 @@ void kmalloc_print_stats(void (*out)(const char *s, size_t n))
 	line(&o, "# bytes lost to page rounding", st.large_bytes_rounding);
 	line(&o, "# pages held from the PFA", st.pfa_pages);
 	pr(&o, "\n");
-	line(&o, "# kmalloc calls", st.kmalloc_calls);
-	line(&o, "# kfree calls", st.kfree_calls);
 	line(&o, "# krealloc in place", st.realloc_in_place);
 	line(&o, "# krealloc moved", st.realloc_moved);
 	line(&o, "# PFA allocs / frees by kmalloc", st.pfa_allocs);

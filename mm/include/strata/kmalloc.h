@@ -127,7 +127,8 @@ struct kmalloc_stats {
 	uint64_t arenas_reclaimed_total;   /* given back to the PFA */
 	uint64_t arenas_highwater;         /* most arenas at one time */
 	uint64_t arenas_current;           /* now, including the spare */
-	uint64_t arenas_spare;             /* 0 or 1: empty arena kept back */
+	uint64_t arenas_spare;             /* 0 or 1: arena with no block handed out,
+	                                      kept back (spare, or holding parked pools) */
 
 	/* every byte of every current arena is in exactly one of these */
 	uint64_t bytes_allocated_blocks;   /* blocks handed out (class size) */
@@ -147,7 +148,6 @@ struct kmalloc_stats {
 	uint64_t pfa_pages;                /* arenas_current*arena pages + large_pages */
 
 	/* calls */
-	uint64_t kmalloc_calls, kfree_calls;
 	uint64_t realloc_in_place, realloc_moved;
 	uint64_t pfa_allocs, pfa_frees;    /* calls this layer made to the PFA */
 	uint64_t bad_pointers;             /* reports of kind KM_BAD_* / DOUBLE */
