@@ -213,8 +213,8 @@ void kmalloc_print_stats(void (*out)(const char *s, size_t n))
 	pr(&o, "\n");
 	line(&o, "# krealloc in place", st.realloc_in_place);
 	line(&o, "# krealloc moved", st.realloc_moved);
-	line(&o, "# PFA allocs / frees by kmalloc", st.pfa_allocs);
-	line(&o, "", st.pfa_frees);
+	line(&o, "# PFA blocks taken by kmalloc", st.pfa_allocs);
+	line(&o, "# PFA blocks given back", st.pfa_frees);
 	line(&o, "# bad pointers reported", st.bad_pointers);
 	line(&o, "# failed allocations", st.failures);
 }

@@ -82,7 +82,9 @@
  * already carries its mark is looked up on the pool's free list (only
  * then, so the common case costs one compare): found = double free.
  *
- * Size classes (KMALLOC_SMALL_MAX = 2048, 48 classes)
+ * Size classes (KMALLOC_SMALL_MAX = 2048, 48 classes; the small limit
+ * and the geometry are compile-time: KMALLOC_SMALL_MAX, KM_POOL_SHIFT,
+ * KM_ARENA_SHIFT)
  * ---------------------------------------------------
  *   16-byte spacing   16, 32, 48, ..., 512           32 classes
  *   64-byte spacing   576, 640, ..., 1024             8 classes
@@ -104,28 +106,35 @@
  * 2048-byte aligned), and kmalloc_aligned() finds small aligned blocks
  * in ordinary classes.
  *
- * Waste, measured over every request size (internal rounding to the
- * class plus each block's share of its pool's header and unused tail):
+ * Waste, measured over every request size: rounding up to the class
+ * plus each block's share of its pool's header and unusable tail
+ * (tests/bench/bench_kmalloc.c --waste; 513..2048-byte requests are runs
+ * of pages when the limit is 512):
  *
- *                               uniform 1..512   uniform 1..2048  log-uniform
- *   limit   pool                 avg    worst      avg            8..2048 avg
- *    512    4 KiB                8.1%   12.5%*   206.6%             205.5%
- *    512   16 KiB                4.4%    3.1%*   206.4%             204.8%
- *   1024   16 KiB                4.4%            126.5%              92.9%
- *   2048    4 KiB                8.1%             33.3%              25.4%
- *   2048   16 KiB (chosen)       4.4%             10.1%               9.1%
- *   (* worst pool overhead of a class; the worst rounding is the
- *    unavoidable 1 -> 16 bytes, then 17 -> 32 (46.9%), 33 -> 48 (31%);
- *    above 64 bytes rounding never exceeds 23.4%, above 512 it stays
- *    under 11%.)  Requests of 513..2048 bytes are common in kernels
- *    (names, small buffers, inode-sized structures); as page runs they
- *    waste 50..75% of a page and cost a PFA call each, in 16 KiB pools
- *    they waste <= 12.5% (2048: 7 blocks/pool) and cost no PFA call.
- *    4 KiB pools cannot hold classes above 512 well (1024: 3 per pool,
- *    25% lost; 2048: 1 per pool, 50%), hence 16 KiB pools.  The price:
- *    a class in use holds at least one 16 KiB pool (48 classes: at most
- *    768 KiB of partly used pools), measured in tests/bench/bench_kmalloc.c.
- *    Arena size: see mm/arena.c.
+ *                          average waste                     worst waste
+ *   limit  pool    uniform    uniform    log-uniform    sizes  sizes  sizes
+ *                  1..512     1..2048    8..2048        >=17   >=65   513..2048
+ *    512    4 KiB   8.1%      206.6%      205.5%         47.7%  20.7%  (pages)
+ *    512   16 KiB   4.4%      206.4%      204.8%
+ *   1024   16 KiB   4.4%      126.5%       92.9%
+ *   2048    4 KiB   8.1%       33.3%       25.4%
+ *   2048   16 KiB   4.4%       10.1%        9.1%         47.1%  19.1%  17.9%
+ *   (chosen: the last line.  The worst cases are the rounding of the
+ *    smallest sizes -- 1 byte costs 16, 17 costs 32, 33 costs 48 -- which
+ *    no 16-byte-aligned allocator avoids; from 65 bytes on the waste is
+ *    under 20%, and 513..2048 bytes cost at most 17.9% (1921 -> 2048,
+ *    7 blocks per pool) instead of a whole 4 KiB page.)
+ *
+ * Measured with the real allocator (tests/bench/bench_kmalloc.c
+ * --geometry, 200,000 blocks, 70% of 1..256 bytes, 30% of 1..2048):
+ *   limit 512,  4 KiB pools:  198.1 MiB held for 75.6 MiB asked (+162%)
+ *   limit 2048, 4 KiB pools:   97.0 MiB                          (+28%)
+ *   limit 2048, 16 KiB pools:  83.0 MiB                          (+9.8%)
+ * and the 30% of requests above 512 bytes cost no PFA call at all.  4 KiB
+ * pools cannot hold classes above 512 well (1024: 3 per pool, 25% lost;
+ * 2048: 1 per pool, 50%), hence 16 KiB pools.  The price: every class in
+ * use holds at least one 16 KiB pool (one block of each of the 48
+ * classes: 768 KiB of pools, in one 1 MiB arena).  Arena size: mm/arena.c.
  */
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>

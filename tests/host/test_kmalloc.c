@@ -834,6 +834,28 @@ TEST(kmalloc_stats_reconcile_and_print)
 	CHECK_SOUND();
 }
 
+/* A kmalloc/kfree loop on an empty allocator must not touch the PFA or
+ * re-initialise its pool every time (the parked pool in the held arena). */
+TEST(kmalloc_hot_loop_stays_put)
+{
+	setup();
+	static struct kmalloc_stats st;
+	void *first = kmalloc(32, 0);
+	kfree(first);
+	for (int i = 0; i < 10000; i++) {
+		void *p = kmalloc(32, 0);
+		REQUIRE(p == first, "iteration %d: %p, not %p", i, p, first);
+		kfree(p);
+	}
+	kmalloc_get_stats(&st);
+	CHECK(st.pfa_allocs == 1 && st.arenas_allocated_total == 1, "%llu PFA allocations",
+	      (unsigned long long)st.pfa_allocs);
+	CHECK(st.arenas_current == 1 && st.arenas_spare == 1, "arena not kept back");
+	CHECK_SOUND();
+	CHECK(kmalloc_trim() == 256 && pfa_free_pages() == free_at_start, "trim");
+	CHECK_SOUND();
+}
+
 int main(int argc, char **argv)
 {
 	return harness_main(argc, argv);
