@@ -134,6 +134,8 @@ static inline void mark_head(struct page *pg, unsigned order)
 	pg->data = 0;
 }
 
+static void mark_tails(struct page *pg, unsigned order);
+
 static inline void account_alloc(unsigned order)
 {
 	pfa.free_pages -= PFA_BLOCK_PAGES(order);
@@ -147,10 +149,7 @@ static __attribute__((noinline)) phys_addr_t finish_block(uint32_t idx, struct p
 							  unsigned order, unsigned flags)
 {
 	mark_head(pg, order);
-	for (uint32_t i = 1; i < PFA_BLOCK_PAGES(order); i++) {
-		pg[i].owner = PG_TAIL;
-		pg[i].data = i;
-	}
+	mark_tails(pg, order);
 	account_alloc(order);
 	mm_spin_unlock(&pfa.lock);
 
@@ -333,6 +332,102 @@ void pfa_set_owner(phys_addr_t pa, unsigned order, enum page_owner owner)
 	else
 		pfa_report(PFA_REPORT_BAD_OWNER, pa, order, (uint64_t)owner, caller);
 	mm_spin_unlock(&pfa.lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* reshaping allocated blocks (for large runs, level +1)              */
+/* ------------------------------------------------------------------ */
+
+/* Tails of the block whose head is pg record their distance to it. */
+static void mark_tails(struct page *pg, unsigned order)
+{
+	for (uint32_t i = 1; i < PFA_BLOCK_PAGES(order); i++) {
+		pg[i].owner = PG_TAIL;
+		pg[i].data = i;
+	}
+}
+
+/*
+ *   before   [ head(order k) | tail ... tail | tail ... tail ]
+ *   after    [ head(k-1)     | tail ... tail | PG_PFA(k-1) | tail ... ]
+ *
+ * The lower half keeps its owner (a large run stays a large run); the
+ * upper half becomes a block fresh from pfa_alloc() that the caller may
+ * keep, set an owner on, or pfa_free().
+ */
+int pfa_split(phys_addr_t pa, unsigned order)
+{
+	void *caller = __builtin_return_address(0);
+	int ret = -1;
+
+	mm_spin_lock(&pfa.lock);
+	uint32_t idx = order ? block_to_free(pa, order) : PFA_NIL;
+	if (idx != PFA_NIL) {
+		struct page *pg = pfa_idx_page(idx);
+		struct page *upper = pg + PFA_BLOCK_PAGES(order - 1);
+		pg->order = (uint8_t)(order - 1);
+		mark_head(upper, order - 1);
+		mark_tails(upper, order - 1);
+		ret = 0;
+	} else {
+		uint64_t detail = 0;
+		enum pfa_report_kind kind = order ?
+			diagnose_free(pa, order, pfa_phys_idx(pa), &detail) :
+			PFA_REPORT_BAD_ORDER;
+		pfa_report(kind, pa, order, detail, caller);
+	}
+	mm_spin_unlock(&pfa.lock);
+	return ret;
+}
+
+/* The free block of order >= `order` that contains page idx, or PFA_NIL. */
+static uint32_t free_block_containing(uint32_t idx, unsigned order, unsigned *found)
+{
+	for (unsigned k = order; k <= PFA_MAX_ORDER; k++) {
+		uint32_t head = idx & ~(PFA_BLOCK_PAGES(k) - 1);
+		const struct page *hp = pfa_idx_page(head);
+		if (hp->owner == PG_FREE && hp->order == k) {
+			*found = k;
+			return head;
+		}
+		if (hp->owner != PG_FREE_TAIL && hp->owner != PG_FREE)
+			return PFA_NIL;   /* an allocated or reserved page in the way */
+	}
+	return PFA_NIL;
+}
+
+/*
+ * Take exactly [pa, pa + 2^order pages) if all of it is free: the free
+ * block holding it is unlinked and split, the halves not wanted going back
+ * to the free lists.  Returns 0, or -1 (nothing changed) when any page of
+ * the range is not free.  No report: asking is not an error.
+ */
+int pfa_alloc_at(phys_addr_t pa, unsigned order)
+{
+	if (order > PFA_MAX_ORDER || (pa & (((phys_addr_t)PAGE_SIZE << order) - 1)))
+		return -1;
+	mm_spin_lock(&pfa.lock);
+	uint32_t idx = pfa_phys_idx(pa);
+	unsigned k = 0;
+	uint32_t head = idx == PFA_NIL ? PFA_NIL : free_block_containing(idx, order, &k);
+	if (head == PFA_NIL) {
+		mm_spin_unlock(&pfa.lock);
+		return -1;
+	}
+	pfa_list_remove(k, head, pfa_idx_page(head));
+	while (k > order) {
+		k--;
+		uint32_t other = (idx & PFA_BLOCK_PAGES(k)) ? head : head + PFA_BLOCK_PAGES(k);
+		if (other == head)
+			head += PFA_BLOCK_PAGES(k);
+		pfa_list_push(k, other, pfa_idx_page(other));
+	}
+	struct page *pg = pfa_idx_page(idx);
+	mark_head(pg, order);
+	mark_tails(pg, order);
+	account_alloc(order);
+	mm_spin_unlock(&pfa.lock);
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -1112,3 +1112,58 @@ int main(int argc, char **argv)
 {
 	return harness_main(argc, argv);
 }
+
+/* ------------------------------------------------------------------ */
+/* tests: reshaping blocks (pfa_split, pfa_alloc_at)                   */
+/* ------------------------------------------------------------------ */
+
+TEST(split_and_alloc_at)
+{
+	struct small s;
+	REQUIRE(small_setup(&s), "setup");
+	struct pfa_stats st0, st;
+	pfa_get_stats(&st0);
+
+	/* split an order-3 block: two order-2 blocks, each freeable alone */
+	uint64_t pa = pfa_alloc(3, 0);
+	REQUIRE(pa, "alloc order 3");
+	REQUIRE(pfa_split(pa, 3) == 0, "split order 3");
+	CHECK(pfa_page(pa)->order == 2 && pfa_page(pa)->owner == PG_PFA, "lower head");
+	const struct page *up = pfa_page(pa + 4 * PG);
+	CHECK(up->owner == PG_PFA && up->order == 2, "upper head owner %u order %u",
+	      up->owner, up->order);
+	CHECK(pfa_page(pa + 5 * PG)->owner == PG_TAIL && pfa_page(pa + 5 * PG)->data == 1,
+	      "upper tail points at the upper head");
+	CHECK(quiet_check() == 0, "check after split");
+	pfa_free(pa + 4 * PG, 2);
+	/* the freed upper half can be taken back exactly where it was */
+	CHECK(pfa_alloc_at(pa + 4 * PG, 2) == 0, "alloc_at the freed upper half");
+	CHECK(pfa_alloc_at(pa + 4 * PG, 2) == -1, "alloc_at of an allocated range");
+	CHECK(pfa_alloc_at(pa + PG, 1) == -1, "alloc_at misaligned");
+	CHECK(quiet_check() == 0, "check after alloc_at");
+	pfa_free(pa + 4 * PG, 2);
+	pfa_free(pa, 2);
+	pfa_get_stats(&st);
+	CHECK(st.free_pages == st0.free_pages, "free pages %llu, expected %llu",
+	      (unsigned long long)st.free_pages, (unsigned long long)st0.free_pages);
+	check_boot_state(&s.md);
+
+	/* alloc_at in the middle of a big free block splits around it */
+	uint64_t target = s.m.ar->base + 8 * MIB + 5 * PG;
+	CHECK(pfa_alloc_at(target, 0) == 0, "alloc_at inside a free 4 MiB block");
+	CHECK(pfa_page(target)->owner == PG_PFA, "target owned");
+	uint64_t other = pfa_alloc(0, 0);
+	CHECK(other != target, "target handed out twice");
+	pfa_free(other, 0);
+	CHECK(quiet_check() == 0, "check after alloc_at split");
+	pfa_free(target, 0);
+
+	/* split of something that is not an allocated block: reported */
+	host_capture_start(report_buf, sizeof report_buf);
+	int r = pfa_split(target, 1);
+	host_capture_stop();
+	pfa_last_report(&last);
+	CHECK(r == -1 && last.kind != PFA_REPORT_NONE, "split of a free block accepted");
+	CHECK(quiet_check() == 0, "final check");
+	small_put(&s);
+}

@@ -124,6 +124,16 @@ struct pfa_report {
  * pfa_setup_begin()). */
 void pfa_last_report(struct pfa_report *r);
 
+/* Reshaping, for large runs (level +1):
+ * pfa_split: the allocated block [pa, 2^order pages), order >= 1, becomes
+ *   two allocated blocks of order - 1; the lower keeps its owner, the upper
+ *   is a PG_PFA block as pfa_alloc() returns it.  0, or -1 (reported) if
+ *   [pa, order) is not an allocated block.
+ * pfa_alloc_at: allocate exactly [pa, 2^order pages) if every page of it is
+ *   free (e.g. to grow a run in place).  0, or -1 with nothing changed. */
+int pfa_split(phys_addr_t pa, unsigned order);
+int pfa_alloc_at(phys_addr_t pa, unsigned order);
+
 /* ---- addresses and descriptors ---- */
 void *pfa_virt(phys_addr_t pa);
 phys_addr_t pfa_phys(const void *va);
