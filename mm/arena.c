@@ -46,6 +46,15 @@
  * says PG_ARENA and cls != 0 -> pool = p's page - (data mod 4) pages.  An
  * address in a free pool (cls 0) is told apart from a block that way.
  *
+ * kfree's fast path skips the descriptor: km.hint[] caches the virtual
+ * base of each arena (direct-mapped on base >> 20, 256 slots; an arena
+ * whose slot is taken, or whose virtual base is not 1 MiB aligned, simply
+ * goes the descriptor way).  p & ~(1 MiB - 1) found in its slot means p
+ * is in our arena; its pool index must be below the arena's nextpool
+ * (never-carved pool headers are garbage) and the pool's `live` flag set,
+ * then the usual block checks apply.  Anything that fails a check takes
+ * the slow path, which asks the descriptor and reports exactly.
+ *
  * Arena size: 256 KiB (16 pools) or 1 MiB (64 pools)?  Measured with
  * tests/bench/bench_kmalloc.c --geometry (built with -DKM_ARENA_SHIFT=18
  * or 20, 16 KiB pools, 48 classes):
@@ -148,6 +157,9 @@ static struct km_arena *arena_new(void)
 		km.all->aprev = a;
 	km.all = a;
 
+	uintptr_t base = (uintptr_t)km_arena_base(a);
+	if ((base & (KM_ARENA_SIZE - 1)) == 0)    /* direct map keeps alignment */
+		km.hint[km_hint_slot(base)] = base;
 	km.arenas_allocated_total++;
 	if (++km.arenas_current > km.arenas_highwater)
 		km.arenas_highwater = km.arenas_current;
@@ -156,6 +168,9 @@ static struct km_arena *arena_new(void)
 
 static void arena_free(struct km_arena *a)
 {
+	uintptr_t base = (uintptr_t)km_arena_base(a);
+	if (km.hint[km_hint_slot(base)] == base)
+		km.hint[km_hint_slot(base)] = KM_HINT_NONE;
 	if (a->aprev)
 		a->aprev->anext = a->anext;
 	else
@@ -261,6 +276,7 @@ static void arena_put_pool(struct km_pool *p)
 	struct km_arena *a = p->arena;
 
 	arena_mark_pool(p, false);
+	p->live = 0;
 	p->ref = 0;
 	p->next = a->freepools;
 	a->freepools = p;

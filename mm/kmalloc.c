@@ -54,6 +54,8 @@ void kmalloc_init(void)
 	for (size_t i = 0; i < sizeof km; i++)
 		b[i] = 0;
 	pool_classes_init();
+	for (unsigned i = 0; i < KM_HINTS; i++)
+		km.hint[i] = KM_HINT_NONE;
 	km.ready = true;
 }
 
@@ -336,20 +338,28 @@ void kfree_caller(const void *p, void *caller)
 	mm_spin_unlock(&km.lock);
 }
 
-/* The fast path: a block of a pool in use, not the pool's last block
- * in use (or its pool is parked in the held arena already), and the pool
- * not full.  Everything else goes to kfree_caller(). */
+/*
+ * The fast path: p lies in an arena found in km.hint[] (no page
+ * descriptor needed, see mm/arena.c), in a carved pool in use, at a block
+ * handed out; the pool is not full and this is not its last block in use
+ * (or its pool is parked in the held arena already).  Everything else --
+ * NULL, large runs, bad pointers, pool state changes -- goes to
+ * kfree_caller(), which asks the page descriptor.
+ */
 void kfree(const void *p)
 {
-	struct page *pg = p ? pfa_virt_to_page(p) : NULL;
+	uintptr_t base = (uintptr_t)p & ~(KM_ARENA_SIZE - 1);
 
-	if (km_likely(pg != NULL)) {
-		mm_spin_lock(&km.lock);
-		struct km_pool *pool = km_pool_lookup(p, pg);
-		if (km_likely(pool != NULL) &&
-		    km_likely(pool_check_block(pool, p) == KM_REPORT_NONE)) {
+	mm_spin_lock(&km.lock);
+	if (km_likely(km.hint[km_hint_slot(base)] == base)) {
+		const struct km_arena *a = km_arena_of_base((void *)base);
+		unsigned idx = (unsigned)(((uintptr_t)p - base) >> KM_POOL_SHIFT);
+		struct km_pool *pool = (struct km_pool *)(base + ((uintptr_t)idx << KM_POOL_SHIFT));
+		if (km_likely(idx < a->nextpool && pool->live) &&
+		    km_likely(pool_block_ok_fast(pool, p))) {
 			struct km_block *b = (struct km_block *)p, *head = pool->freeblock;
-			if (km_likely(head != NULL) && km_likely(pool->ref > 1 || pool_stays_parked(pool))) {
+			if (km_likely(head != NULL) &&
+			    km_likely(pool->ref > 1 || pool_stays_parked(pool))) {
 				b->next = head;
 				b->mark = km_free_mark(b);
 				pool->freeblock = b;
@@ -358,8 +368,8 @@ void kfree(const void *p)
 				return;
 			}
 		}
-		mm_spin_unlock(&km.lock);
 	}
+	mm_spin_unlock(&km.lock);
 	kfree_slow(p, RET_ADDR());
 }
 

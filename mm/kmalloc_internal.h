@@ -73,7 +73,7 @@ struct km_pool {
 	uint16_t nextoffset;          /* first never-carved block (lazy carving) */
 	uint16_t maxnextoffset;       /* last offset a block fits at */
 	uint16_t index;               /* pool number inside its arena */
-	uint32_t pad;
+	uint32_t live;                /* 1 while the pool serves a class */
 };
 _Static_assert(sizeof(struct km_pool) == 48, "pool header is 48 bytes");
 
@@ -117,6 +117,15 @@ struct km_class {
 
 #define KM_BUCKET_WORDS ((KM_ARENA_POOLS + 1 + 63) / 64)
 
+/* Arena hints: a direct-mapped cache arena base -> "this is an arena",
+ * so kfree's fast path finds a pool without the page descriptor. */
+#define KM_HINTS     256
+#define KM_HINT_NONE ((uintptr_t)1)     /* never an arena base */
+static inline unsigned km_hint_slot(uintptr_t base)
+{
+	return (unsigned)(base >> KM_ARENA_SHIFT) & (KM_HINTS - 1);
+}
+
 struct km_state {
 	/* --- hot --- */
 	mm_spinlock_t lock;
@@ -131,6 +140,7 @@ struct km_state {
 	struct km_arena *all;                         /* every arena */
 	struct km_arena *spare;                       /* one empty arena kept back */
 	struct km_arena *held;                        /* ... or one with only parked pools */
+	uintptr_t hint[KM_HINTS];                     /* arena bases (virtual), or NONE */
 	uint64_t arenas_allocated_total, arenas_reclaimed_total;
 	uint64_t arenas_current, arenas_highwater;
 
@@ -232,6 +242,20 @@ static inline enum kmalloc_report_kind pool_check_block(const struct km_pool *p,
 	if (km_unlikely(b->mark == km_free_mark(b)) && pool_on_free_list(p, b))
 		return KM_DOUBLE_FREE;
 	return KM_REPORT_NONE;
+}
+
+/* pool_check_block() without the free-list walk: false also when b
+ * carries its free mark (a possible double free: the slow path decides).
+ * No call in it, so kfree's fast path saves no registers. */
+static inline bool pool_block_ok_fast(const struct km_pool *p, const void *ptr)
+{
+	const struct km_class *k = &km.cls[p->cls];
+	uint32_t rel = (uint32_t)((uintptr_t)ptr - (uintptr_t)p) - p->first;
+	const struct km_block *b = ptr;
+
+	return rel < (uint32_t)(p->nextoffset - p->first) &&
+	       (uint32_t)(((uint64_t)rel * k->recip) >> 32) * k->size == rel &&
+	       b->mark != km_free_mark(b);
 }
 
 /*

@@ -274,6 +274,7 @@ static void pool_init(struct km_pool *p, unsigned c)
 	b->next = NULL;
 	b->mark = km_free_mark(b);
 	p->freeblock = b;
+	p->live = 1;
 	arena_mark_pool(p, true);
 }
 
