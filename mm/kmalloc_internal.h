@@ -295,8 +295,7 @@ void *large_alloc(size_t size, size_t align, unsigned flags, int *why);
 void large_free(void *p, struct page *pg);
 size_t large_usable(const struct page *pg);
 /* Resize in place; true on success (the run then has the new size).
- * A shrink that would leave the run over twice the request fails unless
- * force is set (krealloc then moves the data). */
+ * A shrink always succeeds (force is kept for callers that insist). */
 bool large_resize(void *p, struct page *pg, size_t size, bool force);
 bool large_is_continuation(const struct page *head);
 

@@ -18,64 +18,38 @@
  * each block's order is in its head descriptor.
  *
  * Size: the PFA hands out blocks of 2^order pages.  A request of n pages
- * takes the block of order ceil(log2 n).  What happens to the rest?
+ * takes the block of order ceil(log2 n), which pfa_split() then halves
+ * down so that exactly n pages stay (as the binary decomposition of n)
+ * and the rest goes back at once:
  *
- *   kmalloc(5 pages) -> pfa_alloc(order 3)
+ *   kmalloc(5 pages) -> pfa_alloc(order 3), split, split, split:
  *
  *     page  0    1    2    3  |  4  |  5  |  6    7
  *         [ head block order 2 ][o0 ] [o0 ] [ o1     ]
  *           PG_LARGE             more  back to the PFA
  *                                block
  *
- * With pfa_split() (split an allocated block into its two halves, an
- * additive PFA call requested for this: see below) the block is split
- * down so that exactly the n pages stay, as the binary decomposition of
- * n, and the rest goes back (waste < 1 page per run).  Without it -- the
- * PFA contract forbids layers above from rewriting tail descriptors --
- * the run keeps the whole block (waste < 50%: 5 pages cost 8, 3 MiB
- * costs 4 MiB) and kmalloc_usable_size() says so, so the slack is at
- * least usable: krealloc() grows into it for free.
+ * so a run wastes less than one page (3 MiB costs 3 MiB, not 4).
  *
  * Limits: a run is at most one PFA block of PFA_MAX_ORDER (4 MiB by
  * default).  A larger request fails with KM_FAIL_TOO_LARGE: two adjacent
  * maximal blocks are not guaranteed to exist, and strata does not try.
  *
  * Alignment: a block of order k is aligned to 2^k pages, so a run with
- * alignment A > PAGE_SIZE comes from a block of order >= log2(A / 4096).
+ * alignment A > PAGE_SIZE comes from a block of order >= log2(A / 4096)
+ * (kmalloc_aligned(3 pages, 2 MiB) keeps 3 of 512 pages).
  *
  * Resizing in place (krealloc):
- *   shrink  blocks past the new end go back to the PFA (and the straddling
- *           block is split, given pfa_split); if the run would still be
- *           more than twice the request, krealloc moves it instead;
- *   grow    within the run's own pages: nothing to do; beyond: the blocks
- *           right after the run must be free.  The PFA has no "allocate
- *           this block" call, so the growth is PROBED: when the next
- *           piece's descriptor says "free block of exactly this order",
- *           pfa_alloc(order) is asked for one; the free lists are LIFO, so
- *           it is usually that very block (e.g. the tail given back a
- *           moment ago).  If it is another block it goes straight back and
- *           krealloc moves the data instead.  pfa_alloc_at() is used
- *           instead of the probe when the PFA provides it.
- *
- * Wanted from the PFA (additive, both weak references here, used when
- * linked in):
- *   int pfa_split(phys_addr_t pa, unsigned order);
- *       the allocated block [pa, 2^order pages), order >= 1, becomes two
- *       allocated blocks of order - 1; the lower keeps its head
- *       descriptor, the upper gets a PG_PFA head.  0, or -1 if [pa, order)
- *       is not an allocated block.
- *   int pfa_alloc_at(phys_addr_t pa, unsigned order);
- *       take the free block [pa, 2^order pages) off the free lists
- *       (splitting the free block containing it), marked as pfa_alloc()
- *       marks.  0, or -1 if any page of it is not free.
+ *   shrink  blocks past the new end go back to the PFA, the block holding
+ *           the new end is split down to it;
+ *   grow    the pages right after the run are taken with pfa_alloc_at(),
+ *           as the largest aligned blocks that fit, if every one of them
+ *           is free; otherwise krealloc moves the data.
  */
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
 
 #include "kmalloc_internal.h"
-
-extern int pfa_split(phys_addr_t pa, unsigned order) __attribute__((weak));
-extern int pfa_alloc_at(phys_addr_t pa, unsigned order) __attribute__((weak));
 
 #define LARGE_CONT      0x4c43          /* "LC": head of a run's further block */
 #define LARGE_MAX_PAGES ((uint64_t)1 << PFA_MAX_ORDER)
@@ -109,30 +83,31 @@ static void block_free(phys_addr_t pa, unsigned order)
 	pfa_free(pa, order);
 }
 
-/* The block at pa (order k) belongs to the run at run_pa. */
-static void tag(phys_addr_t run_pa, phys_addr_t pa)
+/* Mark every block of the run at pa ([0, pages)) after the head block as
+ * one of its continuation blocks (cls, next: the owner's head fields). */
+static void tag_run(phys_addr_t pa, uint64_t pages)
 {
-	struct page *pg = pfa_page(pa);
+	uint64_t at = (uint64_t)1 << pfa_page(pa)->order;
 
-	if (pa == run_pa)
-		return;
-	pg->cls = LARGE_CONT;
-	pg->next = (uint32_t)((pa - run_pa) >> PAGE_SHIFT);
+	while (at < pages) {
+		struct page *pg = pfa_page(page_pa(pa, at));
+		pg->cls = LARGE_CONT;
+		pg->next = (uint32_t)at;
+		at += (uint64_t)1 << pg->order;
+	}
 }
 
 /*
  * The allocated block [pa, 2^k) is the last block of a run: keep its
- * first `n` pages (1 <= n <= 2^k), give the rest back if pfa_split
- * allows.  Returns the pages the run keeps from it.
+ * first `n` pages (1 <= n <= 2^k), split off and give back the rest.
+ * Returns the pages the run keeps from it.
  */
-static uint64_t keep_pages(phys_addr_t run_pa, phys_addr_t pa, unsigned k, uint64_t n)
+static uint64_t keep_pages(phys_addr_t pa, unsigned k, uint64_t n)
 {
 	uint64_t kept = 0;
 
-	if (!pfa_split)
-		return (uint64_t)1 << k;
 	while (n < ((uint64_t)1 << k)) {
-		if (pfa_split(pa, k) != 0)
+		if (pfa_split(pa, k) != 0)            /* cannot happen: reported */
 			return kept + ((uint64_t)1 << k);
 		k--;
 		phys_addr_t upper = page_pa(pa, (uint64_t)1 << k);
@@ -140,8 +115,7 @@ static uint64_t keep_pages(phys_addr_t run_pa, phys_addr_t pa, unsigned k, uint6
 		if (n <= half) {
 			block_free(upper, k);         /* not needed */
 		} else {
-			tag(run_pa, upper);           /* lower half kept whole */
-			kept += half;
+			kept += half;                 /* lower half kept whole */
 			n -= half;
 			pa = upper;
 		}
@@ -181,7 +155,8 @@ void *large_alloc(size_t size, size_t align, unsigned flags, int *why)
 	}
 	km.pfa_allocs++;
 	pfa_set_owner(pa, order, PG_LARGE);
-	uint64_t pages = keep_pages(pa, pa, order, n);
+	uint64_t pages = keep_pages(pa, order, n);
+	tag_run(pa, pages);
 
 	struct page *head = pfa_page(pa);
 	head->data = (uint32_t)pages;
@@ -226,7 +201,9 @@ static uint64_t shrink(phys_addr_t pa, uint64_t pages, uint64_t want)
 		uint64_t end = at + ((uint64_t)1 << k);
 		if (end >= want) {
 			free_from(pa, end, pages);
-			return at + keep_pages(pa, page_pa(pa, at), k, want - at);
+			uint64_t now = at + keep_pages(page_pa(pa, at), k, want - at);
+			tag_run(pa, now);
+			return now;
 		}
 		at = end;
 	}
@@ -235,22 +212,8 @@ static uint64_t shrink(phys_addr_t pa, uint64_t pages, uint64_t want)
 /* Take the free block [pa, 2^k pages) from the PFA; false if we can't. */
 static bool claim(phys_addr_t pa, unsigned k)
 {
-	if (pfa_alloc_at) {
-		if (pfa_alloc_at(pa, k) != 0)
-			return false;
-		km.pfa_allocs++;
-		return true;
-	}
-	const struct page *pg = pfa_page(pa);
-	if (!pg || pg->owner != PG_FREE || pg->order != k)
+	if (!pfa_page(pa) || pfa_alloc_at(pa, k) != 0)
 		return false;
-	phys_addr_t got = pfa_alloc(k, 0);   /* the probe, see above */
-	if (!got)
-		return false;
-	if (got != pa) {
-		pfa_free(got, k);
-		return false;
-	}
 	km.pfa_allocs++;
 	return true;
 }
@@ -269,9 +232,9 @@ static bool grow(phys_addr_t pa, uint64_t pages, uint64_t want, uint64_t *now)
 			free_from(pa, pages, at);   /* undo */
 			return false;
 		}
-		tag(pa, page_pa(pa, at));
 		at += (uint64_t)1 << k;
 	}
+	tag_run(pa, at);
 	*now = at;
 	return true;
 }
@@ -281,6 +244,7 @@ bool large_resize(void *p, struct page *head, size_t size, bool force)
 	phys_addr_t pa = pfa_phys(p);
 	uint64_t pages = head->data, want = km_pages_for(size), now = pages;
 
+	(void)force;
 	if (size > KMALLOC_MAX_SIZE)
 		return false;
 	if (want > pages) {
@@ -288,13 +252,6 @@ bool large_resize(void *p, struct page *head, size_t size, bool force)
 			return false;
 	} else if (want < pages) {
 		now = shrink(pa, pages, want);
-		if (now > 2 * want && !force) {
-			/* still wasteful: let krealloc move it (the run keeps the
-			   pages given back so far: nothing is lost by trying) */
-			account((int64_t)now - (int64_t)pages, 0);
-			head->data = (uint32_t)now;
-			return false;
-		}
 	}
 	account((int64_t)now - (int64_t)pages, (int64_t)size - (int64_t)head->next);
 	head->data = (uint32_t)now;
