@@ -468,11 +468,7 @@ static double cost_of(const struct kmalloc_stats *st, size_t n)
 			if (st->cls[c].size >= n)
 				return (double)st->pool_size / st->cls[c].blocks_per_pool;
 	}
-	size_t pages = (n + PAGE_SIZE - 1) / PAGE_SIZE;
-	size_t pow2 = 1;
-	while (pow2 < pages)
-		pow2 *= 2;
-	return (double)pow2 * PAGE_SIZE;   /* a whole PFA block: no pfa_split */
+	return (double)((n + PAGE_SIZE - 1) / PAGE_SIZE * PAGE_SIZE);   /* exact pages */
 }
 
 static void waste(void)
