@@ -61,7 +61,9 @@ enum page_owner {
 };
 
 /*
- * One per page, 16 bytes.  The PFA uses link/order for free blocks; for
+ * One per page, 16 bytes.  The descriptors of one block are contiguous in
+ * memory (a block never straddles a descriptor section), so the head of a
+ * PG_TAIL page is simply `pg - pg->data`.  The PFA uses link/order for free blocks; for
  * allocated pages the fields after `owner` belong to whoever owns the page.
  */
 struct page {
