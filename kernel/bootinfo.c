@@ -8,8 +8,10 @@
  *     add [0x100000,+3G)  add [0x0,+0x9fc00)  add [4G,+1G)
  *     ram[] = { [0,0x9fc00) [0x100000,0xc0000000) [0x100000000,0x140000000) }
  *
- * reserved[] is only sorted: reservations may overlap anything and the
- * page allocator honours their union.
+ * reserved[] is kept the same way: firmware and boot stub may reserve the
+ * same page twice (x86 PVH puts its tables in page 0, which is reserved as
+ * a whole); only the union matters, to the page allocator and to a reader
+ * of the banner.  Reservations may still overlap RAM edges and holes.
  */
 #include <kernel/boot.h>
 #include <kernel/panic.h>
@@ -29,30 +31,34 @@ static void insert_sorted(struct boot_region *r, unsigned *n, uint64_t base,
 	(*n)++;
 }
 
-void boot_add_ram(struct boot_info *bi, uint64_t base, uint64_t size)
+/* Insert, then merge overlapping or touching neighbours. */
+static void add_merged(struct boot_region *r, unsigned *n, uint64_t base,
+		       uint64_t size, const char *what)
 {
 	if (size == 0 || base + size < base)
 		return;
-	insert_sorted(bi->ram, &bi->nram, base, size, "RAM");
-	/* merge overlapping or touching neighbours */
+	insert_sorted(r, n, base, size, what);
 	unsigned out = 0;
-	for (unsigned i = 1; i < bi->nram; i++) {
-		struct boot_region *last = &bi->ram[out];
+	for (unsigned i = 1; i < *n; i++) {
+		struct boot_region *last = &r[out];
 		uint64_t end = last->base + last->size;
-		if (bi->ram[i].base <= end) {
-			uint64_t e2 = bi->ram[i].base + bi->ram[i].size;
+		if (r[i].base <= end) {
+			uint64_t e2 = r[i].base + r[i].size;
 			if (e2 > end)
 				last->size = e2 - last->base;
 		} else {
-			bi->ram[++out] = bi->ram[i];
+			r[++out] = r[i];
 		}
 	}
-	bi->nram = out + 1;
+	*n = out + 1;
+}
+
+void boot_add_ram(struct boot_info *bi, uint64_t base, uint64_t size)
+{
+	add_merged(bi->ram, &bi->nram, base, size, "RAM");
 }
 
 void boot_add_reserved(struct boot_info *bi, uint64_t base, uint64_t size)
 {
-	if (size == 0)
-		return;
-	insert_sorted(bi->reserved, &bi->nreserved, base, size, "reserved");
+	add_merged(bi->reserved, &bi->nreserved, base, size, "reserved");
 }

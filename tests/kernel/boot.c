@@ -84,3 +84,21 @@ KTEST(boot, cmdline_parsing)
 	KT_CHECK(t, cmdline_get("test=abcdefghijklmnopqrstuvwxyz", "test", v, sizeof v) &&
 		 strlen(v) == sizeof v - 1, "value not truncated");
 }
+
+KTEST(boot, bootinfo_merges_reserved)
+{
+	static struct boot_info b;
+	memset(&b, 0, sizeof b);
+	boot_add_reserved(&b, 0x0, 0x1000);
+	boot_add_reserved(&b, 0x0, 0x1000);          /* duplicate */
+	boot_add_reserved(&b, 0x1000, 0x1000);       /* touching */
+	boot_add_reserved(&b, 0x100000, 0x93000);
+	boot_add_reserved(&b, 0x180000, 0x20000);    /* overlaps the end */
+	KT_REQUIRE(t, b.nreserved == 2, "expected 2 reserved ranges, got %u", b.nreserved);
+	KT_CHECK(t, b.reserved[0].base == 0 && b.reserved[0].size == 0x2000,
+		 "range 0 is 0x%llx+0x%llx", (unsigned long long)b.reserved[0].base,
+		 (unsigned long long)b.reserved[0].size);
+	KT_CHECK(t, b.reserved[1].base == 0x100000 && b.reserved[1].size == 0xa0000,
+		 "range 1 is 0x%llx+0x%llx", (unsigned long long)b.reserved[1].base,
+		 (unsigned long long)b.reserved[1].size);
+}

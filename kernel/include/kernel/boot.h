@@ -33,7 +33,8 @@ struct boot_info {
 	uint64_t direct_map_offset;  /* virt = phys + offset for all RAM */
 	unsigned nram;               /* usable RAM, sorted by base, disjoint */
 	struct boot_region ram[BOOT_MAX_REGIONS];
-	unsigned nreserved;          /* must never be handed out; may overlap */
+	unsigned nreserved;          /* never handed out; sorted, merged; may
+	                                cover holes and RAM edges */
 	struct boot_region reserved[BOOT_MAX_REGIONS];
 	uint64_t entry_cycles;       /* arch_cycles() at the first C instruction */
 };
