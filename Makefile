@@ -94,9 +94,13 @@ $(MM_OBJS): $(BUILD)/mm/%.c.o: mm/%.c
 	$(Q)$(KCC) $(MM_CFLAGS) -c $< -o $@
 
 # newlib is built (or found up to date, 0.1 s) before any kernel object.
+# The "up to date" line is dropped so a quiet build stays quiet; a real
+# build's progress lines and a failure's log tail still show.
 .PHONY: newlib
+newlib: SHELL := /bin/bash
+newlib: .SHELLFLAGS := -o pipefail -c
 newlib:
-	$(Q)scripts/build-newlib $(ARCH) >/dev/null
+	$(Q)scripts/build-newlib $(ARCH) | { grep -v ' up to date$$' || true; }
 $(KERNEL_OBJS): | newlib
 
 $(BUILD)/%.S.o: %.S
