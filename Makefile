@@ -40,16 +40,38 @@ else
 # ------------------------------------------------------------- kernel build
 include arch/$(ARCH)/arch.mk
 
-KCFLAGS_BASE := -std=gnu11 -O2 -g -ffreestanding -fno-stack-protector -fno-pic \
-	-fno-omit-frame-pointer -fno-common -nostdinc \
-	-isystem $(shell $(KCC) $(ARCH_CFLAGS) -print-file-name=include) \
+# Compiler flags common to everything built for the kernel.  No include
+# path for the C library here: mm/ and kernel/ differ (below).
+KCFLAGS_COMMON := -std=gnu11 -O2 -g -ffreestanding -fno-stack-protector -fno-pic \
+	-fno-omit-frame-pointer -fno-common \
 	$(WARN) -MMD -MP $(ARCH_CFLAGS) $(ARCH_CFLAGS_$(TOOLCHAIN)) \
 	-Ikernel/include -Ilib/include -Iarch/$(ARCH)
-KCFLAGS := $(KCFLAGS_BASE) $(MM_INC)
+CC_INCLUDE := $(shell $(KCC) $(ARCH_CFLAGS) -print-file-name=include)
+
+# mm/ (libstrata.a) and the porting proof see only the compiler's
+# freestanding headers: strata is what the C library links against, so it
+# must not depend on the C library's headers.
+KCFLAGS_BASE := $(KCFLAGS_COMMON) -nostdinc -isystem $(CC_INCLUDE)
+MM_CFLAGS := $(KCFLAGS_BASE) $(MM_INC)
+
+# kernel/, arch/, lib/, tests/kernel/ use newlib (scripts/build-newlib).
+# newlib's headers come BEFORE the compiler's: with the compiler's first,
+# <stdint.h>/<limits.h> are the freestanding ones and newlib's <inttypes.h>
+# loses PRId64.  -D_GNU_SOURCE for asprintf, open_memstream, memalign.
+# clang kernels use the gcc-built newlib (same ABI, see lib/newlib/README.md).
+NEWLIB := build/newlib/$(ARCH)
+KCFLAGS := $(KCFLAGS_COMMON) -nostdinc -isystem $(NEWLIB)/include \
+	-isystem $(CC_INCLUDE) -D_GNU_SOURCE $(MM_INC)
 KASFLAGS := $(KCFLAGS) -D__ASSEMBLY__
 
+# Link: strata and newlib in one group (libc.a calls malloc/free/realloc,
+# which strata's mm/malloc_std.c provides), then libgcc where the arch
+# needs it (KLIBS, arch.mk: aarch64's 128-bit long double helpers).
+NEWLIB_LIBS = -L$(NEWLIB)/lib --start-group $(1) -lm -lc --end-group $(KLIBS)
+
 MM_SRCS     := $(wildcard mm/*.c)
-KERNEL_SRCS := $(wildcard arch/$(ARCH)/*.c arch/$(ARCH)/*.S kernel/*.c lib/*.c tests/kernel/*.c)
+KERNEL_SRCS := $(wildcard arch/$(ARCH)/*.c arch/$(ARCH)/*.S kernel/*.c lib/*.c \
+	lib/newlib/*.c tests/kernel/*.c)
 
 MM_OBJS     := $(patsubst %,$(BUILD)/%.o,$(MM_SRCS))
 KERNEL_OBJS := $(patsubst %,$(BUILD)/%.o,$(KERNEL_SRCS))
@@ -65,6 +87,22 @@ $(BUILD)/%.c.o: %.c
 	@echo "  CC      $<"
 	$(Q)$(KCC) $(KCFLAGS) -c $< -o $@
 
+# mm/ without newlib's headers (see MM_CFLAGS).
+$(MM_OBJS): $(BUILD)/mm/%.c.o: mm/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(KCC) $(MM_CFLAGS) -c $< -o $@
+
+# newlib is built (or found up to date, 0.1 s) before any kernel object.
+# The "up to date" line is dropped so a quiet build stays quiet; a real
+# build's progress lines and a failure's log tail still show.
+.PHONY: newlib
+newlib: SHELL := /bin/bash
+newlib: .SHELLFLAGS := -o pipefail -c
+newlib:
+	$(Q)scripts/build-newlib $(ARCH) | { grep -v ' up to date$$' || true; }
+$(KERNEL_OBJS): | newlib
+
 $(BUILD)/%.S.o: %.S
 	@mkdir -p $(dir $@)
 	@echo "  AS      $<"
@@ -77,7 +115,7 @@ $(LIBSTRATA): $(MM_OBJS)
 $(KERNEL): $(KERNEL_OBJS) $(LIBSTRATA) arch/$(ARCH)/linker.ld
 	@echo "  LD      $@"
 	$(Q)$(KLD) $(ARCH_LDFLAGS) -T arch/$(ARCH)/linker.ld -o $@ \
-		$(KERNEL_OBJS) $(LIBSTRATA) $(KLIBS)
+		$(KERNEL_OBJS) $(call NEWLIB_LIBS,$(LIBSTRATA))
 
 run: deps $(KERNEL)
 	scripts/qemu-run --arch $(ARCH) --kernel $(KERNEL) --mem $(MEM) --smp $(SMP) -- $(KARGS)
@@ -101,7 +139,8 @@ $(BUILD)/minikernel.o: tests/porting/minikernel.c $(PORT_PREFIX)/lib/libstrata.a
 $(MINIKERNEL): $(BUILD)/minikernel.o $(MINI_OBJS) arch/$(ARCH)/linker.ld
 	@echo "  LD      $@"
 	$(Q)$(KLD) $(ARCH_LDFLAGS) -T arch/$(ARCH)/linker.ld -o $@ \
-		$(BUILD)/minikernel.o $(MINI_OBJS) -L$(PORT_PREFIX)/lib -lstrata $(KLIBS)
+		$(BUILD)/minikernel.o $(MINI_OBJS) -L$(PORT_PREFIX)/lib \
+		$(call NEWLIB_LIBS,-lstrata)
 
 install: $(LIBSTRATA)
 	install -d $(PREFIX)/lib $(PREFIX)/include/strata

@@ -2,7 +2,8 @@
  * cmdline.c - "key=value key2=value2" parsing for the kernel command line.
  */
 #include <kernel/cmdline.h>
-#include <kstring.h>
+#include <stdlib.h>
+#include <string.h>
 
 int cmdline_get(const char *cmdline, const char *key, char *val, size_t n)
 {
@@ -37,5 +38,7 @@ uint64_t cmdline_get_u64(const char *cmdline, const char *key, uint64_t def)
 
 	if (!cmdline_get(cmdline, key, buf, sizeof buf))
 		return def;
-	return kstrtoull(buf, 0, 0);
+	/* newlib's strtoull, base 0: decimal, 0x hex, 0 octal.  (The old
+	 * hand-written parser also took K/M/G suffixes; no key used them.) */
+	return strtoull(buf, NULL, 0);
 }

@@ -7,9 +7,10 @@
  * give the spare arena back, and show that the page-frame allocator has
  * every page it started with.
  */
+#include <kernel/console.h>
 #include <kernel/boot.h>
 #include <kernel/panic.h>
-#include <kprintf.h>
+#include <stdio.h>
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
 
@@ -34,7 +35,7 @@ void demo_run(const struct boot_info *bi)
 	struct pfa_stats before, during, after;
 
 	pfa_get_stats(&before);
-	kprintf("\n-- demo: %d allocations with kmalloc --\n", DEMO_OBJECTS);
+	printf("\n-- demo: %d allocations with kmalloc --\n", DEMO_OBJECTS);
 	for (unsigned i = 0; i < DEMO_OBJECTS; i++) {
 		objs[i] = kmalloc(demo_size(i), 0);
 		if (!objs[i])
@@ -43,7 +44,7 @@ void demo_run(const struct boot_info *bi)
 	}
 	pfa_get_stats(&during);
 	kmalloc_print_stats(console_write);
-	kprintf("\npfa free pages: %llu before, %llu with the objects live\n",
+	printf("\npfa free pages: %llu before, %llu with the objects live\n",
 		(unsigned long long)before.free_pages,
 		(unsigned long long)during.free_pages);
 
@@ -54,12 +55,12 @@ void demo_run(const struct boot_info *bi)
 	}
 	uint64_t trimmed = kmalloc_trim();
 	pfa_get_stats(&after);
-	kprintf("all freed; kmalloc_trim() gave back %llu pages; pfa free pages %llu "
+	printf("all freed; kmalloc_trim() gave back %llu pages; pfa free pages %llu "
 		"(%s the %llu before)\n", (unsigned long long)trimmed,
 		(unsigned long long)after.free_pages,
 		after.free_pages == before.free_pages ? "equal to" : "NOT equal to",
 		(unsigned long long)before.free_pages);
-	kprintf("\n-- page-frame allocator --\n");
+	printf("\n-- page-frame allocator --\n");
 	pfa_print_stats(console_write);
-	kprintf("demo done\n");
+	printf("demo done\n");
 }

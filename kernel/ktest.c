@@ -18,8 +18,8 @@
 #include <kernel/boot.h>
 #include <kernel/cmdline.h>
 #include <kernel/ktest.h>
-#include <kprintf.h>
-#include <kstring.h>
+#include <stdio.h>
+#include <string.h>
 
 extern const struct ktest __ktest_start[], __ktest_end[];
 
@@ -27,12 +27,12 @@ void kt_fail(struct ktest_ctx *t, const char *file, int line, const char *fmt, .
 {
 	if (t->failed++)
 		return; /* keep the first reason */
-	int n = ksnprintf(t->reason, sizeof t->reason, "%s:%d: ", file, line);
+	int n = snprintf(t->reason, sizeof t->reason, "%s:%d: ", file, line);
 	if (n >= (int)sizeof t->reason)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	kvsnprintf(t->reason + n, sizeof t->reason - (size_t)n, fmt, ap);
+	vsnprintf(t->reason + n, sizeof t->reason - (size_t)n, fmt, ap);
 	va_end(ap);
 }
 
@@ -70,10 +70,10 @@ static void run_one(struct run *r, const struct ktest *kt)
 	uint64_t dc = arch_cycles() - c0;
 	if (t.failed) {
 		r->failed++;
-		kprintf("not ok %d - %s/%s: %s\n", n, kt->suite, kt->name, t.reason);
+		printf("not ok %d - %s/%s: %s\n", n, kt->suite, kt->name, t.reason);
 	} else {
 		r->passed++;
-		kprintf("ok %d - %s/%s # %llu Mcycles\n", n, kt->suite, kt->name,
+		printf("ok %d - %s/%s # %llu Mcycles\n", n, kt->suite, kt->name,
 			(unsigned long long)(dc >> 20));
 	}
 }
@@ -87,7 +87,7 @@ int ktest_run(const struct boot_info *bi, const char *spec)
 		.iters = cmdline_get_u64(bi->cmdline, "iters", 0),
 	};
 
-	kprintf("# tests: %s seed=%llu iters=%llu\n", spec,
+	printf("# tests: %s seed=%llu iters=%llu\n", spec,
 		(unsigned long long)r.seed, (unsigned long long)r.iters);
 	if (!strcmp(spec, "all")) {
 		for (const struct ktest *kt = __ktest_start; kt < __ktest_end; kt++)
@@ -108,7 +108,7 @@ int ktest_run(const struct boot_info *bi, const char *spec)
 			if (*p == ',')
 				p++;
 			int found = 0;
-			kprintf("# suite %s\n", suite);
+			printf("# suite %s\n", suite);
 			for (const struct ktest *kt = __ktest_start; kt < __ktest_end; kt++) {
 				if (!strcmp(kt->suite, suite)) {
 					found = 1;
@@ -117,11 +117,11 @@ int ktest_run(const struct boot_info *bi, const char *spec)
 			}
 			if (!found) {
 				r.failed++;
-				kprintf("not ok %d - %s: no such suite\n",
+				printf("not ok %d - %s: no such suite\n",
 					r.passed + r.failed, suite);
 			}
 		}
 	}
-	kprintf("%d passed, %d failed\n", r.passed, r.failed);
+	printf("%d passed, %d failed\n", r.passed, r.failed);
 	return r.failed;
 }

@@ -2,10 +2,10 @@
  * mm_glue.c - this kernel's side of strata's platform contract
  * (mm/include/strata/platform.h), and handing RAM over to strata.
  */
+#include <kernel/console.h>
 #include <kernel/boot.h>
 #include <kernel/panic.h>
 #include <kernel/mm.h>
-#include <kprintf.h>
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
 #include <strata/platform.h>

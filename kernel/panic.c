@@ -17,29 +17,37 @@
  * two words, [fp] = caller's fp and [fp + 8] = return address; the boot
  * stub starts with fp = 0, which ends the walk.  scripts/qemu-test turns
  * the addresses into file:line with addr2line.
+ *
+ * Output goes through console_printf() (kernel/console.h), never through
+ * stdio: a panic or fault may come from inside printf or malloc (a strata
+ * panic is raised with strata's lock held, a fault may hit with a FILE
+ * lock held or a stdio buffer half written).  console_printf formats on
+ * the stack with vsnprintf and writes the UART directly: no lock, no
+ * allocation, no stdio state.  stdout is unbuffered (kmain), so nothing
+ * printed earlier is lost either.
  */
 #include <stdarg.h>
 #include <stdint.h>
 #include <kernel/arch.h>
 #include <kernel/exit.h>
 #include <kernel/panic.h>
-#include <kprintf.h>
+#include <kernel/console.h>
 
 static int dying;   /* set once: a fault while dying must not recurse */
 
 void backtrace_print(uintptr_t fp)
 {
-	kprintf("  backtrace:\n");
+	console_printf("  backtrace:\n");
 	for (int depth = 0; depth < 32 && fp; depth++) {
 		if (fp & 7) {
-			kprintf("    (frame pointer %p misaligned, stop)\n", (void *)fp);
+			console_printf("    (frame pointer %p misaligned, stop)\n", (void *)fp);
 			return;
 		}
 		const uintptr_t *frame = (const uintptr_t *)fp;
 		uintptr_t ret = frame[1];
 		if (!ret)
 			return;
-		kprintf("    #%d %p\n", depth, (void *)ret);
+		console_printf("    #%d %p\n", depth, (void *)ret);
 		if (frame[0] <= fp) /* the stack grows down: callers are above */
 			return;
 		fp = frame[0];
@@ -49,7 +57,7 @@ void backtrace_print(uintptr_t fp)
 static void die_once(int status)
 {
 	if (dying) {
-		kprintf("\nnested failure while dying; exit %d\n", status);
+		console_printf("\nnested failure while dying; exit %d\n", status);
 		arch_exit(status);
 	}
 	dying = 1;
@@ -59,21 +67,21 @@ void panic(const char *fmt, ...)
 {
 	die_once(EXIT_PANIC);
 	va_list ap;
-	kprintf("\nPANIC: ");
+	console_printf("\nPANIC: ");
 	va_start(ap, fmt);
-	kvprintf(fmt, ap);
+	console_vprintf(fmt, ap);
 	va_end(ap);
-	kprintf("\n  caller %p\n", __builtin_return_address(0));
+	console_printf("\n  caller %p\n", __builtin_return_address(0));
 	backtrace_print((uintptr_t)__builtin_frame_address(0));
-	kprintf("exit status %d (panic)\n", EXIT_PANIC);
+	console_printf("exit status %d (panic)\n", EXIT_PANIC);
 	arch_exit(EXIT_PANIC);
 }
 
 void fault_exit(uintptr_t pc, uintptr_t fp)
 {
 	die_once(EXIT_FAULT);
-	kprintf("  faulting pc %p\n", (void *)pc);
+	console_printf("  faulting pc %p\n", (void *)pc);
 	backtrace_print(fp);
-	kprintf("exit status %d (fault)\n", EXIT_FAULT);
+	console_printf("exit status %d (fault)\n", EXIT_FAULT);
 	arch_exit(EXIT_FAULT);
 }

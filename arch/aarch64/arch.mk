@@ -17,14 +17,17 @@
 #                       correct for Device MMIO later.
 # FP/SIMD stays enabled (no -mgeneral-regs-only): boot.S sets
 # CPACR_EL1.FPEN before any C runs, and newlib's printf needs FP.
-# KLIBS: libgcc for gcc (e.g. 128-bit division helpers); clang's builtins
-# are not installed for aarch64-elf, so nothing there.
+# KLIBS: libgcc, for gcc and clang alike: 128-bit division helpers and
+# newlib's long double (__extenddftf2, __trunctfdf2, __multf3, ... used by
+# printf's %f and strtod).  clang's builtins are not installed for
+# aarch64-elf, so clang kernels link the cross gcc's libgcc.a (ld.lld
+# reads it fine; same AAPCS64 ABI).
 
 ifeq ($(TOOLCHAIN),clang)
 KCC   := clang --target=aarch64-elf
 KLD   := ld.lld
 KAR   := $(if $(shell command -v llvm-ar 2>/dev/null),llvm-ar,ar)
-KLIBS :=
+KLIBS := $(shell aarch64-linux-gnu-gcc -print-libgcc-file-name)
 ARCH_LDFLAGS_TOOL :=
 else
 KCC   := aarch64-linux-gnu-gcc
@@ -38,4 +41,4 @@ endif
 
 ARCH_CFLAGS  := -march=armv8-a -mstrict-align -mno-outline-atomics \
 	-fno-asynchronous-unwind-tables -fno-unwind-tables
-ARCH_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 $(ARCH_LDFLAGS_TOOL)
+ARCH_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack $(ARCH_LDFLAGS_TOOL)

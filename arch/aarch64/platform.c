@@ -13,7 +13,7 @@
  *   arch_unmapped_address  inside the unmapped flash window (see setup.c)
  */
 #include <stdint.h>
-#include <kprintf.h>
+#include <stdio.h>
 #include <kernel/arch.h>
 #include "aarch64.h"
 
@@ -106,9 +106,9 @@ const char *arch_cpu_name(void)
 		const char *part = part_name(midr);
 		const char *el = aarch64_boot_el == 2 ? "EL2->EL1" : "EL1";
 		if (part)
-			ksnprintf(name, sizeof name, "%s %s", part, el);
+			snprintf(name, sizeof name, "%s %s", part, el);
 		else
-			ksnprintf(name, sizeof name, "midr 0x%08llx %s", (unsigned long long)midr, el);
+			snprintf(name, sizeof name, "midr 0x%08llx %s", (unsigned long long)midr, el);
 	}
 	return name;
 }

@@ -21,7 +21,7 @@
  *   1. parse the DTB with the byte-loading fdt.c (alignment-safe)
  *   2. build the tables: MMIO, RAM from the DTB, then the kernel image
  *   3. MMU + caches on (mmu.c)
- *   4. only now call into kernel/ (kprintf, panic, boot_add_*): its code may
+ *   4. only now call into kernel/ (printf, panic, boot_add_*): its code may
  *      use exclusive loads/stores, which need Normal memory
  *
  * A broken DTB does not hang the boot: the tables then cover just MMIO and

@@ -17,7 +17,7 @@
  * for aborts the low 6 bits of ISS are the fault status code (DFSC/IFSC).
  */
 #include <stdint.h>
-#include <kprintf.h>
+#include <kernel/console.h>
 #include <kernel/arch.h>
 #include <kernel/exit.h>
 #include <kernel/panic.h>
@@ -72,26 +72,26 @@ static void print_fault_status(unsigned fsc, int is_data, uint64_t iss)
 	};
 	const char *access = !is_data ? "instruction fetch" : (iss & (1u << 6)) ? "write" : "read";
 
-	kprintf("           %s 0x%02x ", is_data ? "DFSC" : "IFSC", fsc);
+	console_printf("           %s 0x%02x ", is_data ? "DFSC" : "IFSC", fsc);
 	if (fsc < 0x10)
-		kprintf("%s at level %u", kinds[fsc >> 2], fsc & 3);
+		console_printf("%s at level %u", kinds[fsc >> 2], fsc & 3);
 	else if (fsc == 0x21)
-		kprintf("alignment fault");
+		console_printf("alignment fault");
 	else if (fsc == 0x10)
-		kprintf("synchronous external abort");
+		console_printf("synchronous external abort");
 	else if (fsc == 0x30)
-		kprintf("TLB conflict abort");
+		console_printf("TLB conflict abort");
 	else
-		kprintf("(see the Arm ARM, ESR_ELx ISS encoding)");
-	kprintf(", %s\n", access);
+		console_printf("(see the Arm ARM, ESR_ELx ISS encoding)");
+	console_printf(", %s\n", access);
 }
 
 static void print_regs(const struct aarch64_regs *r)
 {
 	for (int i = 0; i < 31; i++)
-		kprintf("  x%-2d 0x%016llx%s", i, (unsigned long long)r->x[i],
+		console_printf("  x%-2d 0x%016llx%s", i, (unsigned long long)r->x[i],
 			i % 3 == 2 ? "\n" : "");
-	kprintf("  sp  0x%016llx\n  (x29 = frame pointer, x30 = link register)\n",
+	console_printf("  sp  0x%016llx\n  (x29 = frame pointer, x30 = link register)\n",
 		(unsigned long long)r->sp);
 }
 
@@ -99,7 +99,7 @@ static void print_regs(const struct aarch64_regs *r)
  * lands here.  Say so, and power off through PSCI (status 0, sadly). */
 static void semihosting_missing(void)
 {
-	kprintf("\naarch64: semihosting is not enabled: run QEMU with -semihosting to get "
+	console_printf("\naarch64: semihosting is not enabled: run QEMU with -semihosting to get "
 		"the exit status; powering off via PSCI instead\n");
 	aarch64_psci_system_off();
 }
@@ -114,7 +114,7 @@ void aarch64_exception(struct aarch64_regs *r, unsigned kind)
 {
 	static int depth;
 	if (depth++) {
-		/* A fault while reporting a fault: no kprintf, no recursion. */
+		/* A fault while reporting a fault: no console_printf, no recursion. */
 		raw_puts("\r\nEXCEPTION while handling an exception; giving up\r\n");
 		arch_exit(EXIT_FAULT);
 	}
@@ -123,15 +123,15 @@ void aarch64_exception(struct aarch64_regs *r, unsigned kind)
 		semihosting_missing();
 
 	uint64_t iss = r->esr & 0x1ffffff;
-	kprintf("\nEXCEPTION: %s, from %s (vector %u)\n", kind_type[kind & 3],
+	console_printf("\nEXCEPTION: %s, from %s (vector %u)\n", kind_type[kind & 3],
 		kind_from[(kind >> 2) & 3], kind);
-	kprintf("  ESR_EL1  0x%016llx  EC 0x%02x %s\n", (unsigned long long)r->esr, ec,
+	console_printf("  ESR_EL1  0x%016llx  EC 0x%02x %s\n", (unsigned long long)r->esr, ec,
 		aarch64_esr_class(ec));
 	if (ec == 0x20 || ec == 0x21 || ec == 0x24 || ec == 0x25)
 		print_fault_status((unsigned)iss & 0x3f, ec >= 0x24, iss);
-	kprintf("  FAR_EL1  0x%016llx%s\n", (unsigned long long)r->far,
+	console_printf("  FAR_EL1  0x%016llx%s\n", (unsigned long long)r->far,
 		ec >= 0x20 && ec <= 0x25 ? "  (faulting address)" : "  (not valid for this class)");
-	kprintf("  ELR_EL1  0x%016llx  SPSR_EL1 0x%016llx (EL%llu%c, DAIF %llu%llu%llu%llu)\n",
+	console_printf("  ELR_EL1  0x%016llx  SPSR_EL1 0x%016llx (EL%llu%c, DAIF %llu%llu%llu%llu)\n",
 		(unsigned long long)r->elr, (unsigned long long)r->spsr,
 		(unsigned long long)(r->spsr >> 2) & 3, (r->spsr & 1) ? 'h' : 't',
 		(unsigned long long)(r->spsr >> 9) & 1, (unsigned long long)(r->spsr >> 8) & 1,
@@ -139,6 +139,6 @@ void aarch64_exception(struct aarch64_regs *r, unsigned kind)
 	print_regs(r);
 	if (r->sp >= (uint64_t)(uintptr_t)__boot_stack_guard &&
 	    r->sp < (uint64_t)(uintptr_t)__boot_stack_guard + 4096 + 256)
-		kprintf("  sp is at the boot stack's guard page: stack overflow\n");
+		console_printf("  sp is at the boot stack's guard page: stack overflow\n");
 	fault_exit((uintptr_t)r->elr, (uintptr_t)r->x[29]);
 }

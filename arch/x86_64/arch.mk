@@ -6,12 +6,16 @@
 #   KAR          archiver for libstrata.a
 #   ARCH_CFLAGS  code-generation flags for every kernel C and .S file
 #   ARCH_LDFLAGS flags for KLD
-#   KLIBS        extra libraries appended to the kernel link (none yet)
+#   KLIBS        extra libraries appended to the kernel link (none: newlib's
+#                printf/strtod/qsort link without libgcc on x86_64, whose
+#                long double is the x87 80-bit type in hardware)
 #
 # Code model: the kernel is linked in the top 2 GiB of the address space
 # (0xffffffff80000000 + physical address), which is exactly what
 # -mcmodel=kernel assumes: every symbol is reachable with a sign-extended
 # 32-bit immediate.  newlib will be built with the same model.
+#
+# -z noexecstack: newlib's assembly (memset.S, ...) has no .note.GNU-stack.
 #
 # -mno-red-zone: exceptions and interrupts push their frame on the current
 # kernel stack, so the 128 bytes below %rsp are not ours to use.
@@ -36,5 +40,5 @@ ARCH_LDFLAGS_TOOL := --no-warn-rwx-segments
 endif
 
 ARCH_CFLAGS  := -m64 -mno-red-zone -mcmodel=kernel -march=x86-64 -fno-asynchronous-unwind-tables
-ARCH_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 $(ARCH_LDFLAGS_TOOL)
+ARCH_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack $(ARCH_LDFLAGS_TOOL)
 KLIBS        :=

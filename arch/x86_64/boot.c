@@ -17,7 +17,7 @@
  *     kmain(&bi)
  */
 #include <stdint.h>
-#include <kstring.h>
+#include <string.h>
 #include <kernel/arch.h>
 #include <kernel/boot.h>
 #include <kernel/exit.h>

@@ -17,7 +17,7 @@
  */
 #include <stdint.h>
 #include <kernel/arch.h>
-#include <kstring.h>
+#include <string.h>
 #include "x86.h"
 
 struct tss64 {

@@ -31,7 +31,7 @@
  * is addressed by its physical address; it must therefore lie below 4 GiB.
  */
 #include <stdint.h>
-#include <kstring.h>
+#include <string.h>
 #include "x86.h"
 
 #define PT_ENTRIES 512

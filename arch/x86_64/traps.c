@@ -14,7 +14,7 @@
  * status EXIT_FAULT.
  */
 #include <stdint.h>
-#include <kprintf.h>
+#include <kernel/console.h>
 #include <kernel/arch.h>
 #include <kernel/exit.h>
 #include <kernel/panic.h>
@@ -94,22 +94,22 @@ void x86_idt_init(void)
  * 2 user mode, 3 reserved bit set, 4 instruction fetch. */
 static void print_pf_error(uint64_t err, uint64_t cr2)
 {
-	kprintf("  cause: %s %s%s%s\n", (err & 2) ? "write" : ((err & 16) ? "fetch" : "read"),
+	console_printf("  cause: %s %s%s%s\n", (err & 2) ? "write" : ((err & 16) ? "fetch" : "read"),
 		(err & 1) ? "protection violation" : "not-present page",
 		(err & 8) ? ", reserved bit set" : "", (err & 4) ? ", user mode" : "");
-	kprintf("  CR2 %016lx (faulting address)\n", (unsigned long)cr2);
+	console_printf("  CR2 %016lx (faulting address)\n", (unsigned long)cr2);
 }
 
 static void print_regs(const struct x86_trap_frame *f)
 {
-	kprintf("  RIP %016lx  CS %04lx  RFLAGS %016lx\n", f->rip, f->cs, f->rflags);
-	kprintf("  RSP %016lx  SS %04lx  CR3    %016lx\n", f->rsp, f->ss,
+	console_printf("  RIP %016lx  CS %04lx  RFLAGS %016lx\n", f->rip, f->cs, f->rflags);
+	console_printf("  RSP %016lx  SS %04lx  CR3    %016lx\n", f->rsp, f->ss,
 		(unsigned long)read_cr3());
-	kprintf("  RAX %016lx  RBX %016lx  RCX %016lx\n", f->rax, f->rbx, f->rcx);
-	kprintf("  RDX %016lx  RSI %016lx  RDI %016lx\n", f->rdx, f->rsi, f->rdi);
-	kprintf("  RBP %016lx  R8  %016lx  R9  %016lx\n", f->rbp, f->r8, f->r9);
-	kprintf("  R10 %016lx  R11 %016lx  R12 %016lx\n", f->r10, f->r11, f->r12);
-	kprintf("  R13 %016lx  R14 %016lx  R15 %016lx\n", f->r13, f->r14, f->r15);
+	console_printf("  RAX %016lx  RBX %016lx  RCX %016lx\n", f->rax, f->rbx, f->rcx);
+	console_printf("  RDX %016lx  RSI %016lx  RDI %016lx\n", f->rdx, f->rsi, f->rdi);
+	console_printf("  RBP %016lx  R8  %016lx  R9  %016lx\n", f->rbp, f->r8, f->r9);
+	console_printf("  R10 %016lx  R11 %016lx  R12 %016lx\n", f->r10, f->r11, f->r12);
+	console_printf("  R13 %016lx  R14 %016lx  R15 %016lx\n", f->r13, f->r14, f->r15);
 }
 
 static void put_hex(uint64_t v)
@@ -123,7 +123,7 @@ static void put_hex(uint64_t v)
 	x86_serial_puts(buf);
 }
 
-/* A fault while reporting a fault: kprintf or the backtrace is broken, so
+/* A fault while reporting a fault: console_printf or the backtrace is broken, so
  * say so with raw serial output only and stop. */
 static _Noreturn void nested_fault(uint64_t vector, uint64_t rip)
 {
@@ -144,12 +144,12 @@ _Noreturn void x86_exception(struct x86_trap_frame *f)
 
 	if (depth++)
 		nested_fault(f->vector, f->rip);
-	kprintf("\n*** CPU exception %lu: %s, error code 0x%lx\n", f->vector,
+	console_printf("\n*** CPU exception %lu: %s, error code 0x%lx\n", f->vector,
 		f->vector < 32 ? exc_names[f->vector] : "?", f->error);
 	if (f->vector == VEC_PF)
 		print_pf_error(f->error, cr2);
 	if (f->vector == VEC_DF)
-		kprintf("  (a #DF in the kernel is most often a stack overflow)\n");
+		console_printf("  (a #DF in the kernel is most often a stack overflow)\n");
 	print_regs(f);
 	fault_exit(f->rip, f->rbp);
 }

@@ -27,6 +27,9 @@
  *   - memalign: kmalloc_aligned wants a power of two; memalign with any
  *     other alignment fails with EINVAL.  Alignments up to 16 are plain
  *     kmalloc (every kmalloc block is 16-byte aligned).
+ *   - malloc(), free(), ... themselves (mm/malloc_std.c in libstrata.a)
+ *     set errno through the optional hook mm_platform_set_errno(), which
+ *     this file defines: mm/ cannot include <errno.h>.
  *   - bad frees: kfree reports them (address and caller) and ignores them;
  *     we pass our own caller so the report names the newlib function.
  *
@@ -101,4 +104,15 @@ size_t _malloc_usable_size_r(struct _reent *r, void *p)
 {
 	(void)r;
 	return kmalloc_usable_size_caller(p, CALLER());
+}
+
+/*
+ * strata's standard-name front end (mm/malloc_std.c) reports ENOMEM and
+ * EINVAL through this hook; newlib's errno is the current reent's
+ * (*__errno()), the same one the _r entry points above set.
+ */
+void mm_platform_set_errno(int e);
+void mm_platform_set_errno(int e)
+{
+	errno = e;
 }

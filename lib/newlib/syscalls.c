@@ -53,7 +53,7 @@
 
 #include <kernel/arch.h>
 #include <kernel/exit.h>
-#include <kprintf.h>
+#include <kernel/console.h>
 
 /*
  * newlib declares these in <sys/unistd.h>, <sys/stat.h> and

@@ -25,8 +25,8 @@
 #include <kernel/arch.h>
 #include <kernel/boot.h>
 #include <kernel/ktest.h>
-#include <kprintf.h>
-#include <kstring.h>
+#include <stdio.h>
+#include <string.h>
 #include <strata/pfa.h>
 
 #define HOLD 8192

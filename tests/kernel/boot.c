@@ -9,7 +9,7 @@
 #include <kernel/boot.h>
 #include <kernel/cmdline.h>
 #include <kernel/ktest.h>
-#include <kstring.h>
+#include <string.h>
 
 static int poke(uint64_t dmap, uint64_t pa, uint64_t pattern)
 {

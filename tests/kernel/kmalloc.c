@@ -30,8 +30,8 @@
 #include <kernel/arch.h>
 #include <kernel/boot.h>
 #include <kernel/ktest.h>
-#include <kprintf.h>
-#include <kstring.h>
+#include <stdio.h>
+#include <string.h>
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
 

@@ -31,12 +31,13 @@
  * entries each, "pa | order"), found through a static directory, so the
  * test needs no other allocator and counts those pages like any other.
  */
+#include <kernel/console.h>
 #include <kernel/arch.h>
 #include <kernel/boot.h>
 #include <kernel/cmdline.h>
 #include <kernel/ktest.h>
-#include <kprintf.h>
-#include <kstring.h>
+#include <stdio.h>
+#include <string.h>
 #include <strata/pfa.h>
 
 #define ENTRIES_PER_PAGE (PAGE_SIZE / sizeof(uint64_t))

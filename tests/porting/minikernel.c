@@ -23,7 +23,7 @@
 
 #include <kernel/arch.h>
 #include <kernel/boot.h>
-#include <kprintf.h>
+#include <kernel/console.h>
 
 /* ---- 1. the two hooks ---- */
 void mm_platform_write(const char *s, size_t n)
@@ -33,7 +33,7 @@ void mm_platform_write(const char *s, size_t n)
 
 void mm_platform_panic(const char *msg)
 {
-	kprintf("minikernel: strata panic: %s\n", msg);
+	console_printf("minikernel: strata panic: %s\n", msg);
 	arch_exit(2);
 }
 
@@ -41,7 +41,7 @@ static int passed, failed;
 
 static void check(int ok, const char *what)
 {
-	kprintf("%s %d - minikernel/%s\n", ok ? "ok" : "not ok", passed + failed + 1, what);
+	console_printf("%s %d - minikernel/%s\n", ok ? "ok" : "not ok", passed + failed + 1, what);
 	if (ok)
 		passed++;
 	else
@@ -50,7 +50,7 @@ static void check(int ok, const char *what)
 
 void kmain(struct boot_info *bi)
 {
-	kprintf("\nminikernel: strata linked from an installed libstrata.a\n");
+	console_printf("\nminikernel: strata linked from an installed libstrata.a\n");
 
 	/* ---- 2. hand over RAM ---- */
 	pfa_setup_begin(bi->direct_map_offset);
@@ -88,6 +88,6 @@ void kmain(struct boot_info *bi)
 	check(after.free_pages == before.free_pages, "every page back in the PFA");
 	check(pfa_check() == 0, "pfa_check");
 
-	kprintf("%d passed, %d failed\n", passed, failed);
+	console_printf("%d passed, %d failed\n", passed, failed);
 	arch_exit(failed ? 1 : 0);
 }

@@ -14,7 +14,7 @@
 #define KERNEL_KTEST_H
 
 #include <stdint.h>
-#include <kprintf.h>
+#include <stdio.h>
 
 struct boot_info;
 
@@ -74,6 +74,6 @@ static inline uint64_t kt_rand_below(struct ktest_ctx *t, uint64_t n)
 }
 
 /* Log lines that are not results start with '#'. */
-#define kt_log(...) kprintf("# " __VA_ARGS__)
+#define kt_log(...) printf("# " __VA_ARGS__)
 
 #endif
