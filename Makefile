@@ -99,7 +99,7 @@ $(MM_OBJS): $(BUILD)/mm/%.c.o: mm/%.c
 .PHONY: newlib
 newlib: SHELL := /bin/bash
 newlib: .SHELLFLAGS := -o pipefail -c
-newlib:
+newlib: deps
 	$(Q)scripts/build-newlib $(ARCH) | { grep -v ' up to date$$' || true; }
 $(KERNEL_OBJS): | newlib
 
