@@ -14,14 +14,11 @@
  *   - boot_info reserves the kernel image, the tables and the DTB
  *
  * The selftest-aarch64-* suites fault on purpose (one at a time, e.g.
- * test=selftest-aarch64-stack); each must end with an exception report and
- * exit status EXIT_FAULT:
+ * test=selftest-aarch64-undef); each must end with an exception report and
+ * exit status EXIT_FAULT (the shared selftest-stack suite overflows the boot
+ * stack into its guard page: a data abort reported from the exception stack):
  *
  *   selftest-aarch64-undef   udf #0                 -> EC 0x00 unknown
- *   selftest-aarch64-stack   unbounded recursion    -> data abort on the boot
- *                                                      stack's guard page,
- *                                                      reported from the
- *                                                      exception stack
  *   selftest-aarch64-exec    jump into the DTB      -> instruction abort
  *                                                      (permission: RAM is XN)
  * (the unmapped-read case is the shared selftest-fault suite.)
@@ -193,22 +190,6 @@ static void selftest_aarch64_undef(struct ktest_ctx *t)
 	KT_CHECK(t, 0, "udf did not fault");
 }
 
-/* 512 bytes a frame: the 64 KiB boot stack overflows after ~120 calls. */
-static unsigned long __attribute__((noinline)) recurse(volatile char *up, unsigned long depth)
-{
-	volatile char frame[512];
-	if (depth == 1ul << 40)
-		return 0;
-	frame[0] = up ? (char)(up[0] + 1) : 0;
-	__asm__ volatile("" : : "r"(frame) : "memory");
-	return recurse(frame, depth + 1) + frame[0];
-}
-
-KTEST_NAMED("selftest-aarch64-stack", stack_overflow, selftest_aarch64_stack);
-static void selftest_aarch64_stack(struct ktest_ctx *t)
-{
-	KT_CHECK(t, recurse(0, 0) == 0, "recursion returned");
-}
 
 KTEST_NAMED("selftest-aarch64-exec", execute_ram, selftest_aarch64_exec);
 static void selftest_aarch64_exec(struct ktest_ctx *t)

@@ -39,3 +39,25 @@ static void selftest_hang(struct ktest_ctx *t)
 	for (;;)
 		__asm__ volatile("" ::: "memory");
 }
+
+/* 512 bytes a frame: the boot stack (32 KiB on x86_64, 64 KiB on aarch64)
+ * overflows into its unmapped guard page after a few dozen calls, long
+ * before the depth limit (there only to keep the compiler from treating
+ * this as infinite recursion).  x86_64 reports a #DF from its IST stack,
+ * aarch64 a data abort from the per-vector exception stack. */
+static unsigned long __attribute__((noinline)) recurse(volatile char *up, unsigned long depth)
+{
+	volatile char frame[512];
+
+	if (depth == 1ul << 40)
+		return 0;
+	frame[0] = up ? (char)(up[0] + 1) : 0;
+	__asm__ volatile("" : : "r"(frame) : "memory");
+	return recurse(frame, depth + 1) + frame[0];
+}
+
+KTEST_NAMED("selftest-stack", overflows_boot_stack, selftest_stack);
+static void selftest_stack(struct ktest_ctx *t)
+{
+	KT_CHECK(t, recurse(0, 0) == 0, "recursion returned");
+}
