@@ -44,33 +44,12 @@
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
 
-#if __has_include(<valgrind/callgrind.h>)
-#include <valgrind/callgrind.h>
-#else
-#define CALLGRIND_ZERO_STATS
-#define CALLGRIND_DUMP_STATS_AT(s) (void)(s)
-#endif
+#include "bench.h"
 
 #define MIB (1024ull * 1024)
 #define RAM (1024 * MIB)
 
 static uint64_t ram;
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t rnd(void)
-{
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * 0x2545F4914F6CDD1Dull;
-}
 
 static uint64_t free_at_start;
 
@@ -315,62 +294,20 @@ static void run_inner(void)
 	}
 }
 
-static double dump_ir(const char *dir, const char *name)
-{
-	char path[512], line[512], want[256];
-	snprintf(want, sizeof want, "desc: Trigger: Client Request: %s\n", name);
-	for (int i = 1; i < 64; i++) {
-		snprintf(path, sizeof path, "%s/cg.%d", dir, i);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			continue;
-		int match = 0;
-		double ir = -1;
-		while (fgets(line, sizeof line, f)) {
-			if (!strcmp(line, want))
-				match = 1;
-			if (!strncmp(line, "summary: ", 9) || !strncmp(line, "totals: ", 8))
-				ir = strtod(strchr(line, ' ') + 1, NULL);
-		}
-		fclose(f);
-		if (match)
-			return ir;
-	}
-	return -1;
-}
-
 static double km_ipo[NWORK], gl_ipo[NWORK];
 
 static int count_instructions(const char *self)
 {
 	char dir[] = "/tmp/bench_kmalloc.XXXXXX";
-	if (!mkdtemp(dir))
-		return -1;
-	char out[600];
-	snprintf(out, sizeof out, "--callgrind-out-file=%s/cg", dir);
-	pid_t pid = fork();
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
-		dup2(devnull, 2);
-		dup2(devnull, 1);
-		execlp("valgrind", "valgrind", "--tool=callgrind", out, self, "--inner",
-		       (char *)NULL);
-		_exit(127);
-	}
-	int status;
-	waitpid(pid, &status, 0);
-	int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	int ok = bench_callgrind_self(self, dir) == 0;
 	char name[64];
 	for (unsigned i = 0; i < NWORK && ok; i++) {
 		snprintf(name, sizeof name, "km-%s", work[i].name);
-		km_ipo[i] = dump_ir(dir, name) / cg_n(&work[i]);
+		km_ipo[i] = bench_dump_ir(dir, name) / cg_n(&work[i]);
 		snprintf(name, sizeof name, "gl-%s", work[i].name);
-		gl_ipo[i] = dump_ir(dir, name) / cg_n(&work[i]);
+		gl_ipo[i] = bench_dump_ir(dir, name) / cg_n(&work[i]);
 	}
-	char cmd[600];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	if (system(cmd))
-		(void)0;
+	bench_rmdir(dir);
 	return ok ? 0 : -1;
 }
 

@@ -41,35 +41,13 @@
 
 #include <strata/pfa.h>
 
-#if __has_include(<valgrind/callgrind.h>)
-#include <valgrind/callgrind.h>
-#else
-#define RUNNING_ON_VALGRIND 0
-#define CALLGRIND_ZERO_STATS
-#define CALLGRIND_DUMP_STATS_AT(s) (void)(s)
-#endif
+#include "bench.h"
 
 #define MIB (1024ull * 1024)
 #define GIB (1024ull * MIB)
 #define ARENA (2 * GIB)
 
 static int inner;     /* running under callgrind */
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t rnd(void)
-{
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * 0x2545F4914F6CDD1Dull;
-}
 
 static void *map_area(uint64_t size, uint64_t align, uint64_t *base)
 {
@@ -241,61 +219,18 @@ static void run_inner(void)
 	}
 }
 
-/* Ir of the dump named `name` in DIR/cg.*, or -1 */
-static double dump_ir(const char *dir, const char *name)
-{
-	char path[512], line[512];
-	for (int i = 1; i < 64; i++) {
-		snprintf(path, sizeof path, "%s/cg.%d", dir, i);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			continue;
-		int match = 0;
-		double ir = -1;
-		while (fgets(line, sizeof line, f)) {
-			char want[256];
-			snprintf(want, sizeof want, "desc: Trigger: Client Request: %s\n", name);
-			if (!strcmp(line, want))
-				match = 1;
-			if (!strncmp(line, "summary: ", 9) || !strncmp(line, "totals: ", 8))
-				ir = strtod(strchr(line, ' ') + 1, NULL);
-		}
-		fclose(f);
-		if (match)
-			return ir;
-	}
-	return -1;
-}
-
 static double ipp[NWORK];
 
 static int count_instructions(const char *self)
 {
 	char dir[] = "/tmp/bench_pfa.XXXXXX";
-	if (!mkdtemp(dir))
-		return -1;
-	char out[600];
-	snprintf(out, sizeof out, "--callgrind-out-file=%s/cg", dir);
-	pid_t pid = fork();
-	if (pid == 0) {
-		int devnull = open("/dev/null", 1);
-		dup2(devnull, 2);
-		execlp("valgrind", "valgrind", "--tool=callgrind", out, self, "--inner",
-		       (char *)NULL);
-		_exit(127);
-	}
-	int status;
-	waitpid(pid, &status, 0);
-	int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	int ok = bench_callgrind_self(self, dir) == 0;
 	for (unsigned w = 0; w < NWORK && ok; w++) {
 		long n = work[w].loop == loop_batch ? 2 * BATCH : work[w].n / 10;
-		double ir = dump_ir(dir, work[w].name);
+		double ir = bench_dump_ir(dir, work[w].name);
 		ipp[w] = ir < 0 ? -1 : ir / n;
 	}
-	char cmd[600];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	if (system(cmd))
-		(void)0;
+	bench_rmdir(dir);
 	return ok ? 0 : -1;
 }
 
