@@ -8,14 +8,38 @@
 #include <stdio.h>
 #include <kernel/arch.h>
 #include <kernel/console.h>
+#include <kernel/smp.h>
+#include <stdatomic.h>
+
+/*
+ * One lock keeps each console_write() call (a whole line, for
+ * console_printf and strata's reports) in one piece when several CPUs
+ * write.  It is bounded: a CPU that panics while another holds the lock
+ * (or a fault inside console_write itself) writes anyway after ~a million
+ * spins rather than hang the report.
+ */
+static atomic_uint console_lock;
 
 void console_write(const char *s, size_t n)
 {
+	unsigned long irq = arch_irq_save();
+	int locked = 0;
+
+	for (unsigned spins = 0; spins < (1u << 20); spins++) {
+		if (!atomic_exchange_explicit(&console_lock, 1, memory_order_acquire)) {
+			locked = 1;
+			break;
+		}
+		arch_cpu_relax();
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '\n')
 			arch_putc('\r');
 		arch_putc(s[i]);
 	}
+	if (locked)
+		atomic_store_explicit(&console_lock, 0, memory_order_release);
+	arch_irq_restore(irq);
 }
 
 int console_vprintf(const char *fmt, va_list ap)

@@ -16,6 +16,7 @@
 #include <kernel/exit.h>
 #include <kernel/mm.h>
 #include <kernel/panic.h>
+#include <kernel/smp.h>
 #include <stdio.h>
 #include <strata/pfa.h>
 
@@ -96,6 +97,12 @@ void kmain(struct boot_info *bi)
 		(unsigned long long)st.total_pages, (unsigned long long)st.free_pages,
 		(unsigned long long)st.reserved_pages,
 		(unsigned long long)st.metadata_bytes, (unsigned long long)t_mm);
+
+	/* every CPU QEMU was given (-smp N), or cpus=N on the command line */
+	unsigned want = (unsigned)cmdline_get_u64(bi->cmdline, "cpus", 0);
+	unsigned n = smp_init(bi, want);
+	printf("smp: %u CPU%s online (%u described by the firmware)\n", n,
+		n == 1 ? "" : "s", arch_cpu_count_firmware());
 
 	char spec[256];
 	if (cmdline_get(bi->cmdline, "test", spec, sizeof spec)) {

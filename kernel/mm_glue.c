@@ -6,6 +6,7 @@
 #include <kernel/boot.h>
 #include <kernel/panic.h>
 #include <kernel/mm.h>
+#include <kernel/smp.h>
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
 #include <strata/platform.h>
@@ -34,3 +35,9 @@ void mm_init(const struct boot_info *bi)
 		panic("mm: no room for the page descriptors");
 	kmalloc_init();
 }
+
+/* ---- CPUs and interrupts for strata's per-CPU caches and locks ---- */
+unsigned mm_cpu_id(void) { return arch_cpu_id(); }
+unsigned mm_cpu_count(void) { return smp_ncpus(); }
+unsigned long mm_irq_save(void) { return arch_irq_save(); }
+void mm_irq_restore(unsigned long flags) { arch_irq_restore(flags); }

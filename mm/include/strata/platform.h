@@ -12,9 +12,27 @@
  *   mm_platform_write(s, n)   <---  reports, statistics, check failures
  *   mm_platform_panic(msg)    <---  unrecoverable errors (never returns)
  *
- * Locks are strata's own (strata/spinlock.h, C11 atomics), so the kernel
- * provides no lock hooks for a single CPU with no allocation from
- * interrupt context.
+ *   optional (mm/platform_default.c has weak single-CPU versions):
+ *   mm_cpu_id()               <---  which CPU am I on (per-CPU caches)
+ *   mm_cpu_count()            <---  how many CPUs may call strata
+ *   mm_irq_save/restore()     <---  interrupts off around per-CPU data and
+ *                                   every strata lock, so an interrupt
+ *                                   handler may call kmalloc/kfree
+ *   mm_platform_cpu_attach()  <---  a context with no CPU id asks for one
+ *                                   (hosted build: one per thread)
+ *   mm_platform_release(va,n) <---  whole pages strata is about to give
+ *                                   back to the PFA and will not touch
+ *                                   (hosted build: madvise them away)
+ *
+ * Rules for mm_cpu_id(): between mm_irq_save() and mm_irq_restore() it
+ * returns the same value, and no other context uses that value at the
+ * same time (that is what makes the per-CPU fast path lock-free).  A value
+ * >= MM_MAX_CPUS (MM_CPU_NONE) means "no per-CPU cache here": strata then
+ * uses the locked path, which is always correct, only slower.
+ *
+ * A kernel that wants the hooks inlined into strata's fast paths builds
+ * mm/ with -DMM_PLATFORM_INLINE='"its_header.h"'; that header defines the
+ * four mm_cpu_* / mm_irq_* functions as static inline.
  */
 #ifndef STRATA_PLATFORM_H
 #define STRATA_PLATFORM_H
@@ -27,5 +45,29 @@ void mm_platform_write(const char *s, size_t n);
 
 /* Stop the system after a fatal allocator error; msg is one line. */
 _Noreturn void mm_platform_panic(const char *msg);
+
+/* ---- CPUs and interrupts ---- */
+#ifndef MM_MAX_CPUS
+#define MM_MAX_CPUS 64
+#endif
+#define MM_CPU_NONE 0xffffffffu
+
+#ifdef MM_PLATFORM_INLINE
+#include MM_PLATFORM_INLINE
+#else
+unsigned mm_cpu_id(void);                 /* < MM_MAX_CPUS, or MM_CPU_NONE */
+unsigned mm_cpu_count(void);              /* CPUs that may call strata */
+unsigned long mm_irq_save(void);          /* interrupts off, old state back */
+void mm_irq_restore(unsigned long flags); /* put the saved state back */
+#endif
+
+/* Called on the slow path when mm_cpu_id() said MM_CPU_NONE: give the
+ * calling context an id now (and arrange for mm_cpu_detach() when it goes
+ * away), or return MM_CPU_NONE.  Default: MM_CPU_NONE. */
+unsigned mm_platform_cpu_attach(void);
+
+/* [va, va + bytes) is free, page aligned, and goes back to the PFA right
+ * after this call; the platform may drop its contents.  Default: nothing. */
+void mm_platform_release(void *va, size_t bytes);
 
 #endif

@@ -1,0 +1,22 @@
+/*
+ * platform_default.c - weak single-CPU versions of the optional platform
+ * hooks (strata/platform.h), so a kernel with one CPU and no allocation
+ * from interrupt handlers implements only mm_platform_write() and
+ * mm_platform_panic().  A kernel's own (strong) definitions replace these
+ * at link time.
+ */
+#include <strata/platform.h>
+
+#ifndef MM_PLATFORM_INLINE
+__attribute__((weak)) unsigned mm_cpu_id(void) { return 0; }
+__attribute__((weak)) unsigned mm_cpu_count(void) { return 1; }
+__attribute__((weak)) unsigned long mm_irq_save(void) { return 0; }
+__attribute__((weak)) void mm_irq_restore(unsigned long flags) { (void)flags; }
+#endif
+
+__attribute__((weak)) unsigned mm_platform_cpu_attach(void) { return MM_CPU_NONE; }
+__attribute__((weak)) void mm_platform_release(void *va, size_t bytes)
+{
+	(void)va;
+	(void)bytes;
+}
