@@ -1,40 +1,62 @@
 /*
- * strata/spinlock.h - a test-and-test-and-set spinlock on C11 atomics.
+ * strata/spinlock.h - a test-and-test-and-set spinlock on C11 atomics,
+ * interrupt-safe through the platform's mm_irq_save()/mm_irq_restore().
  *
  * <stdatomic.h> is one of the freestanding headers, so this works in any
  * kernel on any architecture the compiler supports.  Acquire on lock,
  * release on unlock: everything written inside the critical section is
  * visible to the next holder.
+ *
+ * Interrupts are off while a strata lock is held (otherwise an interrupt
+ * handler calling kmalloc on the same CPU would spin forever on a lock its
+ * own CPU holds).  The interrupt state saved on entry is kept in the lock
+ * itself: only the holder touches it, and it makes lock/unlock one call
+ * each at every site.  Nested strata locks save "off" and restore "off".
  */
 #ifndef STRATA_SPINLOCK_H
 #define STRATA_SPINLOCK_H
 
 #include <stdatomic.h>
+#include <strata/platform.h>
 
 typedef struct {
 	atomic_uint locked;
+	unsigned long irqflags;   /* holder's saved interrupt state */
 } mm_spinlock_t;
 
-#define MM_SPINLOCK_INIT { 0 }
+#define MM_SPINLOCK_INIT { 0, 0 }
 
 static inline void mm_spin_lock(mm_spinlock_t *l)
 {
+	unsigned long f = mm_irq_save();
+
 	for (;;) {
 		if (!atomic_exchange_explicit(&l->locked, 1, memory_order_acquire))
-			return;
+			break;
 		while (atomic_load_explicit(&l->locked, memory_order_relaxed))
 			;
 	}
+	l->irqflags = f;
 }
 
 static inline int mm_spin_trylock(mm_spinlock_t *l)
 {
-	return !atomic_exchange_explicit(&l->locked, 1, memory_order_acquire);
+	unsigned long f = mm_irq_save();
+
+	if (!atomic_exchange_explicit(&l->locked, 1, memory_order_acquire)) {
+		l->irqflags = f;
+		return 1;
+	}
+	mm_irq_restore(f);
+	return 0;
 }
 
 static inline void mm_spin_unlock(mm_spinlock_t *l)
 {
+	unsigned long f = l->irqflags;
+
 	atomic_store_explicit(&l->locked, 0, memory_order_release);
+	mm_irq_restore(f);
 }
 
 #endif
