@@ -1,16 +1,26 @@
 /*
  * malloc_std.c - the C standard names on top of kmalloc (opt-in).
  *
- *   malloc  free  calloc  realloc  aligned_alloc  posix_memalign
- *   memalign  malloc_usable_size
+ *   malloc  free  calloc  realloc  reallocarray  aligned_alloc
+ *   posix_memalign  memalign  valloc  pvalloc  malloc_usable_size
  *
  * For a C library without its own allocator (newlib configured with
- * MALLOC_PROVIDED) and for kernels that want the familiar names.  This
- * file is NOT part of the hosted build (the host Makefile leaves out
+ * MALLOC_PROVIDED), for kernels that want the familiar names, and for the
+ * hosted libstrata.so (arch/host/libstrata.c includes this file).  It is
+ * NOT part of the hosted unit-test build (the host Makefile leaves out
  * mm/ files named *std*.c: the names would collide with glibc's); in a
  * kernel build it sits in libstrata.a as its own member, linked in only
- * when something calls one of these names.  STRATA_STD_NAME(x) may rename the
- * functions (the host test builds them as strata_malloc, ...).
+ * when something calls one of these names.
+ *
+ * Hooks for a file that includes this one (all optional):
+ *   STRATA_STD_NAME(x)   rename the functions (the host unit test builds
+ *                        them as strata_malloc, ...)
+ *   STRATA_STD_EXPORT    attributes for every function (libstrata.so:
+ *                        visibility("default"))
+ *   STRATA_STD_ENTRY()   statement run first in every function that may
+ *                        allocate (libstrata.so: initialise on first call)
+ *
+ * Semantics follow glibc's manual, "Replacing malloc":
  *
  *   call                        strata                      errno
  *   ----                        ------                      -----
@@ -20,14 +30,23 @@
  *   realloc(NULL, n)            malloc(n)
  *   realloc(p, 0)               free(p), NULL (as glibc)     -
  *   realloc fails               NULL, p untouched            ENOMEM
+ *   reallocarray(p, n, m)       realloc(p, n*m); overflow:   ENOMEM
+ *                               NULL, p untouched
  *   aligned_alloc(a, n)         a not a power of two, or     EINVAL
- *                               > 4 MiB: NULL (C17: any n)
+ *                               > KMALLOC_ALIGN_MAX: NULL
+ *                               (C17: any n)
+ *   memalign(a, n)              as aligned_alloc
  *   posix_memalign(&p, a, n)    returns EINVAL if a is not a power of
  *                               two multiple of sizeof(void *), ENOMEM;
- *                               *p untouched on failure (errno untouched)
- *   memalign(a, n)              as aligned_alloc
+ *                               *p untouched on failure; errno is set to
+ *                               the same value (POSIX allows it)
+ *   valloc(n)                   page-aligned block of n bytes
+ *   pvalloc(n)                  page-aligned, n rounded up to whole
+ *                               pages (pvalloc(0): one page)
+ *   free(p)                     errno never changes
  *   free(p) of a bad pointer    reported (caller = free's caller), ignored
  *   malloc_usable_size(NULL)    0
+ *   every block                 at least 16-byte aligned, also for 1 byte
  *
  * errno: mm/ cannot include <errno.h> (freestanding), so the platform
  * may provide  void mm_platform_set_errno(int e)  (weak reference: if no
@@ -42,6 +61,12 @@
 #ifndef STRATA_STD_NAME
 #define STRATA_STD_NAME(x) x
 #endif
+#ifndef STRATA_STD_EXPORT
+#define STRATA_STD_EXPORT
+#endif
+#ifndef STRATA_STD_ENTRY
+#define STRATA_STD_ENTRY() do { } while (0)
+#endif
 
 #define STRATA_ENOMEM 12
 #define STRATA_EINVAL 22
@@ -55,31 +80,35 @@ static void set_errno(int e)
 }
 
 #define RET_ADDR() __builtin_return_address(0)
+#define STD_LIKELY(x) __builtin_expect(!!(x), 1)
 
-static void *or_enomem(void *p)
+static inline void *or_enomem(void *p)
 {
-	if (!p)
+	if (!STD_LIKELY(p))
 		set_errno(STRATA_ENOMEM);
 	return p;
 }
 
-void *STRATA_STD_NAME(malloc)(size_t n)
+STRATA_STD_EXPORT void *STRATA_STD_NAME(malloc)(size_t n)
 {
+	STRATA_STD_ENTRY();
 	return or_enomem(kmalloc(n, 0));
 }
 
-void STRATA_STD_NAME(free)(void *p)
+STRATA_STD_EXPORT void STRATA_STD_NAME(free)(void *p)
 {
 	kfree_caller(p, RET_ADDR());
 }
 
-void *STRATA_STD_NAME(calloc)(size_t n, size_t m)
+STRATA_STD_EXPORT void *STRATA_STD_NAME(calloc)(size_t n, size_t m)
 {
+	STRATA_STD_ENTRY();
 	return or_enomem(kcalloc(n, m, 0));
 }
 
-void *STRATA_STD_NAME(realloc)(void *p, size_t n)
+STRATA_STD_EXPORT void *STRATA_STD_NAME(realloc)(void *p, size_t n)
 {
+	STRATA_STD_ENTRY();
 	if (p && n == 0) {
 		kfree_caller(p, RET_ADDR());
 		return NULL;
@@ -87,13 +116,30 @@ void *STRATA_STD_NAME(realloc)(void *p, size_t n)
 	return or_enomem(krealloc_caller(p, n, 0, RET_ADDR()));
 }
 
+STRATA_STD_EXPORT void *STRATA_STD_NAME(reallocarray)(void *p, size_t n, size_t m)
+{
+	size_t bytes;
+
+	STRATA_STD_ENTRY();
+	if (__builtin_mul_overflow(n, m, &bytes)) {
+		set_errno(STRATA_ENOMEM);
+		return NULL;
+	}
+	if (p && bytes == 0) {
+		kfree_caller(p, RET_ADDR());
+		return NULL;
+	}
+	return or_enomem(krealloc_caller(p, bytes, 0, RET_ADDR()));
+}
+
 static bool bad_alignment(size_t a)
 {
 	return a == 0 || (a & (a - 1)) || a > KMALLOC_ALIGN_MAX;
 }
 
-void *STRATA_STD_NAME(aligned_alloc)(size_t align, size_t n)
+STRATA_STD_EXPORT void *STRATA_STD_NAME(aligned_alloc)(size_t align, size_t n)
 {
+	STRATA_STD_ENTRY();
 	if (bad_alignment(align)) {
 		set_errno(STRATA_EINVAL);
 		return NULL;
@@ -101,23 +147,50 @@ void *STRATA_STD_NAME(aligned_alloc)(size_t align, size_t n)
 	return or_enomem(kmalloc_aligned(n, align, 0));
 }
 
-void *STRATA_STD_NAME(memalign)(size_t align, size_t n)
+STRATA_STD_EXPORT void *STRATA_STD_NAME(memalign)(size_t align, size_t n)
 {
-	return STRATA_STD_NAME(aligned_alloc)(align, n);
+	STRATA_STD_ENTRY();
+	if (bad_alignment(align)) {
+		set_errno(STRATA_EINVAL);
+		return NULL;
+	}
+	return or_enomem(kmalloc_aligned(n, align, 0));
 }
 
-int STRATA_STD_NAME(posix_memalign)(void **out, size_t align, size_t n)
+STRATA_STD_EXPORT int STRATA_STD_NAME(posix_memalign)(void **out, size_t align, size_t n)
 {
-	if (bad_alignment(align) || align % sizeof(void *))
+	STRATA_STD_ENTRY();
+	if (bad_alignment(align) || align % sizeof(void *)) {
+		set_errno(STRATA_EINVAL);
 		return STRATA_EINVAL;
+	}
 	void *p = kmalloc_aligned(n, align, 0);
-	if (!p)
+	if (!p) {
+		set_errno(STRATA_ENOMEM);
 		return STRATA_ENOMEM;
+	}
 	*out = p;
 	return 0;
 }
 
-size_t STRATA_STD_NAME(malloc_usable_size)(void *p)
+STRATA_STD_EXPORT void *STRATA_STD_NAME(valloc)(size_t n)
+{
+	STRATA_STD_ENTRY();
+	return or_enomem(kmalloc_aligned(n, PAGE_SIZE, 0));
+}
+
+STRATA_STD_EXPORT void *STRATA_STD_NAME(pvalloc)(size_t n)
+{
+	STRATA_STD_ENTRY();
+	if (n > SIZE_MAX - (PAGE_SIZE - 1)) {
+		set_errno(STRATA_ENOMEM);
+		return NULL;
+	}
+	n = n ? (n + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1) : PAGE_SIZE;
+	return or_enomem(kmalloc_aligned(n, PAGE_SIZE, 0));
+}
+
+STRATA_STD_EXPORT size_t STRATA_STD_NAME(malloc_usable_size)(void *p)
 {
 	return kmalloc_usable_size_caller(p, RET_ADDR());
 }

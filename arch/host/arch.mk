@@ -1,17 +1,59 @@
 # Host build (ARCH=host): unit tests with sanitizers, benchmarks, libstrata.
 # scripts/test-all drives the unit tests; this file builds the pieces.
+#
+#   build/host/tests/test_*      tests/host/test_*.c + mm/ + platform.c, ASan/UBSan
+#   build/host/libstrata.so      mm/ + arch/host/libstrata.c, -O2 -fPIC, only
+#                                the malloc names exported (LD_PRELOAD it)
+#   build/host/tests/lib_*       tests/host/lib_*.c: plain programs meant to
+#                                run under LD_PRELOAD=build/host/libstrata.so
 HOST_CC     ?= $(if $(filter clang,$(TOOLCHAIN)),clang,gcc)
 HOST_CFLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer $(WARN) -MMD -MP \
 	$(MM_INC) -Ilib/include -Ikernel/include -Iarch/host -Itests/host
 SAN         := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 HOST_MM_SRCS := $(filter-out $(wildcard mm/*std*.c),$(wildcard mm/*.c)) \
-	$(wildcard lib/fdt.c arch/host/*.c)
+	$(wildcard lib/fdt.c) arch/host/platform.c
 HOST_TESTS   := $(patsubst tests/host/%.c,$(BUILD)/tests/%,$(wildcard tests/host/test_*.c))
 
-all: $(HOST_TESTS)
+# --- libstrata.so ---------------------------------------------------------
+# PFA_MAX_ORDER=20: one PFA block is 4 GiB, so malloc() serves up to 4 GiB.
+# PFA_LAZY_INIT: the reservation is fresh zero pages, so the PFA writes the
+# descriptors of a 4 MiB block only when it first hands the block out.
+LIB_DEFS    := -DPFA_MAX_ORDER=20 -DPFA_LAZY_INIT=1 -DMM_PLATFORM_INLINE='"host_cpu.h"'
+LIB_CFLAGS  := -std=gnu11 -O2 -g -fPIC -fvisibility=hidden -ftls-model=initial-exec \
+	-fno-plt $(WARN) -MMD -MP $(MM_INC) -Iarch/host $(LIB_DEFS)
+LIB_NOBUILTIN := -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc \
+	-fno-builtin-free
+LIB_MM_SRCS := $(filter-out $(wildcard mm/*std*.c),$(wildcard mm/*.c))
+LIB_OBJS    := $(patsubst %.c,$(BUILD)/lib/%.o,$(LIB_MM_SRCS) arch/host/platform.c \
+	arch/host/libstrata.c)
+LIBSTRATA_SO := $(BUILD)/libstrata.so
+LIB_TESTS   := $(patsubst tests/host/%.c,$(BUILD)/tests/%,$(wildcard tests/host/lib_*.c))
 
-$(BUILD)/tests/%: tests/host/%.c $(HOST_MM_SRCS) $(wildcard mm/include/strata/*.h tests/host/*.h lib/include/*.h)
+all: $(HOST_TESTS) $(LIBSTRATA_SO) $(LIB_TESTS)
+lib: $(LIBSTRATA_SO)
+
+$(BUILD)/tests/test_%: tests/host/test_%.c $(HOST_MM_SRCS) $(wildcard mm/*.h mm/include/strata/*.h tests/host/*.h lib/include/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  HOSTCC  $@"
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) $(SAN) -o $@ $< $(HOST_MM_SRCS) -lm
+
+$(BUILD)/lib/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(HOST_CC) $(LIB_CFLAGS) -c $< -o $@
+
+$(BUILD)/lib/arch/host/libstrata.o: LIB_CFLAGS += $(LIB_NOBUILTIN)
+$(BUILD)/lib/arch/host/libstrata.o: mm/malloc_std.c
+
+$(LIBSTRATA_SO): $(LIB_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(HOST_CC) -shared -O2 -Wl,-z,now -Wl,-z,nodelete -o $@ $^ -lpthread
+
+# Programs run under LD_PRELOAD: no sanitizers (they bring their own malloc).
+$(BUILD)/tests/lib_%: tests/host/lib_%.c $(wildcard tests/host/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  HOSTCC  $@"
+	$(Q)$(HOST_CC) -std=gnu11 -O1 -g $(WARN) -Itests/host -o $@ $< -lpthread -ldl
+
+-include $(LIB_OBJS:.o=.d)

@@ -8,6 +8,7 @@
  *   mm/  --mm_platform_write-->  stderr (or a capture buffer in tests)
  *   mm/  --mm_platform_panic-->  message on stderr, then abort()
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,13 +46,15 @@ void mm_platform_write(const char *s, size_t n)
 		capture_buf[capture_len] = '\0';
 		return;
 	}
+	int saved_errno = errno;     /* free() must keep errno */
 	while (n) {
 		ssize_t w = write(2, s, n);
 		if (w <= 0)
-			return;
+			break;
 		s += w;
 		n -= (size_t)w;
 	}
+	errno = saved_errno;
 }
 
 void mm_platform_panic(const char *msg)

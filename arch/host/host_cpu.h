@@ -1,0 +1,39 @@
+/*
+ * arch/host/host_cpu.h - strata's CPU and interrupt hooks for a Linux
+ * process, inlined into mm/ (libstrata.so is built with
+ * -DMM_PLATFORM_INLINE='"host_cpu.h"', see strata/platform.h).
+ *
+ * A "CPU" is a thread: each thread that reaches strata's slow path asks
+ * mm_platform_cpu_attach() (arch/host/libstrata.c) for a free slot id
+ * < MM_MAX_CPUS and keeps it in an initial-exec TLS variable until it
+ * exits (a pthread key destructor detaches the slot).  Only its own
+ * thread ever uses a slot, so "interrupts off" needs nothing: signal
+ * handlers must not call malloc anyway.
+ */
+#ifndef ARCH_HOST_CPU_H
+#define ARCH_HOST_CPU_H
+
+extern __thread unsigned host_cpu_slot
+	__attribute__((tls_model("initial-exec"), visibility("hidden")));
+
+static inline unsigned mm_cpu_id(void)
+{
+	return host_cpu_slot;
+}
+
+static inline unsigned mm_cpu_count(void)
+{
+	return MM_MAX_CPUS;
+}
+
+static inline unsigned long mm_irq_save(void)
+{
+	return 0;
+}
+
+static inline void mm_irq_restore(unsigned long flags)
+{
+	(void)flags;
+}
+
+#endif
