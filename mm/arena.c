@@ -74,6 +74,7 @@
  */
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
+#include <strata/platform.h>
 
 #include "kmalloc_internal.h"
 
@@ -148,7 +149,7 @@ static struct km_arena *arena_new(void)
 	struct km_arena *a = km_arena_of_base(pfa_virt(pa));
 	a->freepools = NULL;
 	a->nfreepools = (uint16_t)KM_ARENA_POOLS;
-	a->nextpool = 0;
+	km_store(a->nextpool, (uint16_t)0);
 	a->pa = pa;
 	a->next = a->prev = NULL;
 	a->aprev = NULL;
@@ -159,7 +160,7 @@ static struct km_arena *arena_new(void)
 
 	uintptr_t base = (uintptr_t)km_arena_base(a);
 	if ((base & (KM_ARENA_SIZE - 1)) == 0)    /* direct map keeps alignment */
-		km.hint[km_hint_slot(base)] = base;
+		km_store(km.hint[km_hint_slot(base)], base);
 	km.arenas_allocated_total++;
 	if (++km.arenas_current > km.arenas_highwater)
 		km.arenas_highwater = km.arenas_current;
@@ -170,7 +171,7 @@ static void arena_free(struct km_arena *a)
 {
 	uintptr_t base = (uintptr_t)km_arena_base(a);
 	if (km.hint[km_hint_slot(base)] == base)
-		km.hint[km_hint_slot(base)] = KM_HINT_NONE;
+		km_store(km.hint[km_hint_slot(base)], KM_HINT_NONE);
 	if (a->aprev)
 		a->aprev->anext = a->anext;
 	else
@@ -180,6 +181,7 @@ static void arena_free(struct km_arena *a)
 	km.arenas_current--;
 	km.arenas_reclaimed_total++;
 	km.pfa_frees++;
+	mm_platform_release(km_arena_base(a), KM_ARENA_SIZE);
 	pfa_free(a->pa, KM_ARENA_ORDER);
 }
 
@@ -208,7 +210,7 @@ static void arena_idle(struct km_arena *a)
 {
 	bucket_unlink(a);
 	a->freepools = NULL;        /* forget the free list: carve afresh */
-	a->nextpool = 0;
+	km_store(a->nextpool, (uint16_t)0);
 	a->next = a->prev = NULL;
 	if (km.held == a)
 		km.held = NULL;
@@ -260,7 +262,8 @@ struct km_pool *arena_take_pool(void)
 	if (p) {
 		a->freepools = p->next;
 	} else {
-		unsigned i = a->nextpool++;   /* carve a fresh pool */
+		unsigned i = a->nextpool;   /* carve a fresh pool */
+		km_store(a->nextpool, (uint16_t)(i + 1));
 		p = km_pool_at(a, i);
 		p->index = (uint16_t)i;
 		p->arena = a;
@@ -276,7 +279,7 @@ static void arena_put_pool(struct km_pool *p)
 	struct km_arena *a = p->arena;
 
 	arena_mark_pool(p, false);
-	p->live = 0;
+	km_store(p->live, 0u);
 	p->ref = 0;
 	p->next = a->freepools;
 	a->freepools = p;

@@ -39,6 +39,7 @@
 #include <strata/format.h>
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
+#include <strata/percpu.h>
 #include <strata/platform.h>
 
 #include "kmalloc_internal.h"
@@ -56,6 +57,7 @@ void kmalloc_init(void)
 	pool_classes_init();
 	for (unsigned i = 0; i < KM_HINTS; i++)
 		km.hint[i] = KM_HINT_NONE;
+	pcpu_init();
 	km.ready = true;
 }
 
@@ -73,6 +75,7 @@ static const char *const report_names[KM_REPORT_KINDS] = {
 	[KM_BAD_MISALIGNED] = "not the start of a block",
 	[KM_BAD_INTERIOR]   = "inside a large run, not its start",
 	[KM_DOUBLE_FREE]    = "block already free (double free)",
+	[KM_BAD_WRONG_CACHE] = "object of another cache",
 	[KM_FAIL_TOO_LARGE] = "request larger than the largest PFA block",
 	[KM_FAIL_NOMEM]     = "out of memory",
 	[KM_FAIL_BAD_ALIGN] = "alignment not a power of two or too large",
@@ -107,7 +110,7 @@ void km_report(enum kmalloc_report_kind kind, const char *op, const void *ptr,
 		  report_names[kind], owner, caller);
 }
 
-static void report_unlocked(enum kmalloc_report_kind kind, const char *op,
+void km_report_unlocked(enum kmalloc_report_kind kind, const char *op,
 			    const void *ptr, size_t size, void *caller, unsigned owner)
 {
 	mm_spin_lock(&km.lock);
@@ -162,6 +165,8 @@ static void lookup_other(const void *p, struct page *pg, struct km_lookup *l)
 	case PG_LARGE:
 		if ((uintptr_t)p & (PAGE_SIZE - 1))
 			l->why = KM_BAD_INTERIOR;
+		else if (large_is_cached(pg))
+			l->why = KM_DOUBLE_FREE;   /* freed, kept in the run cache */
 		else
 			l->kind = KM_LARGE;
 		return;
@@ -220,11 +225,15 @@ static void *alloc_large(size_t size, size_t align, unsigned flags, void *caller
 /* A block of class c; the slow path when the class has no used pool. */
 static inline void *alloc_class(unsigned c, size_t size, unsigned flags, void *caller)
 {
-	mm_spin_lock(&km.lock);
-	void *p = pool_alloc_fast(c);
-	if (km_unlikely(!p))
-		km_report(KM_FAIL_NOMEM, "kmalloc", NULL, size, caller, 0);
-	mm_spin_unlock(&km.lock);
+	void *p = pcpu_alloc(c);
+
+	if (km_unlikely(!p)) {   /* no per-CPU cache here, or out of memory */
+		mm_spin_lock(&km.lock);
+		p = pool_alloc_fast(c);
+		if (km_unlikely(!p))
+			km_report(KM_FAIL_NOMEM, "kmalloc", NULL, size, caller, 0);
+		mm_spin_unlock(&km.lock);
+	}
 	if (km_unlikely(flags & KM_ZERO) && p)
 		km_zero(p, km.cls[c].size);
 	return p;
@@ -243,26 +252,27 @@ static __attribute__((noinline)) void *kmalloc_slow(size_t size, unsigned flags,
 	return km_alloc(size, flags, caller);
 }
 
-/* The fast path: pop a block that is not the last on its pool's free
- * list; everything else (carving, a full pool, no pool, large, zeroing)
- * goes to kmalloc_slow().  No call, so no registers to save. */
+/* The fast path: pop a block from this CPU's loaded magazine of the
+ * class (mm/percpu.c); no lock, no atomic.  Everything else (an empty
+ * magazine, no per-CPU cache, large, zeroing) goes to kmalloc_slow(). */
 void *kmalloc(size_t size, unsigned flags)
 {
 	if (km_likely(size <= KM_SMALL_MAX && flags == 0)) {
 		unsigned c = km_size_class(size);
-		mm_spin_lock(&km.lock);
-		struct km_pool *p = km.usedpools[c];
-		if (km_likely(p != NULL)) {
-			struct km_block *b = p->freeblock, *next = b->next;
-			if (km_likely(next != NULL)) {
-				p->freeblock = next;
-				p->ref++;
-				b->mark = 0;
-				mm_spin_unlock(&km.lock);
-				return b;
+		unsigned long irq = mm_irq_save();
+		unsigned cpu = mm_cpu_id();
+		if (km_likely(cpu < MM_MAX_CPUS)) {
+			struct km_pcpu *pc = km_pcpu[cpu];
+			if (km_likely(pc != NULL)) {
+				struct km_block *b = mag_pop(pc->slot[c].loaded);
+				if (km_likely(b != NULL)) {
+					mm_irq_restore(irq);
+					b->mark = 0;
+					return b;
+				}
 			}
 		}
-		mm_spin_unlock(&km.lock);
+		mm_irq_restore(irq);
 	}
 	return kmalloc_slow(size, flags, RET_ADDR());
 }
@@ -277,7 +287,7 @@ void *kcalloc(size_t n, size_t size, unsigned flags)
 	size_t bytes;
 
 	if (__builtin_mul_overflow(n, size, &bytes)) {
-		report_unlocked(KM_FAIL_OVERFLOW, "kcalloc", NULL, n, RET_ADDR(), 0);
+		km_report_unlocked(KM_FAIL_OVERFLOW, "kcalloc", NULL, n, RET_ADDR(), 0);
 		return NULL;
 	}
 	return km_alloc(bytes, flags | KM_ZERO, RET_ADDR());
@@ -288,7 +298,7 @@ void *kmalloc_aligned(size_t size, size_t align, unsigned flags)
 	void *caller = RET_ADDR();
 
 	if (align == 0 || (align & (align - 1)) || align > KMALLOC_ALIGN_MAX) {
-		report_unlocked(KM_FAIL_BAD_ALIGN, "kmalloc_aligned", NULL, align, caller, 0);
+		km_report_unlocked(KM_FAIL_BAD_ALIGN, "kmalloc_aligned", NULL, align, caller, 0);
 		return NULL;
 	}
 	if (align <= KMALLOC_MIN_ALIGN)
@@ -322,16 +332,22 @@ void kfree_caller(const void *p, void *caller)
 		return;
 	struct page *pg = pfa_virt_to_page(p);
 	if (km_unlikely(!pg)) {
-		report_unlocked(KM_BAD_UNMANAGED, "kfree", p, 0, caller, 0);
+		km_report_unlocked(KM_BAD_UNMANAGED, "kfree", p, 0, caller, 0);
 		return;
 	}
 
 	struct km_lookup l;
 	mm_spin_lock(&km.lock);
 	lookup(p, pg, &l);
-	if (km_likely(l.kind == KM_SMALL))
-		pool_free_fast(l.pool, (struct km_block *)p);
-	else if (l.kind == KM_LARGE)
+	if (km_likely(l.kind == KM_SMALL)) {
+		unsigned c = l.pool->cls;
+		mm_spin_unlock(&km.lock);
+		if (pcpu_free(c, (void *)p))
+			return;
+		/* no per-CPU cache: the block is still ours to give back */
+		mm_spin_lock(&km.lock);
+		pool_free_fast(km_pool_of(p), (struct km_block *)p);
+	} else if (l.kind == KM_LARGE)
 		large_free((void *)p, pg);
 	else
 		free_bad(p, &l, caller);
@@ -341,35 +357,37 @@ void kfree_caller(const void *p, void *caller)
 /*
  * The fast path: p lies in an arena found in km.hint[] (no page
  * descriptor needed, see mm/arena.c), in a carved pool in use, at a block
- * handed out; the pool is not full and this is not its last block in use
- * (or its pool is parked in the held arena already).  Everything else --
- * NULL, large runs, bad pointers, pool state changes -- goes to
- * kfree_caller(), which asks the page descriptor.
+ * handed out and not already free (its marks); it goes on this CPU's
+ * loaded magazine of its class.  No lock: for a valid p its pool cannot
+ * change class or go away under us (p is still allocated), and the
+ * fields another CPU may be updating are read with km_load().
+ * Everything else -- NULL, large runs, bad pointers, a full magazine, no
+ * per-CPU cache -- goes to kfree_caller(), which asks the page descriptor.
  */
 void kfree(const void *p)
 {
 	uintptr_t base = (uintptr_t)p & ~(KM_ARENA_SIZE - 1);
+	unsigned long irq = mm_irq_save();
+	unsigned cpu = mm_cpu_id();
 
-	mm_spin_lock(&km.lock);
-	if (km_likely(km.hint[km_hint_slot(base)] == base)) {
+	if (km_likely(cpu < MM_MAX_CPUS) &&
+	    km_likely(km_load(km.hint[km_hint_slot(base)]) == base)) {
+		struct km_pcpu *pc = km_pcpu[cpu];
 		const struct km_arena *a = km_arena_of_base((void *)base);
 		unsigned idx = (unsigned)(((uintptr_t)p - base) >> KM_POOL_SHIFT);
 		struct km_pool *pool = (struct km_pool *)(base + ((uintptr_t)idx << KM_POOL_SHIFT));
-		if (km_likely(idx < a->nextpool && pool->live) &&
+		if (km_likely(pc != NULL) &&
+		    km_likely(idx < km_load(a->nextpool) && km_load(pool->live)) &&
 		    km_likely(pool_block_ok_fast(pool, p))) {
-			struct km_block *b = (struct km_block *)p, *head = pool->freeblock;
-			if (km_likely(head != NULL) &&
-			    km_likely(pool->ref > 1 || pool_stays_parked(pool))) {
-				b->next = head;
-				b->mark = km_free_mark(b);
-				pool->freeblock = b;
-				pool->ref--;
-				mm_spin_unlock(&km.lock);
+			struct km_block *b = (struct km_block *)p;
+			if (km_likely(mag_push(pc->slot[pool->cls].loaded, b))) {
+				b->mark = km_mag_mark(b);
+				mm_irq_restore(irq);
 				return;
 			}
 		}
 	}
-	mm_spin_unlock(&km.lock);
+	mm_irq_restore(irq);
 	kfree_slow(p, RET_ADDR());
 }
 
@@ -481,10 +499,16 @@ void *krealloc(void *p, size_t size, unsigned flags)
 	return krealloc_caller(p, size, flags, RET_ADDR());
 }
 
-uint64_t kmalloc_trim(void)
+/* Parked pools, the held and spare arenas (lock not held). */
+uint64_t kmalloc_trim_pools(void)
 {
 	mm_spin_lock(&km.lock);
-	uint64_t pages = arena_trim();
+	uint64_t pages = arena_trim() + large_cache_flush();
 	mm_spin_unlock(&km.lock);
 	return pages;
+}
+
+uint64_t kmalloc_trim(void)
+{
+	return mm_reclaim();
 }

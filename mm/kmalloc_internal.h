@@ -21,6 +21,13 @@
 #include <strata/spinlock.h>
 
 #define km_likely(x)   __builtin_expect(!!(x), 1)
+
+/* Fields that the lock-free kfree fast path reads while another CPU may
+ * update them under km.lock (km.hint[], arena nextpool, pool live and
+ * nextoffset) are accessed with relaxed atomics: plain loads and stores
+ * in the generated code, and no data race for the C11 model (or TSan). */
+#define km_load(x)     __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define km_store(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 #define km_unlikely(x) __builtin_expect(!!(x), 0)
 
 /* ---- geometry (compile-time, overridable for measurements) ---- */
@@ -59,6 +66,22 @@ struct km_block {
 static inline uintptr_t km_free_mark(const struct km_block *b)
 {
 	return (uintptr_t)b ^ KM_FREE_MAGIC;
+}
+
+/* A free block sitting in a per-CPU magazine (mm/percpu.c) carries this
+ * mark instead: kfree of it again is a double free, told apart from a
+ * block on its pool's free list. */
+#define KM_MAG_MAGIC ((uintptr_t)0x6d61672d6361636bull)
+static inline uintptr_t km_mag_mark(const struct km_block *b)
+{
+	return (uintptr_t)b ^ KM_MAG_MAGIC;
+}
+
+/* The pool a block lies in: pools are KM_POOL_SIZE-aligned (arenas are
+ * naturally aligned PFA blocks, see arena.c). */
+static inline struct km_pool *km_pool_of(const void *b)
+{
+	return (struct km_pool *)((uintptr_t)b & ~(KM_POOL_SIZE - 1));
 }
 
 /* The header at the start of every pool (48 bytes). */
@@ -115,6 +138,8 @@ struct km_class {
 	uint32_t align;     /* every block of the class is aligned to this */
 };
 
+#define KM_LARGE_CACHE_RUNS 8    /* freed runs kept for reuse (large.c) */
+
 #define KM_BUCKET_WORDS ((KM_ARENA_POOLS + 1 + 63) / 64)
 
 /* Arena hints: a direct-mapped cache arena base -> "this is an arena",
@@ -146,8 +171,12 @@ struct km_state {
 
 	/* --- large runs --- */
 	uint64_t large_runs, large_pages, large_requested;
+	phys_addr_t lc_pa[KM_LARGE_CACHE_RUNS];       /* run cache, FIFO ring */
+	unsigned lc_first, lc_count;
+	uint64_t large_cached_pages, large_cache_hits;
 
 	/* --- counters --- */
+	uint64_t internal_bytes, internal_blocks;      /* percpu.c's own blocks */
 	uint64_t realloc_in_place, realloc_moved;
 	uint64_t pfa_allocs, pfa_frees;
 	uint64_t bad_pointers, failures;
@@ -190,7 +219,7 @@ static inline void *pool_alloc_fast(unsigned c)
 				f->next = NULL;
 				f->mark = km_free_mark(f);
 				p->freeblock = f;
-				p->nextoffset = (uint16_t)(off + km.cls[c].size);
+				km_store(p->nextoffset, (uint16_t)(off + km.cls[c].size));
 			} else {
 				pool_full_slow(p);   /* full: leaves usedpools */
 			}
@@ -233,7 +262,7 @@ static inline enum kmalloc_report_kind pool_check_block(const struct km_pool *p,
 	const struct km_class *k = &km.cls[p->cls];
 	uint32_t rel = (uint32_t)((uintptr_t)ptr - (uintptr_t)p) - p->first;
 
-	if (km_unlikely(rel >= (uint32_t)(p->nextoffset - p->first)))
+	if (km_unlikely(rel >= (uint32_t)(km_load(p->nextoffset) - p->first)))
 		return KM_BAD_NOT_BLOCK;       /* a header, or never carved */
 	uint32_t q = (uint32_t)(((uint64_t)rel * k->recip) >> 32);
 	if (km_unlikely(q * k->size != rel))
@@ -241,6 +270,8 @@ static inline enum kmalloc_report_kind pool_check_block(const struct km_pool *p,
 	const struct km_block *b = ptr;
 	if (km_unlikely(b->mark == km_free_mark(b)) && pool_on_free_list(p, b))
 		return KM_DOUBLE_FREE;
+	if (km_unlikely(b->mark == km_mag_mark(b)))
+		return KM_DOUBLE_FREE;         /* free in a per-CPU magazine */
 	return KM_REPORT_NONE;
 }
 
@@ -253,9 +284,9 @@ static inline bool pool_block_ok_fast(const struct km_pool *p, const void *ptr)
 	uint32_t rel = (uint32_t)((uintptr_t)ptr - (uintptr_t)p) - p->first;
 	const struct km_block *b = ptr;
 
-	return rel < (uint32_t)(p->nextoffset - p->first) &&
+	return rel < (uint32_t)(km_load(p->nextoffset) - p->first) &&
 	       (uint32_t)(((uint64_t)rel * k->recip) >> 32) * k->size == rel &&
-	       b->mark != km_free_mark(b);
+	       b->mark != km_free_mark(b) && b->mark != km_mag_mark(b);
 }
 
 /*
@@ -282,6 +313,29 @@ static inline struct km_pool *km_pool_lookup(const void *va, const struct page *
 	return (struct km_pool *)(page - ((uintptr_t)(dist & (KM_POOL_PAGES - 1)) << PAGE_SHIFT));
 }
 
+/* ---- mm/percpu.c: per-CPU magazines in front of each size class ---- */
+#include "magazine.h"
+
+struct km_pcpu {
+	struct mm_cpu_slot slot[KMALLOC_MAX_CLASSES];
+};
+extern struct km_pcpu *km_pcpu[MM_MAX_CPUS];
+extern bool km_percpu_on;
+/* Slow paths with interrupts handled inside; NULL / false when this
+ * context has no per-CPU cache (the caller then takes the locked path). */
+void *pcpu_alloc(unsigned c);
+bool pcpu_free(unsigned c, void *b);
+void pcpu_init(void);
+uint64_t pcpu_cached_blocks(unsigned c);   /* in depots (not CPUs) */
+
+uint64_t kmalloc_trim_pools(void);
+
+/* ---- mm/slab.c: what the kmalloc side needs of the kmem caches ---- */
+void kmem_cache_cpu_detach(unsigned cpu);
+uint64_t kmem_cache_reclaim(void);
+void kmem_cache_lock_all(void);
+void kmem_cache_unlock_all(void);
+
 /* ---- mm/arena.c ---- */
 struct km_pool *arena_take_pool(void);
 void arena_return_pool(struct km_pool *p);
@@ -298,10 +352,14 @@ size_t large_usable(const struct page *pg);
  * A shrink always succeeds (force is kept for callers that insist). */
 bool large_resize(void *p, struct page *pg, size_t size, bool force);
 bool large_is_continuation(const struct page *head);
+uint64_t large_cache_flush(void);   /* lock held; pages given back */
+bool large_is_cached(const struct page *head);
 
 /* ---- mm/kmalloc.c ---- */
 void km_report(enum kmalloc_report_kind kind, const char *op, const void *ptr,
 	       size_t size, void *caller, unsigned owner);
+void km_report_unlocked(enum kmalloc_report_kind kind, const char *op, const void *ptr,
+			size_t size, void *caller, unsigned owner);
 
 /* ---- freestanding helpers (no libc in mm/) ---- */
 static inline void km_zero(void *d, size_t n)   /* d, n: multiples of 8 */

@@ -85,7 +85,14 @@ void kmalloc_get_stats(struct kmalloc_stats *st)
 	for (size_t i = 0; i < sizeof *st; i++)
 		b[i] = 0;
 
+	for (unsigned c = 0; c < km.nclasses; c++) {
+		uint64_t n = pcpu_cached_blocks(c);
+		st->percpu_cached_blocks += n;
+		st->percpu_cached_bytes += n * km.cls[c].size;
+	}
 	mm_spin_lock(&km.lock);
+	st->bytes_internal = km.internal_bytes;
+	st->blocks_internal = km.internal_blocks;
 	st->nclasses = km.nclasses;
 	st->small_max = KM_SMALL_MAX;
 	st->pool_size = KM_POOL_SIZE;
@@ -105,7 +112,9 @@ void kmalloc_get_stats(struct kmalloc_stats *st)
 	st->large_pages = km.large_pages;
 	st->large_bytes_requested = km.large_requested;
 	st->large_bytes_rounding = (km.large_pages << PAGE_SHIFT) - km.large_requested;
-	st->pfa_pages = km.arenas_current * (KM_ARENA_SIZE >> PAGE_SHIFT) + km.large_pages;
+	st->large_cached_pages = km.large_cached_pages;
+	st->pfa_pages = km.arenas_current * (KM_ARENA_SIZE >> PAGE_SHIFT) + km.large_pages +
+			km.large_cached_pages;
 	st->realloc_in_place = km.realloc_in_place;
 	st->realloc_moved = km.realloc_moved;
 	st->pfa_allocs = km.pfa_allocs;
@@ -194,6 +203,8 @@ void kmalloc_print_stats(void (*out)(const char *s, size_t n))
 	line(&o, label, st.arenas_current * st.arena_size);
 	pr(&o, "\n");
 	line(&o, "# bytes in allocated blocks", st.bytes_allocated_blocks);
+	line(&o, "#   of which free in per-CPU magazines", st.percpu_cached_bytes);
+	line(&o, "#   of which magazines and per-CPU areas", st.bytes_internal);
 	line(&o, "# bytes in available blocks", st.bytes_available_blocks);
 	mm_snprintf(label, sizeof label, "%llu unused pools * %zu bytes",
 		    (unsigned long long)st.unused_pools, st.pool_size);

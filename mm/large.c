@@ -45,14 +45,26 @@
  *   grow    the pages right after the run are taken with pfa_alloc_at(),
  *           as the largest aligned blocks that fit, if every one of them
  *           is free; otherwise krealloc moves the data.
+ *
+ * The run cache: a freed run of up to LARGE_CACHE_MAX_PAGES is kept, whole
+ * and still PG_LARGE (head cls = LARGE_CACHED, so a second kfree is a
+ * reported double free), in a small FIFO of LARGE_CACHE_RUNS entries; a
+ * request for exactly that many pages takes it back without touching the
+ * PFA.  A loop that frees and reallocates a 1 MiB buffer thus never gives
+ * the pages back to the PFA (nor, on the host, to the kernel through
+ * mm_platform_release()) and faults them in again.  The oldest entry
+ * leaves when a new one comes; mm_reclaim()/kmalloc_trim() empty it.
  */
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
+#include <strata/platform.h>
 
 #include "kmalloc_internal.h"
 
 #define LARGE_CONT      0x4c43          /* "LC": head of a run's further block */
+#define LARGE_CACHED    0x4c46          /* "LF": head of a run in the run cache */
 #define LARGE_MAX_PAGES ((uint64_t)1 << PFA_MAX_ORDER)
+#define LARGE_CACHE_MAX_PAGES  LARGE_MAX_PAGES
 
 static inline phys_addr_t page_pa(phys_addr_t pa, uint64_t pages)
 {
@@ -80,6 +92,7 @@ static unsigned piece_order(phys_addr_t pa, uint64_t n)
 static void block_free(phys_addr_t pa, unsigned order)
 {
 	km.pfa_frees++;
+	mm_platform_release(pfa_virt(pa), (size_t)PAGE_SIZE << order);
 	pfa_free(pa, order);
 }
 
@@ -123,6 +136,10 @@ static uint64_t keep_pages(phys_addr_t pa, unsigned k, uint64_t n)
 	return kept + n;
 }
 
+static phys_addr_t cache_take(uint64_t n, size_t align);
+static void cache_put(phys_addr_t pa, struct page *head);
+static void cache_evict_oldest(void);
+
 static void account(int64_t dpages, int64_t dbytes)
 {
 	km.large_pages += (uint64_t)dpages;
@@ -148,15 +165,19 @@ void *large_alloc(size_t size, size_t align, unsigned flags, int *why)
 		return NULL;
 	}
 
-	phys_addr_t pa = pfa_alloc(order, 0);
+	phys_addr_t pa = cache_take(n, align);
+	uint64_t pages = n;
 	if (!pa) {
-		*why = KM_FAIL_NOMEM;
-		return NULL;
+		pa = pfa_alloc(order, 0);
+		if (!pa) {
+			*why = KM_FAIL_NOMEM;
+			return NULL;
+		}
+		km.pfa_allocs++;
+		pfa_set_owner(pa, order, PG_LARGE);
+		pages = keep_pages(pa, order, n);
+		tag_run(pa, pages);
 	}
-	km.pfa_allocs++;
-	pfa_set_owner(pa, order, PG_LARGE);
-	uint64_t pages = keep_pages(pa, order, n);
-	tag_run(pa, pages);
 
 	struct page *head = pfa_page(pa);
 	head->data = (uint32_t)pages;
@@ -179,11 +200,75 @@ static void free_from(phys_addr_t pa, uint64_t from, uint64_t pages)
 	}
 }
 
+/* ---- the run cache (FIFO ring of km.lc_pa[]) ---- */
+
+static void cache_evict_oldest(void)
+{
+	phys_addr_t pa = km.lc_pa[km.lc_first];
+	uint64_t pages = pfa_page(pa)->data;
+
+	km.lc_first = (km.lc_first + 1) % KM_LARGE_CACHE_RUNS;
+	km.lc_count--;
+	km.large_cached_pages -= pages;
+	pfa_page(pa)->cls = 0;
+	free_from(pa, 0, pages);
+}
+
+static void cache_put(phys_addr_t pa, struct page *head)
+{
+	if (km.lc_count == KM_LARGE_CACHE_RUNS)
+		cache_evict_oldest();
+	head->cls = LARGE_CACHED;
+	km.lc_pa[(km.lc_first + km.lc_count) % KM_LARGE_CACHE_RUNS] = pa;
+	km.lc_count++;
+	km.large_cached_pages += head->data;
+}
+
+/* A cached run of exactly n pages whose address honours align; 0 if none. */
+static phys_addr_t cache_take(uint64_t n, size_t align)
+{
+	for (unsigned i = km.lc_count; i-- > 0;) {   /* newest first */
+		unsigned slot = (km.lc_first + i) % KM_LARGE_CACHE_RUNS;
+		phys_addr_t pa = km.lc_pa[slot];
+		if (pfa_page(pa)->data != n || ((uintptr_t)pfa_virt(pa) & (align - 1)))
+			continue;
+		/* close the gap: move the newer entries one step back */
+		for (unsigned j = i; j + 1 < km.lc_count; j++)
+			km.lc_pa[(km.lc_first + j) % KM_LARGE_CACHE_RUNS] =
+				km.lc_pa[(km.lc_first + j + 1) % KM_LARGE_CACHE_RUNS];
+		km.lc_count--;
+		km.large_cached_pages -= n;
+		km.large_cache_hits++;
+		return pa;
+	}
+	return 0;
+}
+
 void large_free(void *p, struct page *head)
 {
+	uint64_t pages = head->data;
+
 	km.large_runs--;
-	account(-(int64_t)head->data, -(int64_t)head->next);
-	free_from(pfa_phys(p), 0, head->data);
+	account(-(int64_t)pages, -(int64_t)head->next);
+	if (pages <= LARGE_CACHE_MAX_PAGES) {
+		cache_put(pfa_phys(p), head);
+		return;
+	}
+	free_from(pfa_phys(p), 0, pages);
+}
+
+bool large_is_cached(const struct page *head)
+{
+	return head->owner == PG_LARGE && head->cls == LARGE_CACHED;
+}
+
+uint64_t large_cache_flush(void)
+{
+	uint64_t pages = km.large_cached_pages;
+
+	while (km.lc_count)
+		cache_evict_oldest();
+	return pages;
 }
 
 size_t large_usable(const struct page *head)

@@ -269,12 +269,12 @@ static void pool_init(struct km_pool *p, unsigned c)
 	p->cls = (uint16_t)c;
 	p->ref = 0;
 	p->first = (uint16_t)first;
-	p->nextoffset = (uint16_t)(first + k->size);
+	km_store(p->nextoffset, (uint16_t)(first + k->size));
 	p->maxnextoffset = (uint16_t)(KM_POOL_SIZE - k->size);
 	b->next = NULL;
 	b->mark = km_free_mark(b);
 	p->freeblock = b;
-	p->live = 1;
+	km_store(p->live, 1u);
 	arena_mark_pool(p, true);
 }
 

@@ -34,7 +34,7 @@ static uint64_t blocks_in_use(void)
 	n = st.large_runs;
 	for (unsigned i = 0; i < st.nclasses; i++)
 		n += st.cls[i].blocks_used;
-	return n;
+	return n - st.percpu_cached_blocks - st.blocks_internal;
 }
 
 static void warm_up(void)

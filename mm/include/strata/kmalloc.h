@@ -83,6 +83,7 @@ enum kmalloc_report_kind {
 	KM_BAD_MISALIGNED,   /* inside a pool, not at the start of a block */
 	KM_BAD_INTERIOR,     /* inside a large run, not at its start */
 	KM_DOUBLE_FREE,      /* the block is already on its pool's free list */
+	KM_BAD_WRONG_CACHE,  /* kmem_cache_free: an object of another cache */
 	/* allocation failures (the call returned NULL) */
 	KM_FAIL_TOO_LARGE,   /* larger than KMALLOC_MAX_SIZE */
 	KM_FAIL_NOMEM,       /* the PFA has no block big enough */
@@ -143,9 +144,20 @@ struct kmalloc_stats {
 	uint64_t large_pages;
 	uint64_t large_bytes_requested;
 	uint64_t large_bytes_rounding;     /* pages * PAGE_SIZE - requested */
+	uint64_t large_cached_pages;       /* freed runs kept for reuse (large.c) */
 
 	/* reconciliation: pages this allocator holds from the PFA now */
-	uint64_t pfa_pages;                /* arenas_current*arena pages + large_pages */
+	uint64_t pfa_pages;                /* arenas_current*arena pages + large_pages
+	                                      + large_cached_pages */
+
+	/* per-CPU layer (mm/percpu.c): counted in bytes_allocated_blocks
+	 * above, since the pools handed them out, but not in use by anyone */
+	uint64_t percpu_cached_blocks;     /* free blocks in magazines (CPUs + depots) */
+	/* So blocks in use by callers = sum of cls[].blocks_used
+	 *                               - percpu_cached_blocks - blocks_internal */
+	uint64_t percpu_cached_bytes;
+	uint64_t bytes_internal;           /* magazines and per-CPU areas themselves */
+	uint64_t blocks_internal;
 
 	/* calls */
 	uint64_t realloc_in_place, realloc_moved;

@@ -1,0 +1,203 @@
+/*
+ * magazine.c - the slow paths of the per-CPU magazine layer: swapping the
+ * two magazines of a CPU, trading with the depot, and filling from or
+ * flushing to the layer below.  The picture is in magazine.h; the fast
+ * paths (mag_pop, mag_push) are inline there and in kmalloc.c / slab.c.
+ */
+#include "magazine.h"
+
+struct mm_mag mag_none;   /* count 0, cap 0: always empty and always full */
+
+void depot_init(struct mm_depot *d, unsigned cap, unsigned max_full,
+		const struct mm_depot_ops *ops, void *owner)
+{
+	*d = (struct mm_depot){ .lock = MM_SPINLOCK_INIT };
+	d->cap = cap > MAG_MAX ? MAG_MAX : cap;
+	d->max_full = max_full;
+	d->ops = ops;
+	d->owner = owner;
+}
+
+void slot_init(struct mm_cpu_slot *s)
+{
+	s->loaded = s->prev = &mag_none;
+}
+
+static void swap(struct mm_cpu_slot *s)
+{
+	struct mm_mag *t = s->loaded;
+	s->loaded = s->prev;
+	s->prev = t;
+}
+
+/* An empty magazine from the depot, or a new one; NULL if none. */
+static struct mm_mag *depot_get_empty(struct mm_depot *d)
+{
+	mm_spin_lock(&d->lock);
+	struct mm_mag *m = d->empty;
+	if (m) {
+		d->empty = m->next;
+		d->nempty--;
+	}
+	mm_spin_unlock(&d->lock);
+	if (!m) {
+		m = mag_new();
+		if (!m)
+			return 0;
+	}
+	m->next = 0;
+	m->count = 0;
+	m->cap = d->cap;
+	return m;
+}
+
+/* Keep an empty magazine for later (at most as many as full ones may be
+ * kept, plus a few), or free it. */
+static void depot_put_empty(struct mm_depot *d, struct mm_mag *m)
+{
+	mm_spin_lock(&d->lock);
+	if (d->nempty < d->max_full + 2) {
+		m->next = d->empty;
+		d->empty = m;
+		d->nempty++;
+		m = 0;
+	}
+	mm_spin_unlock(&d->lock);
+	if (m)
+		mag_delete(m);
+}
+
+/* A full magazine goes to the depot; past max_full its objects go to the
+ * layer below instead and the magazine is kept as an empty one. */
+static void depot_put_full(struct mm_depot *d, struct mm_mag *m)
+{
+	mm_spin_lock(&d->lock);
+	if (d->nfull < d->max_full) {
+		m->next = d->full;
+		d->full = m;
+		d->nfull++;
+		m = 0;
+	}
+	d->exchanges++;
+	mm_spin_unlock(&d->lock);
+	if (m) {
+		d->ops->flush(d, m->obj, m->count);
+		m->count = 0;
+		mm_spin_lock(&d->lock);
+		d->flushes++;
+		mm_spin_unlock(&d->lock);
+		depot_put_empty(d, m);
+	}
+}
+
+static struct mm_mag *depot_get_full(struct mm_depot *d)
+{
+	mm_spin_lock(&d->lock);
+	struct mm_mag *m = d->full;
+	if (m) {
+		d->full = m->next;
+		d->nfull--;
+		d->exchanges++;
+	}
+	mm_spin_unlock(&d->lock);
+	return m;
+}
+
+void *mag_alloc_slow(struct mm_cpu_slot *s, struct mm_depot *d)
+{
+	if (s->prev->count) {
+		swap(s);
+		return mag_pop(s->loaded);
+	}
+	struct mm_mag *full = depot_get_full(d);
+	if (full) {
+		/* loaded and prev are both empty: keep one, return the other */
+		if (s->prev != &mag_none)
+			depot_put_empty(d, s->prev);
+		s->prev = s->loaded;
+		s->loaded = full;
+		return mag_pop(full);
+	}
+	if (s->loaded == &mag_none) {
+		struct mm_mag *m = depot_get_empty(d);
+		if (!m) {   /* no memory for a magazine: one object, uncached */
+			void *obj;
+			return d->ops->fill(d, &obj, 1) ? obj : 0;
+		}
+		s->loaded = m;
+	}
+	/* fill half, so the frees that follow find room */
+	unsigned want = (d->cap + 1) / 2;
+	s->loaded->count = d->ops->fill(d, s->loaded->obj, want);
+	mm_spin_lock(&d->lock);
+	d->fills++;
+	mm_spin_unlock(&d->lock);
+	return mag_pop(s->loaded);
+}
+
+bool mag_free_slow(struct mm_cpu_slot *s, struct mm_depot *d, void *obj)
+{
+	if (s->prev->count < s->prev->cap) {
+		swap(s);
+		return mag_push(s->loaded, obj);
+	}
+	struct mm_mag *m = depot_get_empty(d);
+	if (!m) {
+		d->ops->flush(d, &obj, 1);
+		return true;
+	}
+	if (s->prev != &mag_none)
+		depot_put_full(d, s->prev);   /* prev is full */
+	s->prev = s->loaded;
+	s->loaded = m;
+	return mag_push(m, obj);
+}
+
+static void mag_drain(struct mm_depot *d, struct mm_mag *m)
+{
+	if (m == &mag_none)
+		return;
+	if (m->count)
+		d->ops->flush(d, m->obj, m->count);
+	m->count = 0;
+	mag_delete(m);
+}
+
+void slot_drain(struct mm_cpu_slot *s, struct mm_depot *d)
+{
+	struct mm_mag *a = s->loaded, *b = s->prev;
+
+	slot_init(s);
+	mag_drain(d, a);
+	mag_drain(d, b);
+}
+
+void depot_flush(struct mm_depot *d)
+{
+	mm_spin_lock(&d->lock);
+	struct mm_mag *full = d->full, *empty = d->empty;
+	d->full = d->empty = 0;
+	d->nfull = d->nempty = 0;
+	mm_spin_unlock(&d->lock);
+	while (full) {
+		struct mm_mag *next = full->next;
+		mag_drain(d, full);
+		full = next;
+	}
+	while (empty) {
+		struct mm_mag *next = empty->next;
+		mag_delete(empty);
+		empty = next;
+	}
+}
+
+uint64_t depot_objects(struct mm_depot *d)
+{
+	uint64_t n = 0;
+
+	mm_spin_lock(&d->lock);
+	for (struct mm_mag *m = d->full; m; m = m->next)
+		n += m->count;
+	mm_spin_unlock(&d->lock);
+	return n;
+}

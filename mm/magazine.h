@@ -1,0 +1,120 @@
+/*
+ * magazine.h - per-CPU magazines and their depot (Bonwick & Adams,
+ * "Magazines and Vmem", USENIX 2001), shared by the kmalloc size classes
+ * (mm/percpu.c) and the kmem caches (mm/slab.c).
+ *
+ *     CPU 0                     CPU 1                depot (one per class/cache)
+ *   +--------+--------+       +--------+--------+    +------------------------+
+ *   | loaded |  prev  |       | loaded |  prev  |    | full:  [m]->[m]->...   |
+ *   +---|----+---|----+       +--------+--------+    | empty: [m]->...        |
+ *       v        v                                   | lock                   |
+ *   [obj obj obj ...  ]  a magazine: a stack of up   +-----------|------------+
+ *                        to `cap` free objects                   | too full / empty
+ *                                                                v
+ *                                           the layer below: pools (kmalloc)
+ *                                           or slabs (kmem caches), locked
+ *
+ * alloc: pop from loaded (fast path: no lock, no atomic; interrupts off so
+ *        nothing else runs on this CPU);  loaded empty -> swap with prev if
+ *        prev has objects -> else trade loaded for a full one from the
+ *        depot -> else fill loaded from the layer below in one locked batch.
+ * free:  push on loaded;  loaded full -> swap with prev if prev has room ->
+ *        else prev goes to the depot's full list, an empty magazine from the
+ *        depot becomes loaded.  A depot with more than max_full full
+ *        magazines hands the extra one's objects back to the layer below.
+ *
+ * Each CPU slot starts with both magazines pointing at mag_none, a shared
+ * read-only magazine with count 0 and cap 0: the fast paths need no NULL
+ * test, they simply find it empty (alloc) or full (free) and go slow.
+ *
+ * Magazines themselves are 256-byte blocks of the kmalloc pools, taken
+ * under km.lock (mm/percpu.c: mag_new, mag_delete).
+ *
+ * Lock order: a depot's lock, then km.lock / a cache's lock, then the PFA.
+ */
+#ifndef MM_MAGAZINE_H
+#define MM_MAGAZINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <strata/spinlock.h>
+
+#define MAG_MAX 30     /* 16-byte header + 30 pointers = one 256-byte block */
+
+struct mm_mag {
+	struct mm_mag *next;
+	uint32_t count;    /* objects in obj[0 .. count) */
+	uint32_t cap;      /* objects it may hold; 0 only for mag_none */
+	void *obj[MAG_MAX];
+};
+
+struct mm_cpu_slot {
+	struct mm_mag *loaded, *prev;
+};
+
+struct mm_depot;
+struct mm_depot_ops {
+	/* Take up to n objects from the layer below into obj[]; how many. */
+	unsigned (*fill)(struct mm_depot *d, void **obj, unsigned n);
+	/* Give n objects back to the layer below. */
+	void (*flush)(struct mm_depot *d, void **obj, unsigned n);
+};
+
+struct mm_depot {
+	mm_spinlock_t lock;
+	struct mm_mag *full, *empty;
+	unsigned nfull, nempty;
+	unsigned cap;              /* objects per magazine of this depot */
+	unsigned max_full;         /* full magazines kept before flushing */
+	const struct mm_depot_ops *ops;
+	void *owner;               /* the class index / kmem_cache, for ops */
+	/* statistics (under lock) */
+	uint64_t fills, flushes, exchanges;
+};
+
+extern struct mm_mag mag_none;
+
+void depot_init(struct mm_depot *d, unsigned cap, unsigned max_full,
+		const struct mm_depot_ops *ops, void *owner);
+void slot_init(struct mm_cpu_slot *s);
+
+/* Slow paths; interrupts off, s is the calling CPU's slot. */
+void *mag_alloc_slow(struct mm_cpu_slot *s, struct mm_depot *d);
+bool mag_free_slow(struct mm_cpu_slot *s, struct mm_depot *d, void *obj);
+
+/* Give every object of slot s back (s's CPU is the caller, or will never
+ * run again), leaving s at mag_none.  Then depot_flush() empties the
+ * depot: objects to the layer below, magazines freed. */
+void slot_drain(struct mm_cpu_slot *s, struct mm_depot *d);
+void depot_flush(struct mm_depot *d);
+
+/* Objects held in the depot (full magazines). */
+uint64_t depot_objects(struct mm_depot *d);
+
+/* mm/percpu.c: magazine memory. */
+struct mm_mag *mag_new(void);
+void mag_delete(struct mm_mag *m);
+
+/* Fast paths (interrupts off). */
+static inline void *mag_pop(struct mm_mag *m)
+{
+	uint32_t n = m->count;
+
+	if (__builtin_expect(n == 0, 0))
+		return (void *)0;
+	m->count = --n;
+	return m->obj[n];
+}
+
+static inline bool mag_push(struct mm_mag *m, void *obj)
+{
+	uint32_t n = m->count;
+
+	if (__builtin_expect(n >= m->cap, 0))
+		return false;
+	m->obj[n] = obj;
+	m->count = n + 1;
+	return true;
+}
+
+#endif
