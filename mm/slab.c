@@ -1,0 +1,769 @@
+/*
+ * slab.c - level +3 of strata: object caches (kmem_cache), after Bonwick's
+ * slab allocator (USENIX 1994) and its magazines (USENIX 2001).
+ *
+ * A cache hands out objects of one type.  Its memory is SLABS: one PFA
+ * block each (owner PG_CACHE), cut into equal slots after a header:
+ *
+ *   slab (PAGE_SIZE << order bytes, naturally aligned)
+ *   +--------+-------------------+---------------+------+------+-----+------+
+ *   | header | free stack        | free bitmap   | obj0 | obj1 | ... | tail |
+ *   |        | uint16 x nobjs    | 1 bit / obj   |      |      |     |      |
+ *   +--------+-------------------+---------------+------+------+-----+------+
+ *   ^ slab->cache, magic, inuse, nfree             ^ first (aligned), then
+ *                                                    one stride per object
+ *
+ * strata never writes into an object: the free list is the stack of slot
+ * indices in the header, so an object keeps whatever its constructor (run
+ * once per slot, when the slab is created) and its last user left in it.
+ * The bitmap says which slots are free, so a double free that reaches the
+ * slab is caught exactly.
+ *
+ * Slab size: the smallest order whose tail plus header wastes under 1/8
+ * of the slab (a 12 KiB object gets a 64 KiB slab of 5 objects, not a
+ * 16 KiB one wasting 25%).
+ *
+ * Slabs sit on three lists: partial (some free), full, empty.  Allocation
+ * takes from partial, then empty, then a new slab; at most one empty slab
+ * is kept, the rest go back to the PFA at once (and all of them on
+ * kmem_cache_shrink / mm_reclaim).
+ *
+ * In front of the slabs, per-CPU magazines (magazine.h), exactly as for
+ * the kmalloc size classes: the cache's depot fills magazines from the
+ * slabs and flushes them back, under the cache's lock.
+ *
+ *   kmem_cache_free(c, obj):  descriptor of obj -> head page PG_CACHE ->
+ *   slab header -> slab->cache == c, magic, obj at a slot boundary ->
+ *   push on this CPU's magazine.  Anything else: reported, ignored.
+ */
+#include <strata/format.h>
+#include <strata/kmalloc.h>
+#include <strata/kmem_cache.h>
+#include <strata/percpu.h>
+#include <strata/pfa.h>
+#include <strata/platform.h>
+
+#include "kmalloc_internal.h"
+#include "magazine.h"
+
+#define SLAB_MAGIC  ((uintptr_t)0x736c61622d686472ull)
+#define SLAB_MAX_OBJS 65535u
+#define CACHE_MAX_FULL 8
+#define CACHE_MAG_BYTES 8192
+
+enum { LIST_PARTIAL, LIST_FULL, LIST_EMPTY, NLISTS };
+
+struct kmem_slab {
+	struct kmem_slab *next, *prev;
+	struct kmem_cache *cache;
+	uintptr_t magic;          /* (uintptr_t)slab ^ SLAB_MAGIC */
+	phys_addr_t pa;
+	uint32_t inuse;           /* slots handed out */
+	uint32_t nfree;           /* entries on the free stack */
+	uint32_t list;            /* LIST_* it is on */
+	uint32_t pad;
+	uint16_t stack[];         /* free slot indices, then the bitmap */
+};
+
+struct kmem_cache {
+	/* --- hot: read by the fast paths --- */
+	unsigned percpu;              /* magazines in use */
+	unsigned flags;
+	size_t size, stride;
+	uint32_t recip;               /* floor(2^32 / stride) + 1 */
+	uint32_t first;               /* offset of slot 0 in a slab */
+	unsigned order, nobjs;
+	void (*ctor)(void *);
+	char name[KMEM_NAME_MAX];
+
+	mm_spinlock_t lock;           /* the slabs and the counters below */
+	struct kmem_slab *list[NLISTS];
+	uint64_t nslabs[NLISTS];
+	uint64_t objs_in_slabs, ctor_calls, allocs_slow, frees_slow, bad_frees;
+
+	struct kmem_cache *next, *prev;   /* every cache (caches_lock) */
+	struct mm_depot depot;
+	struct mm_cpu_slot cpu[MM_MAX_CPUS];
+};
+
+static mm_spinlock_t caches_lock = MM_SPINLOCK_INIT;
+static struct kmem_cache *caches;
+
+#define RET_ADDR() __builtin_return_address(0)
+
+/* ------------------------------------------------------------------ */
+/* geometry                                                           */
+/* ------------------------------------------------------------------ */
+
+static size_t align_up(size_t x, size_t a)
+{
+	return (x + a - 1) & ~(a - 1);
+}
+
+static size_t header_bytes(unsigned nobjs)
+{
+	return sizeof(struct kmem_slab) + nobjs * sizeof(uint16_t) +
+	       ((nobjs + 63) / 64) * 8 + 8;   /* + 8: bitmap alignment */
+}
+
+static uint64_t *slab_bitmap(const struct kmem_slab *s, unsigned nobjs)
+{
+	uintptr_t b = (uintptr_t)&s->stack[nobjs];
+	return (uint64_t *)align_up(b, 8);
+}
+
+/* Objects of `stride` bytes (aligned to `align`) in a slab of order o. */
+static unsigned fit(size_t stride, size_t align, unsigned o, size_t *first)
+{
+	size_t bytes = (size_t)PAGE_SIZE << o;
+	unsigned n = (unsigned)(bytes / stride);
+
+	if (n > SLAB_MAX_OBJS)
+		n = SLAB_MAX_OBJS;
+	while (n > 0) {
+		size_t f = align_up(header_bytes(n), align);
+		if (f + (size_t)n * stride <= bytes) {
+			*first = f;
+			return n;
+		}
+		n--;
+	}
+	return 0;
+}
+
+/* Smallest order wasting under 1/8; else the least wasteful one. */
+static bool choose_order(struct kmem_cache *c, size_t align)
+{
+	unsigned best_o = 0, best_n = 0;
+	size_t best_first = 0, best_waste = (size_t)-1;
+
+	for (unsigned o = 0; o <= PFA_MAX_ORDER; o++) {
+		size_t first, bytes = (size_t)PAGE_SIZE << o;
+		unsigned n = fit(c->stride, align, o, &first);
+		if (!n)
+			continue;
+		size_t waste = bytes - (size_t)n * c->stride;
+		if (waste * 8 < bytes) {
+			best_o = o, best_n = n, best_first = first;
+			break;
+		}
+		if (waste * 64 / bytes < best_waste) {   /* compare as fractions */
+			best_waste = waste * 64 / bytes;
+			best_o = o, best_n = n, best_first = first;
+		}
+	}
+	if (!best_n)
+		return false;
+	c->order = best_o;
+	c->nobjs = best_n;
+	c->first = (uint32_t)best_first;
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* slabs (cache lock held unless said otherwise)                      */
+/* ------------------------------------------------------------------ */
+
+static void list_del(struct kmem_cache *c, struct kmem_slab *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		c->list[s->list] = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	c->nslabs[s->list]--;
+}
+
+static void list_add(struct kmem_cache *c, struct kmem_slab *s, unsigned which)
+{
+	s->list = which;
+	s->prev = NULL;
+	s->next = c->list[which];
+	if (s->next)
+		s->next->prev = s;
+	c->list[which] = s;
+	c->nslabs[which]++;
+}
+
+static void list_move(struct kmem_cache *c, struct kmem_slab *s, unsigned which)
+{
+	if (s->list != which) {
+		list_del(c, s);
+		list_add(c, s, which);
+	}
+}
+
+static void *slot_addr(const struct kmem_cache *c, const struct kmem_slab *s, unsigned i)
+{
+	return (char *)s + c->first + (size_t)i * c->stride;
+}
+
+/* A new slab with every slot constructed; cache lock NOT held (the
+ * constructor may take its time, or even allocate). */
+static struct kmem_slab *slab_new(struct kmem_cache *c)
+{
+	phys_addr_t pa = pfa_alloc(c->order, 0);
+
+	if (!pa)
+		return NULL;
+	pfa_set_owner(pa, c->order, PG_CACHE);
+	struct kmem_slab *s = pfa_virt(pa);
+	s->cache = c;
+	s->magic = (uintptr_t)s ^ SLAB_MAGIC;
+	s->pa = pa;
+	s->inuse = 0;
+	s->nfree = c->nobjs;
+	uint64_t *bm = slab_bitmap(s, c->nobjs);
+	for (unsigned i = 0; i < c->nobjs; i++) {
+		s->stack[i] = (uint16_t)(c->nobjs - 1 - i);   /* slot 0 on top */
+		bm[i / 64] = i % 64 ? bm[i / 64] | (1ull << (i % 64)) : 1ull;
+	}
+	if (c->ctor)
+		for (unsigned i = 0; i < c->nobjs; i++)
+			c->ctor(slot_addr(c, s, i));
+	return s;
+}
+
+static void slab_delete(struct kmem_cache *c, struct kmem_slab *s)
+{
+	s->magic = 0;
+	mm_platform_release(s, (size_t)PAGE_SIZE << c->order);
+	pfa_free(s->pa, c->order);
+}
+
+static void *slab_take(struct kmem_cache *c, struct kmem_slab *s)
+{
+	unsigned i = s->stack[--s->nfree];
+	uint64_t *bm = slab_bitmap(s, c->nobjs);
+
+	bm[i / 64] &= ~(1ull << (i % 64));
+	s->inuse++;
+	c->objs_in_slabs++;
+	list_move(c, s, s->nfree ? LIST_PARTIAL : LIST_FULL);
+	return slot_addr(c, s, i);
+}
+
+/* Up to n objects from the slabs into obj[]; grows by whole slabs. */
+static unsigned slabs_fill(struct kmem_cache *c, void **obj, unsigned n)
+{
+	unsigned got = 0;
+
+	mm_spin_lock(&c->lock);
+	c->allocs_slow++;
+	while (got < n) {
+		struct kmem_slab *s = c->list[LIST_PARTIAL];
+		if (!s)
+			s = c->list[LIST_EMPTY];
+		if (!s) {
+			mm_spin_unlock(&c->lock);
+			s = slab_new(c);
+			mm_spin_lock(&c->lock);
+			if (!s)
+				break;
+			c->ctor_calls += c->ctor ? c->nobjs : 0;
+			list_add(c, s, LIST_EMPTY);
+		}
+		while (got < n && s->nfree)
+			obj[got++] = slab_take(c, s);
+	}
+	mm_spin_unlock(&c->lock);
+	return got;
+}
+
+/* The slab of obj if obj is a slot of cache c; else the report kind. */
+static struct kmem_slab *slab_of(struct kmem_cache *c, const void *obj,
+				 enum kmalloc_report_kind *why, unsigned *slot)
+{
+	struct page *pg = pfa_virt_to_page(obj);
+
+	if (!pg) {
+		*why = KM_BAD_UNMANAGED;
+		return NULL;
+	}
+	if (pg->owner == PG_TAIL)
+		pg -= pg->data;
+	if (pg->owner != PG_CACHE) {
+		*why = pg->owner == PG_RESERVED ? KM_BAD_RESERVED :
+		       pg->owner == PG_FREE || pg->owner == PG_FREE_TAIL ? KM_BAD_FREE_PAGE :
+		       KM_BAD_FOREIGN;
+		return NULL;
+	}
+	struct kmem_slab *s = pfa_virt(pfa_page_phys(pg));
+	if (s->magic != ((uintptr_t)s ^ SLAB_MAGIC) || s->cache != c) {
+		*why = s->magic == ((uintptr_t)s ^ SLAB_MAGIC) ? KM_BAD_WRONG_CACHE : KM_BAD_FOREIGN;
+		return NULL;
+	}
+	uint64_t rel = (uint64_t)((uintptr_t)obj - (uintptr_t)s) - c->first;
+	uint64_t q = (rel * c->recip) >> 32;
+	if (rel >= (uint64_t)c->nobjs * c->stride || q * c->stride != rel) {
+		*why = KM_BAD_MISALIGNED;
+		return NULL;
+	}
+	*slot = (unsigned)q;
+	return s;
+}
+
+static void bad_free(struct kmem_cache *c, const void *obj,
+		     enum kmalloc_report_kind why, void *caller)
+{
+	mm_spin_lock(&c->lock);
+	c->bad_frees++;
+	mm_spin_unlock(&c->lock);
+	mm_printf("strata: kmem_cache_free(%s, %p): %s, caller %p\n", c->name, obj,
+		  kmalloc_report_name(why), caller);
+	km_report_unlocked(why, "kmem_cache_free", obj, 0, caller, PG_CACHE);
+}
+
+/* Give obj back to its slab (cache lock held); false: it was free. */
+static bool slab_put(struct kmem_cache *c, struct kmem_slab *s, unsigned i)
+{
+	uint64_t *bm = slab_bitmap(s, c->nobjs);
+
+	if (bm[i / 64] & (1ull << (i % 64)))
+		return false;
+	bm[i / 64] |= 1ull << (i % 64);
+	s->stack[s->nfree++] = (uint16_t)i;
+	s->inuse--;
+	c->objs_in_slabs--;
+	if (s->inuse)
+		list_move(c, s, LIST_PARTIAL);
+	else if (c->nslabs[LIST_EMPTY] == 0)
+		list_move(c, s, LIST_EMPTY);
+	else {   /* keep one empty slab; this one goes back */
+		list_del(c, s);
+		slab_delete(c, s);
+	}
+	return true;
+}
+
+static void slabs_flush(struct kmem_cache *c, void **obj, unsigned n, void *caller)
+{
+	for (unsigned k = 0; k < n; k++) {
+		enum kmalloc_report_kind why = KM_REPORT_NONE;
+		unsigned i = 0;
+		struct kmem_slab *s = slab_of(c, obj[k], &why, &i);
+		mm_spin_lock(&c->lock);
+		bool ok = s && slab_put(c, s, i);
+		c->frees_slow++;
+		mm_spin_unlock(&c->lock);
+		if (!ok)
+			bad_free(c, obj[k], s ? KM_DOUBLE_FREE : why, caller);
+	}
+}
+
+/* depot ops */
+static unsigned depot_fill(struct mm_depot *d, void **obj, unsigned n)
+{
+	return slabs_fill(d->owner, obj, n);
+}
+
+static void depot_flush_objs(struct mm_depot *d, void **obj, unsigned n)
+{
+	slabs_flush(d->owner, obj, n, NULL);
+}
+
+static const struct mm_depot_ops cache_ops = { depot_fill, depot_flush_objs };
+
+/* ------------------------------------------------------------------ */
+/* create / destroy                                                   */
+/* ------------------------------------------------------------------ */
+
+struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,
+				     unsigned flags, void (*ctor)(void *obj))
+{
+	void *caller = RET_ADDR();
+
+	if (align == 0)
+		align = 8;
+	if (flags & KMEM_HWCACHE_ALIGN && align < KMEM_CACHE_LINE)
+		align = KMEM_CACHE_LINE;
+	if (align & (align - 1) || align > PAGE_SIZE) {
+		km_report_unlocked(KM_FAIL_BAD_ALIGN, "kmem_cache_create", NULL, align, caller, 0);
+		return NULL;
+	}
+	if (size == 0 || size >= KMALLOC_MAX_SIZE) {
+		km_report_unlocked(KM_FAIL_TOO_LARGE, "kmem_cache_create", NULL, size, caller, 0);
+		return NULL;
+	}
+	struct kmem_cache *c = kzalloc(sizeof *c, 0);
+	if (!c)
+		return NULL;
+	unsigned i;
+	for (i = 0; name && name[i] && i < KMEM_NAME_MAX - 1; i++)
+		c->name[i] = name[i];
+	c->name[i] = '\0';
+	c->flags = flags;
+	c->size = size;
+	c->stride = align_up(size < 8 ? 8 : size, align);
+	c->recip = (uint32_t)(((uint64_t)1 << 32) / c->stride + 1);
+	c->ctor = ctor;
+	c->lock = (mm_spinlock_t)MM_SPINLOCK_INIT;
+	if (!choose_order(c, align)) {
+		kfree(c);
+		km_report_unlocked(KM_FAIL_TOO_LARGE, "kmem_cache_create", NULL, size, caller, 0);
+		return NULL;
+	}
+	unsigned cap = (unsigned)(CACHE_MAG_BYTES / c->stride);
+	depot_init(&c->depot, cap < 4 ? 4 : cap, CACHE_MAX_FULL, &cache_ops, c);
+	for (i = 0; i < MM_MAX_CPUS; i++)
+		slot_init(&c->cpu[i]);
+	c->percpu = !(flags & KMEM_NO_PERCPU);
+
+	mm_spin_lock(&caches_lock);
+	c->next = caches;
+	if (caches)
+		caches->prev = c;
+	caches = c;
+	mm_spin_unlock(&caches_lock);
+	return c;
+}
+
+/* Free every empty slab (lock held); pages given back. */
+static uint64_t free_empty_slabs(struct kmem_cache *c)
+{
+	uint64_t pages = 0;
+	struct kmem_slab *s;
+
+	while ((s = c->list[LIST_EMPTY]) != NULL) {
+		list_del(c, s);
+		slab_delete(c, s);
+		pages += (uint64_t)1 << c->order;
+	}
+	return pages;
+}
+
+static void drain_cpu(struct kmem_cache *c, unsigned cpu)
+{
+	unsigned long irq = mm_irq_save();
+	slot_drain(&c->cpu[cpu], &c->depot);
+	mm_irq_restore(irq);
+}
+
+uint64_t kmem_cache_shrink(struct kmem_cache *c)
+{
+	unsigned long irq = mm_irq_save();
+	unsigned cpu = mm_cpu_id();
+	if (cpu < MM_MAX_CPUS)
+		slot_drain(&c->cpu[cpu], &c->depot);
+	mm_irq_restore(irq);
+	depot_flush(&c->depot);
+	mm_spin_lock(&c->lock);
+	uint64_t pages = free_empty_slabs(c);
+	mm_spin_unlock(&c->lock);
+	return pages;
+}
+
+long kmem_cache_destroy(struct kmem_cache *c)
+{
+	long live = 0;
+
+	if (!c)
+		return 0;
+	for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++)
+		drain_cpu(c, cpu);
+	kmem_cache_shrink(c);
+	mm_spin_lock(&c->lock);
+	for (unsigned l = LIST_PARTIAL; l <= LIST_FULL; l++) {
+		for (struct kmem_slab *s = c->list[l]; s; s = s->next) {
+			const uint64_t *bm = slab_bitmap(s, c->nobjs);
+			for (unsigned i = 0; i < c->nobjs; i++) {
+				if (bm[i / 64] & (1ull << (i % 64)))
+					continue;
+				live++;
+				mm_printf("strata: kmem_cache_destroy(%s): object %p still allocated\n",
+					  c->name, slot_addr(c, s, i));
+			}
+		}
+	}
+	mm_spin_unlock(&c->lock);
+	if (live) {
+		mm_printf("strata: kmem_cache_destroy(%s): %ld objects still allocated, "
+			  "cache left in place\n", c->name, live);
+		return live;
+	}
+	mm_spin_lock(&caches_lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		caches = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	mm_spin_unlock(&caches_lock);
+	kfree(c);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* alloc / free                                                       */
+/* ------------------------------------------------------------------ */
+
+static __attribute__((noinline)) void *cache_alloc_slow(struct kmem_cache *c, unsigned flags,
+							void *caller)
+{
+	void *obj = NULL;
+	unsigned long irq = mm_irq_save();
+	unsigned cpu = c->percpu ? mm_cpu_id() : MM_CPU_NONE;
+
+	if (c->percpu && cpu >= MM_MAX_CPUS)
+		cpu = mm_platform_cpu_attach();
+	if (cpu < MM_MAX_CPUS)
+		obj = mag_alloc_slow(&c->cpu[cpu], &c->depot);
+	mm_irq_restore(irq);
+	if (!obj && !slabs_fill(c, &obj, 1)) {
+		if (c->flags & KMEM_PANIC) {
+			char msg[96];
+			mm_snprintf(msg, sizeof msg, "kmem_cache_alloc(%s): out of memory, caller %p",
+				    c->name, caller);
+			mm_platform_panic(msg);
+		}
+		km_report_unlocked(KM_FAIL_NOMEM, "kmem_cache_alloc", NULL, c->size, caller, 0);
+		return NULL;
+	}
+	if (flags & KM_ZERO) {
+		for (size_t i = 0; i < c->size; i++)
+			((unsigned char *)obj)[i] = 0;
+	}
+	return obj;
+}
+
+void *kmem_cache_alloc(struct kmem_cache *c, unsigned flags)
+{
+	if (__builtin_expect(flags == 0, 1)) {
+		unsigned long irq = mm_irq_save();
+		unsigned cpu = mm_cpu_id();
+		if (__builtin_expect(cpu < MM_MAX_CPUS, 1)) {
+			void *obj = mag_pop(c->cpu[cpu].loaded);
+			if (__builtin_expect(obj != NULL, 1)) {
+				mm_irq_restore(irq);
+				return obj;
+			}
+		}
+		mm_irq_restore(irq);
+	}
+	return cache_alloc_slow(c, flags, RET_ADDR());
+}
+
+static __attribute__((noinline)) void cache_free_slow(struct kmem_cache *c, void *obj,
+						      void *caller)
+{
+	enum kmalloc_report_kind why = KM_REPORT_NONE;
+	unsigned i;
+	struct kmem_slab *s = slab_of(c, obj, &why, &i);
+
+	if (!s) {
+		bad_free(c, obj, why, caller);
+		return;
+	}
+	unsigned long irq = mm_irq_save();
+	unsigned cpu = c->percpu ? mm_cpu_id() : MM_CPU_NONE;
+	if (c->percpu && cpu >= MM_MAX_CPUS)
+		cpu = mm_platform_cpu_attach();
+	if (cpu < MM_MAX_CPUS) {
+		struct mm_mag *m = c->cpu[cpu].loaded;
+		if (m->count && m->obj[m->count - 1] == obj) {
+			mm_irq_restore(irq);
+			bad_free(c, obj, KM_DOUBLE_FREE, caller);
+			return;
+		}
+		bool done = mag_free_slow(&c->cpu[cpu], &c->depot, obj);
+		mm_irq_restore(irq);
+		if (done)
+			return;
+	} else {
+		mm_irq_restore(irq);
+	}
+	slabs_flush(c, &obj, 1, caller);
+}
+
+/* Fast path: obj is a slot of one of c's slabs (page descriptor + slab
+ * header), was not the object freed last on this CPU, and fits on this
+ * CPU's loaded magazine. */
+void kmem_cache_free(struct kmem_cache *c, void *obj)
+{
+	struct page *pg = pfa_virt_to_page(obj);
+
+	if (__builtin_expect(pg != NULL, 1)) {
+		if (pg->owner == PG_TAIL)
+			pg -= pg->data;
+		if (__builtin_expect(pg->owner == PG_CACHE, 1)) {
+			struct kmem_slab *s = pfa_virt(pfa_page_phys(pg));
+			uint64_t rel = (uint64_t)((uintptr_t)obj - (uintptr_t)s) - c->first;
+			if (__builtin_expect(s->cache == c && rel < (uint64_t)c->nobjs * c->stride &&
+					     ((rel * c->recip) >> 32) * c->stride == rel, 1)) {
+				unsigned long irq = mm_irq_save();
+				unsigned cpu = mm_cpu_id();
+				if (__builtin_expect(cpu < MM_MAX_CPUS, 1)) {
+					struct mm_mag *m = c->cpu[cpu].loaded;
+					uint32_t n = m->count;
+					if (__builtin_expect(n < m->cap && (n == 0 || m->obj[n - 1] != obj), 1)) {
+						m->obj[n] = obj;
+						m->count = n + 1;
+						mm_irq_restore(irq);
+						return;
+					}
+				}
+				mm_irq_restore(irq);
+			}
+		}
+	}
+	cache_free_slow(c, obj, RET_ADDR());
+}
+
+/* ------------------------------------------------------------------ */
+/* the kmalloc side's hooks (kmalloc_internal.h)                      */
+/* ------------------------------------------------------------------ */
+
+void kmem_cache_cpu_detach(unsigned cpu)
+{
+	mm_spin_lock(&caches_lock);
+	struct kmem_cache *list = caches;
+	mm_spin_unlock(&caches_lock);
+	for (struct kmem_cache *c = list; c; c = c->next)
+		drain_cpu(c, cpu);
+}
+
+uint64_t kmem_cache_reclaim(void)
+{
+	uint64_t pages = 0;
+
+	mm_spin_lock(&caches_lock);
+	struct kmem_cache *list = caches;
+	mm_spin_unlock(&caches_lock);
+	for (struct kmem_cache *c = list; c; c = c->next)
+		pages += kmem_cache_shrink(c);
+	return pages;
+}
+
+void kmem_cache_lock_all(void)
+{
+	mm_spin_lock(&caches_lock);
+	for (struct kmem_cache *c = caches; c; c = c->next) {
+		mm_spin_lock(&c->depot.lock);
+		mm_spin_lock(&c->lock);
+	}
+}
+
+void kmem_cache_unlock_all(void)
+{
+	for (struct kmem_cache *c = caches; c; c = c->next) {
+		mm_spin_unlock(&c->lock);
+		mm_spin_unlock(&c->depot.lock);
+	}
+	mm_spin_unlock(&caches_lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* statistics and checks                                              */
+/* ------------------------------------------------------------------ */
+
+void kmem_cache_get_stats(struct kmem_cache *c, struct kmem_cache_stats *st)
+{
+	*st = (struct kmem_cache_stats){ 0 };
+	for (unsigned i = 0; i < KMEM_NAME_MAX; i++)
+		st->name[i] = c->name[i];
+	st->object_size = c->size;
+	st->stride = c->stride;
+	st->objs_per_slab = c->nobjs;
+	st->slab_order = c->order;
+	st->objs_cached = depot_objects(&c->depot);
+	mm_spin_lock(&c->lock);
+	st->slabs_partial = c->nslabs[LIST_PARTIAL];
+	st->slabs_full = c->nslabs[LIST_FULL];
+	st->slabs_empty = c->nslabs[LIST_EMPTY];
+	st->slabs = st->slabs_partial + st->slabs_full + st->slabs_empty;
+	st->objs_total = st->slabs * c->nobjs;
+	st->objs_in_slabs = c->objs_in_slabs;
+	st->ctor_calls = c->ctor_calls;
+	st->allocs_slow = c->allocs_slow;
+	st->frees_slow = c->frees_slow;
+	st->bad_frees = c->bad_frees;
+	mm_spin_unlock(&c->lock);
+}
+
+void kmem_cache_print_slabinfo(void (*out)(const char *s, size_t n))
+{
+	char line[160];
+	int n = mm_snprintf(line, sizeof line,
+			    "# slabinfo: name              active    total  objsize  stride "
+			    "objperslab pagesperslab   slabs (partial/full/empty)  depot\n");
+	out(line, (size_t)n);
+	mm_spin_lock(&caches_lock);
+	struct kmem_cache *list = caches;
+	mm_spin_unlock(&caches_lock);
+	for (struct kmem_cache *c = list; c; c = c->next) {
+		struct kmem_cache_stats st;
+		kmem_cache_get_stats(c, &st);
+		n = mm_snprintf(line, sizeof line,
+				"%-24s %8llu %8llu %8llu %7llu %10u %12u %7llu (%llu/%llu/%llu) %6llu\n",
+				st.name, (unsigned long long)st.objs_in_slabs,
+				(unsigned long long)st.objs_total,
+				(unsigned long long)st.object_size, (unsigned long long)st.stride,
+				st.objs_per_slab, 1u << st.slab_order,
+				(unsigned long long)st.slabs, (unsigned long long)st.slabs_partial,
+				(unsigned long long)st.slabs_full, (unsigned long long)st.slabs_empty,
+				(unsigned long long)st.objs_cached);
+		out(line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
+	}
+}
+
+static int check_slab(struct kmem_cache *c, struct kmem_slab *s, unsigned which)
+{
+	int bad = 0;
+	const uint64_t *bm = slab_bitmap(s, c->nobjs);
+	unsigned freebits = 0;
+
+	for (unsigned i = 0; i < c->nobjs; i++)
+		freebits += (bm[i / 64] >> (i % 64)) & 1;
+	if (s->magic != ((uintptr_t)s ^ SLAB_MAGIC) || s->cache != c) {
+		mm_printf("strata: cache %s: slab %p has a bad header\n", c->name, (void *)s);
+		return 1;
+	}
+	if (freebits != s->nfree || s->inuse + s->nfree != c->nobjs) {
+		mm_printf("strata: cache %s: slab %p counts %u free + %u in use, bitmap %u free\n",
+			  c->name, (void *)s, s->nfree, s->inuse, freebits);
+		bad++;
+	}
+	unsigned want = s->inuse == 0 ? LIST_EMPTY : s->nfree == 0 ? LIST_FULL : LIST_PARTIAL;
+	if (which != want) {
+		mm_printf("strata: cache %s: slab %p on list %u, should be %u\n", c->name,
+			  (void *)s, which, want);
+		bad++;
+	}
+	for (unsigned k = 0; k < s->nfree; k++) {
+		unsigned i = s->stack[k];
+		if (i >= c->nobjs || !((bm[i / 64] >> (i % 64)) & 1)) {
+			mm_printf("strata: cache %s: slab %p free stack entry %u = %u is not free\n",
+				  c->name, (void *)s, k, i);
+			bad++;
+			break;
+		}
+	}
+	return bad;
+}
+
+int kmem_cache_check_all(void)
+{
+	int bad = 0;
+
+	mm_spin_lock(&caches_lock);
+	struct kmem_cache *list = caches;
+	mm_spin_unlock(&caches_lock);
+	for (struct kmem_cache *c = list; c; c = c->next) {
+		mm_spin_lock(&c->lock);
+		uint64_t inuse = 0;
+		for (unsigned l = 0; l < NLISTS; l++)
+			for (struct kmem_slab *s = c->list[l]; s; s = s->next) {
+				bad += check_slab(c, s, l);
+				inuse += s->inuse;
+			}
+		if (inuse != c->objs_in_slabs) {
+			mm_printf("strata: cache %s: %llu objects in use in slabs, counter says %llu\n",
+				  c->name, (unsigned long long)inuse,
+				  (unsigned long long)c->objs_in_slabs);
+			bad++;
+		}
+		mm_spin_unlock(&c->lock);
+	}
+	return bad;
+}
