@@ -105,6 +105,10 @@ static struct mm_mag *depot_get_full(struct mm_depot *d)
 
 void *mag_alloc_slow(struct mm_cpu_slot *s, struct mm_depot *d)
 {
+	void *obj = mag_pop(s->loaded);   /* callers that skipped the fast path */
+
+	if (obj)
+		return obj;
 	if (s->prev->count) {
 		swap(s);
 		return mag_pop(s->loaded);
@@ -120,10 +124,8 @@ void *mag_alloc_slow(struct mm_cpu_slot *s, struct mm_depot *d)
 	}
 	if (s->loaded == &mag_none) {
 		struct mm_mag *m = depot_get_empty(d);
-		if (!m) {   /* no memory for a magazine: one object, uncached */
-			void *obj;
+		if (!m)     /* no memory for a magazine: one object, uncached */
 			return d->ops->fill(d, &obj, 1) ? obj : 0;
-		}
 		s->loaded = m;
 	}
 	/* fill half, so the frees that follow find room */

@@ -147,9 +147,7 @@ void *pcpu_alloc(unsigned c)
 	void *b = NULL;
 
 	if (pc) {
-		b = mag_pop(pc->slot[c].loaded);
-		if (!b)
-			b = mag_alloc_slow(&pc->slot[c], &depot[c]);
+		b = mag_alloc_slow(&pc->slot[c], &depot[c]);
 		if (b)
 			((struct km_block *)b)->mark = 0;
 	}

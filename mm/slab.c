@@ -6,27 +6,29 @@
  * block each (owner PG_CACHE), cut into equal slots after a header:
  *
  *   slab (PAGE_SIZE << order bytes, naturally aligned)
- *   +--------+-------------------+---------------+------+------+-----+------+
- *   | header | free stack        | free bitmap   | obj0 | obj1 | ... | tail |
- *   |        | uint16 x nobjs    | 1 bit / obj   |      |      |     |      |
- *   +--------+-------------------+---------------+------+------+-----+------+
- *   ^ slab->cache, magic, inuse, nfree             ^ first (aligned), then
- *                                                    one stride per object
+ *   +--------+---------------+------+------+------+-----+------+
+ *   | header | free bitmap   | obj0 | obj1 | obj2 | ... | tail |
+ *   |        | 1 bit / slot  |      |      |      |     |      |
+ *   +--------+---------------+------+------+------+-----+------+
+ *   ^ slab->cache, magic,      ^ first (aligned), then one stride per slot
+ *     inuse, hint
  *
- * strata never writes into an object: the free list is the stack of slot
- * indices in the header, so an object keeps whatever its constructor (run
- * once per slot, when the slab is created) and its last user left in it.
- * The bitmap says which slots are free, so a double free that reaches the
- * slab is caught exactly.
+ * strata never writes into an object: which slots are free is a bitmap in
+ * the header (1 = free; `hint` is the first word that may have a free
+ * bit), so an object keeps whatever its constructor (run once per slot,
+ * when the slab is created) and its last user left in it, and a double
+ * free that reaches the slab is caught exactly.  One bit per slot keeps
+ * the header small even for 8-byte objects (1/64 overhead).
  *
  * Slab size: the smallest order whose tail plus header wastes under 1/8
  * of the slab (a 12 KiB object gets a 64 KiB slab of 5 objects, not a
  * 16 KiB one wasting 25%).
  *
  * Slabs sit on three lists: partial (some free), full, empty.  Allocation
- * takes from partial, then empty, then a new slab; at most one empty slab
- * is kept, the rest go back to the PFA at once (and all of them on
- * kmem_cache_shrink / mm_reclaim).
+ * takes from partial, then empty, then a new slab.  Empty slabs are kept
+ * (constructed, ready) up to CACHE_KEEP_EMPTY bytes (at least one slab);
+ * beyond that they go back to the PFA at once, and all of them on
+ * kmem_cache_shrink / mm_reclaim.
  *
  * In front of the slabs, per-CPU magazines (magazine.h), exactly as for
  * the kmalloc size classes: the cache's depot fills magazines from the
@@ -48,6 +50,7 @@
 
 #define SLAB_MAGIC  ((uintptr_t)0x736c61622d686472ull)
 #define SLAB_MAX_OBJS 65535u
+#define CACHE_KEEP_EMPTY (256u << 10)
 #define CACHE_MAX_FULL 8
 #define CACHE_MAG_BYTES 8192
 
@@ -59,10 +62,10 @@ struct kmem_slab {
 	uintptr_t magic;          /* (uintptr_t)slab ^ SLAB_MAGIC */
 	phys_addr_t pa;
 	uint32_t inuse;           /* slots handed out */
-	uint32_t nfree;           /* entries on the free stack */
+	uint32_t nfree;           /* slots free */
 	uint32_t list;            /* LIST_* it is on */
-	uint32_t pad;
-	uint16_t stack[];         /* free slot indices, then the bitmap */
+	uint32_t hint;            /* no free bit in bitmap words below this */
+	uint64_t bitmap[];        /* bit i set: slot i is free */
 };
 
 struct kmem_cache {
@@ -75,11 +78,14 @@ struct kmem_cache {
 	unsigned order, nobjs;
 	void (*ctor)(void *);
 	char name[KMEM_NAME_MAX];
+	char free_op[KMEM_NAME_MAX + 24];   /* "kmem_cache_free[name]" for reports */
 
 	mm_spinlock_t lock;           /* the slabs and the counters below */
 	struct kmem_slab *list[NLISTS];
 	uint64_t nslabs[NLISTS];
 	uint64_t objs_in_slabs, ctor_calls, allocs_slow, frees_slow, bad_frees;
+	uint64_t slabs_created;
+	unsigned keep_empty;          /* empty slabs kept */
 
 	struct kmem_cache *next, *prev;   /* every cache (caches_lock) */
 	struct mm_depot depot;
@@ -102,14 +108,13 @@ static size_t align_up(size_t x, size_t a)
 
 static size_t header_bytes(unsigned nobjs)
 {
-	return sizeof(struct kmem_slab) + nobjs * sizeof(uint16_t) +
-	       ((nobjs + 63) / 64) * 8 + 8;   /* + 8: bitmap alignment */
+	return sizeof(struct kmem_slab) + ((nobjs + 63) / 64) * 8;
 }
 
 static uint64_t *slab_bitmap(const struct kmem_slab *s, unsigned nobjs)
 {
-	uintptr_t b = (uintptr_t)&s->stack[nobjs];
-	return (uint64_t *)align_up(b, 8);
+	(void)nobjs;
+	return (uint64_t *)s->bitmap;
 }
 
 /* Objects of `stride` bytes (aligned to `align`) in a slab of order o. */
@@ -214,10 +219,10 @@ static struct kmem_slab *slab_new(struct kmem_cache *c)
 	s->pa = pa;
 	s->inuse = 0;
 	s->nfree = c->nobjs;
-	uint64_t *bm = slab_bitmap(s, c->nobjs);
-	for (unsigned i = 0; i < c->nobjs; i++) {
-		s->stack[i] = (uint16_t)(c->nobjs - 1 - i);   /* slot 0 on top */
-		bm[i / 64] = i % 64 ? bm[i / 64] | (1ull << (i % 64)) : 1ull;
+	s->hint = 0;
+	for (unsigned w = 0; w < (c->nobjs + 63) / 64; w++) {
+		unsigned left = c->nobjs - w * 64;
+		s->bitmap[w] = left >= 64 ? ~0ull : (1ull << left) - 1;
 	}
 	if (c->ctor)
 		for (unsigned i = 0; i < c->nobjs; i++)
@@ -234,10 +239,14 @@ static void slab_delete(struct kmem_cache *c, struct kmem_slab *s)
 
 static void *slab_take(struct kmem_cache *c, struct kmem_slab *s)
 {
-	unsigned i = s->stack[--s->nfree];
-	uint64_t *bm = slab_bitmap(s, c->nobjs);
+	unsigned w = s->hint;
 
-	bm[i / 64] &= ~(1ull << (i % 64));
+	while (!s->bitmap[w])     /* nfree > 0, so some word below nobjs has a bit */
+		w++;
+	s->hint = w;
+	unsigned i = w * 64 + (unsigned)__builtin_ctzll(s->bitmap[w]);
+	s->bitmap[w] &= s->bitmap[w] - 1;
+	s->nfree--;
 	s->inuse++;
 	c->objs_in_slabs++;
 	list_move(c, s, s->nfree ? LIST_PARTIAL : LIST_FULL);
@@ -262,6 +271,7 @@ static unsigned slabs_fill(struct kmem_cache *c, void **obj, unsigned n)
 			if (!s)
 				break;
 			c->ctor_calls += c->ctor ? c->nobjs : 0;
+			c->slabs_created++;
 			list_add(c, s, LIST_EMPTY);
 		}
 		while (got < n && s->nfree)
@@ -310,9 +320,7 @@ static void bad_free(struct kmem_cache *c, const void *obj,
 	mm_spin_lock(&c->lock);
 	c->bad_frees++;
 	mm_spin_unlock(&c->lock);
-	mm_printf("strata: kmem_cache_free(%s, %p): %s, caller %p\n", c->name, obj,
-		  kmalloc_report_name(why), caller);
-	km_report_unlocked(why, "kmem_cache_free", obj, 0, caller, PG_CACHE);
+	km_report_unlocked(why, c->free_op, obj, 0, caller, PG_CACHE);
 }
 
 /* Give obj back to its slab (cache lock held); false: it was free. */
@@ -323,14 +331,16 @@ static bool slab_put(struct kmem_cache *c, struct kmem_slab *s, unsigned i)
 	if (bm[i / 64] & (1ull << (i % 64)))
 		return false;
 	bm[i / 64] |= 1ull << (i % 64);
-	s->stack[s->nfree++] = (uint16_t)i;
+	if (i / 64 < s->hint)
+		s->hint = i / 64;
+	s->nfree++;
 	s->inuse--;
 	c->objs_in_slabs--;
 	if (s->inuse)
 		list_move(c, s, LIST_PARTIAL);
-	else if (c->nslabs[LIST_EMPTY] == 0)
+	else if (c->nslabs[LIST_EMPTY] < c->keep_empty)
 		list_move(c, s, LIST_EMPTY);
-	else {   /* keep one empty slab; this one goes back */
+	else {   /* enough empty slabs kept; this one goes back */
 		list_del(c, s);
 		slab_delete(c, s);
 	}
@@ -393,6 +403,7 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 	for (i = 0; name && name[i] && i < KMEM_NAME_MAX - 1; i++)
 		c->name[i] = name[i];
 	c->name[i] = '\0';
+	mm_snprintf(c->free_op, sizeof c->free_op, "kmem_cache_free[%s]", c->name);
 	c->flags = flags;
 	c->size = size;
 	c->stride = align_up(size < 8 ? 8 : size, align);
@@ -404,6 +415,9 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 		km_report_unlocked(KM_FAIL_TOO_LARGE, "kmem_cache_create", NULL, size, caller, 0);
 		return NULL;
 	}
+	c->keep_empty = (unsigned)(CACHE_KEEP_EMPTY >> (PAGE_SHIFT + c->order));
+	if (c->keep_empty == 0)
+		c->keep_empty = 1;
 	unsigned cap = (unsigned)(CACHE_MAG_BYTES / c->stride);
 	depot_init(&c->depot, cap < 4 ? 4 : cap, CACHE_MAX_FULL, &cache_ops, c);
 	for (i = 0; i < MM_MAX_CPUS; i++)
@@ -555,6 +569,13 @@ static __attribute__((noinline)) void cache_free_slow(struct kmem_cache *c, void
 		bad_free(c, obj, why, caller);
 		return;
 	}
+	mm_spin_lock(&c->lock);
+	bool already_free = (s->bitmap[i / 64] >> (i % 64)) & 1;
+	mm_spin_unlock(&c->lock);
+	if (already_free) {
+		bad_free(c, obj, KM_DOUBLE_FREE, caller);
+		return;
+	}
 	unsigned long irq = mm_irq_save();
 	unsigned cpu = c->percpu ? mm_cpu_id() : MM_CPU_NONE;
 	if (c->percpu && cpu >= MM_MAX_CPUS)
@@ -675,6 +696,7 @@ void kmem_cache_get_stats(struct kmem_cache *c, struct kmem_cache_stats *st)
 	st->objs_total = st->slabs * c->nobjs;
 	st->objs_in_slabs = c->objs_in_slabs;
 	st->ctor_calls = c->ctor_calls;
+	st->slabs_created = c->slabs_created;
 	st->allocs_slow = c->allocs_slow;
 	st->frees_slow = c->frees_slow;
 	st->bad_frees = c->bad_frees;
@@ -719,6 +741,13 @@ static int check_slab(struct kmem_cache *c, struct kmem_slab *s, unsigned which)
 		mm_printf("strata: cache %s: slab %p has a bad header\n", c->name, (void *)s);
 		return 1;
 	}
+	for (unsigned w = 0; w < s->hint; w++)
+		if (s->bitmap[w]) {
+			mm_printf("strata: cache %s: slab %p has free slots below its hint\n",
+				  c->name, (void *)s);
+			bad++;
+			break;
+		}
 	if (freebits != s->nfree || s->inuse + s->nfree != c->nobjs) {
 		mm_printf("strata: cache %s: slab %p counts %u free + %u in use, bitmap %u free\n",
 			  c->name, (void *)s, s->nfree, s->inuse, freebits);
@@ -729,15 +758,6 @@ static int check_slab(struct kmem_cache *c, struct kmem_slab *s, unsigned which)
 		mm_printf("strata: cache %s: slab %p on list %u, should be %u\n", c->name,
 			  (void *)s, which, want);
 		bad++;
-	}
-	for (unsigned k = 0; k < s->nfree; k++) {
-		unsigned i = s->stack[k];
-		if (i >= c->nobjs || !((bm[i / 64] >> (i % 64)) & 1)) {
-			mm_printf("strata: cache %s: slab %p free stack entry %u = %u is not free\n",
-				  c->name, (void *)s, k, i);
-			bad++;
-			break;
-		}
 	}
 	return bad;
 }

@@ -12,7 +12,8 @@
  * Guarantees
  * ----------
  *  - Objects of 1 byte to just under 4 MiB; each slab is one PFA block
- *    whose order is the smallest that wastes under 1/8 of it.
+ *    whose order is the smallest that wastes under 1/8 of it (header and
+ *    tail), where one exists: objects just over 1/8 of 4 MiB cannot.
  *  - The constructor runs once per object slot, when its slab is taken
  *    from the PFA; strata never writes into an object of a cache (free
  *    lists are index stacks in the slab header), so an object freed in
@@ -76,7 +77,8 @@ struct kmem_cache_stats {
 	uint64_t objs_in_slabs;  /* slots handed out by the slabs (includes
 	                            objects cached in magazines) */
 	uint64_t objs_cached;    /* of those, in the depot's full magazines */
-	uint64_t ctor_calls;
+	uint64_t ctor_calls;     /* = slabs_created * objs_per_slab with a ctor */
+	uint64_t slabs_created;
 	uint64_t allocs_slow, frees_slow;   /* calls that reached the slabs */
 	uint64_t bad_frees;
 };
