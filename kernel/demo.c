@@ -3,20 +3,31 @@
  *
  * A small tour of strata's layers on the live machine: allocate a few
  * thousand objects of kernel-like sizes (most small, some page runs),
- * print the object allocator's table while they are live, free them all,
- * give the spare arena back, and show that the page-frame allocator has
- * every page it started with.
+ * print the object allocator's table while they are live, dump the heap
+ * (strata/heapdump.h; `make run` turns the dump into build/heap.svg with
+ * scripts/heapviz), free them all, give the spare arena back, and show
+ * that the page-frame allocator has every page it started with.
  */
 #include <kernel/console.h>
 #include <kernel/boot.h>
 #include <kernel/panic.h>
 #include <stdio.h>
+#include <strata/heapdump.h>
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
 
 #define DEMO_OBJECTS 4000
 
 static void *objs[DEMO_OBJECTS];
+
+static size_t dump_bytes;
+
+/* console_write, counting: the dump's size for the line after it */
+static void dump_out(const char *s, size_t n)
+{
+	dump_bytes += n;
+	console_write(s, n);
+}
 
 static size_t demo_size(unsigned i)
 {
@@ -47,6 +58,13 @@ void demo_run(const struct boot_info *bi)
 	printf("\npfa free pages: %llu before, %llu with the objects live\n",
 		(unsigned long long)before.free_pages,
 		(unsigned long long)during.free_pages);
+
+	/* the heap picture, while the objects are live: between its
+	 * marker lines, for scripts/heapviz */
+	printf("\n-- heap dump (scripts/heapviz draws it) --\n");
+	fflush(stdout);
+	mm_heap_dump(dump_out);
+	printf("heap dump: %zu bytes\n", dump_bytes);
 
 	for (unsigned i = 0; i < DEMO_OBJECTS; i++) {
 		if (*(unsigned *)objs[i] != i)
