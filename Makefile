@@ -118,7 +118,17 @@ $(KERNEL): $(KERNEL_OBJS) $(LIBSTRATA) arch/$(ARCH)/linker.ld
 		$(KERNEL_OBJS) $(call NEWLIB_LIBS,$(LIBSTRATA))
 
 run: deps $(KERNEL)
-	scripts/qemu-run --arch $(ARCH) --kernel $(KERNEL) --mem $(MEM) --smp $(SMP) -- $(KARGS)
+	@# the console goes to the terminal and to $(BUILD)/run.log; the demo's
+	@# heap dump in it becomes build/heap.svg (aarch64: build/heap-aarch64.svg);
+	@# the exit status stays qemu-run's (POSIX sh has no pipefail: via a file)
+	@{ scripts/qemu-run --arch $(ARCH) --kernel $(KERNEL) --mem $(MEM) --smp $(SMP) -- $(KARGS); \
+	  echo $$? >$(BUILD)/run.rc; } | tee $(BUILD)/run.log; \
+	rc=$$(cat $(BUILD)/run.rc); \
+	svg=build/$(if $(filter x86_64,$(ARCH)),heap,heap-$(ARCH)).svg; \
+	if grep -q 'strata-heap v1' $(BUILD)/run.log; then \
+		scripts/heapviz $(BUILD)/run.log -o $$svg --title "strata heap ($(ARCH), $(MEM))" || rc=1; \
+	else echo "run: no heap dump in $(BUILD)/run.log (the demo dumps; test= runs do not)"; fi; \
+	exit $$rc
 
 debug: deps $(KERNEL)
 	scripts/qemu-run --arch $(ARCH) --kernel $(KERNEL) --mem $(MEM) --smp $(SMP) --debug -- $(KARGS)
