@@ -34,7 +34,8 @@
  * X86_SEL_KDATA, %rsp = top of the boot stack (in .bss, with an unmapped
  * guard page below once paging.c has run), %rbp = 0 (the root frame, so
  * frame-pointer backtraces stop there), SSE enabled, .bss zeroed,
- * %rdi = start_info physical address.
+ * GS base = &x86_percpu[0] (so arch_cpu_id(), `movl %gs:0`, is 0 from the
+ * first C instruction on), %rdi = start_info physical address.
  */
 #include "x86.h"
 #include <kernel/exit.h>
@@ -166,7 +167,12 @@ higher_half:
 	movw %ax, %es
 	movw %ax, %ss
 	movw %ax, %fs
-	movw %ax, %gs
+	movw %ax, %gs                   /* (resets the GS base: set it after) */
+	movl $X86_MSR_GS_BASE, %ecx
+	movq $x86_percpu, %rax          /* boot CPU: x86_percpu[0], cpu 0 */
+	movq %rax, %rdx
+	shrq $32, %rdx
+	wrmsr
 	movq $__boot_stack_top, %rsp
 	fninit
 	xorl %ebp, %ebp                 /* root frame: backtraces stop here */
@@ -190,9 +196,10 @@ boot_gdt_ptr64:                         /* used after: virtual */
 	.word x86_gdt_end - x86_gdt - 1
 	.quad x86_gdt
 
-/* The one GDT (writable: the CPU sets the TSS busy bit in it).  Accessed
- * bits are preset so the CPU never needs to write the code/data entries.
- * cpu.c fills in the 16-byte TSS descriptor and loads TR. */
+/* The boot GDT, until cpu.c gives each CPU its own copy with a TSS
+ * descriptor (the template for those copies; the trampoline has the same
+ * code and data descriptors).  Accessed bits are preset so the CPU never
+ * needs to write the code/data entries. */
 	.data
 	.balign 16
 	.globl x86_gdt
@@ -200,7 +207,7 @@ x86_gdt:
 	.quad 0                         /* 0x00 null */
 	.quad 0x00af9b000000ffff        /* 0x08 code: 64-bit (L=1), ring 0 */
 	.quad 0x00cf93000000ffff        /* 0x10 data: flat 4 GiB, ring 0 */
-	.quad 0, 0                      /* 0x18 TSS (filled by cpu.c) */
+	.quad 0, 0                      /* 0x18 TSS (in the per-CPU copies) */
 x86_gdt_end:
 
 	.balign 8

@@ -132,7 +132,7 @@ void x86_boot_main(uint32_t start_info_phys)
 
 	bi.entry_cycles = rdtsc();
 	x86_serial_init();
-	x86_cpu_init();
+	x86_cpu_init_boot();
 	x86_idt_init();
 
 	if (si->magic != PVH_START_MAGIC)

@@ -11,7 +11,13 @@ unsigned arch_smp_boot(const struct boot_info *bi, unsigned want)
 	(void)want;
 	return 1;
 }
-unsigned arch_cpu_id(void) { return 0; }
+unsigned arch_cpu_id(void)
+{
+	unsigned id;
+
+	__asm__("movl %%gs:0, %0" : "=r"(id));
+	return id;
+}
 
 unsigned long arch_irq_save(void)
 {

@@ -8,8 +8,11 @@
  *   gate: offset[15:0] selector ist attr(0x8e: P, DPL 0, 64-bit int gate)
  *         offset[31:16] offset[63:32] reserved
  *
+ * Every CPU loads the same IDT; each has its own #DF stack (its TSS).
+ *
  * x86_exception() prints what a developer needs to find the bug (the
- * vector's name, error code decoded for #PF, RIP, CR2, the registers), then
+ * vector's name and the CPU it happened on, error code decoded for #PF,
+ * RIP, CR2, the registers), then
  * hands over to kernel/'s fault_exit() for the backtrace and the exit
  * status EXIT_FAULT.
  */
@@ -78,16 +81,21 @@ static void idt_set(unsigned vec, uint64_t handler, unsigned ist)
 	};
 }
 
-void x86_idt_init(void)
+void x86_idt_load(void)
 {
 	struct {
 		uint16_t limit;
 		uint64_t base;
 	} __attribute__((packed)) idtr = { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
 
+	__asm__ volatile("lidt %0" : : "m"(idtr));
+}
+
+void x86_idt_init(void)
+{
 	for (unsigned v = 0; v < 32; v++)
 		idt_set(v, x86_exception_stubs[v], v == VEC_DF ? 1 : 0);
-	__asm__ volatile("lidt %0" : : "m"(idtr));
+	x86_idt_load();
 }
 
 /* #PF error code: bit 0 protection violation (else not present), 1 write,
@@ -139,12 +147,13 @@ _Noreturn void x86_exception(struct x86_trap_frame *f);
 
 _Noreturn void x86_exception(struct x86_trap_frame *f)
 {
-	static volatile int depth;
 	uint64_t cr2 = read_cr2();      /* before anything can fault again */
+	unsigned cpu = arch_cpu_id();
 
-	if (depth++)
+	if (x86_percpu[cpu].trap_depth++)
 		nested_fault(f->vector, f->rip);
-	console_printf("\n*** CPU exception %lu: %s, error code 0x%lx\n", f->vector,
+	console_printf("\n*** CPU exception %lu on CPU %u (APIC id %u): %s, error code 0x%lx\n",
+		f->vector, cpu, x86_percpu[cpu].apic_id,
 		f->vector < 32 ? exc_names[f->vector] : "?", f->error);
 	if (f->vector == VEC_PF)
 		print_pf_error(f->error, cr2);

@@ -15,6 +15,12 @@
  *                       | pages, 4 KiB at region edges    |
  *                       +--------------------------------+
  *                         unmapped
+ *   0xffffff8000000000  +--------------------------------+  X86_LATE_MAP
+ *                       | mappings made after mm_init():  |  PML4[511],
+ *                       | LAPIC MMIO, ACPI tables, AP     |  PDPT[0]
+ *                       | stacks; an unmapped guard page  |
+ *                       | below each (x86_map_late)       |
+ *                       +--------------------------------+
  *   0xffffffff80000000  +--------------------------------+  X86_KERNEL_VMA
  *                       | kernel image: virt = phys +     |  PML4[511],
  *                       | this, 4 KiB pages, W^X          |  PDPT[510]
@@ -36,6 +42,8 @@
 #define X86_KERNEL_VMA   0xffffffff80000000
 #define X86_DIRECT_MAP   0xffff800000000000
 #define X86_LOAD_PHYS    0x100000          /* the image is loaded at 1 MiB */
+#define X86_LATE_MAP     0xffffff8000000000
+#define X86_TRAMPOLINE   0x8000            /* AP real-mode entry (smp.c) */
 
 /* Segment selectors of the GDT (boot.S and cpu.c use the same layout). */
 #define X86_SEL_KCODE    0x08
@@ -54,11 +62,16 @@
 #define X86_CR4_OSXMMEXCPT (X86_U(1) << 10)
 #define X86_MSR_EFER     0xc0000080
 #define X86_EFER_LME     (X86_U(1) << 8)
+#define X86_EFER_LMA     (X86_U(1) << 10)
 #define X86_EFER_NXE     (X86_U(1) << 11)
+#define X86_MSR_GS_BASE  0xc0000101
+#define X86_MSR_APIC_BASE 0x1b
 
 /* Page-table entry bits. */
 #define PTE_P            (X86_ULL(1) << 0)   /* present */
 #define PTE_W            (X86_ULL(1) << 1)   /* writable */
+#define PTE_PWT          (X86_ULL(1) << 3)   /* write-through */
+#define PTE_PCD          (X86_ULL(1) << 4)   /* cache disabled (MMIO) */
 #define PTE_PS           (X86_ULL(1) << 7)   /* 2 MiB page (in a PD entry) */
 #define PTE_NX           (X86_ULL(1) << 63)  /* no execute (needs EFER.NXE) */
 #define PTE_ADDR         X86_ULL(0x000ffffffffff000)
@@ -66,13 +79,16 @@
 #define PAGE_SIZE        X86_ULL(0x1000)
 #define LARGE_PAGE_SIZE  X86_ULL(0x200000)
 
-/* Size of the boot stack (in .bss, below it an unmapped guard page) and
- * of the double-fault IST stack. */
+/* Size of the boot stack (in .bss, below it an unmapped guard page), of
+ * each AP's stack (same size, also above a guard page) and of the
+ * double-fault IST stack of every CPU. */
 #define X86_BOOT_STACK_SIZE 0x8000
+#define X86_AP_STACK_SIZE   X86_BOOT_STACK_SIZE
 #define X86_DF_STACK_SIZE   0x4000
 
 #ifndef __ASSEMBLY__
 #include <stdint.h>
+#include <kernel/smp.h>
 
 static inline void outb(uint16_t port, uint8_t v)
 {
@@ -157,8 +173,32 @@ static inline uint64_t kimg_phys(const void *p)
 _Noreturn void x86_boot_fail(const char *msg);
 extern uint64_t x86_pvh_entry_tsc;   /* boot.S: TSC at the 32-bit entry */
 
-/* cpu.c */
-void x86_cpu_init(void);
+/* cpu.c: per-CPU state.  %gs points at this CPU's struct x86_percpu
+ * (GS base MSR: boot.S for the boot CPU, the trampoline for each AP), so
+ * arch_cpu_id() is one `movl %gs:0`. */
+struct tss64 {
+	uint32_t reserved0;
+	uint64_t rsp[3];
+	uint64_t reserved1;
+	uint64_t ist[7];
+	uint64_t reserved2;
+	uint16_t reserved3;
+	uint16_t iomap_base;
+} __attribute__((packed));
+
+struct x86_percpu {
+	uint32_t cpu;                 /* +0: must stay first (arch_cpu_id) */
+	uint32_t apic_id;
+	uint32_t trap_depth;          /* traps.c: nested-fault detection */
+	uint64_t stack_top;           /* APs: top of the kernel stack */
+	uint64_t df_stack_top;        /* IST1, for #DF */
+	uint64_t gdt[5] __attribute__((aligned(16)));   /* boot.S layout */
+	struct tss64 tss;
+};
+extern struct x86_percpu x86_percpu[SMP_MAX_CPUS];
+
+void x86_cpu_init_boot(void);                  /* boot CPU, from boot.c */
+void x86_cpu_init_ap(struct x86_percpu *pc);   /* on the AP itself */
 int x86_has_nx(void);
 
 /* serial.c */
@@ -177,11 +217,32 @@ void x86_paging_init(const struct x86_range *ram, unsigned nram,
 		     const struct x86_range *avoid, unsigned navoid,
 		     struct x86_paging_result *out);
 uint64_t x86_pte_lookup(uint64_t va);   /* leaf entry, 0 if unmapped */
+/* After mm_init(): map [pa, pa + size) at fresh addresses above
+ * X86_LATE_MAP with an unmapped guard page below; page tables come from
+ * the page-frame allocator.  Returns the virtual address of pa. */
+void *x86_map_late(uint64_t pa, uint64_t size, uint64_t flags);
+/* The AP trampoline page, identity-mapped (read + exec) while APs start. */
+void x86_identity_map_page(uint64_t pa);
+void x86_identity_unmap(void);
 extern struct x86_paging_result x86_boot_pt;   /* boot.c: what was built */
 extern struct x86_range x86_boot_pvh[3];  /* boot.c: start_info, memmap, cmdline */
 
 /* traps.c */
-void x86_idt_init(void);
+void x86_idt_init(void);    /* fill and load (boot CPU) */
+void x86_idt_load(void);    /* load the same IDT (APs) */
+
+/* acpi.c: the CPUs of the MADT ("APIC" table), read once on first use.
+ * On a missing or malformed table: one CPU, apic_id[0] = our own. */
+#define X86_MAX_APIC_IDS 256
+struct x86_cpus {
+	uint64_t lapic_phys;          /* local APIC MMIO, default 0xfee00000 */
+	unsigned n;                   /* enabled processor entries */
+	uint8_t apic_id[X86_MAX_APIC_IDS];
+	int from_madt;                /* 0: fell back to one CPU */
+};
+extern uint64_t x86_rsdp_phys;    /* boot.c: from PVH start info, or 0 */
+const struct x86_cpus *x86_acpi_cpus(void);
+uint64_t x86_acpi_scan_rsdp(void);   /* EBDA + BIOS area search, 0 if none */
 
 #endif /* __ASSEMBLY__ */
 #endif
