@@ -682,3 +682,39 @@ int fdt_cpu_count(const struct fdt *f)
 	}
 	return node == FDT_ERR_NOTFOUND ? n : node;
 }
+
+/* A CPU node as fdt_cpus() sees it: named cpu or cpu@..., available, and
+ * device_type "cpu" (cpu-map and other helpers under /cpus are not). */
+static int is_cpu_node(const struct fdt *f, int node)
+{
+	const char *name = fdt_node_name(f, node, NULL);
+	const char *type = fdt_getprop_string(f, node, "device_type");
+	return name && name_matches(name, "cpu", 3) && type && str_eq(type, "cpu") &&
+	       fdt_node_available(f, node);
+}
+
+int fdt_cpus(const struct fdt *f, struct fdt_cpu *out, int max)
+{
+	int cpus = fdt_path_offset(f, "/cpus");
+	if (cpus < 0)
+		return cpus;
+	int ac = fdt_address_cells(f, cpus);
+	if (ac < 0)
+		return ac;
+	int n = 0;
+	int node = fdt_first_child(f, cpus);
+	for (; node >= 0; node = fdt_next_sibling(f, node)) {
+		if (!is_cpu_node(f, node))
+			continue;
+		uint64_t id;
+		int err = fdt_reg(f, node, ac, 0, 0, &id, NULL);
+		if (err)
+			return err == FDT_ERR_NOTFOUND ? FDT_ERR_BADREG : err;
+		if (n < max && out) {
+			out[n].node = node;
+			out[n].id = id;
+		}
+		n++;
+	}
+	return node == FDT_ERR_NOTFOUND ? n : node;
+}

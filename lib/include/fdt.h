@@ -131,5 +131,16 @@ int fdt_reserved_regions(const struct fdt *f, struct fdt_region *out, int max);
 int fdt_bootargs(const struct fdt *f, char *buf, size_t cap);
 /* Number of available /cpus children named cpu or cpu@... */
 int fdt_cpu_count(const struct fdt *f);
+/* The CPUs: every available /cpus child named cpu or cpu@... with
+ * device_type "cpu", in tree order, with its node and its first "reg"
+ * value read with /cpus' #address-cells (the hardware CPU id: the MPIDR
+ * affinity bits on arm64, the APIC id on x86).  Stores the first max in
+ * out and returns how many there are (which may be more than max), or
+ * FDT_ERR_* (FDT_ERR_BADREG for a CPU without a usable reg). */
+struct fdt_cpu {
+	int node;
+	uint64_t id;
+};
+int fdt_cpus(const struct fdt *f, struct fdt_cpu *out, int max);
 
 #endif
