@@ -36,6 +36,15 @@ MM_INC := -Imm/include
 # ---------------------------------------------------------------- host build
 ifeq ($(ARCH),host)
 include arch/host/arch.mk
+
+# tests/host/tsan_*.c: threaded tests under ThreadSanitizer (they bring
+# their own mm_cpu_id: one CPU id per thread).
+TSAN_TESTS := $(patsubst tests/host/%.c,$(BUILD)/tests/%,$(wildcard tests/host/tsan_*.c))
+all: $(TSAN_TESTS)
+$(BUILD)/tests/tsan_%: tests/host/tsan_%.c $(HOST_MM_SRCS) $(wildcard mm/*.h mm/include/strata/*.h tests/host/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  HOSTCC  $@  (ThreadSanitizer)"
+	$(Q)$(HOST_CC) $(HOST_CFLAGS) -O1 -fsanitize=thread -o $@ $< $(HOST_MM_SRCS) -lpthread
 else
 # ------------------------------------------------------------- kernel build
 include arch/$(ARCH)/arch.mk
