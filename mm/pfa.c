@@ -110,8 +110,13 @@ static __attribute__((noinline)) uint32_t take_by_splitting(unsigned order)
 {
 	uint32_t larger = pfa.nonempty >> order;
 
-	if (!larger)
-		return PFA_NIL;
+	if (!larger) {
+		if (!pfa_lazy_grow(order))
+			return PFA_NIL;
+		larger = pfa.nonempty >> order;
+		if (!larger)
+			return PFA_NIL;
+	}
 	unsigned k = order + (unsigned)__builtin_ctz(larger);
 	uint32_t idx = pfa.free_head[k];
 	struct page *pg = pfa_idx_page(idx);
@@ -318,6 +323,47 @@ void pfa_free(phys_addr_t pa, unsigned order)
 }
 
 /* ------------------------------------------------------------------ */
+/* fresh mode: describing memory when it is first needed              */
+/* ------------------------------------------------------------------ */
+
+/* Describe granules [a, b) (PFA_LAZY_PAGES aligned) as free and list them,
+ * merging with free buddies: the same state as if they had been free
+ * since setup.  free_pages already counts them. */
+static void lazy_materialize(uint32_t a, uint32_t b)
+{
+	for (uint32_t g = a; g < b; g += PFA_LAZY_PAGES) {
+		struct page *pg = pfa_idx_page(g);
+		for (uint32_t i = 0; i < PFA_LAZY_PAGES; i++)
+			pg[i] = (struct page){ PFA_NIL, PFA_NIL, PG_FREE_TAIL, 0, 0, 0 };
+		if (buddy_is_free(pg, g, PFA_LAZY_ORDER))
+			merge_and_push(g, pg, PFA_LAZY_ORDER);
+		else
+			pfa_list_push(PFA_LAZY_ORDER, g, pg);
+	}
+}
+
+void pfa_lazy_materialize_upto(uint32_t upto)
+{
+	if (pfa.lazy_next >= pfa.lazy_end || upto <= pfa.lazy_next)
+		return;
+	uint32_t end = upto >= pfa.lazy_end ? pfa.lazy_end :
+		(upto + PFA_LAZY_PAGES - 1) & ~(PFA_LAZY_PAGES - 1);
+	lazy_materialize(pfa.lazy_next, end);
+	pfa.lazy_next = end;
+}
+
+bool pfa_lazy_grow(unsigned order)
+{
+	if (pfa.lazy_next >= pfa.lazy_end)
+		return false;
+	uint32_t n = PFA_BLOCK_PAGES(order > PFA_LAZY_ORDER ? order : PFA_LAZY_ORDER);
+	uint64_t start = ((uint64_t)pfa.lazy_next + n - 1) & ~(uint64_t)(n - 1);
+	uint64_t end = start + n;
+	pfa_lazy_materialize_upto(end > pfa.lazy_end ? pfa.lazy_end : (uint32_t)end);
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
 /* ownership (for the layers above)                                   */
 /* ------------------------------------------------------------------ */
 
@@ -409,6 +455,9 @@ int pfa_alloc_at(phys_addr_t pa, unsigned order)
 	mm_spin_lock(&pfa.lock);
 	uint32_t idx = pfa_phys_idx(pa);
 	unsigned k = 0;
+	if (idx != PFA_NIL && idx + PFA_BLOCK_PAGES(order) > pfa.lazy_next &&
+	    idx < pfa.lazy_end)
+		pfa_lazy_materialize_upto(idx + PFA_BLOCK_PAGES(order));
 	uint32_t head = idx == PFA_NIL ? PFA_NIL : free_block_containing(idx, order, &k);
 	if (head == PFA_NIL) {
 		mm_spin_unlock(&pfa.lock);

@@ -68,6 +68,19 @@ void pfa_get_stats(struct pfa_stats *st)
 		st->free_blocks[k] = pfa.nr_free[k];
 	st->largest_free_order =
 		pfa.nonempty ? 31u - (unsigned)__builtin_clz(pfa.nonempty) : 0;
+	/* the lazy span (fresh mode) as the blocks it would be carved into */
+	for (uint32_t a = pfa.lazy_next; a < pfa.lazy_end;) {
+		unsigned k = a ? (unsigned)__builtin_ctz(a) : PFA_MAX_ORDER;
+		if (k > PFA_MAX_ORDER)
+			k = PFA_MAX_ORDER;
+		while (PFA_BLOCK_PAGES(k) > pfa.lazy_end - a)
+			k--;
+		st->free_blocks[k]++;
+		if (k > st->largest_free_order)
+			st->largest_free_order = k;
+		count_block_in_regions(st, pfa_idx_phys(a), PFA_BLOCK_PAGES(k));
+		a += PFA_BLOCK_PAGES(k);
+	}
 	st->metadata_bytes = pfa.metadata_bytes;
 	st->bad_calls = pfa.bad_calls;
 	st->nregions = pfa.nregions;
@@ -249,6 +262,23 @@ static void check_descriptors(struct check *c, struct tally *t)
 	for (unsigned s = 0; s < nsec; s++) {
 		const struct pfa_section *sec = &pfa.section[s];
 		for (uint32_t i = sec->first; i < sec->end;) {
+			if (i >= pfa.lazy_next && i < pfa.lazy_end) {
+				/* lazy span: free, not described yet */
+				uint32_t e = pfa.lazy_end < sec->end ? pfa.lazy_end : sec->end;
+				t->free_pages += e - i;
+				t->managed += e - i;
+				i = e;
+				continue;
+			}
+			if (pfa.fresh && pfa_idx_phys(i) >= pfa.meta.base &&
+			    pfa_idx_phys(i) < pfa.meta.end) {
+				/* fresh mode: the metadata's own descriptors
+				 * are left zero; its pages are reserved */
+				t->reserved++;
+				t->managed++;
+				i++;
+				continue;
+			}
 			unsigned owner = pfa_idx_page(i)->owner;
 			if (owner == PG_FREE || pfa_is_allocated_head(owner)) {
 				i += check_block(c, t, sec, i);

@@ -87,7 +87,17 @@ struct pfa_state {
 	unsigned nreserved;
 	struct pfa_range reserved[PFA_MAX_RESERVED];
 	struct pfa_section section[PFA_SECTIONS];
+
+	/* fresh mode (pfa_setup_fresh()): pages [lazy_next, lazy_end) are
+	 * free, counted in free_pages, but on no list, and their descriptors
+	 * are still the zeroes of fresh memory; pfa_lazy_grow() writes them
+	 * 4 MiB (PFA_LAZY_ORDER) at a time when the lists run dry. */
+	bool fresh;
+	uint32_t lazy_next, lazy_end;              /* PFA_LAZY_PAGES aligned */
 };
+
+#define PFA_LAZY_ORDER (PFA_MAX_ORDER < 10 ? PFA_MAX_ORDER : 10)
+#define PFA_LAZY_PAGES PFA_BLOCK_PAGES(PFA_LAZY_ORDER)
 
 extern struct pfa_state pfa;
 
@@ -163,6 +173,19 @@ static inline void pfa_list_remove(unsigned order, uint32_t idx, struct page *pg
 /* Print one report line, count it, remember it.  Lock held. */
 void pfa_report(enum pfa_report_kind kind, phys_addr_t pa, unsigned order,
 		uint64_t detail, void *caller);
+
+/* Fresh mode, lock held: describe and list lazy pages up to at least
+ * index `upto` (exclusive; clipped to the lazy span), or, for
+ * pfa_lazy_grow, enough for one block of `order`.  false: none left. */
+void pfa_lazy_materialize_upto(uint32_t upto);
+bool pfa_lazy_grow(unsigned order);
+
+/* Fresh mode: declared here, not in strata/pfa.h, until the interface
+ * settles; arch/host declares it itself.  Call between pfa_setup_begin()
+ * and pfa_setup_end(): every byte of every region reads as zero (fresh
+ * anonymous memory), so descriptors of untouched memory need not be
+ * written at setup. */
+void pfa_setup_fresh(void);
 
 /* mm-local memset to zero (no libc in mm/). */
 void pfa_zero(void *p, size_t n);

@@ -41,6 +41,16 @@
  *                      k=0   k=2       k=3      k=0
  *
  *   6. statistics start: free pages = low-water mark.
+ *
+ * Fresh mode (pfa_setup_fresh(), for memory known to read as zero, e.g.
+ * a fresh MAP_NORESERVE mapping in a hosted process): step 4 leaves the
+ * zeroed descriptors as they are (zero is PG_UNMANAGED), and the largest
+ * 4 MiB-aligned stretch of RAM free of reservations becomes the lazy
+ * span: its pages count as free but its descriptors are written only when
+ * the free lists run dry (pfa_lazy_grow, 4 MiB at a time, merged with
+ * free buddies exactly as a free would).  Setup then costs O(reserved +
+ * unaligned edges), not O(RAM): a 64 GiB region starts in microseconds
+ * and touches none of its 256 MiB of descriptors but the metadata's own.
  */
 #include <stdbool.h>
 #include <strata/format.h>
@@ -349,23 +359,120 @@ static void carve_run(uint32_t a, uint32_t b)
 	}
 }
 
+/* Carve the free runs of described pages [a, b) (one section at most). */
+static void carve_free_runs(uint32_t a, uint32_t b)
+{
+	const struct page *pg = pfa_idx_page(a);
+	uint32_t n = b - a;
+
+	for (uint32_t i = 0; i < n;) {
+		if (pg[i].owner != PG_FREE_TAIL) {
+			i++;
+			continue;
+		}
+		uint32_t j = i;
+		while (j < n && pg[j].owner == PG_FREE_TAIL)
+			j++;
+		carve_run(a + i, a + j);
+		i = j;
+	}
+}
+
+/* ---- fresh mode: the lazy span ---- */
+
+static void (*eager_fn)(uint32_t a, uint32_t b);
+
+/* Page indices of the metadata in fresh mode, whose own descriptors stay
+ * zero (PG_UNMANAGED) too: they would be PG_RESERVED, which pfa_check and
+ * the statistics account for without looking (see pfa_check.c). */
+static void fresh_meta_idx(uint32_t *a, uint32_t *b)
+{
+	*a = *b = 0;
+	if (pfa.fresh && pfa.meta.end > pfa.meta.base) {
+		*a = pa_to_idx(pfa.meta.base);
+		*b = pa_to_idx(pfa.meta.end);
+	}
+}
+
+/* eager_fn on [a, b) minus [x, y), then minus the next range */
+static void minus_range(uint32_t a, uint32_t b, uint32_t x, uint32_t y,
+			void (*next)(uint32_t a, uint32_t b))
+{
+	if (x >= y || b <= x || a >= y) {
+		next(a, b);
+		return;
+	}
+	if (a < x)
+		next(a, x);
+	if (b > y)
+		next(y, b);
+}
+
+static void skip_meta(uint32_t a, uint32_t b)
+{
+	uint32_t x, y;
+	fresh_meta_idx(&x, &y);
+	minus_range(a, b, x, y, eager_fn);
+}
+
+/* fn on [a, b) minus the lazy span and (fresh mode) the metadata, whose
+ * descriptors stay untouched. */
+static void skip_lazy(uint32_t a, uint32_t b)
+{
+	minus_range(a, b, pfa.lazy_next, pfa.lazy_end, skip_meta);
+}
+
+static void for_each_eager(phys_addr_t lo, phys_addr_t hi, void (*fn)(uint32_t a, uint32_t b))
+{
+	eager_fn = fn;
+	for_each_described(lo, hi, skip_lazy);
+}
+
+/* The largest PFA_LAZY_PAGES-aligned range of RAM free of reservations
+ * becomes the lazy span: free, counted, but described only when used. */
+static void choose_lazy_span(void)
+{
+	const phys_addr_t g = (phys_addr_t)PAGE_SIZE * PFA_LAZY_PAGES;
+	phys_addr_t best_lo = 0, best_hi = 0;
+
+	for (unsigned r = 0; r < pfa.nregions; r++) {
+		phys_addr_t lo = pfa.region[r].base;
+		for (unsigned i = 0; i <= pfa.nreserved; i++) {
+			phys_addr_t hi = i < pfa.nreserved ? pfa.reserved[i].base : pfa.region[r].end;
+			if (hi > pfa.region[r].end)
+				hi = pfa.region[r].end;
+			phys_addr_t a = (lo + g - 1) & ~(g - 1), b = hi & ~(g - 1);
+			if (a < b && b - a > best_hi - best_lo) {
+				best_lo = a;
+				best_hi = b;
+			}
+			if (i < pfa.nreserved && pfa.reserved[i].end > lo)
+				lo = pfa.reserved[i].end;
+			if (lo >= pfa.region[r].end)
+				break;
+		}
+	}
+	if (best_hi > best_lo) {
+		pfa.lazy_next = pa_to_idx(best_lo);
+		pfa.lazy_end = pa_to_idx(best_hi);
+		pfa.free_pages += pfa.lazy_end - pfa.lazy_next;
+	}
+}
+
+void pfa_setup_fresh(void)
+{
+	pfa.fresh = true;
+}
+
+/* Walk RAM (touching regions as one, so a run is not cut where they
+ * meet) and carve every run of free pages outside the lazy span. */
 static void build_free_lists(void)
 {
-	for (unsigned s = 0; s < nsections(); s++) {
-		const struct pfa_section *sec = &pfa.section[s];
-		const struct page *pg = pfa_idx_page(sec->first);
-		uint32_t n = sec->end - sec->first;
-		for (uint32_t i = 0; i < n;) {
-			if (pg[i].owner != PG_FREE_TAIL) {
-				i++;
-				continue;
-			}
-			uint32_t j = i;
-			while (j < n && pg[j].owner == PG_FREE_TAIL)
-				j++;
-			carve_run(sec->first + i, sec->first + j);
-			i = j;
-		}
+	for (unsigned r = 0; r < pfa.nregions;) {
+		phys_addr_t lo = pfa.region[r].base, hi = pfa.region[r].end;
+		for (r++; r < pfa.nregions && pfa.region[r].base == hi; r++)
+			hi = pfa.region[r].end;
+		for_each_eager(lo, hi, carve_free_runs);
 	}
 }
 
@@ -390,15 +497,22 @@ int pfa_setup_end(void)
 	pfa.nreserved = merge_ranges(pfa.reserved, pfa.nreserved, true);
 	lay_out_sections((uintptr_t)pfa_virt(meta));
 
-	for (unsigned s = 0; s < nsections(); s++)
-		if (pfa.section[s].first != pfa.section[s].end)
-			mark_unmanaged(pfa.section[s].first, pfa.section[s].end);
+	/* fresh mode: zeroed descriptors already say PG_UNMANAGED, and the
+	 * lazy span's stay untouched until pfa_lazy_grow() needs them */
+	if (pfa.fresh)
+		choose_lazy_span();
+	else
+		for (unsigned s = 0; s < nsections(); s++)
+			if (pfa.section[s].first != pfa.section[s].end)
+				mark_unmanaged(pfa.section[s].first, pfa.section[s].end);
 	for (unsigned i = 0; i < pfa.nregions; i++) {
-		for_each_described(pfa.region[i].base, pfa.region[i].end, mark_ram);
+		for_each_eager(pfa.region[i].base, pfa.region[i].end, mark_ram);
 		pfa.total_pages += (pfa.region[i].end - pfa.region[i].base) >> PAGE_SHIFT;
 	}
 	for (unsigned i = 0; i < pfa.nreserved; i++)
-		for_each_described(pfa.reserved[i].base, pfa.reserved[i].end, mark_reserved);
+		for_each_eager(pfa.reserved[i].base, pfa.reserved[i].end, mark_reserved);
+	if (pfa.fresh)
+		pfa.reserved_pages += (pfa.meta.end - pfa.meta.base) >> PAGE_SHIFT;
 	build_free_lists();
 
 	pfa.low_water = pfa.free_pages;
@@ -462,6 +576,9 @@ static void reserve_pages_live(uint32_t a, uint32_t b)
 static void reserve_live(phys_addr_t lo, phys_addr_t hi)
 {
 	mm_spin_lock(&pfa.lock);
+	if (pfa.lazy_next < pfa.lazy_end && hi > pfa_idx_phys(pfa.lazy_next) &&
+	    lo < pfa_idx_phys(pfa.lazy_end))
+		pfa_lazy_materialize_upto(pa_to_idx(hi + PAGE_SIZE - 1));
 	for_each_described(lo, hi, reserve_pages_live);
 	if (pfa.free_pages < pfa.low_water)
 		pfa.low_water = pfa.free_pages;

@@ -57,3 +57,6 @@ $(BUILD)/tests/lib_%: tests/host/lib_%.c $(wildcard tests/host/*.h)
 	$(Q)$(HOST_CC) -std=gnu11 -O1 -g $(WARN) -Itests/host -o $@ $< -lpthread -ldl
 
 -include $(LIB_OBJS:.o=.d)
+
+# the PFA's fresh mode, with blocks above its 4 MiB lazy granule
+$(BUILD)/tests/test_pfa_fresh: HOST_CFLAGS += -DPFA_MAX_ORDER=12

@@ -116,6 +116,9 @@ static void *reserve(size_t size)
 	return a;
 }
 
+/* mm/pfa_internal.h: the region is fresh zero memory, describe it lazily */
+void pfa_setup_fresh(void);
+
 static void thread_exit(void *v);
 static void fork_prepare(void);
 static void fork_parent(void);
@@ -146,6 +149,7 @@ static void host_init(void)
 	if (!base)
 		mm_platform_panic("cannot reserve address space for the heap");
 	pfa_setup_begin(0);
+	pfa_setup_fresh();
 	pfa_add_region((uintptr_t)base, size);
 	if (pfa_setup_end() != 0)
 		mm_platform_panic("pfa_setup_end failed on the reservation");
