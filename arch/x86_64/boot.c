@@ -12,8 +12,9 @@
  *     serial, TSS/NX, IDT          faults from here on are reported
  *     check magic, copy cmdline
  *     RAM list: type 1 only, shrunk to whole pages, sorted, merged
+ *     RSDP address                 for acpi.c (read after mm_init)
  *     x86_paging_init()            direct map + kernel image, CR3 switch
- *     boot_add_ram / boot_add_reserved
+ *     boot_add_ram / boot_add_reserved   (incl. the AP trampoline page)
  *     kmain(&bi)
  */
 #include <stdint.h>
@@ -149,6 +150,7 @@ void x86_boot_main(uint32_t start_info_phys)
 	bi.direct_map_offset = X86_DIRECT_MAP;
 	copy_cmdline(si);
 	collect_ram(si);
+	x86_rsdp_phys = si->rsdp_paddr;
 
 	/* The page tables must not land on what we have not finished reading. */
 	cmdline_len = si->cmdline_paddr ? strlen((const char *)(uintptr_t)si->cmdline_paddr) + 1 : 0;
@@ -162,6 +164,7 @@ void x86_boot_main(uint32_t start_info_phys)
 	for (unsigned i = 0; i < nram; i++)
 		boot_add_ram(&bi, ram[i].base, ram[i].end - ram[i].base);
 	reserve(0, PAGE_SIZE);                       /* real-mode IVT + BDA */
+	reserve(X86_TRAMPOLINE, X86_TRAMPOLINE + PAGE_SIZE);   /* smp.c */
 	reserve(kimg_phys(__kernel_start), kimg_phys(__kernel_end));
 	reserve(x86_boot_pt.pt_base, x86_boot_pt.pt_end);
 	for (unsigned i = 0; i < 3; i++)

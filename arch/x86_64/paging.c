@@ -29,6 +29,16 @@
  * RAM works (64 GiB takes ~70 pages, 1 TiB ~530 pages).  While we build, the
  * boot page tables (boot.S) still identity-map the low 4 GiB, so the pool
  * is addressed by its physical address; it must therefore lie below 4 GiB.
+ *
+ * After boot two more kinds of mapping are added (for smp.c and acpi.c):
+ *
+ *   PML4[511] PDPT[0]  x86_map_late(): MMIO, firmware tables and AP stacks
+ *                      at 0xffffff8000000000 upwards, each above an
+ *                      unmapped guard page; its page tables come from
+ *                      strata's page-frame allocator (mm_init() has run).
+ *   PML4[0]            x86_identity_map_page(): the AP trampoline page at
+ *                      its physical address, through three static tables,
+ *                      only while APs switch on paging; then removed.
  */
 #include <stdint.h>
 #include <string.h>
@@ -41,7 +51,9 @@
  * map while building, the direct map once the new tables are live. */
 static uint64_t pt_window;
 static uint64_t pool_next, pool_end;
+static int pool_closed;         /* boot pool done: use pfa_alloc() */
 static uint64_t pte_nx;
+static uint64_t late_next = X86_LATE_MAP;
 
 static uint64_t *pt_virt(uint64_t phys)
 {
@@ -52,6 +64,12 @@ static uint64_t pt_alloc(void)
 {
 	uint64_t p = pool_next;
 
+	if (pool_closed) {
+		p = pfa_alloc(0, PFA_ZERO);
+		if (!p)
+			x86_boot_fail("out of memory for page tables");
+		return p;
+	}
 	if (p + PAGE_SIZE > pool_end)
 		x86_boot_fail("page-table pool exhausted");
 	pool_next += PAGE_SIZE;
@@ -200,6 +218,7 @@ void x86_paging_init(const struct x86_range *ram, unsigned nram,
 
 	write_cr3(pml4_phys);       /* identity map gone; TLB flushed */
 	pt_window = X86_DIRECT_MAP;
+	pool_closed = 1;
 
 	out->pt_base = pool;
 	out->pt_end = pool_next;
@@ -222,4 +241,48 @@ uint64_t x86_pte_lookup(uint64_t va)
 		table = pt_virt(e & PTE_ADDR);
 	}
 	return 0;
+}
+
+static uint64_t *live_pml4(void)
+{
+	return pt_virt(read_cr3() & PTE_ADDR);
+}
+
+/* Fresh virtual addresses, never reused: nothing mapped this way is ever
+ * unmapped.  The page skipped before each mapping is its guard page. */
+void *x86_map_late(uint64_t pa, uint64_t size, uint64_t flags)
+{
+	uint64_t off = pa & (PAGE_SIZE - 1);
+	uint64_t bytes = (off + size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+	uint64_t va = late_next + PAGE_SIZE;
+
+	if (va + bytes > X86_LATE_MAP + (1ull << 30))
+		x86_boot_fail("late-mapping window (1 GiB) full");
+	for (uint64_t o = 0; o < bytes; o += PAGE_SIZE)
+		map_4k(live_pml4(), va + o, pa - off + o, flags);
+	late_next = va + bytes;
+	return (void *)(uintptr_t)(va + off);
+}
+
+/* PML4[0] -> ident_pdpt -> ident_pd -> ident_pt -> the page: static, so
+ * starting APs needs no allocation and removal frees nothing. */
+static uint64_t ident_pdpt[PT_ENTRIES] __attribute__((aligned(4096)));
+static uint64_t ident_pd[PT_ENTRIES] __attribute__((aligned(4096)));
+static uint64_t ident_pt[PT_ENTRIES] __attribute__((aligned(4096)));
+
+void x86_identity_map_page(uint64_t pa)
+{
+	ident_pt[(pa >> 12) & 511] = pa | PTE_P;              /* read + exec */
+	ident_pd[(pa >> 21) & 511] = kimg_phys(ident_pt) | PTE_P | PTE_W;
+	ident_pdpt[(pa >> 30) & 511] = kimg_phys(ident_pd) | PTE_P | PTE_W;
+	live_pml4()[0] = kimg_phys(ident_pdpt) | PTE_P | PTE_W;
+}
+
+void x86_identity_unmap(void)
+{
+	live_pml4()[0] = 0;
+	memset(ident_pdpt, 0, sizeof(ident_pdpt));
+	memset(ident_pd, 0, sizeof(ident_pd));
+	memset(ident_pt, 0, sizeof(ident_pt));
+	write_cr3(read_cr3());      /* flush this CPU's TLB (no global pages) */
 }

@@ -76,7 +76,7 @@
 #define PTE_NX           (X86_ULL(1) << 63)  /* no execute (needs EFER.NXE) */
 #define PTE_ADDR         X86_ULL(0x000ffffffffff000)
 
-#define PAGE_SIZE        X86_ULL(0x1000)
+/* PAGE_SIZE (4 KiB) comes from strata/pfa.h, included below. */
 #define LARGE_PAGE_SIZE  X86_ULL(0x200000)
 
 /* Size of the boot stack (in .bss, below it an unmapped guard page), of
@@ -89,6 +89,7 @@
 #ifndef __ASSEMBLY__
 #include <stdint.h>
 #include <kernel/smp.h>
+#include <strata/pfa.h>
 
 static inline void outb(uint16_t port, uint8_t v)
 {
