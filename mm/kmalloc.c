@@ -367,27 +367,29 @@ void kfree_caller(const void *p, void *caller)
 void kfree(const void *p)
 {
 	uintptr_t base = (uintptr_t)p & ~(KM_ARENA_SIZE - 1);
-	unsigned long irq = mm_irq_save();
-	unsigned cpu = mm_cpu_id();
 
-	if (km_likely(cpu < MM_MAX_CPUS) &&
-	    km_likely(km_load(km.hint[km_hint_slot(base)]) == base)) {
-		struct km_pcpu *pc = km_pcpu[cpu];
+	if (km_likely(km_load(km.hint[km_hint_slot(base)]) == base)) {
 		const struct km_arena *a = km_arena_of_base((void *)base);
 		unsigned idx = (unsigned)(((uintptr_t)p - base) >> KM_POOL_SHIFT);
 		struct km_pool *pool = (struct km_pool *)(base + ((uintptr_t)idx << KM_POOL_SHIFT));
-		if (km_likely(pc != NULL) &&
-		    km_likely(idx < km_load(a->nextpool) && km_load(pool->live)) &&
+		if (km_likely(idx < km_load(a->nextpool) && km_load(pool->live)) &&
 		    km_likely(pool_block_ok_fast(pool, p))) {
-			struct km_block *b = (struct km_block *)p;
-			if (km_likely(mag_push(pc->slot[pool->cls].loaded, b))) {
-				b->mark = km_mag_mark(b);
-				mm_irq_restore(irq);
-				return;
+			unsigned c = pool->cls;
+			unsigned long irq = mm_irq_save();
+			unsigned cpu = mm_cpu_id();
+			if (km_likely(cpu < MM_MAX_CPUS)) {
+				struct km_pcpu *pc = km_pcpu[cpu];
+				struct km_block *b = (struct km_block *)p;
+				if (km_likely(pc != NULL) &&
+				    km_likely(mag_push(pc->slot[c].loaded, b))) {
+					b->mark = km_mag_mark(b);
+					mm_irq_restore(irq);
+					return;
+				}
 			}
+			mm_irq_restore(irq);
 		}
 	}
-	mm_irq_restore(irq);
 	kfree_slow(p, RET_ADDR());
 }
 

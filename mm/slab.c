@@ -281,6 +281,23 @@ static unsigned slabs_fill(struct kmem_cache *c, void **obj, unsigned n)
 	return got;
 }
 
+/* The slab holding the byte at obj, from its page descriptor (a slab's
+ * pages are contiguous in the direct map, the head page is `data` pages
+ * before a tail), or NULL if obj is not in a slab page. */
+static inline struct kmem_slab *slab_base(const void *obj)
+{
+	const struct page *pg = pfa_virt_to_page(obj);
+	uintptr_t page = (uintptr_t)obj & ~(PAGE_SIZE - 1);
+
+	if (__builtin_expect(pg == NULL, 0))
+		return NULL;
+	if (pg->owner == PG_TAIL) {
+		page -= (uintptr_t)pg->data << PAGE_SHIFT;
+		pg -= pg->data;
+	}
+	return pg->owner == PG_CACHE ? (struct kmem_slab *)page : NULL;
+}
+
 /* The slab of obj if obj is a slot of cache c; else the report kind. */
 static struct kmem_slab *slab_of(struct kmem_cache *c, const void *obj,
 				 enum kmalloc_report_kind *why, unsigned *slot)
@@ -299,7 +316,7 @@ static struct kmem_slab *slab_of(struct kmem_cache *c, const void *obj,
 		       KM_BAD_FOREIGN;
 		return NULL;
 	}
-	struct kmem_slab *s = pfa_virt(pfa_page_phys(pg));
+	struct kmem_slab *s = slab_base(obj);
 	if (s->magic != ((uintptr_t)s ^ SLAB_MAGIC) || s->cache != c) {
 		*why = s->magic == ((uintptr_t)s ^ SLAB_MAGIC) ? KM_BAD_WRONG_CACHE : KM_BAD_FOREIGN;
 		return NULL;
@@ -602,30 +619,25 @@ static __attribute__((noinline)) void cache_free_slow(struct kmem_cache *c, void
  * CPU's loaded magazine. */
 void kmem_cache_free(struct kmem_cache *c, void *obj)
 {
-	struct page *pg = pfa_virt_to_page(obj);
+	struct kmem_slab *s = slab_base(obj);
 
-	if (__builtin_expect(pg != NULL, 1)) {
-		if (pg->owner == PG_TAIL)
-			pg -= pg->data;
-		if (__builtin_expect(pg->owner == PG_CACHE, 1)) {
-			struct kmem_slab *s = pfa_virt(pfa_page_phys(pg));
-			uint64_t rel = (uint64_t)((uintptr_t)obj - (uintptr_t)s) - c->first;
-			if (__builtin_expect(s->cache == c && rel < (uint64_t)c->nobjs * c->stride &&
-					     ((rel * c->recip) >> 32) * c->stride == rel, 1)) {
-				unsigned long irq = mm_irq_save();
-				unsigned cpu = mm_cpu_id();
-				if (__builtin_expect(cpu < MM_MAX_CPUS, 1)) {
-					struct mm_mag *m = c->cpu[cpu].loaded;
-					uint32_t n = m->count;
-					if (__builtin_expect(n < m->cap && (n == 0 || m->obj[n - 1] != obj), 1)) {
-						m->obj[n] = obj;
-						m->count = n + 1;
-						mm_irq_restore(irq);
-						return;
-					}
+	if (__builtin_expect(s != NULL && s->cache == c, 1)) {
+		uint64_t rel = (uint64_t)((uintptr_t)obj - (uintptr_t)s) - c->first;
+		if (__builtin_expect(rel < (uint64_t)c->nobjs * c->stride &&
+				     ((rel * c->recip) >> 32) * c->stride == rel, 1)) {
+			unsigned long irq = mm_irq_save();
+			unsigned cpu = mm_cpu_id();
+			if (__builtin_expect(cpu < MM_MAX_CPUS, 1)) {
+				struct mm_mag *m = c->cpu[cpu].loaded;
+				uint32_t n = m->count;
+				if (__builtin_expect(n < m->cap && (n == 0 || m->obj[n - 1] != obj), 1)) {
+					m->obj[n] = obj;
+					m->count = n + 1;
+					mm_irq_restore(irq);
+					return;
 				}
-				mm_irq_restore(irq);
 			}
+			mm_irq_restore(irq);
 		}
 	}
 	cache_free_slow(c, obj, RET_ADDR());
