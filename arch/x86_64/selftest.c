@@ -9,6 +9,10 @@
  *     no-execute) and the holes between regions are not
  *   - the kernel image is W^X and the boot-stack guard page is unmapped
  *   - SSE is enabled
+ *   - on every CPU (smp_run): GS base, GDT, TSS and #DF stack are its own,
+ *     IDT, CR0/CR3/CR4/EFER are the boot CPU's, AP stacks have unmapped
+ *     guard pages, the trampoline's identity map is gone
+ *   - the MADT's CPUs, and the BIOS-area RSDP scan agrees with PVH
  *
  * The selftest-x86-* suites fault on purpose (run them one at a time,
  * e.g. test=selftest-x86-ud); each must end with a CPU exception report
@@ -16,6 +20,10 @@
  *
  *   selftest-x86-ud   ud2                    -> #UD
  *   selftest-x86-de   division by zero       -> #DE
+ *   selftest-x86-ap-fault   (needs -smp 2+) the last CPU reads an unmapped
+ *                     address -> #PF reported "on CPU n", n > 0
+ *   selftest-x86-ap-stack   (needs -smp 2+) the last CPU overflows its
+ *                     stack into the guard page -> #DF on that CPU's IST
  * (the #PF case is the shared selftest-fault suite; the shared
  * selftest-stack suite overflows the boot stack into its guard page, a #PF
  * that cannot be delivered on that stack -> #DF, reported from its IST.)
@@ -24,6 +32,7 @@
 #include <kernel/arch.h>
 #include <kernel/boot.h>
 #include <kernel/ktest.h>
+#include <kernel/smp.h>
 #include "x86.h"
 
 #define VA(p) ((uint64_t)(uintptr_t)(p))
@@ -116,6 +125,94 @@ KTEST(x86, boot_layout)
 	KT_CHECK(t, bi->direct_map_offset == X86_DIRECT_MAP, "direct map offset");
 }
 
+/* ------------------------------------------------------------- SMP */
+
+struct cpu_state {
+	uint64_t cr0, cr3, cr4, efer, gs_base, gdt_base, idt_base, rsp;
+	uint16_t tr;
+};
+
+static void record_state(unsigned cpu, void *arg)
+{
+	struct cpu_state *s = (struct cpu_state *)arg + cpu;
+	struct {
+		uint16_t limit;
+		uint64_t base;
+	} __attribute__((packed)) gdtr, idtr;
+
+	__asm__ volatile("sgdt %0; sidt %1; str %2" : "=m"(gdtr), "=m"(idtr), "=r"(s->tr));
+	s->cr0 = read_cr0();
+	s->cr3 = read_cr3();
+	s->cr4 = read_cr4();
+	s->efer = rdmsr(X86_MSR_EFER);
+	s->gs_base = rdmsr(X86_MSR_GS_BASE);
+	s->gdt_base = gdtr.base;
+	s->idt_base = idtr.base;
+	s->rsp = (uint64_t)(uintptr_t)&gdtr;
+}
+
+static void check_cpu(struct ktest_ctx *t, unsigned c, const struct cpu_state *s)
+{
+	const struct x86_percpu *pc = &x86_percpu[c];
+
+	KT_CHECK(t, s[c].gs_base == VA(pc), "cpu %u: GS base %lx", c, (unsigned long)s[c].gs_base);
+	KT_CHECK(t, s[c].gdt_base == VA(pc->gdt) && s[c].tr == X86_SEL_TSS,
+		 "cpu %u: GDT %lx, TR %x", c, (unsigned long)s[c].gdt_base, s[c].tr);
+	KT_CHECK(t, s[c].idt_base == s[0].idt_base, "cpu %u: its own IDT", c);
+	KT_CHECK(t, s[c].cr0 == s[0].cr0 && s[c].cr3 == s[0].cr3 && s[c].cr4 == s[0].cr4 &&
+			    s[c].efer == s[0].efer,
+		 "cpu %u: CR0 %lx CR3 %lx CR4 %lx EFER %lx differ from the boot CPU's", c,
+		 (unsigned long)s[c].cr0, (unsigned long)s[c].cr3, (unsigned long)s[c].cr4,
+		 (unsigned long)s[c].efer);
+	KT_CHECK(t, pc->tss.ist[0] == pc->df_stack_top && x86_pte_lookup(pc->df_stack_top - 8),
+		 "cpu %u: IST1 %lx", c, (unsigned long)pc->tss.ist[0]);
+	for (unsigned d = 0; d < c; d++)
+		KT_CHECK(t, x86_percpu[d].df_stack_top != pc->df_stack_top,
+			 "cpus %u and %u share a #DF stack", d, c);
+	if (c == 0)
+		return;
+	KT_CHECK(t, s[c].rsp < pc->stack_top && s[c].rsp >= pc->stack_top - X86_AP_STACK_SIZE,
+		 "cpu %u: rsp %lx outside its stack", c, (unsigned long)s[c].rsp);
+	KT_CHECK(t, !x86_pte_lookup(pc->stack_top - X86_AP_STACK_SIZE - PAGE_SIZE) &&
+			    !x86_pte_lookup(pc->df_stack_top - X86_DF_STACK_SIZE - PAGE_SIZE),
+		 "cpu %u: no guard page below a stack", c);
+}
+
+KTEST(x86, per_cpu_state)
+{
+	static struct cpu_state s[SMP_MAX_CPUS];
+	int reserved = 0;
+
+	smp_run(record_state, s);
+	for (unsigned c = 0; c < smp_ncpus(); c++)
+		check_cpu(t, c, s);
+	KT_CHECK(t, x86_pte_lookup(X86_TRAMPOLINE) == 0, "trampoline still identity-mapped");
+	for (unsigned i = 0; i < t->bi->nreserved; i++)
+		reserved |= t->bi->reserved[i].base <= X86_TRAMPOLINE &&
+			    t->bi->reserved[i].base + t->bi->reserved[i].size >= X86_TRAMPOLINE + PAGE_SIZE;
+	KT_CHECK(t, reserved, "trampoline page 0x%x not reserved", X86_TRAMPOLINE);
+}
+
+KTEST(x86, acpi_madt)
+{
+	const struct x86_cpus *c = x86_acpi_cpus();
+	uint64_t scanned = x86_acpi_scan_rsdp();
+
+	kt_log("RSDP 0x%lx (PVH), 0x%lx (BIOS-area scan); MADT: %u CPUs, LAPIC 0x%lx\n",
+	       (unsigned long)x86_rsdp_phys, (unsigned long)scanned, c->n,
+	       (unsigned long)c->lapic_phys);
+	for (unsigned i = 1; i < smp_ncpus(); i++)
+		kt_log("cpu %u: APIC id %u, started in %lu cycles\n", i, x86_percpu[i].apic_id,
+		       (unsigned long)x86_ap_start_cycles[i]);
+	KT_CHECK(t, c->from_madt, "no usable MADT");
+	KT_CHECK(t, !x86_rsdp_phys || scanned == x86_rsdp_phys, "scan found another RSDP");
+	KT_CHECK(t, smp_ncpus() <= c->n, "%u CPUs online, %u in the MADT", smp_ncpus(), c->n);
+	for (unsigned i = 0; i < smp_ncpus(); i++)
+		for (unsigned j = 0; j < i; j++)
+			KT_CHECK(t, x86_percpu[i].apic_id != x86_percpu[j].apic_id,
+				 "cpus %u and %u have APIC id %u", j, i, x86_percpu[i].apic_id);
+}
+
 /* ------------------------------------------------ deliberate CPU faults */
 
 KTEST_NAMED("selftest-x86-ud", invalid_opcode, selftest_x86_ud);
@@ -134,3 +231,57 @@ static void selftest_x86_de(struct ktest_ctx *t)
 	KT_CHECK(t, 0, "division by zero did not fault");
 }
 
+
+/* The last CPU runs `fn`; the others (CPU 0 waiting in smp_run) carry on. */
+static void (*ap_victim)(void);
+
+static void on_last_cpu(unsigned cpu, void *arg)
+{
+	(void)arg;
+	if (cpu == smp_ncpus() - 1)
+		ap_victim();
+}
+
+static void ap_read_unmapped(void)
+{
+	volatile uint64_t *p = (volatile uint64_t *)arch_unmapped_address();
+
+	(void)*p;
+}
+
+/* 256 bytes a frame: 32 KiB of stack are gone after ~128 calls. */
+static unsigned long __attribute__((noinline)) ap_recurse(volatile char *up, unsigned long depth)
+{
+	volatile char frame[256];
+
+	frame[0] = (char)depth;
+	if (up)
+		frame[1] = up[0];
+	return depth < (1ul << 20) ? ap_recurse(frame, depth + 1) + frame[1] : 0;
+}
+
+static void ap_overflow(void)
+{
+	ap_recurse(0, 0);
+}
+
+static void fault_on_ap(struct ktest_ctx *t, void (*fn)(void))
+{
+	KT_REQUIRE(t, smp_ncpus() >= 2, "needs a second CPU (-smp 2 or more)");
+	kt_log("CPU %u of %u faults on purpose\n", smp_ncpus() - 1, smp_ncpus());
+	ap_victim = fn;
+	smp_run(on_last_cpu, 0);
+	KT_CHECK(t, 0, "CPU %u did not fault", smp_ncpus() - 1);
+}
+
+KTEST_NAMED("selftest-x86-ap-fault", unmapped_read_on_ap, selftest_x86_ap_fault);
+static void selftest_x86_ap_fault(struct ktest_ctx *t)
+{
+	fault_on_ap(t, ap_read_unmapped);
+}
+
+KTEST_NAMED("selftest-x86-ap-stack", stack_overflow_on_ap, selftest_x86_ap_stack);
+static void selftest_x86_ap_stack(struct ktest_ctx *t)
+{
+	fault_on_ap(t, ap_overflow);
+}

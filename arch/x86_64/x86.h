@@ -228,6 +228,9 @@ void x86_identity_unmap(void);
 extern struct x86_paging_result x86_boot_pt;   /* boot.c: what was built */
 extern struct x86_range x86_boot_pvh[3];  /* boot.c: start_info, memmap, cmdline */
 
+/* smp.c: TSC cycles from INIT to the AP's arrival in C, per CPU. */
+extern uint64_t x86_ap_start_cycles[SMP_MAX_CPUS];
+
 /* traps.c */
 void x86_idt_init(void);    /* fill and load (boot CPU) */
 void x86_idt_load(void);    /* load the same IDT (APs) */
