@@ -13,6 +13,7 @@
  *     |
  *   kmain()    (kernel/main.c)
  *
+ *   smp_entry.S + smp.c   secondary CPUs: PSCI CPU_ON -> smp_secondary_main()
  *   vectors.S + traps.c   VBAR_EL1 table: any exception -> register dump
  *   platform.c            arch_putc (PL011), arch_exit (semihosting), ...
  */
@@ -67,6 +68,21 @@
 #define BOOT_STACK_SIZE  (64 * 1024)
 #define EXC_STACK_SIZE   (16 * 1024)
 
+/* ---------------------------------------------------------- SMP */
+
+/* struct aarch64_ap_boot: what a secondary CPU reads with its MMU off
+ * (smp_entry.S), one 64-byte record per CPU, written and cleaned to the
+ * point of coherency by the boot CPU (smp.c). */
+#define AP_STACK       0     /* top of its kernel stack -> SP */
+#define AP_EXC_STACK   8     /* top of its exception stack -> SP_EL0 */
+#define AP_CPU         16    /* CPU number -> TPIDR_EL1 */
+#define AP_MAIR        24    /* the boot CPU's MAIR_EL1, TCR_EL1, ... */
+#define AP_TCR         32
+#define AP_TTBR0       40
+#define AP_SCTLR       48
+#define AP_STATE       56    /* handshake, see smp.c */
+#define AP_SIZE        64
+
 #ifndef __ASSEMBLY__
 #include <stdint.h>
 
@@ -78,6 +94,13 @@ struct aarch64_regs {
 	uint64_t pad;
 };
 _Static_assert(sizeof(struct aarch64_regs) == REGS_SIZE, "vectors.S frame layout");
+
+struct aarch64_ap_boot {
+	uint64_t stack, exc_stack, cpu;
+	uint64_t mair, tcr, ttbr0, sctlr;
+	uint64_t state;
+};
+_Static_assert(sizeof(struct aarch64_ap_boot) == AP_SIZE, "smp_entry.S record layout");
 
 #define sysreg_read(name) ({                                        \
 	uint64_t v_;                                                \
@@ -112,7 +135,7 @@ uint64_t aarch64_semihost(uint64_t op, uint64_t arg);
 /* setup.c: facts learned at boot, for arch_cpu_name(), selftests, SMP */
 extern unsigned aarch64_boot_el;               /* EL at _start: 1 or 2 */
 extern char aarch64_psci_conduit;              /* 'h' (hvc), 's' (smc) or 0 */
-extern int aarch64_ncpus;                      /* /cpus/cpu@* in the DTB */
+extern int aarch64_ncpus;                      /* CPU nodes in the DTB (fdt_cpus) */
 extern const void *aarch64_dtb;                /* the blob, validated */
 
 /* mmu.c (the descriptor bits are explained there) */
@@ -141,6 +164,7 @@ extern const void *aarch64_dtb;                /* the blob, validated */
 void mmu_reset(void);
 int mmu_map(uint64_t va, uint64_t pa, uint64_t size, uint64_t attrs);
 void mmu_enable(void);
+int mmu_unmap_page(uint64_t va);               /* live tables, break-before-make */
 uint64_t mmu_walk(uint64_t va, int *level);    /* leaf descriptor or 0 */
 uint64_t mmu_tables_base(void);
 uint64_t mmu_tables_size(void);                /* the whole static pool */
@@ -152,5 +176,17 @@ const char *aarch64_esr_class(unsigned ec);
 
 /* platform.c */
 _Noreturn void aarch64_psci_system_off(void);
+/* One PSCI call through the DTB's conduit: x0 = fn, x1..x3 = args; the
+ * result (PSCI_* below, negative = error).  PSCI_NOT_SUPPORTED without
+ * a conduit. */
+int64_t aarch64_psci(uint32_t fn, uint64_t a1, uint64_t a2, uint64_t a3);
+#define PSCI_CPU_ON_64       0xc4000003u
+#define PSCI_SYSTEM_OFF      0x84000008u
+#define PSCI_NOT_SUPPORTED   (-1)
+
+/* smp_entry.S, smp.c */
+void aarch64_secondary_entry(struct aarch64_ap_boot *ap);   /* PSCI entry, MMU off */
+_Noreturn void aarch64_secondary_start(struct aarch64_ap_boot *ap);
+int aarch64_stack_guard_cpu(uint64_t addr);    /* whose stack guard page, or -1 */
 #endif /* !__ASSEMBLY__ */
 #endif

@@ -17,7 +17,9 @@
  *     I-cache on
  *   - FP/SIMD enabled (CPACR_EL1.FPEN = 11): the compiler may use q0-q31
  *   - SP at the top of the 64 KiB boot stack (a guard page below it)
- *   - .bss zeroed, VBAR_EL1 = aarch64_vectors (vectors.S)
+ *   - .bss zeroed, VBAR_EL1 = aarch64_vectors (vectors.S), SP_EL0 = top of
+ *     the exception stack (vectors.S switches to it), TPIDR_EL1 = 0 (the
+ *     CPU number, arch_cpu_id())
  *   - x29 = x30 = 0: the frame-pointer chain ends at aarch64_start
  *   - x0 = DTB pointer from the loader (may be 0), x1 = EL we started in
  *
@@ -50,41 +52,7 @@ _start:
 	lsr	x20, x20, #2             /* x20 = 1, 2 or 3 */
 	cmp	x20, #3
 	b.eq	el3_unsupported
-	cmp	x20, #2
-	b.ne	at_el1
-
-	/* ---- EL2 -> EL1 ---- */
-	mov	x0, #HCR_RW
-	orr	x0, x0, #HCR_HCD
-	msr	hcr_el2, x0
-	mov	x0, #CNTHCTL_EL1PCEN_PCTEN
-	msr	cnthctl_el2, x0
-	msr	cntvoff_el2, xzr
-	mov	x0, #CPTR_EL2_RES1
-	msr	cptr_el2, x0
-	msr	hstr_el2, xzr
-	msr	vttbr_el2, xzr
-	mrs	x0, midr_el1
-	msr	vpidr_el2, x0
-	mrs	x0, mpidr_el1
-	msr	vmpidr_el2, x0
-	mrs	x0, id_aa64pfr0_el1
-	ubfx	x0, x0, #24, #4          /* GIC field: 1 = GICv3 sysregs present */
-	cbz	x0, 1f
-	mrs	x0, s3_4_c12_c9_5        /* ICC_SRE_EL2 */
-	orr	x0, x0, #0x1             /* SRE: system-register interface */
-	orr	x0, x0, #0x8             /* Enable: EL1 may use ICC_SRE_EL1 */
-	msr	s3_4_c12_c9_5, x0
-	isb
-1:	ldr	x0, =SCTLR_MMU_OFF
-	msr	sctlr_el1, x0
-	mov	x0, #SPSR_EL1H_DAIF
-	msr	spsr_el2, x0
-	adr	x0, at_el1
-	msr	elr_el2, x0
-	eret
-
-at_el1:
+	bl	aarch64_to_el1           /* from here on: EL1 */
 	msr	daifset, #0xf
 	/* Known state: MMU, D-cache, alignment checks off.  The I-cache may be
 	 * on with the MMU off (fetches are then Normal cacheable), which makes
@@ -119,6 +87,10 @@ at_el1:
 	adrp	x0, __boot_stack_top
 	add	x0, x0, :lo12:__boot_stack_top
 	mov	sp, x0
+	adrp	x0, __exc_stack_top      /* SP_EL0: where vectors.S takes */
+	add	x0, x0, :lo12:__exc_stack_top   /* exceptions (per CPU) */
+	msr	sp_el0, x0
+	msr	tpidr_el1, xzr           /* arch_cpu_id() = 0 */
 	adrp	x0, aarch64_vectors
 	add	x0, x0, :lo12:aarch64_vectors
 	msr	vbar_el1, x0
@@ -132,8 +104,52 @@ at_el1:
 	b	park
 	.size _start, . - _start
 
-/* Secondary CPUs (and a returning aarch64_start) sleep here.  SMP will
- * start CPUs through PSCI CPU_ON at their own entry point instead. */
+/*
+ * aarch64_to_el1: continue at EL1 at the return address (x30), dropping
+ * from EL2 as described at the top if that is where we are.  Shared with
+ * the secondary CPUs (smp_entry.S), which PSCI starts at the EL the boot
+ * CPU came in at.  MMU off, no stack needed; clobbers x0.
+ */
+	.global aarch64_to_el1
+	.type aarch64_to_el1, %function
+aarch64_to_el1:
+	mrs	x0, CurrentEL
+	cmp	x0, #(2 << 2)
+	b.eq	1f
+	ret
+1:	mov	x0, #HCR_RW
+	orr	x0, x0, #HCR_HCD
+	msr	hcr_el2, x0
+	mov	x0, #CNTHCTL_EL1PCEN_PCTEN
+	msr	cnthctl_el2, x0
+	msr	cntvoff_el2, xzr
+	mov	x0, #CPTR_EL2_RES1
+	msr	cptr_el2, x0
+	msr	hstr_el2, xzr
+	msr	vttbr_el2, xzr
+	mrs	x0, midr_el1
+	msr	vpidr_el2, x0
+	mrs	x0, mpidr_el1
+	msr	vmpidr_el2, x0
+	mrs	x0, id_aa64pfr0_el1
+	ubfx	x0, x0, #24, #4          /* GIC field: 1 = GICv3 sysregs present */
+	cbz	x0, 2f
+	mrs	x0, s3_4_c12_c9_5        /* ICC_SRE_EL2 */
+	orr	x0, x0, #0x1             /* SRE: system-register interface */
+	orr	x0, x0, #0x8             /* Enable: EL1 may use ICC_SRE_EL1 */
+	msr	s3_4_c12_c9_5, x0
+	isb
+2:	ldr	x0, =SCTLR_MMU_OFF
+	msr	sctlr_el1, x0
+	mov	x0, #SPSR_EL1H_DAIF
+	msr	spsr_el2, x0
+	msr	elr_el2, x30
+	eret
+	.size aarch64_to_el1, . - aarch64_to_el1
+
+/* Secondary CPUs that enter at _start (and a returning aarch64_start)
+ * sleep here.  SMP starts them through PSCI CPU_ON at their own entry
+ * point instead (smp_entry.S). */
 park:
 	wfe
 	b	park

@@ -148,6 +148,55 @@ int mmu_map(uint64_t va, uint64_t pa, uint64_t size, uint64_t attrs)
 	return map_level(pt_pool[0], 0, va, va + size, pa, attrs);
 }
 
+/* Make a live descriptor's change visible: no walker or TLB may keep the
+ * old one (on every CPU: the inner-shareable TLBI broadcasts). */
+static void tlb_flush_va(uint64_t va)
+{
+	__asm__ volatile("dsb ishst\n\ttlbi vaae1is, %0\n\tdsb ish\n\tisb"
+			 : : "r"(va >> 12) : "memory");
+}
+
+/*
+ * Unmap one page of the live tables, e.g. a guard page below a stack
+ * allocated at run time.  If a block maps it, the replacement subtree
+ * (the block split down to pages, minus this one) is built off to the
+ * side, then swapped in break-before-make: the Arm ARM requires the old
+ * entry to be invalidated and its TLB entries flushed before a block is
+ * replaced by a table.  Between "break" and "make" the whole block is
+ * unmapped, so nothing the caller touches may live in it: fine for this
+ * code (kernel image, boot stack, table pool are mapped apart from RAM
+ * blocks), and no other CPU may be running.  -1 if the pool ran out.
+ */
+int mmu_unmap_page(uint64_t va)
+{
+	pte_t *t = pt_pool[0];
+	va &= ~0xffful;
+	for (int level = 0; pt_used && va < (1ul << VA_BITS); level++) {
+		pte_t *e = &t[(va >> level_shift(level)) % PT_ENTRIES];
+		if (!(*e & PTE_VALID))
+			return 0;
+		if (level == 3) {
+			*e = 0;
+			tlb_flush_va(va);
+			return 0;
+		}
+		if (*e & PTE_TABLE) {
+			t = (pte_t *)(uintptr_t)(*e & PTE_ADDR);
+			continue;
+		}
+		pte_t repl = *e;
+		pte_t *sub = next_table(&repl, level);
+		if (!sub || map_level(sub, level + 1, va, va + 4096, va, MAP_UNMAPPED))
+			return -1;
+		*e = 0;                   /* break */
+		tlb_flush_va(va);
+		*e = repl;                /* make (invalid entries are never cached) */
+		__asm__ volatile("dsb ishst\n\tisb" ::: "memory");
+		return 0;
+	}
+	return 0;
+}
+
 /* Software walk of the live tables: the leaf descriptor for va (0 if
  * unmapped); *level gets the level it was found at. */
 uint64_t mmu_walk(uint64_t va, int *level)

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <kernel/arch.h>
+#include <kernel/smp.h>
 #include "aarch64.h"
 
 #define UART_DR  0x00
@@ -23,8 +24,6 @@
 
 #define SEMIHOST_SYS_EXIT            0x18
 #define ADP_STOPPED_APPLICATION_EXIT 0x20026
-
-#define PSCI_SYSTEM_OFF 0x84000008u
 
 static inline uint32_t mmio_read32(uintptr_t a) { return *(volatile uint32_t *)a; }
 static inline void mmio_write32(uintptr_t a, uint32_t v) { *(volatile uint32_t *)a = v; }
@@ -49,21 +48,35 @@ void arch_halt(void)
 }
 
 /* PSCI through the conduit the DTB's /psci node names: "hvc" when QEMU
- * boots us at EL1, "smc" with virtualization=on (EL2 is ours then). */
+ * boots us at EL1, "smc" with virtualization=on (EL2 is ours then).
+ * SMCCC 1.0 lets the firmware clobber x0-x17. */
+#define PSCI_CLOBBERS "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", \
+	"x13", "x14", "x15", "x16", "x17", "memory"
+int64_t aarch64_psci(uint32_t fn, uint64_t a1, uint64_t a2, uint64_t a3)
+{
+	register uint64_t x0 __asm__("x0") = fn;
+	register uint64_t x1 __asm__("x1") = a1;
+	register uint64_t x2 __asm__("x2") = a2;
+	register uint64_t x3 __asm__("x3") = a3;
+	if (aarch64_psci_conduit == 'h')
+		__asm__ volatile("hvc #0" : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3) : : PSCI_CLOBBERS);
+	else if (aarch64_psci_conduit == 's')
+		__asm__ volatile("smc #0" : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3) : : PSCI_CLOBBERS);
+	else
+		return PSCI_NOT_SUPPORTED;
+	return (int64_t)x0;
+}
+
 void aarch64_psci_system_off(void)
 {
-	register uint64_t x0 __asm__("x0") = PSCI_SYSTEM_OFF;
-	if (aarch64_psci_conduit == 'h')
-		__asm__ volatile("hvc #0" : "+r"(x0) : : "x1", "x2", "x3", "memory");
-	else if (aarch64_psci_conduit == 's')
-		__asm__ volatile("smc #0" : "+r"(x0) : : "x1", "x2", "x3", "memory");
+	aarch64_psci(PSCI_SYSTEM_OFF, 0, 0, 0);
 	arch_halt();
 }
 
 void arch_exit(int status)
 {
-	static int attempts;
-	if (attempts++ == 0) {
+	static unsigned char attempts[SMP_MAX_CPUS];   /* per CPU: any CPU may exit */
+	if (attempts[arch_cpu_id()]++ == 0) {
 		/* (if -semihosting is missing this traps; traps.c powers off) */
 		uint64_t block[2] = { ADP_STOPPED_APPLICATION_EXIT, (uint64_t)(uint32_t)status };
 		aarch64_semihost(SEMIHOST_SYS_EXIT, (uint64_t)(uintptr_t)block);

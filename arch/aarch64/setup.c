@@ -104,7 +104,7 @@ static int parse_dtb(const void *dtb)
 		aarch64_psci_conduit = 'h';
 	else if (method && method[0] == 's')
 		aarch64_psci_conduit = 's';
-	aarch64_ncpus = fdt_cpu_count(&fdt);
+	aarch64_ncpus = fdt_cpus(&fdt, NULL, 0);   /* the ones smp.c can start */
 	if (aarch64_ncpus < 1)
 		aarch64_ncpus = 1;
 	aarch64_dtb = dtb;

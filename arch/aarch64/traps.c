@@ -4,7 +4,7 @@
  * vectors.S saves the registers and calls aarch64_exception() on the
  * exception stack.  The report, e.g. for test=selftest-fault:
  *
- *   EXCEPTION: synchronous, from current EL with SP_ELx (vector 4)
+ *   EXCEPTION on CPU 0: synchronous, from current EL with SP_ELx (vector 4)
  *     ESR_EL1  0x0000000096000005  EC 0x25 data abort (same EL)
  *              DFSC 0x05 translation fault at level 1, read
  *     FAR_EL1  0x0000000000dead00  (faulting address)
@@ -15,12 +15,19 @@
  *
  * ESR_EL1 ("exception syndrome") = EC[31:26] class | IL[25] | ISS[24:0];
  * for aborts the low 6 bits of ISS are the fault status code (DFSC/IFSC).
+ *
+ * Any CPU may fault, each on its own exception stack (vectors.S).  The
+ * first CPU to get here reports and ends the run; another CPU faulting
+ * meanwhile waits for that (its report would only interleave), and a
+ * fault inside the report itself gives up at once.
  */
+#include <stdatomic.h>
 #include <stdint.h>
 #include <kernel/console.h>
 #include <kernel/arch.h>
 #include <kernel/exit.h>
 #include <kernel/panic.h>
+#include <kernel/smp.h>
 #include "aarch64.h"
 
 static const char *const kind_type[4] = { "synchronous", "IRQ", "FIQ", "SError" };
@@ -110,21 +117,32 @@ static void raw_puts(const char *s)
 		arch_putc(*s++);
 }
 
-void aarch64_exception(struct aarch64_regs *r, unsigned kind)
+/* Become the one CPU that reports; only returns to that CPU. */
+static void claim_report(unsigned cpu)
 {
-	static int depth;
-	if (depth++) {
+	static atomic_int reporter = -1;
+	int none = -1;
+	if (atomic_compare_exchange_strong(&reporter, &none, (int)cpu))
+		return;
+	if (none == (int)cpu) {
 		/* A fault while reporting a fault: no console_printf, no recursion. */
 		raw_puts("\r\nEXCEPTION while handling an exception; giving up\r\n");
 		arch_exit(EXIT_FAULT);
 	}
+	arch_halt();   /* CPU `none` is reporting and will end the run */
+}
+
+void aarch64_exception(struct aarch64_regs *r, unsigned kind)
+{
+	unsigned cpu = arch_cpu_id();
+	claim_report(cpu);
 	unsigned ec = (unsigned)(r->esr >> 26) & 0x3f;
 	if (kind == 4 && ec == 0 && r->elr == (uint64_t)(uintptr_t)aarch64_semihost_trap)
 		semihosting_missing();
 
 	uint64_t iss = r->esr & 0x1ffffff;
-	console_printf("\nEXCEPTION: %s, from %s (vector %u)\n", kind_type[kind & 3],
-		kind_from[(kind >> 2) & 3], kind);
+	console_printf("\nEXCEPTION on CPU %u: %s, from %s (vector %u)\n", cpu,
+		kind_type[kind & 3], kind_from[(kind >> 2) & 3], kind);
 	console_printf("  ESR_EL1  0x%016llx  EC 0x%02x %s\n", (unsigned long long)r->esr, ec,
 		aarch64_esr_class(ec));
 	if (ec == 0x20 || ec == 0x21 || ec == 0x24 || ec == 0x25)
@@ -137,8 +155,8 @@ void aarch64_exception(struct aarch64_regs *r, unsigned kind)
 		(unsigned long long)(r->spsr >> 9) & 1, (unsigned long long)(r->spsr >> 8) & 1,
 		(unsigned long long)(r->spsr >> 7) & 1, (unsigned long long)(r->spsr >> 6) & 1);
 	print_regs(r);
-	if (r->sp >= (uint64_t)(uintptr_t)__boot_stack_guard &&
-	    r->sp < (uint64_t)(uintptr_t)__boot_stack_guard + 4096 + 256)
-		console_printf("  sp is at the boot stack's guard page: stack overflow\n");
+	int guard = aarch64_stack_guard_cpu(r->sp);
+	if (guard >= 0)
+		console_printf("  sp is at CPU %d's stack guard page: stack overflow\n", guard);
 	fault_exit((uintptr_t)r->elr, (uintptr_t)r->x[29]);
 }

@@ -10,25 +10,37 @@
  *   0x600   lower EL, AArch32                  12     13     14     15
  *
  * Every entry is fatal for now (no interrupts are enabled yet): it switches
- * to a dedicated 16 KiB exception stack - so a kernel stack overflow into
- * the guard page can still be reported - saves all registers there as a
- * struct aarch64_regs, and calls aarch64_exception(regs, kind) in traps.c,
- * which prints them and ends in fault_exit().
+ * to this CPU's exception stack - so a kernel stack overflow into the guard
+ * page can still be reported - saves all registers there as a struct
+ * aarch64_regs, and calls aarch64_exception(regs, kind) in traps.c, which
+ * prints them and ends in fault_exit().
  *
- * Two scratch registers make the switch possible without losing anything:
- * TPIDR_EL1 holds x0 and TPIDRRO_EL0 the interrupted SP while x0 is used
- * to load the new SP.  (Later, interrupts that return will need per-CPU
- * stacks and a restore path; the frame layout already has everything.)
+ * Where each CPU's exception stack is: SP_EL0.  The kernel always runs at
+ * EL1h (on SP_EL1) and has no EL0, so SP_EL0 is a free per-CPU register;
+ * boot.S (CPU 0) and smp_entry.S (the others) load it with the top of the
+ * CPU's own exception stack, and an exception (which always lands on
+ * SP_EL1) copies it into SP.  Two more scratch registers make the switch
+ * possible without losing anything: TPIDR_EL0 holds x0 and TPIDRRO_EL0
+ * the interrupted SP while x0 carries the new SP.  TPIDR_EL1 is not
+ * touched: it is the CPU number (arch_cpu_id()).
+ *
+ *   msr tpidr_el0, x0      save x0
+ *   mov x0, sp             \ save the interrupted SP
+ *   msr tpidrro_el0, x0    /
+ *   mrs x0, sp_el0         \ SP = this CPU's exception stack top
+ *   mov sp, x0             /
+ *
+ * (Later, interrupts that return will need a restore path; the frame
+ * layout already has everything.)
  */
 #include "aarch64.h"
 
 .macro VENTRY kind
 	.balign	128
-	msr	tpidr_el1, x0
+	msr	tpidr_el0, x0
 	mov	x0, sp
 	msr	tpidrro_el0, x0
-	adrp	x0, __exc_stack_top
-	add	x0, x0, :lo12:__exc_stack_top
+	mrs	x0, sp_el0
 	mov	sp, x0
 	mov	x0, #\kind
 	b	exc_common
@@ -55,7 +67,7 @@ aarch64_vectors:
 	VENTRY 14
 	VENTRY 15
 
-/* x0 = kind, sp = exception stack, TPIDR_EL1 = x0, TPIDRRO_EL0 = old SP. */
+/* x0 = kind, sp = exception stack, TPIDR_EL0 = x0, TPIDRRO_EL0 = old SP. */
 exc_common:
 	sub	sp, sp, #REGS_SIZE
 	str	x1, [sp, #8]
@@ -74,7 +86,7 @@ exc_common:
 	stp	x26, x27, [sp, #208]
 	stp	x28, x29, [sp, #224]
 	str	x30, [sp, #240]
-	mrs	x1, tpidr_el1
+	mrs	x1, tpidr_el0
 	str	x1, [sp, #REGS_X0]
 	mrs	x1, tpidrro_el0
 	str	x1, [sp, #REGS_SP]
