@@ -218,9 +218,9 @@ void x86_paging_init(const struct x86_range *ram, unsigned nram,
 		     const struct x86_range *avoid, unsigned navoid,
 		     struct x86_paging_result *out);
 uint64_t x86_pte_lookup(uint64_t va);   /* leaf entry, 0 if unmapped */
-/* After mm_init(): map [pa, pa + size) at fresh addresses above
- * X86_LATE_MAP with an unmapped guard page below; page tables come from
- * the page-frame allocator.  Returns the virtual address of pa. */
+/* After mm_init(), boot CPU only: map [pa, pa + size) at fresh addresses
+ * above X86_LATE_MAP with an unmapped guard page below; page tables come
+ * from the page-frame allocator.  Returns the virtual address of pa. */
 void *x86_map_late(uint64_t pa, uint64_t size, uint64_t flags);
 /* The AP trampoline page, identity-mapped (read + exec) while APs start. */
 void x86_identity_map_page(uint64_t pa);
@@ -235,7 +235,8 @@ extern uint64_t x86_ap_start_cycles[SMP_MAX_CPUS];
 void x86_idt_init(void);    /* fill and load (boot CPU) */
 void x86_idt_load(void);    /* load the same IDT (APs) */
 
-/* acpi.c: the CPUs of the MADT ("APIC" table), read once on first use.
+/* acpi.c: the CPUs of the MADT ("APIC" table), read once on first use
+ * (after mm_init(): the tables are mapped with x86_map_late).
  * On a missing or malformed table: one CPU, apic_id[0] = our own. */
 #define X86_MAX_APIC_IDS 256
 struct x86_cpus {
