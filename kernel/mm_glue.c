@@ -2,6 +2,7 @@
  * mm_glue.c - this kernel's side of strata's platform contract
  * (mm/include/strata/platform.h), and handing RAM over to strata.
  */
+#include <kernel/arch.h>
 #include <kernel/console.h>
 #include <kernel/boot.h>
 #include <kernel/panic.h>
@@ -41,3 +42,4 @@ unsigned mm_cpu_id(void) { return arch_cpu_id(); }
 unsigned mm_cpu_count(void) { return smp_ncpus(); }
 unsigned long mm_irq_save(void) { return arch_irq_save(); }
 void mm_irq_restore(unsigned long flags) { arch_irq_restore(flags); }
+uint64_t mm_platform_entropy(void) { return arch_cycles() * 0x9E3779B97F4A7C15ull; }

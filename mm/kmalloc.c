@@ -58,6 +58,10 @@ void kmalloc_init(void)
 	for (unsigned i = 0; i < KM_HINTS; i++)
 		km.hint[i] = KM_HINT_NONE;
 	pcpu_init();
+	dbg_reset();
+	/* odd multiplier mix; bit 0..3 set so that no encoded link of an
+	 * aligned block equals a plain aligned pointer */
+	km.secret = (uintptr_t)(mm_platform_entropy() * 0xD6E8FEB86659FD93ull) | 0xf;
 	km.ready = true;
 }
 
@@ -240,11 +244,24 @@ static inline void *alloc_class(unsigned c, size_t size, unsigned flags, void *c
 }
 
 static inline __attribute__((always_inline)) void *
-km_alloc(size_t size, unsigned flags, void *caller)
+km_alloc_raw(size_t size, unsigned flags, void *caller)
 {
 	if (km_likely(size <= KM_SMALL_MAX))
 		return alloc_class(km_size_class(size), size, flags, caller);
 	return alloc_large(size, PAGE_SIZE, flags, caller);
+}
+
+void *km_alloc_nodebug(size_t size, unsigned flags, void *caller)
+{
+	return km_alloc_raw(size, flags, caller);
+}
+
+static inline __attribute__((always_inline)) void *
+km_alloc(size_t size, unsigned flags, void *caller)
+{
+	if (km_unlikely(km_debug_on))
+		return dbg_alloc(size, flags, caller);
+	return km_alloc_raw(size, flags, caller);
 }
 
 static __attribute__((noinline)) void *kmalloc_slow(size_t size, unsigned flags, void *caller)
@@ -257,7 +274,7 @@ static __attribute__((noinline)) void *kmalloc_slow(size_t size, unsigned flags,
  * magazine, no per-CPU cache, large, zeroing) goes to kmalloc_slow(). */
 void *kmalloc(size_t size, unsigned flags)
 {
-	if (km_likely(size <= KM_SMALL_MAX && flags == 0)) {
+	if (km_likely(size <= KM_SMALL_MAX && (flags | km_debug_on) == 0)) {
 		unsigned c = km_size_class(size);
 		unsigned long irq = mm_irq_save();
 		unsigned cpu = mm_cpu_id();
@@ -303,6 +320,7 @@ void *kmalloc_aligned(size_t size, size_t align, unsigned flags)
 	}
 	if (align <= KMALLOC_MIN_ALIGN)
 		return km_alloc(size, flags, caller);
+	/* larger alignments: plain blocks, also in debug mode (debug.h) */
 	if (size <= KM_SMALL_MAX) {
 		/* the smallest class whose blocks all have this alignment */
 		for (unsigned c = km_size_class(size); c < km.nclasses; c++)
@@ -321,6 +339,25 @@ static void free_bad(const void *p, const struct km_lookup *l, void *caller)
 	km_report(l->why, "kfree", p, 0, caller, l->owner);
 }
 
+/* Quiet lookup for debug.c: usable size of the block starting at p. */
+size_t km_block_size_quiet(const void *p)
+{
+	struct page *pg = pfa_virt_to_page(p);
+	struct km_lookup l;
+	size_t n = 0;
+
+	if (!pg)
+		return 0;
+	mm_spin_lock(&km.lock);
+	lookup(p, pg, &l);
+	if (l.kind == KM_SMALL)
+		n = km.cls[l.pool->cls].size;
+	else if (l.kind == KM_LARGE)
+		n = large_usable(pg);
+	mm_spin_unlock(&km.lock);
+	return n;
+}
+
 static __attribute__((noinline)) void kfree_slow(const void *p, void *caller)
 {
 	kfree_caller(p, caller);
@@ -330,9 +367,18 @@ void kfree_caller(const void *p, void *caller)
 {
 	if (km_unlikely(!p))
 		return;
+	if (km_unlikely(km_debug_on) && dbg_free(p, caller))
+		return;
+	kfree_nodebug(p, caller);
+}
+
+void kfree_nodebug(const void *p, void *caller)
+{
 	struct page *pg = pfa_virt_to_page(p);
 	if (km_unlikely(!pg)) {
 		km_report_unlocked(KM_BAD_UNMANAGED, "kfree", p, 0, caller, 0);
+		if (km_debug_on)
+			mm_debug_bad_pointer(KM_BAD_UNMANAGED, p, caller);
 		return;
 	}
 
@@ -352,6 +398,8 @@ void kfree_caller(const void *p, void *caller)
 	else
 		free_bad(p, &l, caller);
 	mm_spin_unlock(&km.lock);
+	if (km_unlikely(l.kind == KM_BAD) && km_debug_on)
+		mm_debug_bad_pointer(l.why, p, caller);
 }
 
 /*
@@ -368,7 +416,7 @@ void kfree(const void *p)
 {
 	uintptr_t base = (uintptr_t)p & ~(KM_ARENA_SIZE - 1);
 
-	if (km_likely(km_load(km.hint[km_hint_slot(base)]) == base)) {
+	if (km_likely(km_load(km.hint[km_hint_slot(base)]) == base) && km_likely(!km_debug_on)) {
 		const struct km_arena *a = km_arena_of_base((void *)base);
 		unsigned idx = (unsigned)(((uintptr_t)p - base) >> KM_POOL_SHIFT);
 		struct km_pool *pool = (struct km_pool *)(base + ((uintptr_t)idx << KM_POOL_SHIFT));
@@ -423,6 +471,11 @@ size_t kmalloc_usable_size_caller(const void *p, void *caller)
 
 	if (!p)
 		return 0;
+	if (km_unlikely(km_debug_on)) {
+		size_t d = dbg_usable(p);
+		if (d)
+			return d;
+	}
 	mm_spin_lock(&km.lock);
 	size_t n = usable_locked(p, &l, "kmalloc_usable_size", caller);
 	mm_spin_unlock(&km.lock);
@@ -449,6 +502,19 @@ void *krealloc_caller(void *p, size_t size, unsigned flags, void *caller)
 	if (size == 0) {
 		kfree_caller(p, caller);
 		return NULL;
+	}
+	if (km_unlikely(km_debug_on)) {
+		size_t old = dbg_usable(p);
+		if (old) {   /* a debug block: always moves, so stale pointers show */
+			void *q = dbg_alloc(size, flags & ~KM_ZERO, caller);
+			if (!q)
+				return NULL;
+			km_copy(q, p, old < size ? old : size);
+			if ((flags & KM_ZERO) && size > old)
+				km_zero_bytes((char *)q + old, size - old);
+			kfree_caller(p, caller);
+			return q;
+		}
 	}
 
 	mm_spin_lock(&km.lock);

@@ -56,11 +56,22 @@ _Static_assert(KM_ARENA_POOLS <= 1024, "arena bucket bitmap size");
 
 /* ---- blocks, pools, arenas ---- */
 
-/* A free block: the free list lives inside the free blocks themselves. */
+/* A free block: the free list lives inside the free blocks themselves.
+ *
+ * Hardening (always on, after Linux's SLAB_FREELIST_HARDENED): the link is
+ * stored encoded, next ^ km.secret ^ &block->enc, where the secret is
+ * drawn at kmalloc_init() (mm_platform_entropy).  A use-after-free write
+ * or an overflow from the block before that plants a pointer in a free
+ * block yields garbage when decoded, and km_next() is checked on every
+ * pop: the next block must be NULL or in the same pool.  A bad one is
+ * reported (pool_freelist_corrupt) and never followed. */
 struct km_block {
-	struct km_block *next;
+	uintptr_t enc;           /* encoded link, see km_next()/km_set_next() */
 	uintptr_t mark;          /* km_free_mark(block) while on a free list */
 };
+
+static inline struct km_block *km_next(const struct km_block *b);
+static inline void km_set_next(struct km_block *b, const struct km_block *next);
 
 #define KM_FREE_MAGIC ((uintptr_t)0x6b6d6672656521a5ull)
 static inline uintptr_t km_free_mark(const struct km_block *b)
@@ -175,20 +186,40 @@ struct km_state {
 	unsigned lc_first, lc_count;
 	uint64_t large_cached_pages, large_cache_hits;
 
+	uintptr_t secret;                             /* free-list link encoding */
+
 	/* --- counters --- */
 	uint64_t internal_bytes, internal_blocks;      /* percpu.c's own blocks */
 	uint64_t realloc_in_place, realloc_moved;
 	uint64_t pfa_allocs, pfa_frees;
-	uint64_t bad_pointers, failures;
+	uint64_t bad_pointers, failures, freelist_corruptions;
 	struct kmalloc_report last;
 	bool ready;
 };
 
 extern struct km_state km;
 
+static inline struct km_block *km_next(const struct km_block *b)
+{
+	return (struct km_block *)(b->enc ^ km.secret ^ (uintptr_t)&b->enc);
+}
+
+static inline void km_set_next(struct km_block *b, const struct km_block *next)
+{
+	b->enc = (uintptr_t)next ^ km.secret ^ (uintptr_t)&b->enc;
+}
+
+/* May `next` follow a block of pool p on its free list? */
+static inline bool km_next_ok(const struct km_pool *p, const struct km_block *next)
+{
+	return next == NULL || (((uintptr_t)next ^ (uintptr_t)p) < KM_POOL_SIZE &&
+				((uintptr_t)next & 15) == 0);
+}
+
 /* ---- mm/pool.c ---- */
 void pool_classes_init(void);
 void *pool_alloc_slow(unsigned c);
+void *pool_freelist_corrupt(struct km_pool *p, struct km_block *b, struct km_block *next);
 void pool_free_slow(struct km_pool *p, bool was_full);
 void pool_full_slow(struct km_pool *p);
 bool pool_on_free_list(const struct km_pool *p, const struct km_block *b);
@@ -206,8 +237,10 @@ static inline void *pool_alloc_fast(unsigned c)
 
 	if (km_likely(p != NULL)) {
 		struct km_block *b = p->freeblock;   /* never NULL in usedpools */
-		struct km_block *next = b->next;
+		struct km_block *next = km_next(b);
 
+		if (km_unlikely(!km_next_ok(p, next)))
+			return pool_freelist_corrupt(p, b, next);
 		p->ref++;
 		p->freeblock = next;
 		b->mark = 0;
@@ -216,7 +249,7 @@ static inline void *pool_alloc_fast(unsigned c)
 			unsigned off = p->nextoffset;
 			if (off <= p->maxnextoffset) {
 				struct km_block *f = (struct km_block *)((char *)p + off);
-				f->next = NULL;
+				km_set_next(f, NULL);
 				f->mark = km_free_mark(f);
 				p->freeblock = f;
 				km_store(p->nextoffset, (uint16_t)(off + km.cls[c].size));
@@ -243,7 +276,7 @@ static inline void pool_free_fast(struct km_pool *p, struct km_block *b)
 {
 	struct km_block *head = p->freeblock;
 
-	b->next = head;
+	km_set_next(b, head);
 	b->mark = km_free_mark(b);
 	p->freeblock = b;
 	p->ref--;
@@ -336,6 +369,29 @@ uint64_t kmem_cache_reclaim(void);
 void kmem_cache_lock_all(void);
 void kmem_cache_unlock_all(void);
 
+/* ---- mm/debug.c (strata/debug.h) ---- */
+#include <strata/debug.h>
+#if MM_DEBUG
+extern unsigned km_debug_on;          /* MM_DBG_* flags now in force */
+#else
+#define km_debug_on 0u                /* every debug branch folds away */
+#endif
+void *dbg_alloc(size_t size, unsigned flags, void *caller);
+bool dbg_free(const void *p, void *caller);
+size_t dbg_usable(const void *p);
+uint64_t dbg_flush_quarantine(void);
+void dbg_reset(void);
+void mm_debug_report_freelist(const struct km_pool *p, size_t size, const void *b,
+			      const void *next);
+void mm_debug_bad_pointer(enum kmalloc_report_kind why, const void *p, void *caller);
+
+/* ---- mm/kmalloc.c: the plain (non-debug) paths, for debug.c ---- */
+void *km_alloc_nodebug(size_t size, unsigned flags, void *caller);
+void kfree_nodebug(const void *p, void *caller);
+/* Usable size if p is the start of a small block in use or of a large run
+ * (no report otherwise: 0). */
+size_t km_block_size_quiet(const void *p);
+
 /* ---- mm/arena.c ---- */
 struct km_pool *arena_take_pool(void);
 void arena_return_pool(struct km_pool *p);
@@ -367,6 +423,12 @@ static inline void km_zero(void *d, size_t n)   /* d, n: multiples of 8 */
 	uint64_t *w = d;
 	for (size_t i = 0; i < n / 8; i++)
 		w[i] = 0;
+}
+
+static inline void km_zero_bytes(void *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		((char *)d)[i] = 0;
 }
 
 static inline void km_copy(void *d, const void *s, size_t n)  /* 8-aligned */

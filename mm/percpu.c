@@ -233,6 +233,8 @@ static void flush_depots(void)
 
 uint64_t mm_reclaim(void)
 {
+	if (km_debug_on)
+		dbg_flush_quarantine();
 	mm_cpu_drain();
 	uint64_t pages = kmem_cache_reclaim();
 	flush_depots();

@@ -15,6 +15,13 @@ __attribute__((weak)) void mm_irq_restore(unsigned long flags) { (void)flags; }
 #endif
 
 __attribute__((weak)) unsigned mm_platform_cpu_attach(void) { return MM_CPU_NONE; }
+
+__attribute__((weak)) uint64_t mm_platform_entropy(void)
+{
+	int local;
+	return ((uint64_t)(uintptr_t)&local * 0x9E3779B97F4A7C15ull) ^
+	       ((uint64_t)(uintptr_t)&mm_platform_entropy << 17);
+}
 __attribute__((weak)) void mm_platform_release(void *va, size_t bytes)
 {
 	(void)va;

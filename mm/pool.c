@@ -271,11 +271,31 @@ static void pool_init(struct km_pool *p, unsigned c)
 	p->first = (uint16_t)first;
 	km_store(p->nextoffset, (uint16_t)(first + k->size));
 	p->maxnextoffset = (uint16_t)(KM_POOL_SIZE - k->size);
-	b->next = NULL;
+	km_set_next(b, NULL);
 	b->mark = km_free_mark(b);
 	p->freeblock = b;
 	km_store(p->live, 1u);
 	arena_mark_pool(p, true);
+}
+
+/*
+ * The free list of p, popped at block b, decodes to `next`, which is not
+ * in p: something wrote into the free block b (a use after free, or an
+ * overflow from the block before it).  Report it and never follow it:
+ * p is cut off as if it were full (its free blocks are lost, its blocks
+ * in use can still be freed) and the allocation goes to another pool.
+ */
+void *pool_freelist_corrupt(struct km_pool *p, struct km_block *b, struct km_block *next)
+{
+	unsigned c = p->cls;
+
+	km.freelist_corruptions++;
+	mm_debug_report_freelist(p, km.cls[c].size, b, next);
+	p->freeblock = NULL;
+	p->ref = km.cls[c].cap + 1;     /* never looks empty again */
+	km_store(p->live, 2u);          /* kmalloc_check: counts no longer exact */
+	pool_full_slow(p);
+	return pool_alloc_fast(c);
 }
 
 void *pool_alloc_slow(unsigned c)
@@ -323,7 +343,7 @@ bool pool_on_free_list(const struct km_pool *p, const struct km_block *b)
 {
 	unsigned limit = (unsigned)(KM_POOL_SIZE / 16);   /* a cycle cannot hang us */
 
-	for (const struct km_block *f = p->freeblock; f && limit; f = f->next, limit--)
+	for (const struct km_block *f = p->freeblock; f && limit; f = km_next(f), limit--)
 		if (f == b)
 			return true;
 	return false;

@@ -20,6 +20,8 @@
  *                                   handler may call kmalloc/kfree
  *   mm_platform_cpu_attach()  <---  a context with no CPU id asks for one
  *                                   (hosted build: one per thread)
+ *   mm_platform_entropy()     <---  a per-boot secret for free-list
+ *                                   hardening (cycle counter, RNG, ...)
  *   mm_platform_release(va,n) <---  whole pages strata is about to give
  *                                   back to the PFA and will not touch
  *                                   (hosted build: madvise them away)
@@ -65,6 +67,10 @@ void mm_irq_restore(unsigned long flags); /* put the saved state back */
  * calling context an id now (and arrange for mm_cpu_detach() when it goes
  * away), or return MM_CPU_NONE.  Default: MM_CPU_NONE. */
 unsigned mm_platform_cpu_attach(void);
+
+/* Some bits that differ from boot to boot (called once per kmalloc_init).
+ * Default: a mix of addresses, which is weak: give it a cycle counter. */
+uint64_t mm_platform_entropy(void);
 
 /* [va, va + bytes) is free, page aligned, and goes back to the PFA right
  * after this call; the platform may drop its contents.  Default: nothing. */

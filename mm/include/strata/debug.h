@@ -1,0 +1,99 @@
+/*
+ * strata/debug.h - catching the bugs of strata's users: red zones,
+ * poisoning, a quarantine for freed blocks, call sites, and reports that
+ * say exactly what was found (in the spirit of Linux's slab_debug and
+ * CPython's PYTHONMALLOC=debug hooks).
+ *
+ * Build time: compiled in unless mm/ is built with -DMM_DEBUG=0, which
+ * removes every check from the fast paths (their instruction counts are
+ * then those of a build without the feature).  Run time: off until
+ * mm_debug_setup() (a kernel passes its command line's mm.debug=, e.g.
+ * "mm.debug=FZPUQ" or "mm.debug=all,continue").  Letters:
+ *
+ *   F  sanity checks: every free is checked in full, with the page
+ *      descriptor, and strata's own structures on mm_check_all()
+ *   Z  red zones: 16 bytes 0xFD before each block, and from the last byte
+ *      asked for to the end of the underlying block (so kmalloc(13) has a
+ *      red zone from byte 13), checked on free and by mm_check_all()
+ *   P  poisoning: new memory 0xCD ("clean"), freed memory 0xDD ("dead")
+ *   U  user tracking: the allocating and the freeing call site
+ *   Q  quarantine: freed blocks wait (1024 blocks / 4 MiB, FIFO) before
+ *      reuse, and their poison is checked when they leave: a write after
+ *      free is caught then
+ *
+ * A block in debug mode (kmalloc only; kmalloc_aligned with an alignment
+ * over 16 bytes gets a plain block):
+ *
+ *   | header 48 B: magic, size asked, | 0xFD x 16 | data (size) | 0xFD ... end |
+ *   | alloc site, free site, links    |           ^ pointer returned           |
+ *
+ * Per-CPU caches are bypassed while debugging (every call takes the
+ * locked path), as Linux's slab_debug disables its fast paths.
+ *
+ * Free-list hardening is NOT part of debug mode: it is always on (see
+ * mm/kmalloc_internal.h, struct km_block) and reports through here too.
+ */
+#ifndef STRATA_DEBUG_H
+#define STRATA_DEBUG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef MM_DEBUG
+#define MM_DEBUG 1
+#endif
+
+#define MM_DBG_SANITY     0x01u   /* F */
+#define MM_DBG_REDZONE    0x02u   /* Z */
+#define MM_DBG_POISON     0x04u   /* P */
+#define MM_DBG_USER       0x08u   /* U */
+#define MM_DBG_QUARANTINE 0x10u   /* Q */
+#define MM_DBG_ALL        0x1fu
+
+#define MM_POISON_REDZONE 0xFD
+#define MM_POISON_CLEAN   0xCD
+#define MM_POISON_DEAD    0xDD
+
+/* spec: letters from "FZPUQ", or "all"/"1", or "off"/"0"; then optionally
+ * ",continue" (report and go on: the default is to panic).  0, or -1 for
+ * a bad spec or a build with MM_DEBUG=0 (nothing changes then).  Call
+ * after kmalloc_init(), before other CPUs allocate. */
+int mm_debug_setup(const char *spec);
+unsigned mm_debug_flags(void);
+void mm_debug_set_panic(int panic_on_error);
+
+enum mm_bug_kind {
+	MM_BUG_NONE = 0,
+	MM_BUG_DOUBLE_FREE,      /* freed block freed again */
+	MM_BUG_INVALID_FREE,     /* not a block strata handed out (or interior) */
+	MM_BUG_OVERFLOW,         /* red zone after the data damaged */
+	MM_BUG_UNDERFLOW,        /* red zone or header before the data damaged */
+	MM_BUG_USE_AFTER_FREE,   /* poison of a freed block damaged */
+	MM_BUG_FREELIST,         /* a free list link decodes outside its pool */
+	MM_BUG_KINDS
+};
+
+struct mm_bug_report {
+	enum mm_bug_kind kind;
+	const void *ptr;          /* the block's data pointer (or the bad pointer) */
+	const void *bad;          /* first damaged byte, if any */
+	size_t requested;         /* bytes asked for */
+	size_t block_size;        /* size class, or pages * PAGE_SIZE of a run */
+	void *alloc_site;         /* with U, else NULL */
+	void *free_site;          /* where it was freed (double free, UAF) */
+	void *caller;             /* the call that found it (free, check) */
+	const unsigned char *dump_at;
+	unsigned char dump[32];   /* bytes from dump_at */
+	uint64_t serial;          /* 1, 2, ... */
+};
+
+void mm_debug_last_report(struct mm_bug_report *r);
+const char *mm_bug_name(enum mm_bug_kind kind);
+
+/* Check everything: every live debug block's red zones, the quarantine's
+ * poison, every pool, arena and free list (kmalloc_check), every cache
+ * (kmem_cache_check_all), the PFA (pfa_check).  Each problem is reported;
+ * returns how many. */
+int mm_check_all(void);
+
+#endif
