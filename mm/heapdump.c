@@ -202,8 +202,32 @@ static void walk_memory(struct dump *d)
 
 	for (unsigned s = 0; s < nsec && s < PFA_SECTIONS; s++) {
 		const struct pfa_section *sec = &pfa.section[s];
-		for (uint32_t i = sec->first; i < sec->end;)
+		for (uint32_t i = sec->first; i < sec->end;) {
+#ifdef PFA_LAZY_ORDER
+			/* fresh mode (pfa_setup_fresh): the lazy span is free but
+			 * not described yet; shown as the blocks it would be
+			 * carved into, as pfa_get_stats() counts it */
+			if (i >= pfa.lazy_next && i < pfa.lazy_end) {
+				uint32_t e = pfa.lazy_end < sec->end ? pfa.lazy_end : sec->end;
+				unsigned k = i ? (unsigned)__builtin_ctz(i) : PFA_MAX_ORDER;
+				if (k > PFA_MAX_ORDER)
+					k = PFA_MAX_ORDER;
+				while (PFA_BLOCK_PAGES(k) > e - i)
+					k--;
+				run_add(d, &r, K_FREE, pfa_idx_phys(i), PFA_BLOCK_PAGES(k), k);
+				i += PFA_BLOCK_PAGES(k);
+				continue;
+			}
+			/* ... and the metadata's own descriptors stay zero */
+			if (pfa.fresh && pfa_idx_phys(i) >= pfa.meta.base &&
+			    pfa_idx_phys(i) < pfa.meta.end) {
+				run_add(d, &r, K_META, pfa_idx_phys(i), 1, 0);
+				i++;
+				continue;
+			}
+#endif
 			i += walk_block(d, &r, sec, i);
+		}
 	}
 	run_flush(d, &r);
 }

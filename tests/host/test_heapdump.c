@@ -464,6 +464,36 @@ TEST(cache_slabs_are_their_own_owner)
 	kmem_cache_destroy(c);
 }
 
+/* Fresh mode (pfa_setup_fresh, mm/pfa_internal.h): descriptors of the
+ * lazy span and of the metadata are still zero; the dump must still
+ * account for every page. */
+void pfa_setup_fresh(void);
+TEST(fresh_mode_lazy_span)
+{
+	size_t map = 72 * MIB;
+	uint8_t *m = mmap(NULL, map, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	REQUIRE(m != MAP_FAILED, "mmap");
+	uint8_t *base = (uint8_t *)(((uintptr_t)m + 4 * MIB - 1) & ~(uintptr_t)(4 * MIB - 1));
+	pfa_setup_begin(0);
+	pfa_setup_fresh();
+	pfa_add_region((uintptr_t)base, 64 * MIB);
+	REQUIRE(pfa_setup_end() == 0, "fresh setup failed");
+	kmalloc_init();
+	mm_percpu_enable(0);
+	void *p = kmalloc(100, 0);
+	dump();
+	parse(&P);
+	CHECK_WELL_FORMED(&P);
+	CHECK(sum_pages(&P, "meta") > 0, "no meta line in fresh mode");
+	const struct memline *l = mem_at(&P, pfa_phys(p) & ~(uint64_t)(ARENA_SIZE - 1));
+	CHECK(l && !strcmp(l->kind, "arena"), "the arena of a block shows as %s",
+	      l ? l->kind : "none");
+	kfree(p);
+	kmalloc_trim();
+	munmap(m, map);
+}
+
 /* The demo kernel's heap, on the host: 512 MiB, the demo's 4000 objects.
  * Prints the dump's size and time (the figures in docs/heapviz.md). */
 TEST(demo_heap_size_and_time)
