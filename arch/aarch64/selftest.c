@@ -12,6 +12,9 @@
  *     write-back (MAIR 0xff), writable, not executable; holes unmapped
  *   - the PL011 is Device-nGnRE; the kernel image is W^X; guard pages fault
  *   - boot_info reserves the kernel image, the tables and the DTB
+ *   - every CPU (smp_run): EL1, the boot CPU's MMU registers, VBAR, FP on,
+ *     interrupts masked, TPIDR_EL1 = its number, its own exception stack
+ *     (SP_EL0) with guard pages unmapped
  *
  * The selftest-aarch64-* suites fault on purpose (one at a time, e.g.
  * test=selftest-aarch64-undef); each must end with an exception report and
@@ -21,6 +24,11 @@
  *   selftest-aarch64-undef   udf #0                 -> EC 0x00 unknown
  *   selftest-aarch64-exec    jump into the DTB      -> instruction abort
  *                                                      (permission: RAM is XN)
+ *   selftest-aarch64-ap-fault   (needs -smp 2+) the last CPU reads an
+ *                            unmapped address       -> data abort "on CPU n"
+ *   selftest-aarch64-ap-stack   (needs -smp 2+) the last CPU overflows its
+ *                            stack into its guard page -> data abort from its
+ *                            exception stack, "CPU n's stack guard page"
  * (the unmapped-read case is the shared selftest-fault suite.)
  */
 #include <stdint.h>
@@ -28,6 +36,7 @@
 #include <kernel/arch.h>
 #include <kernel/boot.h>
 #include <kernel/ktest.h>
+#include <kernel/smp.h>
 #include "aarch64.h"
 
 #define VA(p) ((uint64_t)(uintptr_t)(p))
@@ -181,6 +190,64 @@ KTEST(aarch64, boot_layout)
 	KT_CHECK(t, bi->entry_cycles && bi->entry_cycles < arch_cycles(), "entry_cycles");
 }
 
+struct cpu_regs {
+	uint64_t el, sctlr, vbar, cpacr, daif, mair, tcr, ttbr0, tpidr, sp_el0;
+	double fp;
+};
+
+static void read_cpu_regs(unsigned cpu, void *arg)
+{
+	struct cpu_regs *r = (struct cpu_regs *)arg + cpu;
+	volatile double x = 1.5;
+	r->el = sysreg_read(CurrentEL) >> 2;
+	r->sctlr = sysreg_read(sctlr_el1);
+	r->vbar = sysreg_read(vbar_el1);
+	r->cpacr = sysreg_read(cpacr_el1);
+	r->daif = sysreg_read(daif);
+	r->mair = sysreg_read(mair_el1);
+	r->tcr = sysreg_read(tcr_el1);
+	r->ttbr0 = sysreg_read(ttbr0_el1);
+	r->tpidr = sysreg_read(tpidr_el1);
+	r->sp_el0 = sysreg_read(sp_el0);
+	r->fp = x * (double)(cpu + 1);
+}
+
+/* Exception stack top (SP_EL0) -> its guard page, and for a secondary the
+ * kernel stack's guard page just above it (smp.c's layout). */
+static void check_stacks(struct ktest_ctx *t, unsigned cpu, uint64_t exc_top)
+{
+	KT_CHECK(t, unmapped(exc_top - EXC_STACK_SIZE - 4096),
+		 "cpu %u: exception stack guard below 0x%lx mapped", cpu, (unsigned long)exc_top);
+	if (cpu == 0)
+		return;
+	KT_CHECK(t, unmapped(exc_top) && aarch64_stack_guard_cpu(exc_top) == (int)cpu,
+		 "cpu %u: kernel stack guard at 0x%lx", cpu, (unsigned long)exc_top);
+}
+
+KTEST(aarch64, every_cpu_state)
+{
+	static struct cpu_regs r[SMP_MAX_CPUS];
+	smp_run(read_cpu_regs, r);
+	KT_CHECK(t, r[0].sp_el0 == VA(__exc_stack_top), "boot CPU SP_EL0 0x%lx",
+		 (unsigned long)r[0].sp_el0);
+	for (unsigned c = 0; c < smp_ncpus(); c++) {
+		KT_CHECK(t, r[c].el == 1, "cpu %u at EL%lu", c, (unsigned long)r[c].el);
+		KT_CHECK(t, r[c].sctlr == r[0].sctlr && r[c].mair == r[0].mair &&
+			 r[c].tcr == r[0].tcr && r[c].ttbr0 == r[0].ttbr0,
+			 "cpu %u: SCTLR/MAIR/TCR/TTBR0 differ from the boot CPU's", c);
+		KT_CHECK(t, r[c].vbar == VA(aarch64_vectors), "cpu %u: VBAR 0x%lx", c,
+			 (unsigned long)r[c].vbar);
+		KT_CHECK(t, (r[c].cpacr & CPACR_FPEN) == CPACR_FPEN && r[c].fp == 1.5 * (c + 1),
+			 "cpu %u: FP/SIMD", c);
+		KT_CHECK(t, (r[c].daif & 0x3c0) == 0x3c0, "cpu %u: interrupts unmasked", c);
+		KT_CHECK(t, r[c].tpidr == c, "cpu %u: TPIDR_EL1 %lu", c, (unsigned long)r[c].tpidr);
+		for (unsigned d = 0; d < c; d++)
+			KT_CHECK(t, r[c].sp_el0 != r[d].sp_el0, "cpus %u and %u share an exception stack",
+				 d, c);
+		check_stacks(t, c, r[c].sp_el0);
+	}
+}
+
 /* ------------------------------------------------ deliberate CPU faults */
 
 KTEST_NAMED("selftest-aarch64-undef", undefined_instruction, selftest_aarch64_undef);
@@ -197,4 +264,57 @@ static void selftest_aarch64_exec(struct ktest_ctx *t)
 	void (*fn)(void) = (void (*)(void))(uintptr_t)aarch64_dtb;   /* RAM: never executable */
 	fn();
 	KT_CHECK(t, 0, "executing RAM did not fault");
+}
+
+/* The last CPU runs victim(); the others (the boot CPU too) just return,
+ * and smp_run() waits for it until its exception report ends the run. */
+static void (*ap_victim)(void);
+
+static void on_last_cpu(unsigned cpu, void *arg)
+{
+	(void)arg;
+	if (cpu == smp_ncpus() - 1)
+		ap_victim();
+}
+
+static void ap_read_unmapped(void)
+{
+	(void)*(volatile char *)arch_unmapped_address();
+}
+
+/* 256 bytes a frame: the 40 KiB stack is gone after ~160 calls. */
+static unsigned long __attribute__((noinline)) ap_recurse(volatile char *up, unsigned long depth)
+{
+	volatile char frame[256];
+
+	frame[0] = (char)depth;
+	if (up)
+		frame[1] = up[0];
+	return depth < (1ul << 20) ? ap_recurse(frame, depth + 1) + frame[1] : 0;
+}
+
+static void ap_overflow(void)
+{
+	ap_recurse(0, 0);
+}
+
+static void fault_on_ap(struct ktest_ctx *t, void (*fn)(void))
+{
+	KT_REQUIRE(t, smp_ncpus() >= 2, "needs a second CPU (-smp 2 or more)");
+	kt_log("CPU %u of %u faults on purpose\n", smp_ncpus() - 1, smp_ncpus());
+	ap_victim = fn;
+	smp_run(on_last_cpu, 0);
+	KT_CHECK(t, 0, "CPU %u did not fault", smp_ncpus() - 1);
+}
+
+KTEST_NAMED("selftest-aarch64-ap-fault", unmapped_read_on_ap, selftest_aarch64_ap_fault);
+static void selftest_aarch64_ap_fault(struct ktest_ctx *t)
+{
+	fault_on_ap(t, ap_read_unmapped);
+}
+
+KTEST_NAMED("selftest-aarch64-ap-stack", stack_overflow_on_ap, selftest_aarch64_ap_stack);
+static void selftest_aarch64_ap_stack(struct ktest_ctx *t)
+{
+	fault_on_ap(t, ap_overflow);
 }
