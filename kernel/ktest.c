@@ -10,8 +10,9 @@
  *     not ok 2 - pfa/bad_free: tests/kernel/pfa.c:88: report was ...
  *     1 passed, 1 failed
  *
- * test=all selects every suite except selftest-* (they fail on purpose)
- * and bench-* (they measure, they do not check).
+ * test=all selects every suite except selftest-* (they fail on purpose),
+ * bench-* (they measure, they do not check) and debug-* (they need
+ * mm.debug=... on the command line).
  */
 #include <stdarg.h>
 #include <kernel/arch.h>
@@ -48,7 +49,8 @@ uint64_t kt_rand(struct ktest_ctx *t)
 
 static int in_default_set(const char *suite)
 {
-	return strncmp(suite, "selftest-", 9) && strncmp(suite, "bench-", 6);
+	return strncmp(suite, "selftest-", 9) && strncmp(suite, "bench-", 6) &&
+	       strncmp(suite, "debug-", 6);
 }
 
 struct run {

@@ -8,6 +8,8 @@
 #include <kernel/panic.h>
 #include <kernel/mm.h>
 #include <kernel/smp.h>
+#include <kernel/cmdline.h>
+#include <strata/debug.h>
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
 #include <strata/platform.h>
@@ -35,6 +37,12 @@ void mm_init(const struct boot_info *bi)
 	if (pfa_setup_end() != 0)
 		panic("mm: no room for the page descriptors");
 	kmalloc_init();
+
+	/* mm.debug=FZPUQ[,continue] (strata/debug.h) */
+	char spec[32];
+	if (cmdline_get(bi->cmdline, "mm.debug", spec, sizeof spec) &&
+	    mm_debug_setup(spec) != 0)
+		panic("mm: bad mm.debug=%s (letters FZPUQ, all or off, then ,continue)", spec);
 }
 
 /* ---- CPUs and interrupts for strata's per-CPU caches and locks ---- */

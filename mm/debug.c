@@ -418,11 +418,15 @@ bool dbg_free(const void *p, void *caller)
 	return true;
 }
 
-size_t dbg_usable(const void *p)
+bool dbg_usable(const void *p, size_t *size)
 {
 	size_t raw;
 	struct dbg_hdr *h = header_of(p, &raw);
-	return h && h->magic == ((uintptr_t)h ^ DBG_LIVE) ? h->size : 0;
+
+	if (!h || h->magic != ((uintptr_t)h ^ DBG_LIVE))
+		return false;
+	*size = h->size;
+	return true;
 }
 
 /* ------------------------------------------------------------------ */

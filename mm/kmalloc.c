@@ -471,11 +471,9 @@ size_t kmalloc_usable_size_caller(const void *p, void *caller)
 
 	if (!p)
 		return 0;
-	if (km_unlikely(km_debug_on)) {
-		size_t d = dbg_usable(p);
-		if (d)
-			return d;
-	}
+	size_t d;
+	if (km_unlikely(km_debug_on) && dbg_usable(p, &d))
+		return d;
 	mm_spin_lock(&km.lock);
 	size_t n = usable_locked(p, &l, "kmalloc_usable_size", caller);
 	mm_spin_unlock(&km.lock);
@@ -503,18 +501,17 @@ void *krealloc_caller(void *p, size_t size, unsigned flags, void *caller)
 		kfree_caller(p, caller);
 		return NULL;
 	}
-	if (km_unlikely(km_debug_on)) {
-		size_t old = dbg_usable(p);
-		if (old) {   /* a debug block: always moves, so stale pointers show */
-			void *q = dbg_alloc(size, flags & ~KM_ZERO, caller);
-			if (!q)
-				return NULL;
-			km_copy(q, p, old < size ? old : size);
-			if ((flags & KM_ZERO) && size > old)
-				km_zero_bytes((char *)q + old, size - old);
-			kfree_caller(p, caller);
-			return q;
-		}
+	size_t dsize;
+	if (km_unlikely(km_debug_on) && dbg_usable(p, &dsize)) {
+		/* a debug block: always moves, so stale pointers show */
+		void *q = dbg_alloc(size, flags & ~KM_ZERO, caller);
+		if (!q)
+			return NULL;
+		km_copy(q, p, dsize < size ? dsize : size);
+		if ((flags & KM_ZERO) && size > dsize)
+			km_zero_bytes((char *)q + dsize, size - dsize);
+		kfree_caller(p, caller);
+		return q;
 	}
 
 	mm_spin_lock(&km.lock);

@@ -378,7 +378,7 @@ extern unsigned km_debug_on;          /* MM_DBG_* flags now in force */
 #endif
 void *dbg_alloc(size_t size, unsigned flags, void *caller);
 bool dbg_free(const void *p, void *caller);
-size_t dbg_usable(const void *p);
+bool dbg_usable(const void *p, size_t *size);   /* false: not a live debug block */
 uint64_t dbg_flush_quarantine(void);
 void dbg_reset(void);
 void mm_debug_report_freelist(const struct km_pool *p, size_t size, const void *b,

@@ -245,13 +245,10 @@ KTEST(kmalloc, random)
 	sound(t, iters);
 	static struct kmalloc_stats st;
 	kmalloc_get_stats(&st);
-	uint64_t spare = st.arenas_spare * (st.arena_size / PAGE_SIZE) + st.large_cached_pages;
-	/* blocks in this CPU's magazines keep their pools (and arenas) alive */
-	if (st.percpu_cached_blocks || st.blocks_internal) {
-		mm_reclaim();
-		kmalloc_get_stats(&st);
-		spare = 0;
-	}
+	/* blocks in this CPU's magazines keep their pools (and arenas) alive,
+	 * the spare arena and the run cache hold pages: give all of it back */
+	mm_reclaim();
+	uint64_t spare = 0;
 	KT_CHECK(t, pfa_free_pages() + spare == free0,
 		 "after freeing everything: %llu free + %llu spare pages, %llu before",
 		 (unsigned long long)pfa_free_pages(), (unsigned long long)spare,
