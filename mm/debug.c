@@ -118,11 +118,11 @@ int mm_debug_setup(const char *spec)
 			return -1;
 		cont = 1;
 	}
-	mm_percpu_enable(flags == 0);
+	mm_percpu_enable(flags == 0);   /* tracing keeps the magazines */
 	mm_spin_lock(&dbg.lock);
 	dbg.keep_going = cont;
 #if MM_DEBUG
-	km_debug_on = flags;
+	km_debug_on = flags | (km_debug_on & KM_TRACING);
 #endif
 	mm_spin_unlock(&dbg.lock);
 	return 0;

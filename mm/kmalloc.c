@@ -256,11 +256,22 @@ void *km_alloc_nodebug(size_t size, unsigned flags, void *caller)
 	return km_alloc_raw(size, flags, caller);
 }
 
+/* Debug blocks and/or tracing (km_debug_on != 0). */
+static __attribute__((noinline)) void *km_alloc_hooked(size_t size, unsigned flags,
+							void *caller)
+{
+	void *p = (km_debug_on & MM_DBG_ALL) ? dbg_alloc(size, flags, caller)
+					     : km_alloc_raw(size, flags, caller);
+	if (p && (km_debug_on & KM_TRACING))
+		trace_alloc(p, size, caller);
+	return p;
+}
+
 static inline __attribute__((always_inline)) void *
 km_alloc(size_t size, unsigned flags, void *caller)
 {
 	if (km_unlikely(km_debug_on))
-		return dbg_alloc(size, flags, caller);
+		return km_alloc_hooked(size, flags, caller);
 	return km_alloc_raw(size, flags, caller);
 }
 
@@ -321,13 +332,18 @@ void *kmalloc_aligned(size_t size, size_t align, unsigned flags)
 	if (align <= KMALLOC_MIN_ALIGN)
 		return km_alloc(size, flags, caller);
 	/* larger alignments: plain blocks, also in debug mode (debug.h) */
+	void *p = NULL;
 	if (size <= KM_SMALL_MAX) {
 		/* the smallest class whose blocks all have this alignment */
-		for (unsigned c = km_size_class(size); c < km.nclasses; c++)
+		for (unsigned c = km_size_class(size); c < km.nclasses && !p; c++)
 			if (km.cls[c].align >= align)
-				return alloc_class(c, size, flags, caller);
+				p = alloc_class(c, size, flags, caller);
 	}
-	return alloc_large(size, align, flags, caller);
+	if (!p)
+		p = alloc_large(size, align, flags, caller);
+	if (p && (km_debug_on & KM_TRACING))
+		trace_alloc(p, size, caller);
+	return p;
 }
 
 /* ------------------------------------------------------------------ */
@@ -367,8 +383,12 @@ void kfree_caller(const void *p, void *caller)
 {
 	if (km_unlikely(!p))
 		return;
-	if (km_unlikely(km_debug_on) && dbg_free(p, caller))
-		return;
+	if (km_unlikely(km_debug_on)) {
+		if (km_debug_on & KM_TRACING)
+			trace_free(p);
+		if ((km_debug_on & MM_DBG_ALL) && dbg_free(p, caller))
+			return;
+	}
 	kfree_nodebug(p, caller);
 }
 
@@ -504,7 +524,7 @@ void *krealloc_caller(void *p, size_t size, unsigned flags, void *caller)
 	size_t dsize;
 	if (km_unlikely(km_debug_on) && dbg_usable(p, &dsize)) {
 		/* a debug block: always moves, so stale pointers show */
-		void *q = dbg_alloc(size, flags & ~KM_ZERO, caller);
+		void *q = km_alloc(size, flags & ~KM_ZERO, caller);
 		if (!q)
 			return NULL;
 		km_copy(q, p, dsize < size ? dsize : size);
@@ -529,6 +549,10 @@ void *krealloc_caller(void *p, size_t size, unsigned flags, void *caller)
 		return NULL;
 	if (in_place) {
 		size_t now = l.kind == KM_LARGE ? large_usable(l.pg) : old;
+		if (km_debug_on & KM_TRACING) {
+			trace_free(p);
+			trace_alloc(p, size, caller);
+		}
 		if ((flags & KM_ZERO) && now > old)
 			km_zero((char *)p + old, now - old);
 		return p;

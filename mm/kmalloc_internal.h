@@ -376,6 +376,9 @@ extern unsigned km_debug_on;          /* MM_DBG_* flags now in force */
 #else
 #define km_debug_on 0u                /* every debug branch folds away */
 #endif
+#define KM_TRACING 0x100u             /* in km_debug_on: mm/trace.c is on */
+void trace_alloc(const void *p, size_t size, void *caller);
+void trace_free(const void *p);
 void *dbg_alloc(size_t size, unsigned flags, void *caller);
 bool dbg_free(const void *p, void *caller);
 bool dbg_usable(const void *p, size_t *size);   /* false: not a live debug block */
