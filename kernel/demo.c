@@ -14,11 +14,29 @@
 #include <stdio.h>
 #include <strata/heapdump.h>
 #include <strata/kmalloc.h>
+#include <strata/kmem_cache.h>
 #include <strata/pfa.h>
 
 #define DEMO_OBJECTS 4000
+#define DEMO_TASKS   300
 
 static void *objs[DEMO_OBJECTS];
+static void *tasks[DEMO_TASKS], *inodes[DEMO_TASKS];
+
+/* A typed cache with a constructor, as a kernel's task structs. */
+struct demo_task {
+	unsigned magic, pid;
+	char name[24];
+	void *stack;
+	unsigned long regs[56];
+};
+static void task_ctor(void *p)
+{
+	struct demo_task *t = p;
+	t->magic = 0x7a5c;
+	t->pid = 0;
+	t->stack = NULL;
+}
 
 static size_t dump_bytes;
 
@@ -53,8 +71,23 @@ void demo_run(const struct boot_info *bi)
 			panic("demo: kmalloc(%zu) failed", demo_size(i));
 		*(unsigned *)objs[i] = i;
 	}
+	struct kmem_cache *task_cache = kmem_cache_create("task", sizeof(struct demo_task), 0,
+							  KMEM_HWCACHE_ALIGN | KMEM_PANIC, task_ctor);
+	struct kmem_cache *inode_cache = kmem_cache_create("inode", 200, 0, KMEM_PANIC, NULL);
+	if (!task_cache || !inode_cache)
+		panic("demo: kmem_cache_create failed");
+	for (unsigned i = 0; i < DEMO_TASKS; i++) {
+		struct demo_task *t = kmem_cache_alloc(task_cache, 0);
+		if (t->magic != 0x7a5c)
+			panic("demo: task %p not constructed", (void *)t);
+		t->pid = i + 1;
+		tasks[i] = t;
+		inodes[i] = kmem_cache_alloc(inode_cache, KM_ZERO);
+	}
 	pfa_get_stats(&during);
 	kmalloc_print_stats(console_write);
+	printf("\n-- object caches (kmem_cache), %d tasks and inodes live --\n", DEMO_TASKS);
+	kmem_cache_print_slabinfo(console_write);
 	printf("\npfa free pages: %llu before, %llu with the objects live\n",
 		(unsigned long long)before.free_pages,
 		(unsigned long long)during.free_pages);
@@ -71,6 +104,12 @@ void demo_run(const struct boot_info *bi)
 			panic("demo: object %u at %p was overwritten", i, objs[i]);
 		kfree(objs[i]);
 	}
+	for (unsigned i = 0; i < DEMO_TASKS; i++) {
+		kmem_cache_free(task_cache, tasks[i]);
+		kmem_cache_free(inode_cache, inodes[i]);
+	}
+	if (kmem_cache_destroy(task_cache) || kmem_cache_destroy(inode_cache))
+		panic("demo: caches still had objects");
 	uint64_t trimmed = kmalloc_trim();
 	pfa_get_stats(&after);
 	printf("all freed; kmalloc_trim() gave back %llu pages; pfa free pages %llu "
