@@ -28,7 +28,7 @@ Q := @
 endif
 
 .DEFAULT_GOAL := all
-.PHONY: all run test test-host test-qemu debug clean lib install deps bench soak minikernel
+.PHONY: all run test test-host test-qemu debug clean lib install deps bench soak minikernel fuzz
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
 MM_INC := -Imm/include
@@ -186,6 +186,9 @@ test-qemu: deps
 
 bench: deps
 	@scripts/bench-all
+
+fuzz: deps
+	@scripts/fuzz $(FUZZ_TIME)
 
 clean:
 	rm -rf build
