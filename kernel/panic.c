@@ -28,12 +28,13 @@
  */
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdatomic.h>
 #include <kernel/arch.h>
+#include <kernel/smp.h>
 #include <kernel/exit.h>
 #include <kernel/panic.h>
 #include <kernel/console.h>
 
-static int dying;   /* set once: a fault while dying must not recurse */
 
 void backtrace_print(uintptr_t fp)
 {
@@ -54,13 +55,24 @@ void backtrace_print(uintptr_t fp)
 	}
 }
 
+/*
+ * The first CPU to fail owns the report; a nested failure on that CPU
+ * exits at once; another CPU failing meanwhile waits for the owner to end
+ * the run (so two reports never interleave, and the first status wins).
+ */
+static atomic_uint dying_cpu;     /* CPU number + 1 of the one dying, 0: none */
+
 static void die_once(int status)
 {
-	if (dying) {
+	unsigned me = arch_cpu_id() + 1, none = 0;
+
+	if (atomic_compare_exchange_strong(&dying_cpu, &none, me))
+		return;
+	if (none == me) {
 		console_printf("\nnested failure while dying; exit %d\n", status);
 		arch_exit(status);
 	}
-	dying = 1;
+	arch_halt();
 }
 
 void panic(const char *fmt, ...)
