@@ -199,21 +199,29 @@ struct km_state {
 
 extern struct km_state km;
 
+/* -DKM_HARDEN=0 turns the encoding and the check off: only for measuring
+ * what they cost (tests/bench/debug_cost.c). */
+#ifndef KM_HARDEN
+#define KM_HARDEN 1
+#endif
+
 static inline struct km_block *km_next(const struct km_block *b)
 {
+	if (!KM_HARDEN)
+		return (struct km_block *)b->enc;
 	return (struct km_block *)(b->enc ^ km.secret ^ (uintptr_t)&b->enc);
 }
 
 static inline void km_set_next(struct km_block *b, const struct km_block *next)
 {
-	b->enc = (uintptr_t)next ^ km.secret ^ (uintptr_t)&b->enc;
+	b->enc = KM_HARDEN ? (uintptr_t)next ^ km.secret ^ (uintptr_t)&b->enc : (uintptr_t)next;
 }
 
 /* May `next` follow a block of pool p on its free list? */
 static inline bool km_next_ok(const struct km_pool *p, const struct km_block *next)
 {
-	return next == NULL || (((uintptr_t)next ^ (uintptr_t)p) < KM_POOL_SIZE &&
-				((uintptr_t)next & 15) == 0);
+	return !KM_HARDEN || next == NULL ||
+	       (((uintptr_t)next ^ (uintptr_t)p) < KM_POOL_SIZE && ((uintptr_t)next & 15) == 0);
 }
 
 /* ---- mm/pool.c ---- */
