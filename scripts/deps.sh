@@ -21,13 +21,15 @@ need=(
 	"gdb-multiarch gdb-multiarch"
 	"python3 python3"
 	"timeout coreutils"
+	"sqlite3 sqlite3"
+	"git git"
+	"bc bc"
 	"/usr/src/newlib/newlib-3.3.0.tar.xz newlib-source"
 	"/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a libclang-rt-14-dev"
 )
 if [[ "${1:-}" == "--bench" ]]; then
 	need+=(
 		"valgrind valgrind"
-		"sqlite3 sqlite3"
 		"/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 libjemalloc2"
 		"/usr/lib/x86_64-linux-gnu/libmimalloc.so.2 libmimalloc2.0"
 		"/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 libtcmalloc-minimal4"

@@ -54,7 +54,7 @@ $(LIBSTRATA_SO): $(LIB_OBJS)
 $(BUILD)/tests/lib_%: tests/host/lib_%.c $(wildcard tests/host/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  HOSTCC  $@"
-	$(Q)$(HOST_CC) -std=gnu11 -O1 -g $(WARN) -Itests/host -o $@ $< -lpthread -ldl
+	$(Q)$(HOST_CC) -std=gnu11 -O1 -g $(WARN) -fno-builtin $(MM_INC) -Itests/host -o $@ $< -lpthread -ldl
 
 -include $(LIB_OBJS:.o=.d)
 

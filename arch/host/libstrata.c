@@ -274,13 +274,36 @@ static void fork_child(void)
 /* the rest of the platform contract                                  */
 /* ------------------------------------------------------------------ */
 
+/* Ranges below this stay resident: the PFA hands them out again soon, and
+ * madvise plus the page faults after it cost more than the memory (glibc's
+ * trim threshold is 128 KiB for the same reason).  Arenas (1 MiB) and big
+ * runs go back to the kernel. */
+#define RELEASE_MIN_BYTES (64u << 10)
+
 void mm_platform_release(void *va, size_t bytes)
 {
+	if (bytes < RELEASE_MIN_BYTES)
+		return;
 	int saved_errno = errno;
 	madvise(va, bytes, MADV_DONTNEED);
 	atomic_fetch_add_explicit(&releases, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&released_bytes, bytes, memory_order_relaxed);
 	errno = saved_errno;
+}
+
+/* Bits that differ from run to run (free-list hardening): the clock, the
+ * pid and where ASLR put us.  No getrandom(): it may block early in boot. */
+uint64_t mm_platform_entropy(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
+		     ((uint64_t)getpid() << 48) ^ (uint64_t)(uintptr_t)&ts ^
+		     ((uint64_t)(uintptr_t)heap_base >> 12);
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	return x;
 }
 
 static void write_err(const char *s, size_t n)
@@ -327,6 +350,22 @@ EXPORT double strata_init_seconds(unsigned long long *metadata_bytes)
 		*metadata_bytes = ps.metadata_bytes;
 	}
 	return init_seconds;
+}
+
+/* The calling thread's slot id (MM_CPU_NONE before its first slow path
+ * or after it began to exit), and how many slots are taken. */
+EXPORT unsigned strata_thread_slot(unsigned *slots_in_use)
+{
+	if (slots_in_use)
+		*slots_in_use = (unsigned)__builtin_popcountll(atomic_load(&slots_used));
+	return host_cpu_slot;
+}
+
+/* kmalloc_get_stats() for tests and tools (struct from strata/kmalloc.h). */
+EXPORT void strata_kmalloc_stats(struct kmalloc_stats *st)
+{
+	host_ensure_init();
+	kmalloc_get_stats(st);
 }
 
 /* glibc extension: give free memory back.  1 if pages went back. */
