@@ -488,6 +488,8 @@ static size_t check_kmalloc_block(void *p, size_t req, size_t align, bool zero, 
 static void put_kmalloc(int i, void *p, size_t req, size_t u)
 {
 	struct blk *b = &blk[i];
+	if (trace)
+		fprintf(stderr, "   -> %p (ram + 0x%zx), usable %zu\n", p, (size_t)((uint8_t *)p - ram), u);
 	*b = (struct blk){ .p = p, .req = req, .n = u, .id = next_id++, .kind = B_KMALLOC };
 	walk(b->p, b->n, 0, b->n, W_FILL, b->id);
 }
@@ -1055,6 +1057,10 @@ static void setup_once(void)
 		abort();
 	kmalloc_init();
 	baseline_free = pfa_free_pages();
+	if (trace)
+		fprintf(stderr, "ram %p .. %p, reserved page %p, %llu pages free\n", (void *)ram,
+			(void *)(ram + RAM_SIZE), (void *)reserved_page,
+			(unsigned long long)baseline_free);
 	kmalloc_get_stats(&kst);
 	arena_order = ceil_log2(kst.arena_size / PAGE_SIZE);
 	host_capture_stop();
