@@ -390,6 +390,7 @@ static void mark_tails(struct page *pg, unsigned order)
 	for (uint32_t i = 1; i < PFA_BLOCK_PAGES(order); i++) {
 		pg[i].owner = PG_TAIL;
 		pg[i].data = i;
+		pg[i].cls = 0;   /* an earlier owner's mark must not survive */
 	}
 }
 

@@ -148,7 +148,9 @@ phys_addr_t pfa_page_phys(const struct page *pg);
  * distance to the head.  Used by the layers above after pfa_alloc().
  * The owner may use next, prev, cls and data of the head and next, prev, cls of
  * the tails, but must leave `owner`/`order` of the head and `owner`/`data`
- * of the tails alone: pfa_free() checks them.  pfa_set_owner() on a block
+ * of the tails alone: pfa_free() checks them.  Every page of a block fresh
+ * from pfa_alloc() or pfa_split() has cls 0, whatever earlier owners of
+ * those pages left there (kmalloc's pool lookup relies on it).  pfa_set_owner() on a block
  * that is not allocated with that order is reported (PFA_REPORT_BAD_OWNER). */
 void pfa_set_owner(phys_addr_t pa, unsigned order, enum page_owner owner);
 
