@@ -181,8 +181,9 @@ static void arena_free(struct km_arena *a)
 	km.arenas_current--;
 	km.arenas_reclaimed_total++;
 	km.pfa_frees++;
+	phys_addr_t pa = a->pa;     /* a lives in the pages being released */
 	mm_platform_release(km_arena_base(a), KM_ARENA_SIZE);
-	pfa_free(a->pa, KM_ARENA_ORDER);
+	pfa_free(pa, KM_ARENA_ORDER);
 }
 
 static unsigned parked_in(const struct km_arena *a);

@@ -232,9 +232,10 @@ static struct kmem_slab *slab_new(struct kmem_cache *c)
 
 static void slab_delete(struct kmem_cache *c, struct kmem_slab *s)
 {
+	phys_addr_t pa = s->pa;     /* s lives in the pages being released */
 	s->magic = 0;
 	mm_platform_release(s, (size_t)PAGE_SIZE << c->order);
-	pfa_free(s->pa, c->order);
+	pfa_free(pa, c->order);
 }
 
 static void *slab_take(struct kmem_cache *c, struct kmem_slab *s)

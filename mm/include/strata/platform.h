@@ -73,7 +73,9 @@ unsigned mm_platform_cpu_attach(void);
 uint64_t mm_platform_entropy(void);
 
 /* [va, va + bytes) is free, page aligned, and goes back to the PFA right
- * after this call; the platform may drop its contents.  Default: nothing. */
+ * after this call; the platform may drop its contents (strata reads
+ * nothing from the range after the call: madvise(MADV_DONTNEED) zeroes
+ * it).  Default: nothing. */
 void mm_platform_release(void *va, size_t bytes);
 
 #endif
