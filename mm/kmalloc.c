@@ -374,12 +374,9 @@ size_t km_block_size_quiet(const void *p)
 	return n;
 }
 
-static __attribute__((noinline)) void kfree_slow(const void *p, void *caller)
-{
-	kfree_caller(p, caller);
-}
-
-void kfree_caller(const void *p, void *caller)
+/* Everything kfree's fast path does not take: NULL, debug mode, large
+ * runs, bad pointers, a full magazine, no per-CPU cache. */
+static __attribute__((noinline)) void kfree_generic(const void *p, void *caller)
 {
 	if (km_unlikely(!p))
 		return;
@@ -429,10 +426,10 @@ void kfree_nodebug(const void *p, void *caller)
  * loaded magazine of its class.  No lock: for a valid p its pool cannot
  * change class or go away under us (p is still allocated), and the
  * fields another CPU may be updating are read with km_load().
- * Everything else -- NULL, large runs, bad pointers, a full magazine, no
- * per-CPU cache -- goes to kfree_caller(), which asks the page descriptor.
+ * False for everything else (kfree_generic() then asks the page
+ * descriptor).  Inlined into both entry points below.
  */
-void kfree(const void *p)
+static inline __attribute__((always_inline)) bool kfree_fast(const void *p)
 {
 	uintptr_t base = (uintptr_t)p & ~(KM_ARENA_SIZE - 1);
 
@@ -452,13 +449,29 @@ void kfree(const void *p)
 				    km_likely(mag_push(pc->slot[c].loaded, b))) {
 					b->mark = km_mag_mark(b);
 					mm_irq_restore(irq);
-					return;
+					return true;
 				}
 			}
 			mm_irq_restore(irq);
 		}
 	}
-	kfree_slow(p, RET_ADDR());
+	return false;
+}
+
+void kfree(const void *p)
+{
+	if (km_likely(kfree_fast(p)))
+		return;
+	kfree_generic(p, RET_ADDR());
+}
+
+/* kfree() for wrappers (free(), newlib's _free_r) that name their own
+ * caller in reports; the same fast path. */
+void kfree_caller(const void *p, void *caller)
+{
+	if (km_likely(kfree_fast(p)))
+		return;
+	kfree_generic(p, caller);
 }
 
 /* ------------------------------------------------------------------ */
