@@ -62,6 +62,12 @@ void kmalloc_init(void)
 	/* odd multiplier mix; bit 0..3 set so that no encoded link of an
 	 * aligned block equals a plain aligned pointer */
 	km.secret = (uintptr_t)(mm_platform_entropy() * 0xD6E8FEB86659FD93ull) | 0xf;
+
+	static struct pfa_stats ps;      /* large; init runs once */
+	pfa_get_stats(&ps);
+	km.lc_budget = ps.total_pages >> KM_LARGE_CACHE_RAM_SHIFT;
+	if (km.lc_budget > (KM_LARGE_CACHE_MAX_BYTES >> PAGE_SHIFT))
+		km.lc_budget = KM_LARGE_CACHE_MAX_BYTES >> PAGE_SHIFT;
 	km.ready = true;
 }
 

@@ -892,6 +892,66 @@ TEST(kmalloc_hot_loop_stays_put)
 	CHECK_SOUND();
 }
 
+/* The run cache (mm/large.c): an exact size first, else the smallest
+ * cached run of at most twice the pages, cut down; bounded in runs and
+ * pages; a double free of a cached run is still caught. */
+TEST(large_run_cache_fits_and_bounds)
+{
+	setup();
+	static struct kmalloc_stats st;
+	const size_t pg = PAGE_SIZE;
+
+	uint8_t *p = kmalloc(10 * pg, 0);
+	REQUIRE(p != NULL, "kmalloc(10 pages)");
+	kfree(p);
+	kmalloc_get_stats(&st);
+	CHECK(st.large_cached_pages == 10, "%llu pages cached, not 10",
+	      (unsigned long long)st.large_cached_pages);
+	uint8_t *q = kmalloc(7 * pg, 0);
+	CHECK(q == p, "7 pages came from %p, not the cached 10-page run %p", q, p);
+	CHECK(kmalloc_usable_size(q) == 7 * pg, "usable %zu, not 7 pages", kmalloc_usable_size(q));
+	kmalloc_get_stats(&st);
+	CHECK(st.large_cached_pages == 0 && st.large_pages == 7, "cached %llu, runs %llu pages",
+	      (unsigned long long)st.large_cached_pages, (unsigned long long)st.large_pages);
+	CHECK(free_at_start - pfa_free_pages() == 7, "PFA holds %llu pages for a 7-page run",
+	      (unsigned long long)(free_at_start - pfa_free_pages()));
+	CHECK_SOUND();
+
+	kfree(q);                          /* 7 pages cached */
+	uint8_t *r = kmalloc(3 * pg, 0);   /* 7 > 2 * 3: not from the cache */
+	CHECK(r != q, "a 3-page request took the 7-page run");
+	kmalloc_get_stats(&st);
+	CHECK(st.large_cached_pages == 7, "%llu pages cached, not 7",
+	      (unsigned long long)st.large_cached_pages);
+	kfree(r);
+	kfree(r);                          /* cached run freed twice */
+	CHECK(kmalloc_last_report_kind() == KM_DOUBLE_FREE, "double free of a cached run: %d",
+	      (int)kmalloc_last_report_kind());
+
+	/* bounds: at most 64 runs, at most RAM / 16 pages (64 MiB -> 1024) */
+	kmalloc_trim();
+	static void *v[70];
+	for (int i = 0; i < 70; i++)
+		v[i] = kmalloc(pg + 1, 0);     /* 2 pages each */
+	for (int i = 0; i < 70; i++)
+		kfree(v[i]);
+	kmalloc_get_stats(&st);
+	CHECK(st.large_cached_pages == 64 * 2, "70 freed 2-page runs: %llu pages cached, not 128",
+	      (unsigned long long)st.large_cached_pages);
+	for (int i = 0; i < 5; i++)
+		v[i] = kmalloc(300 * pg, 0);
+	for (int i = 0; i < 5; i++)
+		kfree(v[i]);
+	kmalloc_get_stats(&st);
+	CHECK(st.large_cached_pages <= 1024 && st.large_cached_pages >= 900,
+	      "after 5 freed 300-page runs: %llu pages cached (budget 1024)",
+	      (unsigned long long)st.large_cached_pages);
+	CHECK_SOUND();
+	kmalloc_trim();
+	CHECK(pfa_free_pages() == free_at_start, "trim left %llu pages out",
+	      (unsigned long long)(free_at_start - pfa_free_pages()));
+}
+
 int main(int argc, char **argv)
 {
 	return harness_main(argc, argv);
