@@ -17,10 +17,12 @@
  *              time to 16..64 KiB, plus 8 arrays grown to 32 MiB
  *   frag       allocate 1.5M blocks of 16..256 B, free 90% at random,
  *              allocate 60k blocks of 300..4000 B; prints the RSS after
- *              each phase (the peak is measured outside)
+ *              each phase
+ *   idle       nothing (the allocator's cost for a program that does not
+ *              allocate)
  *
- * Prints "NAME ops=N check=X" (X depends only on the workload) and, for
- * frag, "rss_kib=..." lines.  Under callgrind (RUNNING_ON_VALGRIND) the
+ * Prints "NAME ops=N check=X" (X depends only on the workload), the peak
+ * RSS as "vmhwm_kib=N" and, for frag, an "rss_kib ..." line.  Under callgrind (RUNNING_ON_VALGRIND) the
  * measured part is bracketed by CALLGRIND_ZERO_STATS and
  * CALLGRIND_DUMP_STATS_AT("measured") so instructions/op exclude startup.
  */
@@ -69,6 +71,29 @@ static long rss_kib(void)
 		fclose(f);
 	}
 	return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Peak RSS of this program since exec.  (wait4's ru_maxrss would do,
+ * but Linux carries the parent's peak over a fork+exec into it: every
+ * child of a Python driver would show at least the driver's 16 MiB.) */
+static long vmhwm_kib(void)
+{
+	char line[256];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* ---- idle: no allocation (what the allocator costs by being there) ---- */
+static uint64_t w_idle(void)
+{
+	return 0;
 }
 
 /* ---- hot ---- */
@@ -319,10 +344,13 @@ int main(int argc, char **argv)
 		ops = w_realloc();
 	else if (!strcmp(w, "frag"))
 		ops = w_frag();
+	else if (!strcmp(w, "idle"))
+		ops = w_idle();
 	else {
 		fprintf(stderr, "unknown workload %s\n", w);
 		return 2;
 	}
 	printf("%s ops=%llu check=%llu\n", w, (unsigned long long)ops, (unsigned long long)check);
+	printf("vmhwm_kib=%ld\n", vmhwm_kib());
 	return 0;
 }
