@@ -149,7 +149,7 @@ struct km_class {
 	uint32_t align;     /* every block of the class is aligned to this */
 };
 
-#define KM_LARGE_CACHE_RUNS 64   /* freed runs kept for reuse (large.c) */
+#define KM_LARGE_CACHE_RUNS 256  /* freed runs kept for reuse (large.c) */
 #define KM_LARGE_CACHE_MAX_BYTES (8u << 20)  /* ... at most this much, and */
 #define KM_LARGE_CACHE_RAM_SHIFT 4            /* at most RAM / 16 */
 
@@ -185,6 +185,7 @@ struct km_state {
 	/* --- large runs --- */
 	uint64_t large_runs, large_pages, large_requested;
 	phys_addr_t lc_pa[KM_LARGE_CACHE_RUNS];       /* run cache, FIFO ring */
+	uint32_t lc_pages[KM_LARGE_CACHE_RUNS];       /* ... and each run's pages */
 	unsigned lc_first, lc_count;
 	uint64_t lc_budget;                           /* pages the cache may hold */
 	uint64_t large_cached_pages, large_cache_hits;

@@ -928,15 +928,15 @@ TEST(large_run_cache_fits_and_bounds)
 	CHECK(kmalloc_last_report_kind() == KM_DOUBLE_FREE, "double free of a cached run: %d",
 	      (int)kmalloc_last_report_kind());
 
-	/* bounds: at most 64 runs, at most RAM / 16 pages (64 MiB -> 1024) */
+	/* bounds: at most 256 runs, at most RAM / 16 pages (64 MiB -> 1024) */
 	kmalloc_trim();
-	static void *v[70];
-	for (int i = 0; i < 70; i++)
+	static void *v[260];
+	for (int i = 0; i < 260; i++)
 		v[i] = kmalloc(pg + 1, 0);     /* 2 pages each */
-	for (int i = 0; i < 70; i++)
+	for (int i = 0; i < 260; i++)
 		kfree(v[i]);
 	kmalloc_get_stats(&st);
-	CHECK(st.large_cached_pages == 64 * 2, "70 freed 2-page runs: %llu pages cached, not 128",
+	CHECK(st.large_cached_pages == 256 * 2, "260 freed 2-page runs: %llu pages cached, not 512",
 	      (unsigned long long)st.large_cached_pages);
 	for (int i = 0; i < 5; i++)
 		v[i] = kmalloc(300 * pg, 0);
