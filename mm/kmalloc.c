@@ -432,8 +432,9 @@ void kfree_nodebug(const void *p, void *caller)
  * loaded magazine of its class.  No lock: for a valid p its pool cannot
  * change class or go away under us (p is still allocated), and the
  * fields another CPU may be updating are read with km_load().
- * False for everything else (kfree_generic() then asks the page
- * descriptor).  Inlined into both entry points below.
+ * A full magazine goes to pcpu_free() (swap with the previous one, or
+ * trade with the depot).  False for everything else (kfree_generic()
+ * then asks the page descriptor).  Inlined into both entry points below.
  */
 static inline __attribute__((always_inline)) bool kfree_fast(const void *p)
 {
@@ -451,11 +452,17 @@ static inline __attribute__((always_inline)) bool kfree_fast(const void *p)
 			if (km_likely(cpu < MM_MAX_CPUS)) {
 				struct km_pcpu *pc = km_pcpu[cpu];
 				struct km_block *b = (struct km_block *)p;
-				if (km_likely(pc != NULL) &&
-				    km_likely(mag_push(pc->slot[c].loaded, b))) {
-					b->mark = km_mag_mark(b);
+				if (km_likely(pc != NULL)) {
+					if (km_likely(mag_push(pc->slot[c].loaded, b))) {
+						b->mark = km_mag_mark(b);
+						mm_irq_restore(irq);
+						return true;
+					}
+					/* loaded magazine full: p is known good, so
+					 * swap or trade magazines with the depot
+					 * without km.lock and the descriptor */
 					mm_irq_restore(irq);
-					return true;
+					return pcpu_free(c, b);
 				}
 			}
 			mm_irq_restore(irq);

@@ -32,12 +32,15 @@
  *   pool (16 KiB, one size class, here 64-byte blocks)
  *   +--------+-------+-------+-------+-------+-------+------------------+
  *   | header | used  | free  | used  | free  | used  | never carved ... |
- *   | 48 B   |       |   |   |       |   |   |       |                  |
+ *   | 48+16 B|       |   |   |       |   |   |       |                  |
  *   +--------+-------+---|---+-------+---|---+-------+------------------+
  *    freeblock ----------+   <-----------+           ^
  *    (the free list is threaded through the free     nextoffset: blocks
  *     blocks themselves, LIFO)                       are carved lazily,
  *                                                    one at a time
+ *   Block 0 starts on the next cache line (64 bytes; in pool 0, after the
+ *   arena header, at 128): kfree reads the header lock-free, and a block
+ *   in the same line would bounce it between the CPUs writing it.
  *
  * usedpools[class] is a doubly linked list of the pools of that class
  * that have at least one free block, so allocation is O(1):
@@ -91,7 +94,7 @@
  *   128-byte spacing  1152, 1280, ..., 2048           8 classes
  *
  *   class size  blocks/pool  align | class size  blocks/pool  align
- *      0    16     1021        16  |   32   576      28          64
+ *      0    16     1020        16  |   32   576      28          64
  *      1    32      510        32  |   33   640      25         128
  *      3    64      255        64  |   34   704      23          64
  *      7   128      127       128  |   35   768      21         256
@@ -176,8 +179,8 @@ static unsigned class_alignment(unsigned size)
 	if (a > KM_POOL_SIZE)
 		a = (unsigned)KM_POOL_SIZE;
 	while (a > 16 &&
-	       (capacity(size, round_up(KM_HDR, a)) != capacity(size, KM_HDR) ||
-		capacity(size, round_up(KM_HDR0, a)) != capacity(size, round_up(KM_HDR0, 16))))
+	       (capacity(size, round_up(KM_FIRST, a)) != capacity(size, KM_FIRST) ||
+		capacity(size, round_up(KM_FIRST0, a)) != capacity(size, KM_FIRST0)))
 		a /= 2;
 	return a;
 }
@@ -187,8 +190,8 @@ static void class_init(struct km_class *k, unsigned size)
 	k->size = size;
 	k->recip = (uint32_t)((((uint64_t)1) << 32) / size + 1);
 	k->align = class_alignment(size);
-	k->first = (uint16_t)round_up(KM_HDR, k->align);
-	k->first0 = (uint16_t)round_up(KM_HDR0, k->align);
+	k->first = (uint16_t)round_up(KM_FIRST, k->align);
+	k->first0 = (uint16_t)round_up(KM_FIRST0, k->align);
 	k->cap = (uint16_t)capacity(size, k->first);
 	k->cap0 = (uint16_t)capacity(size, k->first0);
 }
