@@ -425,6 +425,15 @@ void kfree_nodebug(const void *p, void *caller)
 		mm_debug_bad_pointer(l.why, p, caller);
 }
 
+/* kfree of a checked block whose CPU's loaded magazine is full: swap
+ * with the previous magazine or trade with the depot (pcpu_free), no
+ * km.lock, no descriptor; the locked path only if there is no cache. */
+static __attribute__((noinline)) void kfree_full(unsigned c, const void *p, void *caller)
+{
+	if (!pcpu_free(c, (void *)p))
+		kfree_generic(p, caller);
+}
+
 /*
  * The fast path: p lies in an arena found in km.hint[] (no page
  * descriptor needed, see mm/arena.c), in a carved pool in use, at a block
@@ -432,11 +441,11 @@ void kfree_nodebug(const void *p, void *caller)
  * loaded magazine of its class.  No lock: for a valid p its pool cannot
  * change class or go away under us (p is still allocated), and the
  * fields another CPU may be updating are read with km_load().
- * A full magazine goes to pcpu_free() (swap with the previous one, or
- * trade with the depot).  False for everything else (kfree_generic()
- * then asks the page descriptor).  Inlined into both entry points below.
+ * A full magazine goes to kfree_full(); everything else to
+ * kfree_generic(), which asks the page descriptor.  Both are tail calls,
+ * so the fast path saves no register.  Inlined into both entry points.
  */
-static inline __attribute__((always_inline)) bool kfree_fast(const void *p)
+static inline __attribute__((always_inline)) void kfree_common(const void *p, void *caller)
 {
 	uintptr_t base = (uintptr_t)p & ~(KM_ARENA_SIZE - 1);
 
@@ -456,35 +465,29 @@ static inline __attribute__((always_inline)) bool kfree_fast(const void *p)
 					if (km_likely(mag_push(pc->slot[c].loaded, b))) {
 						b->mark = km_mag_mark(b);
 						mm_irq_restore(irq);
-						return true;
+						return;
 					}
-					/* loaded magazine full: p is known good, so
-					 * swap or trade magazines with the depot
-					 * without km.lock and the descriptor */
 					mm_irq_restore(irq);
-					return pcpu_free(c, b);
+					kfree_full(c, p, caller);
+					return;
 				}
 			}
 			mm_irq_restore(irq);
 		}
 	}
-	return false;
+	kfree_generic(p, caller);
 }
 
 void kfree(const void *p)
 {
-	if (km_likely(kfree_fast(p)))
-		return;
-	kfree_generic(p, RET_ADDR());
+	kfree_common(p, RET_ADDR());
 }
 
 /* kfree() for wrappers (free(), newlib's _free_r) that name their own
  * caller in reports; the same fast path. */
 void kfree_caller(const void *p, void *caller)
 {
-	if (km_likely(kfree_fast(p)))
-		return;
-	kfree_generic(p, caller);
+	kfree_common(p, caller);
 }
 
 /* ------------------------------------------------------------------ */
