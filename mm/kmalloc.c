@@ -441,11 +441,15 @@ static __attribute__((noinline)) void kfree_full(unsigned c, const void *p, void
  * loaded magazine of its class.  No lock: for a valid p its pool cannot
  * change class or go away under us (p is still allocated), and the
  * fields another CPU may be updating are read with km_load().
- * A full magazine goes to kfree_full(); everything else to
- * kfree_generic(), which asks the page descriptor.  Both are tail calls,
- * so the fast path saves no register.  Inlined into both entry points.
+ * Returns KF_DONE, or KF_FULL (p checked, class *cls, magazine full: for
+ * kfree_full()) or KF_GENERIC (anything else: for kfree_generic(), which
+ * asks the page descriptor).  The callers make those tail calls and
+ * compute their caller argument only there, so the fast path saves no
+ * register and sets up no frame.
  */
-static inline __attribute__((always_inline)) void kfree_common(const void *p, void *caller)
+enum { KF_DONE, KF_FULL, KF_GENERIC };
+
+static inline __attribute__((always_inline)) int kfree_fast(const void *p, unsigned *cls)
 {
 	uintptr_t base = (uintptr_t)p & ~(KM_ARENA_SIZE - 1);
 
@@ -465,29 +469,45 @@ static inline __attribute__((always_inline)) void kfree_common(const void *p, vo
 					if (km_likely(mag_push(pc->slot[c].loaded, b))) {
 						b->mark = km_mag_mark(b);
 						mm_irq_restore(irq);
-						return;
+						return KF_DONE;
 					}
 					mm_irq_restore(irq);
-					kfree_full(c, p, caller);
-					return;
+					*cls = c;
+					return KF_FULL;
 				}
 			}
 			mm_irq_restore(irq);
 		}
 	}
-	kfree_generic(p, caller);
+	return KF_GENERIC;
 }
 
 void kfree(const void *p)
 {
-	kfree_common(p, RET_ADDR());
+	unsigned c;
+	int r = kfree_fast(p, &c);
+
+	if (km_likely(r == KF_DONE))
+		return;
+	if (r == KF_FULL)
+		kfree_full(c, p, RET_ADDR());
+	else
+		kfree_generic(p, RET_ADDR());
 }
 
 /* kfree() for wrappers (free(), newlib's _free_r) that name their own
  * caller in reports; the same fast path. */
 void kfree_caller(const void *p, void *caller)
 {
-	kfree_common(p, caller);
+	unsigned c;
+	int r = kfree_fast(p, &c);
+
+	if (km_likely(r == KF_DONE))
+		return;
+	if (r == KF_FULL)
+		kfree_full(c, p, caller);
+	else
+		kfree_generic(p, caller);
 }
 
 /* ------------------------------------------------------------------ */
