@@ -185,6 +185,8 @@ static void report(struct mm_bug_report *r)
 	mm_spin_unlock(&dbg.report_lock);
 
 	mm_printf("strata: BUG: %s at %p\n", bug_names[r->kind], r->ptr);
+	if (r->cache)
+		mm_printf("  object of cache %s\n", r->cache);
 	if (r->requested || r->block_size)
 		mm_printf("  block of %zu bytes asked for, in a %zu-byte block\n", r->requested,
 			  r->block_size);
@@ -211,6 +213,16 @@ void mm_debug_report_freelist(const struct km_pool *p, size_t size, const void *
 	};
 	mm_printf("strata: free list of pool %p (class %zu) at block %p decodes to %p\n",
 		  (const void *)p, size, b, next);
+	report(&r);
+}
+
+void mm_debug_report_cache(enum mm_bug_kind kind, const char *name, const void *p,
+			   const void *bad, size_t size, size_t slot, void *caller)
+{
+	struct mm_bug_report r = {
+		.kind = kind, .ptr = p, .bad = bad, .requested = size, .block_size = slot,
+		.caller = caller, .cache = name,
+	};
 	report(&r);
 }
 

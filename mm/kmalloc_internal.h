@@ -406,6 +406,10 @@ void dbg_reset(void);
 void mm_debug_report_freelist(const struct km_pool *p, size_t size, const void *b,
 			      const void *next);
 void mm_debug_bad_pointer(enum kmalloc_report_kind why, const void *p, void *caller);
+/* slab.c's debug caches: a damaged red zone or poison of object p of
+ * `size` bytes in cache `name`, first bad byte `bad`. */
+void mm_debug_report_cache(enum mm_bug_kind kind, const char *name, const void *p,
+			   const void *bad, size_t size, size_t slot, void *caller);
 
 /* ---- mm/kmalloc.c: the plain (non-debug) paths, for debug.c ---- */
 void *km_alloc_nodebug(size_t size, unsigned flags, void *caller);

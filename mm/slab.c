@@ -37,6 +37,17 @@
  *   kmem_cache_free(c, obj):  descriptor of obj -> head page PG_CACHE ->
  *   slab header -> slab->cache == c, magic, obj at a slot boundary ->
  *   push on this CPU's magazine.  Anything else: reported, ignored.
+ *
+ * Debug caches (KMEM_DEBUG, or created under mm.debug=Z/P): each slot is
+ *
+ *   | 0xFD x rz | object (size) | 0xFD ... to the end of the slot |
+ *               ^ first + i * stride: the pointer handed out
+ *
+ * (rz = 16, or the alignment if larger), written when the slab is made;
+ * without a constructor the object is also poisoned (0xDD free, 0xCD
+ * just allocated).  No magazines: every alloc and free takes the slow
+ * path, which checks the zones and the poison (dbg_* below); so does
+ * kmem_cache_check_all().  Compiled out with MM_DEBUG=0.
  */
 #include <strata/format.h>
 #include <strata/kmalloc.h>
@@ -77,6 +88,8 @@ struct kmem_cache {
 	uint32_t first;               /* offset of slot 0 in a slab */
 	unsigned order, nobjs;
 	void (*ctor)(void *);
+	unsigned dbg;                 /* MM_DBG_REDZONE / MM_DBG_POISON, see debug.h */
+	uint32_t rz;                  /* red zone before each object (0: none) */
 	char name[KMEM_NAME_MAX];
 	char free_op[KMEM_NAME_MAX + 24];   /* "kmem_cache_free[name]" for reports */
 
@@ -204,6 +217,104 @@ static void *slot_addr(const struct kmem_cache *c, const struct kmem_slab *s, un
 	return (char *)s + c->first + (size_t)i * c->stride;
 }
 
+/* ---- debug caches ---- */
+#if MM_DEBUG
+static void fill(void *p, int v, size_t n)
+{
+	unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		b[i] = (unsigned char)v;
+}
+
+static const unsigned char *first_not(const void *p, int v, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != (unsigned char)v)
+			return b + i;
+	return NULL;
+}
+
+/* Bytes after the object up to the end of its slot. */
+static size_t tail_zone(const struct kmem_cache *c)
+{
+	return c->stride - c->rz - c->size;
+}
+
+static void dbg_slot_init(const struct kmem_cache *c, unsigned char *obj)
+{
+	if (c->rz) {
+		fill(obj - c->rz, MM_POISON_REDZONE, c->rz);
+		fill(obj + c->size, MM_POISON_REDZONE, tail_zone(c));
+	}
+	if (c->dbg & MM_DBG_POISON)
+		fill(obj, MM_POISON_DEAD, c->size);
+}
+
+/* Check obj's red zones (and, if `free_poison`, its dead poison); report
+ * and return false if damaged. */
+static bool dbg_check(const struct kmem_cache *c, const unsigned char *obj, bool free_poison,
+		      void *caller)
+{
+	const unsigned char *bad;
+
+	if (c->rz && (bad = first_not(obj - c->rz, MM_POISON_REDZONE, c->rz)) != NULL) {
+		mm_debug_report_cache(MM_BUG_UNDERFLOW, c->name, obj, bad, c->size, c->stride, caller);
+		return false;
+	}
+	if (c->rz && (bad = first_not(obj + c->size, MM_POISON_REDZONE, tail_zone(c))) != NULL) {
+		mm_debug_report_cache(MM_BUG_OVERFLOW, c->name, obj, bad, c->size, c->stride, caller);
+		return false;
+	}
+	if (free_poison && (c->dbg & MM_DBG_POISON) &&
+	    (bad = first_not(obj, MM_POISON_DEAD, c->size)) != NULL) {
+		mm_debug_report_cache(MM_BUG_USE_AFTER_FREE, c->name, obj, bad, c->size, c->stride,
+				      caller);
+		return false;
+	}
+	return true;
+}
+
+/* An object leaves the cache: it was free (dead poison), now it is clean. */
+static void dbg_on_alloc(const struct kmem_cache *c, unsigned char *obj, void *caller)
+{
+	if (!dbg_check(c, obj, true, caller))
+		dbg_slot_init(c, obj);      /* reported: repair and go on */
+	if (c->dbg & MM_DBG_POISON)
+		fill(obj, MM_POISON_CLEAN, c->size);
+}
+
+/* An object comes back: its zones must be intact; then it is dead. */
+static void dbg_on_free(const struct kmem_cache *c, unsigned char *obj, void *caller)
+{
+	if (!dbg_check(c, obj, false, caller) && c->rz) {
+		fill(obj - c->rz, MM_POISON_REDZONE, c->rz);
+		fill(obj + c->size, MM_POISON_REDZONE, tail_zone(c));
+	}
+	if (c->dbg & MM_DBG_POISON)
+		fill(obj, MM_POISON_DEAD, c->size);
+}
+#else
+static void dbg_slot_init(const struct kmem_cache *c, unsigned char *obj)
+{
+	(void)c, (void)obj;
+}
+static bool dbg_check(const struct kmem_cache *c, const unsigned char *obj, bool free_poison,
+		      void *caller)
+{
+	(void)c, (void)obj, (void)free_poison, (void)caller;
+	return true;
+}
+static void dbg_on_alloc(const struct kmem_cache *c, unsigned char *obj, void *caller)
+{
+	(void)c, (void)obj, (void)caller;
+}
+static void dbg_on_free(const struct kmem_cache *c, unsigned char *obj, void *caller)
+{
+	(void)c, (void)obj, (void)caller;
+}
+#endif
+
 /* A new slab with every slot constructed; cache lock NOT held (the
  * constructor may take its time, or even allocate). */
 static struct kmem_slab *slab_new(struct kmem_cache *c)
@@ -224,6 +335,9 @@ static struct kmem_slab *slab_new(struct kmem_cache *c)
 		unsigned left = c->nobjs - w * 64;
 		s->bitmap[w] = left >= 64 ? ~0ull : (1ull << left) - 1;
 	}
+	if (c->dbg)
+		for (unsigned i = 0; i < c->nobjs; i++)
+			dbg_slot_init(c, slot_addr(c, s, i));
 	if (c->ctor)
 		for (unsigned i = 0; i < c->nobjs; i++)
 			c->ctor(slot_addr(c, s, i));
@@ -424,7 +538,15 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 	mm_snprintf(c->free_op, sizeof c->free_op, "kmem_cache_free[%s]", c->name);
 	c->flags = flags;
 	c->size = size;
-	c->stride = align_up(size < 8 ? 8 : size, align);
+#if MM_DEBUG
+	c->dbg = (flags & KMEM_DEBUG) ? MM_DBG_REDZONE | MM_DBG_POISON :
+					 mm_debug_flags() & (MM_DBG_REDZONE | MM_DBG_POISON);
+	if (ctor)
+		c->dbg &= ~MM_DBG_POISON;     /* poison would undo the constructor */
+	if (c->dbg & MM_DBG_REDZONE)
+		c->rz = (uint32_t)(align > 16 ? align : 16);
+#endif
+	c->stride = align_up(c->rz + (size < 8 ? 8 : size) + (c->rz ? 16 : 0), align);
 	c->recip = (uint32_t)(((uint64_t)1 << 32) / c->stride + 1);
 	c->ctor = ctor;
 	c->lock = (mm_spinlock_t)MM_SPINLOCK_INIT;
@@ -433,6 +555,7 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 		km_report_unlocked(KM_FAIL_TOO_LARGE, "kmem_cache_create", NULL, size, caller, 0);
 		return NULL;
 	}
+	c->first += c->rz;                /* slot i's object: first + i * stride */
 	c->keep_empty = (unsigned)(CACHE_KEEP_EMPTY >> (PAGE_SHIFT + c->order));
 	if (c->keep_empty == 0)
 		c->keep_empty = 1;
@@ -440,7 +563,7 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 	depot_init(&c->depot, cap < 4 ? 4 : cap, CACHE_MAX_FULL, &cache_ops, c);
 	for (i = 0; i < MM_MAX_CPUS; i++)
 		slot_init(&c->cpu[i]);
-	c->percpu = !(flags & KMEM_NO_PERCPU);
+	c->percpu = !(flags & KMEM_NO_PERCPU) && !c->dbg;
 
 	mm_spin_lock(&caches_lock);
 	c->next = caches;
@@ -552,6 +675,8 @@ static __attribute__((noinline)) void *cache_alloc_slow(struct kmem_cache *c, un
 		km_report_unlocked(KM_FAIL_NOMEM, "kmem_cache_alloc", NULL, c->size, caller, 0);
 		return NULL;
 	}
+	if (c->dbg)
+		dbg_on_alloc(c, obj, caller);
 	if (flags & KM_ZERO) {
 		for (size_t i = 0; i < c->size; i++)
 			((unsigned char *)obj)[i] = 0;
@@ -594,6 +719,8 @@ static __attribute__((noinline)) void cache_free_slow(struct kmem_cache *c, void
 		bad_free(c, obj, KM_DOUBLE_FREE, caller);
 		return;
 	}
+	if (c->dbg)
+		dbg_on_free(c, obj, caller);
 	unsigned long irq = mm_irq_save();
 	unsigned cpu = c->percpu ? mm_cpu_id() : MM_CPU_NONE;
 	if (c->percpu && cpu >= MM_MAX_CPUS)
@@ -765,6 +892,10 @@ static int check_slab(struct kmem_cache *c, struct kmem_slab *s, unsigned which)
 		mm_printf("strata: cache %s: slab %p counts %u free + %u in use, bitmap %u free\n",
 			  c->name, (void *)s, s->nfree, s->inuse, freebits);
 		bad++;
+	}
+	for (unsigned i = 0; c->dbg && i < c->nobjs; i++) {
+		bool is_free = (bm[i / 64] >> (i % 64)) & 1;
+		bad += !dbg_check(c, slot_addr(c, s, i), is_free, NULL);
 	}
 	unsigned want = s->inuse == 0 ? LIST_EMPTY : s->nfree == 0 ? LIST_FULL : LIST_PARTIAL;
 	if (which != want) {

@@ -4,7 +4,8 @@
  * mode and asserting the report's fields (in the style of Linux's
  * slub_kunit): overflow, underflow, use after free, double free, interior
  * free, corrupted free list; plus poisoning, mm_check_all on a live
- * block, and the default outcome (a panic, in a child process).
+ * block, and the default outcome (a panic, in a child process).  The
+ * same for objects of debug kmem caches (KMEM_DEBUG, or mm.debug=Z/P).
  */
 #include "harness.h"
 
@@ -17,6 +18,7 @@
 
 #include <strata/debug.h>
 #include <strata/kmalloc.h>
+#include <strata/kmem_cache.h>
 #include <strata/percpu.h>
 #include <strata/pfa.h>
 #include "host.h"
@@ -285,6 +287,121 @@ TEST(bad_specs_are_refused)
 	CHECK(mm_debug_flags() == 0, "flags %#x", mm_debug_flags());
 	CHECK(mm_debug_setup("ZP") == 0 && mm_debug_flags() == (MM_DBG_REDZONE | MM_DBG_POISON),
 	      "ZP -> %#x", mm_debug_flags());
+	teardown();
+}
+
+/* ---- kmem caches in debug mode ---- */
+
+static bool all_bytes(const unsigned char *p, int v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != (unsigned char)v)
+			return false;
+	return true;
+}
+
+TEST(cache_overflow_and_underflow_name_the_cache)
+{
+	setup("off");
+	mm_debug_set_panic(0);
+	struct kmem_cache *c = kmem_cache_create("dbg-obj", 40, 8, KMEM_DEBUG, NULL);
+	REQUIRE(c, "kmem_cache_create");
+	unsigned char *o = kmem_cache_alloc(c, 0);
+	REQUIRE(o, "kmem_cache_alloc");
+	CHECK(all_bytes(o, MM_POISON_CLEAN, 40), "new object not 0xCD: %02x", o[0]);
+	CHECK(all_bytes(o - 16, MM_POISON_REDZONE, 16) && o[40] == MM_POISON_REDZONE,
+	      "no red zones around the object");
+	uint64_t before = last().serial;
+	o[40] = 'X';
+	kmem_cache_free(c, o);
+	struct mm_bug_report r = last();
+	CHECK(r.serial == before + 1, "overflow not reported");
+	CHECK(r.kind == MM_BUG_OVERFLOW && r.ptr == o && r.bad == o + 40 && r.requested == 40,
+	      "kind %s ptr %p bad %p size %zu", mm_bug_name(r.kind), r.ptr, r.bad, r.requested);
+	CHECK(r.cache && strcmp(r.cache, "dbg-obj") == 0, "cache %s", r.cache ? r.cache : "NULL");
+	CHECK(strstr(out, "object of cache dbg-obj") != NULL, "report text:\n%s", out);
+
+	unsigned char *q = kmem_cache_alloc(c, 0);
+	q[-3] = 0;
+	kmem_cache_free(c, q);
+	r = last();
+	CHECK(r.kind == MM_BUG_UNDERFLOW && r.ptr == q && r.bad == q - 3,
+	      "kind %s ptr %p bad %p", mm_bug_name(r.kind), r.ptr, r.bad);
+	CHECK(kmem_cache_destroy(c) == 0, "objects still live");
+	teardown();
+}
+
+TEST(cache_write_after_free_caught_on_reuse)
+{
+	setup("off");
+	mm_debug_set_panic(0);
+	struct kmem_cache *c = kmem_cache_create("dbg-uaf", 64, 0, KMEM_DEBUG, NULL);
+	REQUIRE(c, "kmem_cache_create");
+	unsigned char *o = kmem_cache_alloc(c, 0);
+	kmem_cache_free(c, o);
+	CHECK(all_bytes(o, MM_POISON_DEAD, 64), "freed object not 0xDD");
+	uint64_t before = last().serial;
+	o[5] = 7;                         /* write after free */
+	unsigned char *p = kmem_cache_alloc(c, 0);
+	struct mm_bug_report r = last();
+	CHECK(p == o, "the slot was not reused (%p, %p)", (void *)p, (void *)o);
+	CHECK(r.serial == before + 1 && r.kind == MM_BUG_USE_AFTER_FREE && r.bad == o + 5,
+	      "kind %s bad %p", mm_bug_name(r.kind), r.bad);
+	CHECK(all_bytes(p, MM_POISON_CLEAN, 64), "reused object not clean");
+	kmem_cache_free(c, p);
+	CHECK(kmem_cache_destroy(c) == 0, "objects still live");
+	teardown();
+}
+
+static unsigned ctor_runs;
+static void ctor_mark(void *obj)
+{
+	ctor_runs++;
+	memcpy(obj, "constructed", 12);
+}
+
+TEST(cache_with_ctor_keeps_state_but_has_zones)
+{
+	setup("off");
+	mm_debug_set_panic(0);
+	ctor_runs = 0;
+	struct kmem_cache *c = kmem_cache_create("dbg-ctor", 24, 0, KMEM_DEBUG, ctor_mark);
+	REQUIRE(c, "kmem_cache_create");
+	char *o = kmem_cache_alloc(c, 0);
+	CHECK(strcmp(o, "constructed") == 0, "ctor's work poisoned: %.12s", o);
+	kmem_cache_free(c, o);
+	o = kmem_cache_alloc(c, 0);
+	CHECK(strcmp(o, "constructed") == 0, "object not constructed after free/alloc");
+	unsigned runs = ctor_runs;
+	o[24] = 1;
+	kmem_cache_free(c, o);
+	CHECK(last().kind == MM_BUG_OVERFLOW && last().bad == o + 24, "overflow: %s",
+	      mm_bug_name(last().kind));
+	CHECK(ctor_runs == runs, "ctor ran again");
+	kmem_cache_destroy(c);
+	teardown();
+}
+
+TEST(cache_check_all_and_global_debug)
+{
+	setup("ZP,continue");             /* every new cache gets zones */
+	struct kmem_cache *c = kmem_cache_create("dbg-global", 100, 0, 0, NULL);
+	REQUIRE(c, "kmem_cache_create");
+	unsigned char *a = kmem_cache_alloc(c, 0), *b = kmem_cache_alloc(c, 0);
+	CHECK(all_bytes(b, MM_POISON_CLEAN, 100), "mm.debug=P: object not clean");
+	CHECK(mm_check_all() == 0, "clean cache has problems:\n%s", out);
+	b[100] = 9;
+	CHECK(mm_check_all() == 1, "one damaged zone, check_all says otherwise:\n%s", out);
+	CHECK(last().kind == MM_BUG_OVERFLOW && last().ptr == b && last().cache &&
+	      strcmp(last().cache, "dbg-global") == 0, "report %s", mm_bug_name(last().kind));
+	b[100] = (unsigned char)MM_POISON_REDZONE;
+	kmem_cache_free(c, a);
+	a[0] = 1;                         /* a free object's poison, seen by check_all */
+	CHECK(mm_check_all() == 1 && last().kind == MM_BUG_USE_AFTER_FREE && last().bad == a,
+	      "write after free: %s", mm_bug_name(last().kind));
+	a[0] = (unsigned char)MM_POISON_DEAD;
+	kmem_cache_free(c, b);
+	CHECK(kmem_cache_destroy(c) == 0, "objects still live");
 	teardown();
 }
 

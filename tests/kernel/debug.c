@@ -5,12 +5,15 @@
  * need that command line).
  *
  *   each bug kind committed on purpose, the report's kind, pointer and
- *   first damaged byte checked; then mm_check_all() over the whole heap.
+ *   first damaged byte checked; then mm_check_all() over the whole heap;
+ *   the same for an object cache created under mm.debug (red zones,
+ *   poison, reports naming the cache).
  */
 #include <kernel/ktest.h>
 #include <string.h>
 #include <strata/debug.h>
 #include <strata/kmalloc.h>
+#include <strata/kmem_cache.h>
 #include <strata/percpu.h>
 
 static uint64_t serial(void)
@@ -112,4 +115,36 @@ static void debug_random_work_is_clean(struct ktest_ctx *t)
 	}
 	KT_CHECK(t, serial() == s0, "%llu unexpected reports, last: %s",
 		 (unsigned long long)(serial() - s0), mm_bug_name(last().kind));
+}
+
+/* A cache created while mm.debug has Z and P: zones and poison, reports
+ * that name the cache, mm_check_all() sees its objects. */
+KTEST_NAMED("debug-mode", cache_objects_are_checked, debug_cache_objects_are_checked);
+static void debug_cache_objects_are_checked(struct ktest_ctx *t)
+{
+	KT_REQUIRE(t, (mm_debug_flags() & (MM_DBG_REDZONE | MM_DBG_POISON)) ==
+			      (MM_DBG_REDZONE | MM_DBG_POISON), "boot with mm.debug=all,continue");
+	struct kmem_cache *c = kmem_cache_create("ktest-dbg", 48, 0, 0, NULL);
+	KT_REQUIRE(t, c != NULL, "kmem_cache_create");
+	unsigned char *o = kmem_cache_alloc(c, 0);
+	KT_REQUIRE(t, o != NULL, "kmem_cache_alloc");
+	KT_CHECK(t, o[0] == MM_POISON_CLEAN && o[47] == MM_POISON_CLEAN && o[48] == MM_POISON_REDZONE &&
+		 o[-1] == MM_POISON_REDZONE, "object %02x..%02x, zones %02x %02x", o[0], o[47],
+		 o[-1], o[48]);
+	uint64_t before = serial();
+	o[49] = 1;
+	kmem_cache_free(c, o);
+	struct mm_bug_report r = last();
+	KT_CHECK(t, serial() == before + 1 && r.kind == MM_BUG_OVERFLOW && r.ptr == o &&
+		 r.bad == o + 49 && r.cache && strcmp(r.cache, "ktest-dbg") == 0,
+		 "overflow: %s bad %p cache %s", mm_bug_name(r.kind), r.bad,
+		 r.cache ? r.cache : "-");
+	unsigned char *p = kmem_cache_alloc(c, 0);
+	kmem_cache_free(c, p);
+	p[3] = 3;
+	KT_CHECK(t, mm_check_all() == 1 && last().kind == MM_BUG_USE_AFTER_FREE &&
+		 last().bad == p + 3, "write after free: %s", mm_bug_name(last().kind));
+	p[3] = MM_POISON_DEAD;
+	KT_CHECK(t, kmem_cache_destroy(c) == 0, "objects still live");
+	KT_CHECK(t, mm_check_all() == 0, "heap not clean afterwards");
 }

@@ -21,8 +21,15 @@
  *      reuse, and their poison is checked when they leave: a write after
  *      free is caught then
  *
- * A block in debug mode (kmalloc only; kmalloc_aligned with an alignment
- * over 16 bytes gets a plain block):
+ * Object caches (strata/kmem_cache.h) created while Z or P is on, or with
+ * KMEM_DEBUG, get red zones around every object (16 bytes, or the
+ * alignment if larger, before; the rest of the slot after) and, unless
+ * they have a constructor (whose work poison would undo), poisoning:
+ * checked on every free, on allocation and by mm_check_all(); reports name
+ * the cache.  Their per-CPU magazines are off.
+ *
+ * A kmalloc block in debug mode (kmalloc_aligned with an alignment over
+ * 16 bytes gets a plain block):
  *
  *   | header 48 B: magic, size asked, | 0xFD x 16 | data (size) | 0xFD ... end |
  *   | alloc site, free site, links    |           ^ pointer returned           |
@@ -82,6 +89,7 @@ struct mm_bug_report {
 	void *alloc_site;         /* with U, else NULL */
 	void *free_site;          /* where it was freed (double free, UAF) */
 	void *caller;             /* the call that found it (free, check) */
+	const char *cache;        /* kmem cache name, NULL for kmalloc blocks */
 	const unsigned char *dump_at;
 	unsigned char dump[32];   /* bytes from dump_at */
 	uint64_t serial;          /* 1, 2, ... */

@@ -38,6 +38,9 @@
 #define KMEM_HWCACHE_ALIGN 0x1u   /* objects start on KMEM_CACHE_LINE boundaries */
 #define KMEM_PANIC         0x2u   /* failing to allocate panics, naming the cache */
 #define KMEM_NO_PERCPU     0x4u   /* no per-CPU magazines: every call locks */
+#define KMEM_DEBUG         0x8u   /* red zones, poisoning (no ctor), checks on every
+                                     call, as mm.debug=ZP gives every new cache
+                                     (strata/debug.h; nothing with MM_DEBUG=0) */
 
 #ifndef KMEM_CACHE_LINE
 #define KMEM_CACHE_LINE 64
