@@ -49,7 +49,7 @@
  * The run cache: a freed run is kept, whole and still PG_LARGE (head cls
  * = LARGE_CACHED, so a second kfree is a reported double free), in a FIFO
  * ring of up to KM_LARGE_CACHE_RUNS (256) entries holding at most
- * km.lc_budget pages (32 MiB, or RAM / 16 if that is less).  A request of
+ * km.lc_budget pages (8 MiB, or RAM / 16 if that is less).  A request of
  * n pages takes the newest cached run of exactly n pages, else the
  * smallest one of n+1 .. 2n pages, shrunk to n (its tail goes to the
  * PFA); only then does it ask the PFA.  A loop that frees and reallocates

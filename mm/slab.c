@@ -284,15 +284,12 @@ static void dbg_on_alloc(const struct kmem_cache *c, unsigned char *obj, void *c
 		fill(obj, MM_POISON_CLEAN, c->size);
 }
 
-/* An object comes back: its zones must be intact; then it is dead. */
+/* An object comes back: its zones must be intact; then it is dead (and
+ * zones a report found damaged are whole again). */
 static void dbg_on_free(const struct kmem_cache *c, unsigned char *obj, void *caller)
 {
-	if (!dbg_check(c, obj, false, caller) && c->rz) {
-		fill(obj - c->rz, MM_POISON_REDZONE, c->rz);
-		fill(obj + c->size, MM_POISON_REDZONE, tail_zone(c));
-	}
-	if (c->dbg & MM_DBG_POISON)
-		fill(obj, MM_POISON_DEAD, c->size);
+	dbg_check(c, obj, false, caller);
+	dbg_slot_init(c, obj);
 }
 #else
 static void dbg_slot_init(const struct kmem_cache *c, unsigned char *obj)
