@@ -331,7 +331,7 @@ void *kmalloc_aligned(size_t size, size_t align, unsigned flags)
 {
 	void *caller = RET_ADDR();
 
-	if (align == 0 || (align & (align - 1)) || align > KMALLOC_ALIGN_MAX) {
+	if (align == 0 || (align & (align - 1))) {
 		km_report_unlocked(KM_FAIL_BAD_ALIGN, "kmalloc_aligned", NULL, align, caller, 0);
 		return NULL;
 	}

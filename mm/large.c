@@ -37,7 +37,9 @@
  *
  * Alignment: a block of order k is aligned to 2^k pages, so a run with
  * alignment A > PAGE_SIZE comes from a block of order >= log2(A / 4096)
- * (kmalloc_aligned(3 pages, 2 MiB) keeps 3 of 512 pages).
+ * (kmalloc_aligned(3 pages, 2 MiB) keeps 3 of 512 pages).  Above the
+ * largest block's alignment, pfa_alloc_aligned() finds a block of the
+ * run's own order at an aligned address, if the memory has one.
  *
  * Resizing in place (krealloc):
  *   shrink  blocks past the new end go back to the PFA, the block holding
@@ -164,20 +166,23 @@ void *large_alloc(size_t size, size_t align, unsigned flags, int *why)
 	}
 	uint64_t n = km_pages_for(size);
 	unsigned order = km_ceil_log2(n);
-	if (align > PAGE_SIZE) {
-		unsigned aorder = km_ceil_log2(align >> PAGE_SHIFT);
-		if (aorder > order)
-			order = aorder;
-	}
 	if (order > PFA_MAX_ORDER) {
 		*why = KM_FAIL_TOO_LARGE;
 		return NULL;
+	}
+	/* an alignment up to the largest block's comes with the block's
+	 * order; above it, the PFA looks for a block at an aligned address */
+	bool wide = align > ((size_t)PAGE_SIZE << PFA_MAX_ORDER);
+	if (align > PAGE_SIZE && !wide) {
+		unsigned aorder = km_ceil_log2(align >> PAGE_SHIFT);
+		if (aorder > order)
+			order = aorder;
 	}
 
 	uint64_t pages = n;
 	phys_addr_t pa = cache_take(n, align, &pages);
 	if (!pa) {
-		pa = pfa_alloc(order, 0);
+		pa = wide ? pfa_alloc_aligned(order, align) : pfa_alloc(order, 0);
 		if (!pa) {
 			*why = KM_FAIL_NOMEM;
 			return NULL;

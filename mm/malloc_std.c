@@ -19,6 +19,11 @@
  *                        visibility("default"))
  *   STRATA_STD_ENTRY()   statement run first in every function that may
  *                        allocate (libstrata.so: initialise on first call)
+ *   STRATA_STD_GROW(n, a)  called when a request of n bytes aligned to a
+ *                        found no memory: true if the platform added some
+ *                        (pfa_add_region) or freed caches, and the request
+ *                        is worth another try (libstrata.so: map more
+ *                        address space); a few tries at most
  *
  * Semantics follow glibc's manual, "Replacing malloc":
  *
@@ -32,9 +37,11 @@
  *   realloc fails               NULL, p untouched            ENOMEM
  *   reallocarray(p, n, m)       realloc(p, n*m); overflow:   ENOMEM
  *                               NULL, p untouched
- *   aligned_alloc(a, n)         a not a power of two, or     EINVAL
- *                               > KMALLOC_ALIGN_MAX: NULL
- *                               (C17: any n)
+ *   aligned_alloc(a, n)         a not a power of two: NULL   EINVAL
+ *                               (C17: any n); every power of
+ *                               two is tried, up to the top
+ *                               bit of size_t: NULL when no  ENOMEM
+ *                               such block can be had
  *   memalign(a, n)              as aligned_alloc
  *   posix_memalign(&p, a, n)    returns EINVAL if a is not a power of
  *                               two multiple of sizeof(void *), ENOMEM;
@@ -67,6 +74,18 @@
 #ifndef STRATA_STD_ENTRY
 #define STRATA_STD_ENTRY() do { } while (0)
 #endif
+#ifndef STRATA_STD_GROW
+#define STRATA_STD_GROW(n, align) false
+#endif
+#define STD_TRIES 4
+
+/* `expr` (an allocation of n bytes, alignment `align`), tried again while
+ * the platform says it found more memory. */
+#define WITH_GROWTH(expr, n, align) ({                                         \
+	void *p_ = (expr);                                                       \
+	for (int try_ = 1; !p_ && try_ < STD_TRIES && STRATA_STD_GROW(n, align); try_++) \
+		p_ = (expr);                                                     \
+	p_; })
 
 #define STRATA_ENOMEM 12
 #define STRATA_EINVAL 22
@@ -92,7 +111,7 @@ static inline void *or_enomem(void *p)
 STRATA_STD_EXPORT void *STRATA_STD_NAME(malloc)(size_t n)
 {
 	STRATA_STD_ENTRY();
-	return or_enomem(kmalloc(n, 0));
+	return or_enomem(WITH_GROWTH(kmalloc(n, 0), n, 0));
 }
 
 STRATA_STD_EXPORT void STRATA_STD_NAME(free)(void *p)
@@ -102,8 +121,12 @@ STRATA_STD_EXPORT void STRATA_STD_NAME(free)(void *p)
 
 STRATA_STD_EXPORT void *STRATA_STD_NAME(calloc)(size_t n, size_t m)
 {
+	size_t bytes;
+
 	STRATA_STD_ENTRY();
-	return or_enomem(kcalloc(n, m, 0));
+	if (__builtin_mul_overflow(n, m, &bytes))
+		bytes = SIZE_MAX;               /* kcalloc fails and reports it */
+	return or_enomem(WITH_GROWTH(kcalloc(n, m, 0), bytes, 0));
 }
 
 STRATA_STD_EXPORT void *STRATA_STD_NAME(realloc)(void *p, size_t n)
@@ -113,7 +136,7 @@ STRATA_STD_EXPORT void *STRATA_STD_NAME(realloc)(void *p, size_t n)
 		kfree_caller(p, RET_ADDR());
 		return NULL;
 	}
-	return or_enomem(krealloc_caller(p, n, 0, RET_ADDR()));
+	return or_enomem(WITH_GROWTH(krealloc_caller(p, n, 0, RET_ADDR()), n, 0));
 }
 
 STRATA_STD_EXPORT void *STRATA_STD_NAME(reallocarray)(void *p, size_t n, size_t m)
@@ -129,12 +152,12 @@ STRATA_STD_EXPORT void *STRATA_STD_NAME(reallocarray)(void *p, size_t n, size_t 
 		kfree_caller(p, RET_ADDR());
 		return NULL;
 	}
-	return or_enomem(krealloc_caller(p, bytes, 0, RET_ADDR()));
+	return or_enomem(WITH_GROWTH(krealloc_caller(p, bytes, 0, RET_ADDR()), bytes, 0));
 }
 
 static bool bad_alignment(size_t a)
 {
-	return a == 0 || (a & (a - 1)) || a > KMALLOC_ALIGN_MAX;
+	return a == 0 || (a & (a - 1));
 }
 
 STRATA_STD_EXPORT void *STRATA_STD_NAME(aligned_alloc)(size_t align, size_t n)
@@ -144,7 +167,7 @@ STRATA_STD_EXPORT void *STRATA_STD_NAME(aligned_alloc)(size_t align, size_t n)
 		set_errno(STRATA_EINVAL);
 		return NULL;
 	}
-	return or_enomem(kmalloc_aligned(n, align, 0));
+	return or_enomem(WITH_GROWTH(kmalloc_aligned(n, align, 0), n, align));
 }
 
 STRATA_STD_EXPORT void *STRATA_STD_NAME(memalign)(size_t align, size_t n)
@@ -154,7 +177,7 @@ STRATA_STD_EXPORT void *STRATA_STD_NAME(memalign)(size_t align, size_t n)
 		set_errno(STRATA_EINVAL);
 		return NULL;
 	}
-	return or_enomem(kmalloc_aligned(n, align, 0));
+	return or_enomem(WITH_GROWTH(kmalloc_aligned(n, align, 0), n, align));
 }
 
 STRATA_STD_EXPORT int STRATA_STD_NAME(posix_memalign)(void **out, size_t align, size_t n)
@@ -164,7 +187,7 @@ STRATA_STD_EXPORT int STRATA_STD_NAME(posix_memalign)(void **out, size_t align, 
 		set_errno(STRATA_EINVAL);
 		return STRATA_EINVAL;
 	}
-	void *p = kmalloc_aligned(n, align, 0);
+	void *p = WITH_GROWTH(kmalloc_aligned(n, align, 0), n, align);
 	if (!p) {
 		set_errno(STRATA_ENOMEM);
 		return STRATA_ENOMEM;
@@ -176,7 +199,7 @@ STRATA_STD_EXPORT int STRATA_STD_NAME(posix_memalign)(void **out, size_t align, 
 STRATA_STD_EXPORT void *STRATA_STD_NAME(valloc)(size_t n)
 {
 	STRATA_STD_ENTRY();
-	return or_enomem(kmalloc_aligned(n, PAGE_SIZE, 0));
+	return or_enomem(WITH_GROWTH(kmalloc_aligned(n, PAGE_SIZE, 0), n, PAGE_SIZE));
 }
 
 STRATA_STD_EXPORT void *STRATA_STD_NAME(pvalloc)(size_t n)
@@ -187,7 +210,7 @@ STRATA_STD_EXPORT void *STRATA_STD_NAME(pvalloc)(size_t n)
 		return NULL;
 	}
 	n = n ? (n + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1) : PAGE_SIZE;
-	return or_enomem(kmalloc_aligned(n, PAGE_SIZE, 0));
+	return or_enomem(WITH_GROWTH(kmalloc_aligned(n, PAGE_SIZE, 0), n, PAGE_SIZE));
 }
 
 STRATA_STD_EXPORT size_t STRATA_STD_NAME(malloc_usable_size)(void *p)

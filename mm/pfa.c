@@ -394,6 +394,46 @@ static void mark_tails(struct page *pg, unsigned order)
 	}
 }
 
+/* Alignments above a block's own: a block of order k is aligned to 2^k
+ * pages and no more.  A free block of order K >= k whose head is aligned
+ * to `align` holds a fit at its start; so does an aligned address inside
+ * the lazy span.  The free lists are walked under the lock, the candidate
+ * taken with pfa_alloc_at() after it (another CPU may take it first: then
+ * the search starts over, a few times).  Only present memory is looked at,
+ * so no descriptor of an absent page is read. */
+static phys_addr_t aligned_candidate(unsigned order, phys_addr_t mask)
+{
+	for (unsigned k = order; k <= PFA_MAX_ORDER; k++)
+		for (uint32_t idx = pfa.free_head[k]; idx != PFA_NIL; idx = pfa_idx_page(idx)->next)
+			if (!(pfa_idx_phys(idx) & mask))
+				return pfa_idx_phys(idx);
+	if (pfa.lazy_next >= pfa.lazy_end)
+		return 0;
+	phys_addr_t lo = pfa_idx_phys(pfa.lazy_next), hi = pfa_idx_phys(pfa.lazy_end);
+	if ((lo | mask) == ~(phys_addr_t)0)
+		return 0;
+	phys_addr_t pa = (lo & mask) ? (lo | mask) + 1 : lo;
+	return pa < hi && hi - pa >= ((phys_addr_t)PAGE_SIZE << order) ? pa : 0;
+}
+
+phys_addr_t pfa_alloc_aligned(unsigned order, uint64_t align)
+{
+	if (order > PFA_MAX_ORDER || !align || (align & (align - 1)))
+		return 0;
+	if (align <= ((uint64_t)PAGE_SIZE << order))
+		return pfa_alloc(order, 0);
+	for (int attempt = 0; attempt < 4; attempt++) {
+		mm_spin_lock(&pfa.lock);
+		phys_addr_t pa = aligned_candidate(order, (phys_addr_t)align - 1);
+		mm_spin_unlock(&pfa.lock);
+		if (!pa)
+			return 0;
+		if (pfa_alloc_at(pa, order) == 0)
+			return pa;
+	}
+	return 0;
+}
+
 /*
  *   before   [ head(order k) | tail ... tail | tail ... tail ]
  *   after    [ head(k-1)     | tail ... tail | PG_PFA(k-1) | tail ... ]

@@ -79,6 +79,8 @@ static phys_addr_t range_end(phys_addr_t base, uint64_t size)
 /* the three setup calls                                              */
 /* ------------------------------------------------------------------ */
 
+static int hot_add(phys_addr_t lo, phys_addr_t hi);
+
 void pfa_setup_begin(uintptr_t direct_map_offset)
 {
 	pfa_zero(&pfa, sizeof pfa);
@@ -89,14 +91,11 @@ void pfa_setup_begin(uintptr_t direct_map_offset)
 
 int pfa_add_region(phys_addr_t base, uint64_t size)
 {
-	if (pfa.ready) {
-		mm_printf("pfa: region 0x%llx+0x%llx added after setup, ignored\n",
-			  (unsigned long long)base, (unsigned long long)size);
-		return -1;
-	}
+	phys_addr_t lo = page_up(base), hi = page_down(range_end(base, size));
+	if (pfa.ready)
+		return lo < hi ? hot_add(lo, hi) : 0;   /* see "hot-add" below */
 	if (pfa.nregions == PFA_MAX_REGIONS)
 		return -1;
-	phys_addr_t lo = page_up(base), hi = page_down(range_end(base, size));
 	if (lo >= hi)
 		return 0;                       /* not one whole page */
 	pfa.region[pfa.nregions++] = (struct pfa_range){ lo, hi };
@@ -583,4 +582,262 @@ static void reserve_live(phys_addr_t lo, phys_addr_t hi)
 	if (pfa.free_pages < pfa.low_water)
 		pfa.low_water = pfa.free_pages;
 	mm_spin_unlock(&pfa.lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* hot-add and hot-remove                                             */
+/* ------------------------------------------------------------------ */
+/*
+ * After setup, memory may come and go, as when a kernel hot-adds a DIMM
+ * or a hosted process maps more address space for its heap:
+ *
+ *     pfa_remove_region(base, size)   free pages leave: they become absent
+ *     pfa_add_region(base, size)      absent pages arrive: they become free
+ *
+ * The section table and the descriptor run are sized at setup, so only
+ * memory that has descriptors can come and go: pages of the regions given
+ * at setup.  A page is absent when its descriptor is zero (PG_UNMANAGED)
+ * and it is outside the lazy span; the statistics and pfa_check() then
+ * count it nowhere (total_pages shrinks and grows with it).  A platform
+ * that expects memory to appear later therefore declares the whole range
+ * it may ever have at setup (as ACPI's SRAT lists hot-pluggable ranges so
+ * that the kernel can size its memory map for them) and removes what is
+ * not there yet right after pfa_setup_end():
+ *
+ *     setup     [########## region: all the memory there may be ####|meta]
+ *     remove    [.......................absent......................|meta]
+ *     add       [free |.............................................|meta]
+ *     add       [free free free |...................................|meta]
+ *
+ * In fresh mode both are O(1) at the end of the lazy span: a range that
+ * continues the span (or any range, when the span is empty) just moves
+ * lazy_end, so its pages are described only when first handed out, and
+ * removing the span's tail moves lazy_end back.  Elsewhere, an added range
+ * is described at once and freed block by block (merging with free
+ * buddies, as any free does); a removed range must be all free: its blocks
+ * leave the free lists (a free block reaching outside the range is split
+ * first) and their descriptors are zeroed, so that they read as fresh if
+ * the pages come back.
+ *
+ * On a kernel the descriptor run is ordinary RAM.  A platform that backs
+ * it lazily (the hosted build maps it as the heap grows) must back every
+ * descriptor the PFA may read: those of the present pages, of the page
+ * right after each present range (a buddy's head), and, unless present
+ * ranges start on a largest block, of the buddies below them.
+ */
+
+static bool overlaps_fixed(phys_addr_t lo, phys_addr_t hi)
+{
+	if (lo < pfa.meta.end && hi > pfa.meta.base)
+		return true;
+	for (unsigned i = 0; i < pfa.nreserved; i++)
+		if (lo < pfa.reserved[i].end && hi > pfa.reserved[i].base)
+			return true;
+	return false;
+}
+
+static bool in_one_region(phys_addr_t lo, phys_addr_t hi)
+{
+	for (unsigned r = 0; r < pfa.nregions; r++)
+		if (lo >= pfa.region[r].base && hi <= pfa.region[r].end)
+			return true;
+	return false;
+}
+
+static bool in_lazy_span(uint32_t idx)
+{
+	return idx >= pfa.lazy_next && idx < pfa.lazy_end;
+}
+
+/* [lo, hi) may be added or removed at all: RAM given at setup, not the
+ * metadata nor a reservation. */
+static bool hotplug_range_ok(phys_addr_t lo, phys_addr_t hi, const char *what)
+{
+	if (in_one_region(lo, hi) && !overlaps_fixed(lo, hi))
+		return true;
+	mm_printf("pfa: %s of 0x%llx-0x%llx refused: not inside a region given at setup, "
+		  "or overlaps the metadata or a reservation\n", what,
+		  (unsigned long long)lo, (unsigned long long)hi);
+	return false;
+}
+
+static bool all_absent(uint32_t a, uint32_t b)
+{
+	for (uint32_t i = a; i < b; i++)
+		if (in_lazy_span(i) || pfa_idx_page(i)->owner != PG_UNMANAGED)
+			return false;
+	return true;
+}
+
+/* Order of the largest aligned block starting at index a inside [a, b). */
+static unsigned piece_order(uint32_t a, uint32_t b)
+{
+	unsigned k = a ? (unsigned)__builtin_ctz(a) : PFA_MAX_ORDER;
+	if (k > PFA_MAX_ORDER)
+		k = PFA_MAX_ORDER;
+	while (PFA_BLOCK_PAGES(k) > b - a)
+		k--;
+	return k;
+}
+
+/* Fresh mode: [a, b) may simply become (the end of) the lazy span. */
+static bool lazy_can_take(uint32_t a, uint32_t b)
+{
+	return pfa.fresh && !(a & (PFA_LAZY_PAGES - 1)) && !(b & (PFA_LAZY_PAGES - 1)) &&
+	       (pfa.lazy_next == pfa.lazy_end || a == pfa.lazy_end);
+}
+
+/* Describe [a, b) as blocks just handed out by pfa_alloc(), to be given
+ * to pfa_free() once the lock is dropped.  Lock held. */
+static void describe_as_allocated(uint32_t a, uint32_t b)
+{
+	for (uint32_t i = a; i < b;) {
+		unsigned k = piece_order(i, b);
+		struct page *pg = pfa_idx_page(i);
+		pg[0] = (struct page){ PFA_NIL, PFA_NIL, PG_PFA, (uint8_t)k, 0, 0 };
+		for (uint32_t j = 1; j < PFA_BLOCK_PAGES(k); j++)
+			pg[j] = (struct page){ 0, 0, PG_TAIL, 0, 0, j };
+		i += PFA_BLOCK_PAGES(k);
+	}
+}
+
+static int hot_add(phys_addr_t lo, phys_addr_t hi)
+{
+	if (!hotplug_range_ok(lo, hi, "hot-add"))
+		return -1;
+	uint32_t a = pa_to_idx(lo), b = pa_to_idx(hi);
+
+	mm_spin_lock(&pfa.lock);
+	if (!all_absent(a, b)) {
+		mm_spin_unlock(&pfa.lock);
+		mm_printf("pfa: hot-add of 0x%llx-0x%llx refused: pages already present\n",
+			  (unsigned long long)lo, (unsigned long long)hi);
+		return -1;
+	}
+	pfa.total_pages += b - a;
+	if (lazy_can_take(a, b)) {
+		if (pfa.lazy_next == pfa.lazy_end)
+			pfa.lazy_next = a;
+		pfa.lazy_end = b;
+		pfa.free_pages += b - a;
+		mm_spin_unlock(&pfa.lock);
+		return 0;
+	}
+	describe_as_allocated(a, b);
+	mm_spin_unlock(&pfa.lock);
+	for (uint32_t i = a; i < b;) {
+		unsigned k = piece_order(i, b);
+		pfa_free(pfa_idx_phys(i), k);
+		i += PFA_BLOCK_PAGES(k);
+	}
+	return 0;
+}
+
+/* Every page of [a, b) is free, lazy or absent.  Lock held. */
+static bool all_free_or_absent(uint32_t a, uint32_t b)
+{
+	for (uint32_t i = a; i < b;) {
+		if (in_lazy_span(i)) {
+			i = pfa.lazy_end;
+			continue;
+		}
+		unsigned owner = pfa_idx_page(i)->owner;
+		if (owner != PG_FREE && owner != PG_FREE_TAIL && owner != PG_UNMANAGED)
+			return false;
+		i++;
+	}
+	return true;
+}
+
+/* Head of the free block holding page idx (its order in *order), or PFA_NIL. */
+static uint32_t free_block_of(uint32_t idx, unsigned *order)
+{
+	for (unsigned k = 0; k <= PFA_MAX_ORDER; k++) {
+		uint32_t head = idx & ~(PFA_BLOCK_PAGES(k) - 1);
+		const struct page *hp = pfa_idx_page(head);
+		if (hp->owner == PG_FREE && hp->order == k) {
+			*order = k;
+			return head;
+		}
+	}
+	return PFA_NIL;
+}
+
+/* Take the aligned block [i, i + 2^k) out of the free block (head, K)
+ * holding it, give back the halves around it, zero its descriptors. */
+static void take_out(uint32_t head, unsigned K, uint32_t i, unsigned k)
+{
+	pfa_list_remove(K, head, pfa_idx_page(head));
+	while (K > k) {
+		K--;
+		uint32_t half = PFA_BLOCK_PAGES(K);
+		uint32_t other = (i & half) ? head : head + half;
+		if (i & half)
+			head += half;
+		pfa_list_push(K, other, pfa_idx_page(other));
+	}
+	pfa_zero(pfa_idx_page(i), (size_t)PFA_BLOCK_PAGES(k) * sizeof(struct page));
+}
+
+/* The described free pages of [a, b) leave; returns how many.  Lock held. */
+static uint64_t remove_free_blocks(uint32_t a, uint32_t b)
+{
+	uint64_t gone = 0;
+
+	for (uint32_t i = a; i < b;) {
+		if (in_lazy_span(i)) {
+			i = pfa.lazy_end;
+			continue;
+		}
+		if (pfa_idx_page(i)->owner == PG_UNMANAGED) {
+			i++;
+			continue;
+		}
+		unsigned K = 0, k = piece_order(i, b);
+		uint32_t head = free_block_of(i, &K);
+		if (head == PFA_NIL) {          /* cannot happen: checked before */
+			mm_printf("pfa: no free block holds page 0x%llx\n",
+				  (unsigned long long)pfa_idx_phys(i));
+			break;
+		}
+		if (k > K)
+			k = K;
+		take_out(head, K, i, k);
+		gone += PFA_BLOCK_PAGES(k);
+		i += PFA_BLOCK_PAGES(k);
+	}
+	return gone;
+}
+
+int pfa_remove_region(phys_addr_t base, uint64_t size)
+{
+	phys_addr_t lo = page_up(base), hi = page_down(range_end(base, size));
+	if (lo >= hi)
+		return 0;
+	if (!pfa.ready || !hotplug_range_ok(lo, hi, "hot-remove"))
+		return -1;
+	uint32_t a = pa_to_idx(lo), b = pa_to_idx(hi);
+
+	mm_spin_lock(&pfa.lock);
+	/* the lazy span stays one piece: describe what the range would cut
+	 * off it, so that what remains of the span inside [a, b) is all of it */
+	if (b > pfa.lazy_next && b < pfa.lazy_end)
+		pfa_lazy_materialize_upto(b);
+	if (a > pfa.lazy_next && a < pfa.lazy_end)
+		pfa_lazy_materialize_upto(a);
+	if (!all_free_or_absent(a, b)) {
+		mm_spin_unlock(&pfa.lock);
+		return -1;                      /* in use: not an error to ask */
+	}
+	uint64_t gone = remove_free_blocks(a, b);
+	if (pfa.lazy_next < pfa.lazy_end && pfa.lazy_next >= a && pfa.lazy_end <= b) {
+		gone += pfa.lazy_end - pfa.lazy_next;
+		pfa.lazy_next = pfa.lazy_end;
+	}
+	pfa.free_pages -= gone;
+	pfa.total_pages -= gone;
+	if (pfa.low_water > pfa.free_pages)
+		pfa.low_water = pfa.free_pages;
+	mm_spin_unlock(&pfa.lock);
+	return 0;
 }

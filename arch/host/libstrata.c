@@ -4,30 +4,40 @@
  *
  *   malloc & co.  mm/malloc_std.c (included below), exported with default
  *                 visibility; everything else in the .so is hidden
- *   first call    host_init(): one MAP_NORESERVE reservation becomes the
- *                 PFA's "RAM" (pages appear only when touched), then
- *                 kmalloc_init(); no libc call before `ready` allocates
+ *   first call    host_init(): the PFA is set up over a span of address
+ *                 space that is NOT mapped (see "the heap span" below),
+ *                 then kmalloc_init(); no libc call before `ready` allocates
+ *   growth        host_grow(): when an allocation finds no memory, the
+ *                 next piece of the span is mapped (each mmap checked) and
+ *                 hot-added (pfa_add_region); when none can be mapped, the
+ *                 call fails with ENOMEM.  Whole free chunks at the top
+ *                 are unmapped again (malloc_trim, and after big frees)
  *   threads       mm_platform_cpu_attach() hands out slot ids < MM_MAX_CPUS
  *                 (host_cpu.h inlines mm_cpu_id); a pthread key destructor
  *                 calls mm_cpu_detach() at thread exit and frees the slot
  *   release       mm_platform_release(): madvise(MADV_DONTNEED) of whole
  *                 arenas/runs about to go back to the PFA
- *   fork          pthread_atfork: stdio's list lock, then mm_lock_all()
- *                 (glibc's own order: list lock before malloc), see below
+ *   fork          pthread_atfork: signals blocked, stdio's list lock,
+ *                 the growth lock, then mm_lock_all() (glibc's own order:
+ *                 list lock before malloc); none of it in a single-threaded
+ *                 process, as glibc; see below
  *   STRATA_STATS=1   statistics on stderr at exit
- *   STRATA_HEAP=64G  size of the reservation (default 64 GiB, halved until
- *                    mmap accepts it)
+ *   STRATA_HEAP=64G  size of the heap span: the most the heap can grow to
+ *                    (default 64 GiB; only what is used is mapped)
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <strata/kmalloc.h>
@@ -49,22 +59,25 @@ HIDDEN __thread unsigned host_cpu_slot
 	__attribute__((tls_model("initial-exec"))) = MM_CPU_NONE;
 
 static atomic_int init_state;          /* 0 not yet, 1 running, 2 ready */
-static int ready_fast;                 /* plain copy of init_state == 2 */
-static void *heap_base;
-static size_t heap_size;
+/* Nonzero sends the next allocating call through host_slow_entry():
+ * before initialisation, and when a big free asked for a trim. */
+static volatile int slow_entry = 1;
+static atomic_int trim_pending;
 static double init_seconds;
 static atomic_ulong releases, released_bytes;
 
-static void host_init(void);
+static void host_slow_entry(void);
+static bool host_grow(size_t n, size_t align);
 
 static inline void host_ensure_init(void)
 {
-	if (UNLIKELY(!ready_fast))
-		host_init();
+	if (UNLIKELY(slow_entry))
+		host_slow_entry();
 }
 
 #define STRATA_STD_EXPORT EXPORT
 #define STRATA_STD_ENTRY() host_ensure_init()
+#define STRATA_STD_GROW(n, align) host_grow(n, align)
 #include "../../mm/malloc_std.c"
 
 void mm_platform_set_errno(int e)
@@ -97,25 +110,6 @@ static double now_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* A reservation of `size` bytes aligned to the largest PFA block (so no
- * block is lost at either end), or NULL. */
-static void *reserve(size_t size)
-{
-	size_t align = (size_t)PAGE_SIZE << PFA_MAX_ORDER;
-	if (align > size)
-		align = size;
-	char *m = mmap(NULL, size + align, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (m == MAP_FAILED)
-		return NULL;
-	char *a = (char *)(((uintptr_t)m + align - 1) & ~(uintptr_t)(align - 1));
-	if (a > m)
-		munmap(m, (size_t)(a - m));
-	if (m + size + align > a + size)
-		munmap(a + size, (size_t)(m + size + align - (a + size)));
-	return a;
-}
-
 /* mm/pfa_internal.h: the region is fresh zero memory, describe it lazily */
 void pfa_setup_fresh(void);
 
@@ -127,6 +121,230 @@ static void print_stats_at_exit(void);
 
 static pthread_key_t slot_key;
 static atomic_int slot_key_ready;
+
+/* ------------------------------------------------------------------ */
+/* the heap span: reserve as you grow                                 */
+/* ------------------------------------------------------------------ */
+/*
+ * The PFA is told at setup about one region, the span [span_lo, span_hi)
+ * (STRATA_HEAP, 64 GiB): all the memory the heap may ever have, so that
+ * its section table and descriptor run are sized for it.  Nothing of the
+ * span is mapped then.  The PFA puts its descriptors at the top; the rest
+ * is the heap, which pfa_remove_region() makes absent at once:
+ *
+ *   span_lo                               heap_top          desc   span_hi
+ *   | mapped, present | gap (absent) | present |  not mapped  |#| . . . |
+ *                                                               mapped as
+ *                                                               needed
+ *
+ * An allocation that finds no memory calls host_grow(n, align): the
+ * next piece of the span above heap_top is mapped with MAP_FIXED_NOREPLACE
+ * (so nothing else of the process is ever overwritten), the descriptors
+ * that cover it too, and the PFA hot-adds the piece (pfa_add_region).  In
+ * the PFA's fresh mode a piece continuing the previous one only moves the
+ * end of the lazy span: growth costs an mmap, never a pass over the pages.
+ * A piece starts at a multiple of the request's block size or alignment,
+ * whichever is larger, so that it holds the block: the skipped gap is not
+ * mapped (a 256 MiB malloc costs 256 MiB of address space, not 512).
+ * Small requests grow the heap by an eighth of its size, 4 MiB at least;
+ * if that much cannot be mapped, the least that holds the request is
+ * tried before giving up.
+ *
+ * Every mmap is checked.  When the piece cannot be mapped (RLIMIT_AS,
+ * RLIMIT_DATA, no address space left, or the span is used up), the
+ * caches are flushed back to the PFA (mm_reclaim) and the request is
+ * tried once more; then malloc returns NULL with errno ENOMEM.
+ *
+ * Giving back: malloc_trim() and any free that releases 32 MiB at once
+ * (which asks the next allocating call to do it) unmap the whole free
+ * 4 MiB chunks at the top of the heap after pfa_remove_region() took them
+ * out of the PFA, and the descriptor pages above what is left.
+ *
+ * The span is placed far from where the kernel puts mappings (those grow
+ * down from below the stack; brk grows up from the program): at a random
+ * 64 GiB-aligned address between 16 and 80 TiB, checked free with a
+ * PROT_NONE probe of the whole span that is unmapped at once (skipped
+ * when RLIMIT_AS would refuse it).  The alignment is also what serves
+ * memalign() beyond the PFA's largest block (pfa_alloc_aligned).
+ */
+#define GROW_MIN     ((uintptr_t)4 << 20)          /* the PFA's lazy granule */
+#define TRIM_RELEASE ((size_t)32 << 20)            /* a free this big asks for a trim */
+#define SPAN_ALIGN   ((uintptr_t)64 << 30)
+#define MAX_BLOCK    ((uintptr_t)PAGE_SIZE << PFA_MAX_ORDER)
+
+static uintptr_t span_lo, span_hi;     /* the PFA's region */
+static uintptr_t heap_end;             /* = the descriptors' start */
+static uintptr_t heap_top;             /* heap pieces mapped below this */
+static uintptr_t desc_top;             /* descriptors mapped below this */
+static size_t heap_mapped;             /* bytes of heap mapped now */
+static atomic_ulong grows, grow_failures, trims;
+static pthread_mutex_t grow_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uintptr_t round_up(uintptr_t x, uintptr_t a)
+{
+	return (x + a - 1) & ~(a - 1);
+}
+
+static bool map_fixed(uintptr_t lo, uintptr_t hi, int prot)
+{
+	void *want = (void *)lo;
+	void *m = mmap(want, hi - lo, prot,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (m == want)
+		return true;
+	if (m != MAP_FAILED)       /* a kernel without MAP_FIXED_NOREPLACE */
+		munmap(m, hi - lo);
+	return false;
+}
+
+/* Where the descriptors the PFA may read for a heap ending at `top` end:
+ * one past the last present page (a buddy's head), and a page more. */
+static uintptr_t desc_needed(uintptr_t top)
+{
+	uintptr_t end = heap_end + ((top - span_lo) / PAGE_SIZE + 1) * sizeof(struct page);
+	end = round_up(end, PAGE_SIZE) + PAGE_SIZE;
+	return end < span_hi ? end : span_hi;
+}
+
+/* Map [lo, hi) of the heap (lo >= heap_top) and hot-add it.  Lock held. */
+static bool add_piece(uintptr_t lo, uintptr_t hi)
+{
+	uintptr_t d = desc_needed(hi);
+	if (d > desc_top) {
+		if (!map_fixed(desc_top, d, PROT_READ | PROT_WRITE))
+			return false;
+		desc_top = d;
+	}
+	if (!map_fixed(lo, hi, PROT_READ | PROT_WRITE))
+		return false;
+	if (pfa_add_region(lo, hi - lo) != 0) {
+		munmap((void *)lo, hi - lo);
+		return false;
+	}
+	heap_top = hi;
+	heap_mapped += hi - lo;
+	atomic_fetch_add(&grows, 1);
+	return true;
+}
+
+/* Lock held: a piece holding a block for (n, align), plus room to grow. */
+static bool grow_locked(size_t n, size_t align)
+{
+	uintptr_t blk = GROW_MIN;
+	while (blk < n)
+		blk <<= 1;
+	uintptr_t a = align > blk ? align : blk;
+	if (a > heap_end - span_lo)
+		return false;             /* no such address in the span */
+	uintptr_t start = round_up(heap_top, a);
+	if (start < heap_top || start > heap_end || heap_end - start < blk)
+		return false;             /* the span is used up */
+	uintptr_t more = round_up((heap_top - span_lo) / 8, GROW_MIN);
+	if (start == heap_top && more > blk && heap_end - start >= more &&
+	    add_piece(start, start + more))
+		return true;
+	return add_piece(start, start + blk);
+}
+
+static bool host_grow(size_t n, size_t align)
+{
+	int saved_errno = errno;
+	bool ok = false;
+	if (n <= KMALLOC_MAX_SIZE) {
+		pthread_mutex_lock(&grow_lock);
+		ok = grow_locked(n, align);
+		pthread_mutex_unlock(&grow_lock);
+	}
+	if (!ok) {
+		atomic_fetch_add(&grow_failures, 1);
+		ok = n <= KMALLOC_MAX_SIZE && mm_reclaim() != 0;
+	}
+	errno = saved_errno;
+	return ok;
+}
+
+/* Unmap the free chunks at the top of the heap.  Returns bytes given back. */
+static size_t give_back_top(void)
+{
+	size_t given = 0;
+	pthread_mutex_lock(&grow_lock);
+	while (heap_top - GROW_MIN >= span_lo &&
+	       pfa_remove_region(heap_top - GROW_MIN, GROW_MIN) == 0) {
+		heap_top -= GROW_MIN;
+		munmap((void *)heap_top, GROW_MIN);   /* a gap's chunk: not mapped, fine */
+		given += GROW_MIN;
+	}
+	uintptr_t d = desc_needed(heap_top);
+	if (d < desc_top) {
+		munmap((void *)d, desc_top - d);
+		desc_top = d;
+	}
+	heap_mapped = given > heap_mapped ? 0 : heap_mapped - given;
+	pthread_mutex_unlock(&grow_lock);
+	if (given)
+		atomic_fetch_add(&trims, 1);
+	return given;
+}
+
+/* A free 64 GiB-aligned span of `size` bytes, or 0.  The candidates are
+ * random; each is probed with a PROT_NONE mapping, unmapped at once. */
+static uintptr_t place_span(size_t size, bool probe)
+{
+	uint64_t r = mm_platform_entropy();
+	for (int i = 0; i < 8; i++, r = r * 6364136223846793005ull + 1442695040888963407ull) {
+		uintptr_t lo = ((uintptr_t)16 << 40) + (uintptr_t)((r >> 33) % 1024) * SPAN_ALIGN;
+		if (!probe)
+			return lo;
+		if (map_fixed(lo, lo + size, PROT_NONE)) {
+			munmap((void *)lo, size);
+			return lo;
+		}
+	}
+	/* no luck (a small address space?): wherever the kernel says */
+	void *m = mmap(NULL, size + SPAN_ALIGN, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED)
+		return 0;
+	munmap(m, size + SPAN_ALIGN);
+	return round_up((uintptr_t)m, SPAN_ALIGN);
+}
+
+static bool address_space_limited(void)
+{
+	struct rlimit rl;
+	return getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
+}
+
+/* Set up the PFA over the span, then make all of the heap absent. */
+static bool setup_span(void)
+{
+	size_t size = parse_size(getenv("STRATA_HEAP"), (size_t)64 << 30);
+	size = round_up(size, GROW_MIN);
+	if (size < ((size_t)64 << 20))
+		size = (size_t)64 << 20;
+	if (size > ((size_t)16 << 40))
+		size = (size_t)16 << 40;       /* 32-bit page indices */
+	uintptr_t lo = place_span(size, !address_space_limited());
+	if (!lo)
+		return false;
+	pfa_setup_begin(0);
+	pfa_setup_fresh();
+	pfa_add_region(lo, size);
+	if (pfa_setup_end() != 0)
+		return false;
+	/* the descriptors are the span's only reserved pages (fresh mode),
+	 * at its top (the highest free gap), section 0's first */
+	static struct pfa_stats ps;
+	pfa_get_stats(&ps);
+	span_lo = lo;
+	span_hi = lo + size;
+	heap_end = span_hi - (uintptr_t)ps.reserved_pages * PAGE_SIZE;
+	if (heap_end <= lo || pfa_remove_region(lo, heap_end - lo) != 0)
+		return false;
+	heap_top = lo;
+	desc_top = heap_end;
+	return true;
+}
 
 static void host_init(void)
 {
@@ -140,25 +358,11 @@ static void host_init(void)
 	}
 	int saved_errno = errno;
 	double t0 = now_seconds();
-	size_t size = parse_size(getenv("STRATA_HEAP"), (size_t)64 << 30);
-	size &= ~(size_t)(PAGE_SIZE - 1);
-	void *base = NULL;
-	for (; size >= ((size_t)16 << 20); size /= 2)
-		if ((base = reserve(size)) != NULL)
-			break;
-	if (!base)
-		mm_platform_panic("cannot reserve address space for the heap");
-	pfa_setup_begin(0);
-	pfa_setup_fresh();
-	pfa_add_region((uintptr_t)base, size);
-	if (pfa_setup_end() != 0)
-		mm_platform_panic("pfa_setup_end failed on the reservation");
+	if (!setup_span())
+		mm_platform_panic("cannot set up the heap span (STRATA_HEAP too small?)");
 	kmalloc_init();
-	heap_base = base;
-	heap_size = size;
 	init_seconds = now_seconds() - t0;
 	atomic_store(&init_state, 2);
-	ready_fast = 1;
 
 	/* from here on malloc works: libc may allocate through us */
 	if (pthread_key_create(&slot_key, thread_exit) == 0)
@@ -168,6 +372,15 @@ static void host_init(void)
 	if (st && *st && *st != '0')
 		atexit(print_stats_at_exit);
 	errno = saved_errno;
+}
+
+static void host_slow_entry(void)
+{
+	if (atomic_load(&init_state) != 2)
+		host_init();
+	slow_entry = 0;
+	if (atomic_exchange(&trim_pending, 0))
+		give_back_top();
 }
 
 /* Early enough for most programs, but malloc() may come first (from
@@ -237,29 +450,63 @@ static void thread_exit(void *v)
  * exit, fopen ...) that calls malloc (a stdio buffer) would wait for us
  * while we wait for it inside fork().  So the prepare handler takes the
  * list lock itself first (it is recursive; glibc's fork takes it again),
- * keeping glibc's order: list lock, then allocator.  The parent drops it
- * again; in the child glibc has already reset it.
+ * keeping glibc's order: list lock, then the growth lock, then the
+ * allocator.  The parent drops them again; in the child glibc has already
+ * reset the list lock, and the others are reset here.
+ *
+ * Signals are blocked from before the first lock until the last is
+ * dropped.  Otherwise a signal arriving inside fork() - say, SIGALRM sent
+ * by the child just created - runs its handler with every strata lock
+ * held by this very thread, and a fork() (or malloc) in the handler spins
+ * on them for ever.  Blocked, the signal waits until fork() returns.
+ *
+ * A single-threaded process takes no lock at all, as glibc does: no other
+ * thread can hold one, so there is nothing to wait for, and a fork() from
+ * a handler that interrupted another fork() goes through.  The thread-local
+ * fork_locked says which of the two the prepare handler did.
  */
 extern void _IO_list_lock(void);
 extern void _IO_list_unlock(void);
 extern void _IO_list_resetlock(void);
+extern char __libc_single_threaded;
+
+static __thread int fork_locked;
+static __thread sigset_t fork_saved_mask;
 
 static void fork_prepare(void)
 {
+	fork_locked = 0;
+	if (__libc_single_threaded)
+		return;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &fork_saved_mask);
 	_IO_list_lock();
+	pthread_mutex_lock(&grow_lock);
 	mm_lock_all();
+	fork_locked = 1;
 }
 
 static void fork_parent(void)
 {
+	if (!fork_locked)
+		return;
+	fork_locked = 0;
 	mm_unlock_all();
+	pthread_mutex_unlock(&grow_lock);
 	_IO_list_unlock();
+	pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
 }
 
 static void fork_child(void)
 {
-	mm_unlock_all();
-	_IO_list_resetlock();
+	if (fork_locked) {
+		fork_locked = 0;
+		mm_unlock_all();
+		pthread_mutex_init(&grow_lock, NULL);
+		_IO_list_resetlock();
+		pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
+	}
 	/* the other threads do not exist here: give their caches back */
 	uint64_t used = atomic_load(&slots_used);
 	for (unsigned id = 0; id < MM_MAX_CPUS; id++) {
@@ -286,6 +533,12 @@ void mm_platform_release(void *va, size_t bytes)
 		return;
 	int saved_errno = errno;
 	madvise(va, bytes, MADV_DONTNEED);
+	if (bytes >= TRIM_RELEASE) {
+		/* the pages reach the PFA after this call: the next allocating
+		 * call looks for whole free chunks to unmap */
+		atomic_store(&trim_pending, 1);
+		slow_entry = 1;
+	}
 	atomic_fetch_add_explicit(&releases, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&released_bytes, bytes, memory_order_relaxed);
 	errno = saved_errno;
@@ -299,7 +552,7 @@ uint64_t mm_platform_entropy(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
 		     ((uint64_t)getpid() << 48) ^ (uint64_t)(uintptr_t)&ts ^
-		     ((uint64_t)(uintptr_t)heap_base >> 12);
+		     ((uint64_t)span_lo >> 12);
 	x ^= x >> 33;
 	x *= 0xff51afd7ed558ccdull;
 	x ^= x >> 33;
@@ -318,9 +571,12 @@ static void print_stats_at_exit(void)
 
 	pfa_get_stats(&ps);
 	int n = snprintf(line, sizeof line,
-			 "strata: heap %p+%zu MiB, init %.3f ms, pfa %llu/%llu pages free, "
+			 "strata: heap span %#lx+%lu MiB, %zu MiB mapped in %lu growths "
+			 "(%lu failed, %lu trims), init %.3f ms, pfa %llu/%llu pages free, "
 			 "metadata %llu bytes, releases %lu (%lu bytes)\n",
-			 heap_base, heap_size >> 20, init_seconds * 1e3,
+			 (unsigned long)span_lo, (unsigned long)((span_hi - span_lo) >> 20),
+			 heap_mapped >> 20, atomic_load(&grows), atomic_load(&grow_failures),
+			 atomic_load(&trims), init_seconds * 1e3,
 			 (unsigned long long)ps.free_pages, (unsigned long long)ps.total_pages,
 			 (unsigned long long)ps.metadata_bytes, atomic_load(&releases),
 			 atomic_load(&released_bytes));
@@ -373,5 +629,15 @@ EXPORT int malloc_trim(size_t pad)
 {
 	(void)pad;
 	host_ensure_init();
-	return mm_reclaim() != 0;
+	uint64_t pages = mm_reclaim();
+	return (give_back_top() != 0) | (pages != 0);
+}
+
+/* Bytes of heap mapped now, and the span's size. */
+EXPORT size_t strata_heap_mapped(size_t *span)
+{
+	host_ensure_init();
+	if (span)
+		*span = span_hi - span_lo;
+	return heap_mapped;
 }

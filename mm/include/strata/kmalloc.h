@@ -29,7 +29,10 @@
  *  - Requests larger than one PFA block (PAGE_SIZE << PFA_MAX_ORDER,
  *    4 MiB by default) fail with NULL; kmalloc_last_report() says why.
  *  - kmalloc_aligned() honours every power-of-two alignment up to
- *    KMALLOC_ALIGN_MAX (= the largest PFA block, 4 MiB by default).
+ *    KMALLOC_ALIGN_MAX (= the largest PFA block, 4 MiB by default), which
+ *    every block of that size has; a larger power of two is tried too
+ *    (a block at such an address, if the memory has a free one) and
+ *    fails as out of memory when there is none.
  */
 #ifndef STRATA_KMALLOC_H
 #define STRATA_KMALLOC_H
@@ -87,7 +90,7 @@ enum kmalloc_report_kind {
 	/* allocation failures (the call returned NULL) */
 	KM_FAIL_TOO_LARGE,   /* larger than KMALLOC_MAX_SIZE */
 	KM_FAIL_NOMEM,       /* the PFA has no block big enough */
-	KM_FAIL_BAD_ALIGN,   /* alignment not a power of two or > KMALLOC_ALIGN_MAX */
+	KM_FAIL_BAD_ALIGN,   /* alignment not a power of two */
 	KM_FAIL_OVERFLOW,    /* kcalloc: n * size overflows */
 	KM_REPORT_KINDS
 };

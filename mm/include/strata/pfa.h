@@ -15,6 +15,9 @@
  *     pfa_setup_end();                      places the descriptors in RAM,
  *                                           builds the free lists
  *
+ * Memory may come and go afterwards (hot-add, hot-remove): see
+ * pfa_remove_region() below.
+ *
  * pfa_setup_begin() may be called again later to start over from nothing
  * (host tests do this to try many memory maps).
  */
@@ -84,6 +87,17 @@ int pfa_add_region(phys_addr_t base, uint64_t size);   /* 0 or -1 (too many) */
 void pfa_reserve(phys_addr_t base, uint64_t size);
 int pfa_setup_end(void);                               /* 0 or -1 (no room for metadata) */
 
+/* ---- hot-add and hot-remove (after setup; mm/pfa_setup.c) ----
+ * pfa_remove_region(base, size): every page of the range is free (or
+ *   absent already); they leave the PFA and become absent.  0, or -1 with
+ *   nothing changed (a page in use, or not RAM given at setup).
+ * pfa_add_region(base, size) after setup: absent pages of a region given
+ *   at setup come back as free memory.  0, or -1 (reported) if any page
+ *   is present already or is not RAM given at setup.
+ * Descriptors are sized at setup, so a platform declares all the memory
+ * it may ever have then, and removes what is not there yet. */
+int pfa_remove_region(phys_addr_t base, uint64_t size);
+
 /* ---- allocation ---- */
 phys_addr_t pfa_alloc(unsigned order, unsigned flags);  /* 0 when out of memory */
 void pfa_free(phys_addr_t pa, unsigned order);          /* bad input reported, ignored */
@@ -135,6 +149,12 @@ void pfa_last_report(struct pfa_report *r);
  *   free (e.g. to grow a run in place).  0, or -1 with nothing changed. */
 int pfa_split(phys_addr_t pa, unsigned order);
 int pfa_alloc_at(phys_addr_t pa, unsigned order);
+
+/* A block of `order` at an address aligned to `align` bytes (a power of
+ * two), also above the block's own alignment: a free block or lazy page
+ * at such an address is looked for, then taken with pfa_alloc_at().
+ * 0 if none is free. */
+phys_addr_t pfa_alloc_aligned(unsigned order, uint64_t align);
 
 /* ---- addresses and descriptors ---- */
 void *pfa_virt(phys_addr_t pa);
