@@ -231,8 +231,9 @@ static bool add_piece(uintptr_t lo, uintptr_t hi)
 static bool grow_locked(size_t n, size_t align)
 {
 	uintptr_t blk = GROW_MIN;
-	while (blk < n)
-		blk <<= 1;
+	while (blk < n || (blk < align && blk < MAX_BLOCK))
+		blk <<= 1;              /* up to the largest block, the alignment
+					   is the block's own (mm/large.c) */
 	uintptr_t a = align > blk ? align : blk;
 	if (a > heap_end - span_lo)
 		return false;             /* no such address in the span */
