@@ -12,7 +12,10 @@
  *   - pfa_alloc_at(), pfa_split() and a live pfa_reserve() inside the
  *     lazy span;
  *   - a sparse 64 GiB region starts in milliseconds and costs almost no
- *     resident memory.
+ *     resident memory;
+ *   - hot-remove and hot-add after setup (pfa_remove_region, and
+ *     pfa_add_region after pfa_setup_end), fresh and eager: counts,
+ *     pfa_check(), removed pages never handed out, refusals change nothing.
  * Built with PFA_MAX_ORDER=12 (arch/host/arch.mk) so blocks larger than the
  * lazy granule are asked for too.
  */
@@ -279,6 +282,109 @@ TEST(fresh_64g)
 	pfa_free(pa, 0);
 	CHECK(pfa_check() == 0, "check after free");
 	munmap(m, s);
+}
+
+/* ---- hot-add and hot-remove (pfa_add_region after setup, pfa_remove_region) ---- */
+
+static uint64_t total_pages(void)
+{
+	static struct pfa_stats st;
+	pfa_get_stats(&st);
+	return st.total_pages;
+}
+
+/* Allocate order-0 pages until none is left; every one must lie in
+ * [lo, hi) and outside [gap_lo, gap_hi).  Frees them all again. */
+static int exhaust_inside(uint64_t lo, uint64_t hi, uint64_t gap_lo, uint64_t gap_hi)
+{
+	static uint64_t got[1 << 16];
+	int n = 0, bad = 0;
+	for (uint64_t pa; n < (1 << 16) && (pa = pfa_alloc(0, 0)) != 0;) {
+		bad += pa < lo || pa >= hi || (pa >= gap_lo && pa < gap_hi);
+		got[n++] = pa;
+	}
+	while (n)
+		pfa_free(got[--n], 0);
+	return bad;
+}
+
+static void hotplug_script(bool fresh)
+{
+	void *m;
+	size_t s;
+	uint8_t *a = fresh_map(128 * MIB, &m, &s);
+	REQUIRE(a, "mmap");
+	uintptr_t b = (uintptr_t)a;
+	pfa_setup_begin(0);
+	if (fresh)
+		pfa_setup_fresh();
+	pfa_add_region(b, 128 * MIB);
+	REQUIRE(pfa_setup_end() == 0, "setup");
+	uint64_t free0 = free_pages(), total0 = total_pages();
+
+	/* the front half leaves (fresh: lazy pages are described first) */
+	uint64_t keep = pfa_alloc(0, 0);       /* in use, somewhere */
+	REQUIRE(keep, "alloc");
+	bool keep_low = keep < b + 64 * MIB;
+	uintptr_t cut = keep_low ? b + 64 * MIB : b;      /* a half without it */
+	CHECK(pfa_remove_region(cut, 32 * MIB) == 0, "remove 32 MiB");
+	CHECK(free_pages() == free0 - 1 - 32 * MIB / PAGE_SIZE, "free pages after remove");
+	CHECK(total_pages() == total0 - 32 * MIB / PAGE_SIZE, "total pages after remove");
+	CHECK(pfa_check() == 0, "check after remove");
+	CHECK(exhaust_inside(b, b + 128 * MIB, cut, cut + 32 * MIB) == 0,
+	      "a removed page was handed out");
+
+	/* refused, nothing changed: in use, present already, outside the
+	 * region, the metadata */
+	CHECK(pfa_remove_region(keep & ~(uint64_t)(PAGE_SIZE - 1), PAGE_SIZE) == -1,
+	      "removed a page in use");
+	CHECK(pfa_add_region(keep & ~(uint64_t)(PAGE_SIZE - 1), PAGE_SIZE) == -1,
+	      "added a present page");
+	CHECK(pfa_add_region(b + 128 * MIB, 4 * MIB) == -1, "added memory outside the region");
+	CHECK(pfa_remove_region(b + 128 * MIB - PAGE_SIZE, PAGE_SIZE) == -1,
+	      "removed the metadata");
+	CHECK(free_pages() == free0 - 1 - 32 * MIB / PAGE_SIZE && pfa_check() == 0,
+	      "a refused call changed something");
+
+	/* pieces come back: an unaligned one (described at once, merged) and
+	 * the rest; then everything is whole again */
+	CHECK(pfa_add_region(cut + 5 * PAGE_SIZE, 3 * MIB) == 0, "add unaligned piece");
+	CHECK(pfa_check() == 0, "check after unaligned add");
+	CHECK(pfa_add_region(cut, 5 * PAGE_SIZE) == 0, "add the pages before it");
+	CHECK(pfa_add_region(cut + 5 * PAGE_SIZE + 3 * MIB, 32 * MIB - 3 * MIB - 5 * PAGE_SIZE) == 0,
+	      "add the rest");
+	pfa_free(keep, 0);
+	CHECK(free_pages() == free0 && total_pages() == total0, "counts back to the start");
+	CHECK(pfa_check() == 0, "check after adding all back");
+	uint64_t big = pfa_alloc(PFA_MAX_ORDER, 0);
+	CHECK(big, "the largest block after the round trip (buddies merged)");
+	if (big)
+		pfa_free(big, PFA_MAX_ORDER);
+
+	/* all of it away and back in 4 MiB steps (the hosted heap's way) */
+	static struct pfa_stats st;
+	pfa_get_stats(&st);
+	uintptr_t heap_end = b + 128 * MIB - st.reserved_pages * PAGE_SIZE;
+	CHECK(pfa_remove_region(b, heap_end - b) == 0, "remove all");
+	CHECK(free_pages() == 0 && pfa_alloc(0, 0) == 0, "memory left after removing all");
+	for (uintptr_t at = b; at < b + 16 * MIB; at += 4 * MIB)
+		CHECK(pfa_add_region(at, 4 * MIB) == 0, "add 4 MiB at +%lu MiB",
+		      (unsigned long)((at - b) / MIB));
+	CHECK(free_pages() == 16 * MIB / PAGE_SIZE && pfa_check() == 0, "after 4 x 4 MiB");
+	CHECK(exhaust_inside(b, b + 16 * MIB, 0, 0) == 0, "a page from outside the added memory");
+	CHECK(pfa_remove_region(b + 12 * MIB, 4 * MIB) == 0 && pfa_check() == 0, "remove top 4 MiB");
+	CHECK(exhaust_inside(b, b + 12 * MIB, 0, 0) == 0, "a page of the removed top");
+	munmap(m, s);
+}
+
+TEST(hotplug_fresh)
+{
+	hotplug_script(true);
+}
+
+TEST(hotplug_eager)
+{
+	hotplug_script(false);
 }
 
 int main(int argc, char **argv)
