@@ -227,41 +227,45 @@ static bool add_piece(uintptr_t lo, uintptr_t hi)
 	return true;
 }
 
+enum grow { GROWN, NO_MEMORY, NEVER };
+
 /* Lock held: a piece holding a block for (n, align), plus room to grow. */
-static bool grow_locked(size_t n, size_t align)
+static enum grow grow_locked(size_t n, size_t align)
 {
 	uintptr_t blk = GROW_MIN;
 	while (blk < n || (blk < align && blk < MAX_BLOCK))
 		blk <<= 1;              /* up to the largest block, the alignment
 					   is the block's own (mm/large.c) */
 	uintptr_t a = align > blk ? align : blk;
-	if (a > heap_end - span_lo)
-		return false;             /* no such address in the span */
+	if (a > heap_end - span_lo || blk > heap_end - span_lo)
+		return NEVER;             /* no such block in the span */
 	uintptr_t start = round_up(heap_top, a);
 	if (start < heap_top || start > heap_end || heap_end - start < blk)
-		return false;             /* the span is used up */
+		return NO_MEMORY;         /* the span is used up */
 	uintptr_t more = round_up((heap_top - span_lo) / 8, GROW_MIN);
 	if (start == heap_top && more > blk && heap_end - start >= more &&
 	    add_piece(start, start + more))
-		return true;
-	return add_piece(start, start + blk);
+		return GROWN;
+	return add_piece(start, start + blk) ? GROWN : NO_MEMORY;
 }
 
+/* STRATA_STD_GROW: true if the request is worth another try. */
 static bool host_grow(size_t n, size_t align)
 {
+	if (n > KMALLOC_MAX_SIZE)
+		return false;             /* larger than any block: never */
 	int saved_errno = errno;
-	bool ok = false;
-	if (n <= KMALLOC_MAX_SIZE) {
-		pthread_mutex_lock(&grow_lock);
-		ok = grow_locked(n, align);
-		pthread_mutex_unlock(&grow_lock);
-	}
-	if (!ok) {
+	pthread_mutex_lock(&grow_lock);
+	enum grow g = grow_locked(n, align);
+	pthread_mutex_unlock(&grow_lock);
+	bool again = g == GROWN;
+	if (g == NO_MEMORY) {
+		/* the caches may hold what is needed */
 		atomic_fetch_add(&grow_failures, 1);
-		ok = n <= KMALLOC_MAX_SIZE && mm_reclaim() != 0;
+		again = mm_reclaim() != 0;
 	}
 	errno = saved_errno;
-	return ok;
+	return again;
 }
 
 /* Unmap the free chunks at the top of the heap.  Returns bytes given back. */
@@ -269,7 +273,7 @@ static size_t give_back_top(void)
 {
 	size_t given = 0;
 	pthread_mutex_lock(&grow_lock);
-	while (heap_top - GROW_MIN >= span_lo &&
+	while (heap_top >= span_lo + GROW_MIN &&
 	       pfa_remove_region(heap_top - GROW_MIN, GROW_MIN) == 0) {
 		heap_top -= GROW_MIN;
 		munmap((void *)heap_top, GROW_MIN);   /* a gap's chunk: not mapped, fine */
