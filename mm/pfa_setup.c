@@ -343,15 +343,51 @@ static void mark_reserved(uint32_t a, uint32_t b)
 	}
 }
 
+/* Order of the largest aligned block starting at index a inside [a, b). */
+static unsigned piece_order(uint32_t a, uint32_t b)
+{
+	unsigned k = a ? (unsigned)__builtin_ctz(a) : PFA_MAX_ORDER;
+	if (k > PFA_MAX_ORDER)
+		k = PFA_MAX_ORDER;
+	while (PFA_BLOCK_PAGES(k) > b - a)
+		k--;
+	return k;
+}
+
+/* Head of the free block holding page idx (its order in *order), or PFA_NIL. */
+static uint32_t free_block_of(uint32_t idx, unsigned *order)
+{
+	for (unsigned k = 0; k <= PFA_MAX_ORDER; k++) {
+		uint32_t head = idx & ~(PFA_BLOCK_PAGES(k) - 1);
+		const struct page *hp = pfa_idx_page(head);
+		if (hp->owner == PG_FREE && hp->order == k) {
+			*order = k;
+			return head;
+		}
+	}
+	return PFA_NIL;
+}
+
+/* Take the aligned block [i, i + 2^k) out of the free block (head, K)
+ * holding it; the halves around it go back to the free lists. */
+static void split_out(uint32_t head, unsigned K, uint32_t i, unsigned k)
+{
+	pfa_list_remove(K, head, pfa_idx_page(head));
+	while (K > k) {
+		K--;
+		uint32_t half = PFA_BLOCK_PAGES(K);
+		uint32_t other = (i & half) ? head : head + half;
+		if (i & half)
+			head += half;
+		pfa_list_push(K, other, pfa_idx_page(other));
+	}
+}
+
 /* Largest aligned blocks covering [a, b), left to right. */
 static void carve_run(uint32_t a, uint32_t b)
 {
 	while (a < b) {
-		unsigned k = a ? (unsigned)__builtin_ctz(a) : PFA_MAX_ORDER;
-		if (k > PFA_MAX_ORDER)
-			k = PFA_MAX_ORDER;
-		while (PFA_BLOCK_PAGES(k) > b - a)
-			k--;
+		unsigned k = piece_order(a, b);
 		pfa_list_push(k, a, pfa_idx_page(a));
 		pfa.free_pages += PFA_BLOCK_PAGES(k);
 		a += PFA_BLOCK_PAGES(k);
@@ -529,31 +565,15 @@ int pfa_setup_end(void)
 static void isolate_free_page(uint32_t idx)
 {
 	unsigned k = 0;
-	uint32_t head;
-	struct page *hp;
+	uint32_t head = free_block_of(idx, &k);
 
-	for (;; k++) {
-		if (k > PFA_MAX_ORDER) {
-			mm_printf("pfa: no free block holds page 0x%llx\n",
-				  (unsigned long long)pfa_idx_phys(idx));
-			return;
-		}
-		head = idx & ~(PFA_BLOCK_PAGES(k) - 1);
-		hp = pfa_idx_page(head);
-		if (hp->owner == PG_FREE && hp->order == k)
-			break;
+	if (head == PFA_NIL) {
+		mm_printf("pfa: no free block holds page 0x%llx\n",
+			  (unsigned long long)pfa_idx_phys(idx));
+		return;
 	}
-	pfa_list_remove(k, head, hp);
-	pfa.free_pages -= PFA_BLOCK_PAGES(k);
-	while (k > 0) {
-		k--;
-		uint32_t half = PFA_BLOCK_PAGES(k);
-		uint32_t other = (idx & half) ? head : head + half;
-		pfa_list_push(k, other, pfa_idx_page(other));
-		pfa.free_pages += half;
-		if (idx & half)
-			head += half;
-	}
+	split_out(head, k, idx, 0);
+	pfa.free_pages--;
 	struct page *pg = pfa_idx_page(idx);
 	pg->owner = PG_RESERVED;
 	pg->order = 0;
@@ -669,17 +689,6 @@ static bool all_absent(uint32_t a, uint32_t b)
 	return true;
 }
 
-/* Order of the largest aligned block starting at index a inside [a, b). */
-static unsigned piece_order(uint32_t a, uint32_t b)
-{
-	unsigned k = a ? (unsigned)__builtin_ctz(a) : PFA_MAX_ORDER;
-	if (k > PFA_MAX_ORDER)
-		k = PFA_MAX_ORDER;
-	while (PFA_BLOCK_PAGES(k) > b - a)
-		k--;
-	return k;
-}
-
 /* Fresh mode: [a, b) may simply become (the end of) the lazy span. */
 static bool lazy_can_take(uint32_t a, uint32_t b)
 {
@@ -749,36 +758,6 @@ static bool all_free_or_absent(uint32_t a, uint32_t b)
 	return true;
 }
 
-/* Head of the free block holding page idx (its order in *order), or PFA_NIL. */
-static uint32_t free_block_of(uint32_t idx, unsigned *order)
-{
-	for (unsigned k = 0; k <= PFA_MAX_ORDER; k++) {
-		uint32_t head = idx & ~(PFA_BLOCK_PAGES(k) - 1);
-		const struct page *hp = pfa_idx_page(head);
-		if (hp->owner == PG_FREE && hp->order == k) {
-			*order = k;
-			return head;
-		}
-	}
-	return PFA_NIL;
-}
-
-/* Take the aligned block [i, i + 2^k) out of the free block (head, K)
- * holding it, give back the halves around it, zero its descriptors. */
-static void take_out(uint32_t head, unsigned K, uint32_t i, unsigned k)
-{
-	pfa_list_remove(K, head, pfa_idx_page(head));
-	while (K > k) {
-		K--;
-		uint32_t half = PFA_BLOCK_PAGES(K);
-		uint32_t other = (i & half) ? head : head + half;
-		if (i & half)
-			head += half;
-		pfa_list_push(K, other, pfa_idx_page(other));
-	}
-	pfa_zero(pfa_idx_page(i), (size_t)PFA_BLOCK_PAGES(k) * sizeof(struct page));
-}
-
 /* The described free pages of [a, b) leave; returns how many.  Lock held. */
 static uint64_t remove_free_blocks(uint32_t a, uint32_t b)
 {
@@ -802,7 +781,8 @@ static uint64_t remove_free_blocks(uint32_t a, uint32_t b)
 		}
 		if (k > K)
 			k = K;
-		take_out(head, K, i, k);
+		split_out(head, K, i, k);
+		pfa_zero(pfa_idx_page(i), (size_t)PFA_BLOCK_PAGES(k) * sizeof(struct page));
 		gone += PFA_BLOCK_PAGES(k);
 		i += PFA_BLOCK_PAGES(k);
 	}
