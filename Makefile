@@ -4,6 +4,7 @@
 #   make ARCH=aarch64 run          the same on aarch64
 #   make test                      host tests, then QEMU boots of both arches
 #   make debug                     boot halted, with a gdb script (gdb-multiarch)
+#   make soak                      hours of stress, fuzzing, real programs (scripts/soak)
 #   make ARCH=host                 host build: unit tests and libstrata
 #   make lib                       build/<arch>/libstrata.a from mm/ alone
 #
@@ -189,6 +190,11 @@ bench: deps
 
 fuzz: deps
 	@scripts/fuzz $(FUZZ_TIME)
+
+# Hours, not minutes: smp-stress to 10^8 objects per arch, TSan, the fuzzer
+# and real programs for SOAK_TIME seconds each (scripts/soak).
+soak: deps
+	@SOAK_TIME=$(or $(SOAK_TIME),3600) SOAK_OPS=$(or $(SOAK_OPS),100000000) scripts/soak
 
 clean:
 	rm -rf build

@@ -14,8 +14,8 @@ medians; "x" columns are the ratio peer / strata (above 1: strata is
 faster or smaller).  Every run's output must carry the same checksum as
 every other allocator's for that workload, or the run counts as failed.
 
-Then, for the single-thread workloads, instructions per operation with
-callgrind (the measured loop only: workloads.c brackets it with
+Then, for the workloads whose measured loop is the allocator's (all but
+sqlite and python), instructions per operation with callgrind (the measured loop only: workloads.c brackets it with
 CALLGRIND_ZERO_STATS / CALLGRIND_DUMP_STATS_AT).
 
     tests/bench/peers.py WORKLOADS_BIN LIBSTRATA [--reps N] [--out FILE]
@@ -26,6 +26,7 @@ Writes a Markdown report (default build/bench/results.md).  Stdlib only.
 import argparse
 import datetime
 import glob
+import math
 import os
 import platform
 import re
@@ -54,9 +55,18 @@ WORKLOADS = {
     "prodcons": ("2 threads, larson-like: half the blocks freed by the other thread, 8M", False),
     "realloc": ("list-append growth: 2000 arrays to 16..64 KiB x4, 8 arrays to 32 MiB", True),
     "frag": ("1.5M blocks 16..256 B, 90% freed at random, 60k of 300..4000 B", True),
+    "large": ("blocks of 5..25 MiB, 20 live, replaced at random, every page written, 1000x", True),
+    "pipeline": ("2 threads, producer/consumer: one only allocates (16..512 B), one only frees, 4M", False),
+    "larson": ("2 threads, server simulation: arrays of 1000 blocks handed between threads, 40M", False),
+    "xthread": ("2 threads, 16 B..16 KiB log-uniform, random lifetimes, 1/3 freed remotely, 4M", False),
+    "sqlite": ("sqlite3 CLI, in-memory database of 4 KiB pages: 300k rows, index, update, delete", True),
     "python": ("CPython, PYTHONMALLOC=malloc: dicts, lists, strings (tests/real/workload.py)", True),
 }
-CALLGRIND_SCALE = {"hot": 0.05, "churn": 0.05, "realloc": 0.25, "frag": 0.1}
+# callgrind runs of the workloads whose measured loop is the allocator's
+# (not sqlite's or CPython's own work); the threaded ones run serialised
+# under valgrind, so theirs count instructions, not contention
+CALLGRIND_SCALE = {"hot": 0.05, "churn": 0.05, "realloc": 0.25, "frag": 0.1,
+                   "large": 0.02, "pipeline": 0.02, "larson": 0.01, "xthread": 0.02}
 
 
 def command(workload, wbin, scale=None):
@@ -215,6 +225,17 @@ def main():
             v = med(times[(w, n)])
             row += " %s | %s |" % ("%.3f" % v if v is not None else "-", fmt_ratio(v, s))
         lines.append(row)
+    def geomean(n):
+        v = [med(times[(w, n)]) for w in wls]
+        if not v or any(x is None or x <= 0 for x in v):
+            return None
+        return math.exp(sum(math.log(x) for x in v) / len(v))
+    g = geomean("strata")
+    row = "| geometric mean | %s |" % ("%.3f" % g if g else "-")
+    for n in names[1:]:
+        v = geomean(n)
+        row += " %s | %s |" % ("%.3f" % v if v else "-", fmt_ratio(v, g))
+    lines.append(row)
     lines.append("")
     lines.append("## Peak RSS (MiB)")
     lines.append("")
@@ -255,9 +276,10 @@ def main():
                       flush=True)
             lines.append(row)
         lines.append("")
-        lines.append("An operation is one malloc+free pair (hot, churn), one realloc "
-                     "(realloc) or one malloc or free (frag); the workload's own work "
-                     "(random numbers, touching the memory) is included.")
+        lines.append("An operation is one malloc+free pair (hot, churn, large, larson), "
+                     "one realloc (realloc) or one malloc or free (frag, pipeline, xthread); "
+                     "the workload's own work (random numbers, touching the memory, the "
+                     "rings between threads) is included.")
 
     # the 64 GiB sparse heap: init time, descriptor bytes, resident cost
     def idle_run(lib):

@@ -18,6 +18,21 @@
  *   frag       allocate 1.5M blocks of 16..256 B, free 90% at random,
  *              allocate 60k blocks of 300..4000 B; prints the RSS after
  *              each phase
+ *   large      blocks of 5..25 MiB, 20 live, replaced at random; every
+ *              page of a new block is written (a buffer that is used)
+ *   pipeline   2 threads, producer/consumer: one only allocates (16..512
+ *              B), the other only frees, through a ring
+ *   larson     2 threads, server simulation after Larson & Krishnan: each
+ *              thread replaces random slots of an array of 1000 blocks
+ *              (16..1024 B), then hands the array to the other thread,
+ *              whose frees are then all cross-thread
+ *   xthread    2 threads, random sizes (16 B .. 16 KiB, small ones most
+ *              likely) with random lifetimes; a third of the blocks are
+ *              freed by the other thread (after rpmalloc's benchmark)
+ *   sqlite     runs sqlite3 (the CLI, with this program's environment, so
+ *              under the same LD_PRELOAD) on an in-memory database of
+ *              4 KiB pages: 300k rows, an index, queries; the checksum is
+ *              of its output, the peak RSS is the child's
  *   idle       nothing (the allocator's cost for a program that does not
  *              allocate)
  *
@@ -28,6 +43,9 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -324,15 +342,295 @@ static uint64_t w_frag(void)
 	return ops;
 }
 
+/* ---- large: 5..25 MiB blocks, 20 live ---- */
+static uint64_t w_large(void)
+{
+	enum { SLOTS = 20 };
+	static char *slot[SLOTS];
+	uint64_t n = (uint64_t)(1000 * scale);
+	CALLGRIND_ZERO_STATS;
+	for (uint64_t i = 0; i < n; i++) {
+		unsigned k = (unsigned)(rnd() % SLOTS);
+		if (slot[k])
+			check += (unsigned char)slot[k][4096];
+		free(slot[k]);
+		size_t sz = ((size_t)5 << 20) + rnd() % ((size_t)20 << 20);
+		char *p = malloc(sz);
+		for (size_t off = 0; off < sz; off += 4096)
+			p[off] = (char)(off >> 12);
+		slot[k] = p;
+	}
+	CALLGRIND_DUMP_STATS_AT("measured");
+	for (int k = 0; k < SLOTS; k++)
+		free(slot[k]);
+	return n;
+}
+
+/* ---- a single-producer single-consumer ring of pointers ---- */
+static int ring_put(struct queue *r, void *p)
+{
+	uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	if (t - atomic_load_explicit(&r->head, memory_order_acquire) >= QCAP)
+		return 0;
+	r->slot[t % QCAP] = p;
+	atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+	return 1;
+}
+
+static void *ring_get(struct queue *r)
+{
+	uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+	if (h == atomic_load_explicit(&r->tail, memory_order_acquire))
+		return NULL;
+	void *p = r->slot[h % QCAP];
+	atomic_store_explicit(&r->head, h + 1, memory_order_release);
+	return p;
+}
+
+/* ---- pipeline: one thread allocates, the other frees ---- */
+static struct queue pipe_q;
+static uint64_t pipe_n;
+
+static void *pipe_producer(void *arg)
+{
+	uint64_t x = 0x2545F4914F6CDD1Dull;
+	for (uint64_t i = 0; i < pipe_n; i++) {
+		x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+		size_t sz = 16 + x % 497;
+		unsigned char *p = malloc(sz);
+		p[0] = (unsigned char)sz;
+		touch(p + 1, sz - 1);
+		for (unsigned spin = 0; !ring_put(&pipe_q, p); spin++)
+			if (spin > 64)
+				sched_yield();      /* 2 cores, more threads: let it run */
+	}
+	return arg;
+}
+
+static void *pipe_consumer(void *arg)
+{
+	uint64_t sum = 0;
+	(void)arg;
+	for (uint64_t i = 0; i < pipe_n; i++) {
+		unsigned char *p;
+		for (unsigned spin = 0; !(p = ring_get(&pipe_q)); spin++)
+			if (spin > 64)
+				sched_yield();
+		sum += p[0];
+		free(p);
+	}
+	return (void *)(uintptr_t)sum;
+}
+
+static uint64_t w_pipeline(void)
+{
+	pipe_n = (uint64_t)(4e6 * scale);
+	pthread_t prod, cons;
+	void *sum;
+	CALLGRIND_ZERO_STATS;
+	pthread_create(&cons, NULL, pipe_consumer, NULL);
+	pthread_create(&prod, NULL, pipe_producer, NULL);
+	pthread_join(prod, NULL);
+	pthread_join(cons, &sum);
+	CALLGRIND_DUMP_STATS_AT("measured");
+	check = (uint64_t)(uintptr_t)sum;
+	return 2 * pipe_n;
+}
+
+/* ---- larson: arrays of live blocks passed between 2 threads ---- */
+enum { LARSON_SLOTS = 1000, LARSON_THREADS = 2 };
+struct larson_arr { void *p[LARSON_SLOTS]; size_t n[LARSON_SLOTS]; };
+static struct larson_arr larson_arr[LARSON_THREADS];
+static pthread_barrier_t larson_bar;
+static uint64_t larson_rounds, larson_per_round;
+
+static void *larson_thread(void *arg)
+{
+	int me = (int)(intptr_t)arg;
+	uint64_t x = 0x9E3779B97F4A7C15ull * (uint64_t)(me + 1), sum = 0;
+	for (uint64_t r = 0; r < larson_rounds; r++) {
+		/* round r: thread me works on the array thread me+r left */
+		struct larson_arr *a = &larson_arr[(me + r) % LARSON_THREADS];
+		for (uint64_t i = 0; i < larson_per_round; i++) {
+			x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+			unsigned k = (unsigned)(x >> 24) % LARSON_SLOTS;
+			if (a->p[k])
+				sum += ((unsigned char *)a->p[k])[a->n[k] - 1];
+			free(a->p[k]);
+			a->n[k] = 16 + x % 1009;
+			a->p[k] = malloc(a->n[k]);
+			touch(a->p[k], a->n[k]);
+		}
+		pthread_barrier_wait(&larson_bar);
+	}
+	return (void *)(uintptr_t)sum;
+}
+
+static uint64_t w_larson(void)
+{
+	larson_rounds = 1000;
+	larson_per_round = (uint64_t)(20000 * scale);
+	pthread_t t[LARSON_THREADS];
+	void *sum;
+	pthread_barrier_init(&larson_bar, NULL, LARSON_THREADS);
+	CALLGRIND_ZERO_STATS;
+	for (int i = 0; i < LARSON_THREADS; i++)
+		pthread_create(&t[i], NULL, larson_thread, (void *)(intptr_t)i);
+	for (int i = 0; i < LARSON_THREADS; i++) {
+		pthread_join(t[i], &sum);
+		check += (uint64_t)(uintptr_t)sum;
+	}
+	CALLGRIND_DUMP_STATS_AT("measured");
+	for (int i = 0; i < LARSON_THREADS; i++)
+		for (int k = 0; k < LARSON_SLOTS; k++)
+			free(larson_arr[i].p[k]);
+	return LARSON_THREADS * larson_rounds * larson_per_round;
+}
+
+/* ---- xthread: random sizes, random lifetimes, a third freed remotely ---- */
+static struct queue xt_q[2];        /* xt_q[i]: thread i -> thread 1-i */
+static uint64_t xt_n;
+static atomic_int xt_done;
+
+static size_t xt_size(uint64_t x)
+{
+	/* 16 B .. 16 KiB, the log of the size uniform: small ones likely */
+	unsigned shift = 4 + (unsigned)(x % 11);        /* 16 .. 16384 */
+	return ((size_t)1 << shift) + (x >> 8) % ((size_t)1 << shift);
+}
+
+static void *xt_thread(void *arg)
+{
+	int me = (int)(intptr_t)arg;
+	enum { LIVE = 4096 };
+	static void *live[2][LIVE];
+	struct queue *out = &xt_q[me], *in = &xt_q[1 - me];
+	uint64_t x = 0xD1B54A32D192ED03ull * (uint64_t)(me + 1), sum = 0;
+	void *p;
+	for (uint64_t i = 0; i < xt_n; i++) {
+		x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+		size_t sz = xt_size(x);
+		unsigned char *b = malloc(sz);
+		b[0] = (unsigned char)(sz >> 4);
+		touch(b + 1, sz - 1);
+		unsigned k = (unsigned)(x >> 40) % LIVE;
+		if (live[me][k]) {
+			/* the block it replaces dies here or on the other thread */
+			if ((x >> 60) % 3 == 0) {
+				while (!ring_put(out, live[me][k]))
+					if ((p = ring_get(in)))
+						free(p);
+			} else {
+				sum += ((unsigned char *)live[me][k])[0];
+				free(live[me][k]);
+			}
+		}
+		live[me][k] = b;
+		if ((p = ring_get(in)))
+			free(p);
+	}
+	for (int j = 0; j < LIVE; j++)
+		free(live[me][j]);
+	atomic_fetch_add(&xt_done, 1);
+	while (atomic_load(&xt_done) < 2)
+		if ((p = ring_get(in)))
+			free(p);
+	while ((p = ring_get(in)))
+		free(p);
+	return (void *)(uintptr_t)sum;
+}
+
+static uint64_t w_xthread(void)
+{
+	xt_n = (uint64_t)(2e6 * scale);
+	pthread_t t[2];
+	void *sum;
+	CALLGRIND_ZERO_STATS;
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, xt_thread, (void *)(intptr_t)i);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(t[i], &sum);
+		check += (uint64_t)(uintptr_t)sum;
+	}
+	CALLGRIND_DUMP_STATS_AT("measured");
+	return 2 * xt_n;
+}
+
+/* ---- sqlite: the sqlite3 CLI on an in-memory database ---- */
+static const char sqlite_script[] =
+	"PRAGMA page_size=4096;\n"
+	"CREATE TABLE t(id INTEGER PRIMARY KEY, k TEXT, v TEXT);\n"
+	"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<%llu)\n"
+	"  INSERT INTO t SELECT x, printf('key%%08d', (x*7919)%%1000003),\n"
+	"                      printf('%%.*c%%d', 150 + x%%200, 'v', x) FROM c;\n"
+	"CREATE INDEX tk ON t(k);\n"
+	"SELECT count(*), sum(length(v)) FROM t WHERE k > 'key00500000';\n"
+	"UPDATE t SET v = v || 'x' WHERE id %% 3 = 0;\n"
+	"DELETE FROM t WHERE id %% 5 = 0;\n"
+	"SELECT count(*), max(k), sum(length(v)) FROM t;\n"
+	"SELECT k, length(v) FROM t ORDER BY v DESC LIMIT 3;\n";
+
+static uint64_t w_sqlite(long *child_peak_kib)
+{
+	unsigned long long rows = (unsigned long long)(300000 * scale);
+	char path[] = "/tmp/strata-bench-sqlXXXXXX";
+	int fd = mkstemp(path);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f) {
+		perror("sqlite script");
+		exit(1);
+	}
+	fprintf(f, sqlite_script, rows);
+	fclose(f);
+	int out[2];
+	if (pipe(out)) {
+		perror("pipe");
+		exit(1);
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		char cmd[64];
+		snprintf(cmd, sizeof cmd, ".read %s", path);
+		dup2(out[1], 1);
+		close(out[0]);
+		close(out[1]);
+		execlp("sqlite3", "sqlite3", ":memory:", cmd, (char *)NULL);
+		perror("sqlite3");
+		_exit(127);
+	}
+	close(out[1]);
+	char buf[4096];
+	ssize_t got;
+	uint64_t h = 1469598103934665603ull;      /* FNV-1a of the output */
+	while ((got = read(out[0], buf, sizeof buf)) > 0)
+		for (ssize_t i = 0; i < got; i++)
+			h = (h ^ (unsigned char)buf[i]) * 1099511628211ull;
+	close(out[0]);
+	int status;
+	struct rusage ru;
+	wait4(pid, &status, 0, &ru);
+	unlink(path);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "sqlite3 failed (status %#x)\n", status);
+		exit(1);
+	}
+	/* the child's peak: ru_maxrss carries over this small program's own
+	 * peak at fork+exec (a few hundred KiB), not a Python driver's */
+	*child_peak_kib = ru.ru_maxrss;
+	check = h % 1000000007;
+	return rows;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s hot|churn|prodcons|realloc|frag [scale]\n", argv[0]);
+		fprintf(stderr, "usage: %s hot|churn|prodcons|realloc|frag|large|pipeline|larson|xthread|sqlite|idle [scale]\n", argv[0]);
 		return 2;
 	}
 	if (argc > 2)
 		scale = atof(argv[2]);
 	uint64_t ops;
+	long peak = -1;         /* sqlite: the child's, else this program's */
 	const char *w = argv[1];
 	if (!strcmp(w, "hot"))
 		ops = w_hot();
@@ -344,6 +642,16 @@ int main(int argc, char **argv)
 		ops = w_realloc();
 	else if (!strcmp(w, "frag"))
 		ops = w_frag();
+	else if (!strcmp(w, "large"))
+		ops = w_large();
+	else if (!strcmp(w, "pipeline"))
+		ops = w_pipeline();
+	else if (!strcmp(w, "larson"))
+		ops = w_larson();
+	else if (!strcmp(w, "xthread"))
+		ops = w_xthread();
+	else if (!strcmp(w, "sqlite"))
+		ops = w_sqlite(&peak);
 	else if (!strcmp(w, "idle"))
 		ops = w_idle();
 	else {
@@ -351,6 +659,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	printf("%s ops=%llu check=%llu\n", w, (unsigned long long)ops, (unsigned long long)check);
-	printf("vmhwm_kib=%ld\n", vmhwm_kib());
+	printf("vmhwm_kib=%ld\n", peak >= 0 ? peak : vmhwm_kib());
 	return 0;
 }
