@@ -24,10 +24,12 @@
  *   10%  a pfa slot (64): pfa_alloc of an order 0..10 picked uniformly,
  *        or pfa_free
  *
- * Live memory is capped (kmalloc 16 MiB, pfa 12 MiB: an allocation that
+ * Live memory is capped (kmalloc 12 MiB, pfa 8 MiB: an allocation that
  * would pass the cap frees a random live object instead) so that the same
  * sequence runs unchanged on a 64 MiB and on a 4 GiB heap.  Frees come in
- * random order (random slots).
+ * random order (random slots).  A call that fails (NULL, or 0 from
+ * pfa_alloc: a fragmented 64 MiB heap may have no free 4 MiB block) is
+ * counted in a row of its own, not in its operation's.
  *
  * Histograms: exact counts below WCET_EXACT instructions, log2 buckets
  * for everything; percentiles are exact below WCET_EXACT, else the upper
@@ -66,6 +68,14 @@ static inline void wcet_add(struct wcet_hist *h, uint64_t raw)
 	if (v < WCET_EXACT)
 		h->exact[v]++;
 }
+
+/* Count expression `call` into raw (to be added once its outcome is known). */
+#define WCET_COUNT(raw, call)                         \
+	do {                                          \
+		uint64_t t0_ = wcet_begin();          \
+		call;                                 \
+		(raw) = wcet_end(t0_);                \
+	} while (0)
 
 /* Measure expression `call` into histogram h. */
 #define WCET_MEASURE(h, call)                         \
@@ -206,7 +216,7 @@ static inline uint64_t wcet_below(uint64_t n)
 enum {
 	OP_KFREE_SMALL, OP_KFREE_LARGE, OP_KMALLOC_L16K, OP_KMALLOC_L256K, OP_KMALLOC_L4M,
 	OP_KREALLOC, OP_KMALLOC_ALIGNED, OP_CACHE_ALLOC0, OP_CACHE_ALLOC1, OP_CACHE_FREE0,
-	OP_CACHE_FREE1, OP_PFA_ALLOC0, OP_PFA_FREE0 = OP_PFA_ALLOC0 + PFA_MAX_ORDER + 1,
+	OP_CACHE_FREE1, OP_KMALLOC_FAIL, OP_PFA_FAIL, OP_PFA_ALLOC0, OP_PFA_FREE0 = OP_PFA_ALLOC0 + PFA_MAX_ORDER + 1,
 	OP_KMALLOC0 = OP_PFA_FREE0 + PFA_MAX_ORDER + 1,
 	OP_COUNT = OP_KMALLOC0 + KMALLOC_MAX_CLASSES
 };
@@ -222,8 +232,8 @@ static uint32_t wcet_cls_size[KMALLOC_MAX_CLASSES];
 #define KM_SLOTS    8192
 #define CACHE_SLOTS 2048
 #define PFA_SLOTS   64
-#define KM_CAP      (16u << 20)
-#define PFA_CAP_PAGES ((12u << 20) / PAGE_SIZE)
+#define KM_CAP      (12u << 20)
+#define PFA_CAP_PAGES ((8u << 20) / PAGE_SIZE)
 
 struct wcet_obj {
 	void *p;
@@ -255,6 +265,8 @@ static void wcet_names_init(void)
 		[OP_CACHE_ALLOC1] = "kmem_cache_alloc 700",
 		[OP_CACHE_FREE0] = "kmem_cache_free 64+ctor",
 		[OP_CACHE_FREE1] = "kmem_cache_free 700",
+		[OP_KMALLOC_FAIL] = "kmalloc* failed (NULL)",
+		[OP_PFA_FAIL] = "pfa_alloc failed (0)",
 	};
 	kmalloc_get_stats(&wcet_ks);
 	wcet_ncls = wcet_ks.nclasses;
@@ -301,7 +313,8 @@ static void km_slot_free(struct wcet_obj *o)
 
 static bool km_slot_alloc(struct wcet_obj *o)
 {
-	uint64_t r = wcet_below(100);
+	uint64_t r = wcet_below(100), raw;
+	unsigned op;
 	size_t size;
 	void *p;
 
@@ -311,36 +324,41 @@ static bool km_slot_alloc(struct wcet_obj *o)
 		size = lo + wcet_below(wcet_cls_size[c] - lo + 1);
 		if (km_bytes + size > KM_CAP)
 			return false;
-		WCET_MEASURE(&wcet_h[OP_KMALLOC0 + c], p = kmalloc(size, 0));
+		op = OP_KMALLOC0 + c;
+		WCET_COUNT(raw, p = kmalloc(size, 0));
 	} else if (r < 93) {
 		size = wcet_large_size();
 		if (km_bytes + size > KM_CAP)
 			return false;
-		WCET_MEASURE(&wcet_h[wcet_large_op(size)], p = kmalloc(size, 0));
+		op = wcet_large_op(size);
+		WCET_COUNT(raw, p = kmalloc(size, 0));
 	} else {
 		size_t align = (size_t)32 << wcet_below(12);   /* 32 B .. 64 KiB */
 		size = 1 + wcet_below(8192);
 		if (km_bytes + size + align > KM_CAP)
 			return false;
-		WCET_MEASURE(&wcet_h[OP_KMALLOC_ALIGNED], p = kmalloc_aligned(size, align, 0));
+		op = OP_KMALLOC_ALIGNED;
+		WCET_COUNT(raw, p = kmalloc_aligned(size, align, 0));
 	}
+	wcet_add(&wcet_h[p ? op : OP_KMALLOC_FAIL], raw);
 	if (!p)
 		return false;
 	o->p = p;
 	o->size = (uint32_t)size;
 	o->large = kmalloc_usable_size(p) > KMALLOC_SMALL_MAX;
-	km_bytes += size;
 	return true;
 }
 
 static void km_slot_realloc(struct wcet_obj *o)
 {
 	size_t size = wcet_below(4) ? 1 + wcet_below(KMALLOC_SMALL_MAX) : wcet_large_size();
+	uint64_t raw;
 	void *q;
 
 	if (km_bytes - o->size + size > KM_CAP)
 		return;
-	WCET_MEASURE(&wcet_h[OP_KREALLOC], q = krealloc(o->p, size, 0));
+	WCET_COUNT(raw, q = krealloc(o->p, size, 0));
+	wcet_add(&wcet_h[q ? OP_KREALLOC : OP_KMALLOC_FAIL], raw);
 	if (!q)
 		return;
 	km_bytes = km_bytes - o->size + size;
@@ -420,7 +438,9 @@ static void pfa_step(void)
 		return;
 	}
 	phys_addr_t pa;
-	WCET_MEASURE(&wcet_h[OP_PFA_ALLOC0 + order], pa = pfa_alloc(order, 0));
+	uint64_t raw;
+	WCET_COUNT(raw, pa = pfa_alloc(order, 0));
+	wcet_add(&wcet_h[pa ? OP_PFA_ALLOC0 + order : OP_PFA_FAIL], raw);
 	if (pa) {
 		*slot = pa | order;
 		pfa_pages += (uint64_t)1 << order;
@@ -503,6 +523,11 @@ static uint64_t wcet_run_mixed(uint64_t n, uint64_t seed, bool histograms)
 /* adversarial sequences                                              */
 /* ------------------------------------------------------------------ */
 
+/* The host's single-stepping counter costs microseconds per instruction:
+ * wcet_light cuts the repetitions of each sequence (not their shape). */
+static bool wcet_light;
+#define REPS(full, light) (wcet_light ? (light) : (full))
+
 #define HOLD_MAX 65536
 static uint64_t wcet_hold[HOLD_MAX];   /* pa | order */
 static unsigned wcet_nhold;
@@ -542,7 +567,7 @@ static void adv_split_merge(void)
 	wcet_hist_reset(&wcet_adv, "pfa_alloc(0) split 10");
 	wcet_hist_reset(&wcet_adv2, "pfa_free(0) merge 10");
 	if (drain_orders_below(PFA_MAX_ORDER)) {
-		for (int i = 0; i < 1000; i++) {
+		for (int i = 0; i < REPS(1000, 20); i++) {
 			phys_addr_t pa;
 			WCET_MEASURE(&wcet_adv, pa = pfa_alloc(0, 0));
 			if (!pa)
@@ -563,7 +588,7 @@ static void adv_fragmented(void)
 	wcet_hist_reset(&wcet_adv, "pfa_alloc 0..10 fragmented");
 	wcet_hist_reset(&wcet_adv2, "pfa_free refill fragmented");
 	unsigned start = wcet_nhold;
-	for (unsigned i = 0; i < 8192 && wcet_nhold < HOLD_MAX; i++) {
+	for (unsigned i = 0; i < REPS(8192u, 1024u) && wcet_nhold < HOLD_MAX; i++) {
 		phys_addr_t pa = pfa_alloc(0, 0);
 		if (!pa)
 			break;
@@ -605,7 +630,7 @@ static void adv_ramp(unsigned size, unsigned n, const char *up, const char *down
 	wcet_hist_reset(&wcet_adv, up);
 	wcet_hist_reset(&wcet_adv2, down);
 	mm_reclaim();
-	for (int round = 0; round < 3; round++) {
+	for (int round = 0; round < REPS(3, 1); round++) {
 		kmalloc_get_stats(&wcet_ks);
 		uint64_t a0 = wcet_ks.arenas_allocated_total, r0 = wcet_ks.arenas_reclaimed_total;
 		unsigned got = 0;
@@ -631,8 +656,8 @@ static void adv_ramp(unsigned size, unsigned n, const char *up, const char *down
 	}
 	wcet_print(&wcet_adv, false);
 	wcet_print(&wcet_adv2, false);
-	WCET_LOG("wcet   (%u-byte ramps of %u blocks x3: %llu arenas created, %llu released)\n",
-		 size, n, (unsigned long long)arenas_new, (unsigned long long)arenas_gone);
+	WCET_LOG("wcet   (%u-byte ramps of %u blocks x%d: %llu arenas created, %llu released)\n",
+		 size, n, REPS(3, 1), (unsigned long long)arenas_new, (unsigned long long)arenas_gone);
 }
 
 /* The large layer's run cache.  search-miss: 256 cached runs of 1 page,
@@ -648,7 +673,7 @@ static void adv_run_cache(void)
 	mm_reclaim();
 	wcet_hist_reset(&wcet_adv, "large: run-cache miss (256)");
 	wcet_hist_reset(&wcet_adv2, "large: run-cache oldest hit");
-	for (int round = 0; round < 20; round++) {
+	for (int round = 0; round < REPS(20, 2); round++) {
 		for (int i = 0; i < 256; i++)
 			run[i] = kmalloc(4096, 0);
 		for (int i = 0; i < 256; i++)
@@ -670,7 +695,7 @@ static void adv_run_cache(void)
 	wcet_print(&wcet_adv2, false);
 
 	wcet_hist_reset(&wcet_adv, "large: kfree 4M evicting");
-	for (int round = 0; round < 20; round++) {
+	for (int round = 0; round < REPS(20, 2); round++) {
 		for (int i = 0; i < 256; i++)
 			run[i] = kmalloc(4096, 0);
 		p = kmalloc(4u << 20, 0);
@@ -697,7 +722,7 @@ static void adv_realloc_grow(void)
 	wcet_hist_reset(&wcet_adv, "krealloc grow large 1p..4M");
 	mm_reclaim();
 	void *p = kmalloc(4096, 0);
-	for (size_t pages = 2; p && pages <= 1024; pages++) {
+	for (size_t pages = 2; p && pages <= REPS(1024u, 64u); pages++) {
 		void *q;
 		WCET_MEASURE(&wcet_adv, q = krealloc(p, pages * 4096, 0));
 		if (q)
@@ -717,16 +742,17 @@ static void adv_caches_and_drains(void)
 
 	wcet_hist_reset(&wcet_adv, "kmem_cache_alloc ramp 8192");
 	wcet_hist_reset(&wcet_adv2, "kmem_cache_free ramp (rand)");
-	for (int round = 0; c && round < 3; round++) {
-		for (unsigned i = 0; i < 8192; i++)
+	unsigned nobj = REPS(8192u, 2048u);
+	for (int round = 0; c && round < REPS(3, 1); round++) {
+		for (unsigned i = 0; i < nobj; i++)
 			WCET_MEASURE(&wcet_adv, obj[i] = kmem_cache_alloc(c, 0));
-		for (unsigned i = 8192; i > 1; i--) {
+		for (unsigned i = nobj; i > 1; i--) {
 			unsigned j = (unsigned)wcet_below(i);
 			void *t = obj[i - 1];
 			obj[i - 1] = obj[j];
 			obj[j] = t;
 		}
-		for (unsigned i = 0; i < 8192; i++)
+		for (unsigned i = 0; i < nobj; i++)
 			WCET_MEASURE(&wcet_adv2, kmem_cache_free(c, obj[i]));
 	}
 	wcet_print(&wcet_adv, false);
@@ -736,7 +762,7 @@ static void adv_caches_and_drains(void)
 	wcet_hist_reset(&wcet_adv, "mm_reclaim (full depots)");
 	wcet_hist_reset(&wcet_adv2, "kmem_cache_shrink");
 	static void *blk[8192];
-	for (int round = 0; round < 3; round++) {
+	for (int round = 0; round < REPS(3, 1); round++) {
 		for (unsigned i = 0; i < 8192; i++)
 			blk[i] = kmalloc(16 + 16 * (i % 32), 0);
 		for (unsigned i = 0; i < 8192; i++)
@@ -762,8 +788,8 @@ static void wcet_run_adversarial(uint64_t seed)
 	wcet_print_header();
 	adv_split_merge();
 	adv_fragmented();
-	adv_ramp(2048, 4096, "kmalloc 2048 ramp 4096", "kfree 2048 ramp (rand)");
-	adv_ramp(16, 8192, "kmalloc 16 ramp 8192", "kfree 16 ramp (rand)");
+	adv_ramp(2048, REPS(4096u, 1024u), "kmalloc 2048 ramp", "kfree 2048 ramp (rand)");
+	adv_ramp(16, REPS(8192u, 2048u), "kmalloc 16 ramp", "kfree 16 ramp (rand)");
 	adv_run_cache();
 	adv_realloc_grow();
 	adv_caches_and_drains();
