@@ -346,6 +346,7 @@ static bool km_slot_alloc(struct wcet_obj *o)
 	o->p = p;
 	o->size = (uint32_t)size;
 	o->large = kmalloc_usable_size(p) > KMALLOC_SMALL_MAX;
+	km_bytes += size;
 	return true;
 }
 
