@@ -24,7 +24,7 @@
  *   10%  a pfa slot (64): pfa_alloc of an order 0..10 picked uniformly,
  *        or pfa_free
  *
- * Live memory is capped (kmalloc 12 MiB, pfa 8 MiB: an allocation that
+ * Live memory is capped (kmalloc 6 MiB, pfa 6 MiB: an allocation that
  * would pass the cap frees a random live object instead) so that the same
  * sequence runs unchanged on a 64 MiB and on a 4 GiB heap.  Frees come in
  * random order (random slots).  A call that fails (NULL, or 0 from
@@ -232,8 +232,8 @@ static uint32_t wcet_cls_size[KMALLOC_MAX_CLASSES];
 #define KM_SLOTS    8192
 #define CACHE_SLOTS 2048
 #define PFA_SLOTS   64
-#define KM_CAP      (12u << 20)
-#define PFA_CAP_PAGES ((8u << 20) / PAGE_SIZE)
+#define KM_CAP      (6u << 20)
+#define PFA_CAP_PAGES ((6u << 20) / PAGE_SIZE)
 
 struct wcet_obj {
 	void *p;
