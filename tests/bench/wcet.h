@@ -714,6 +714,32 @@ static void adv_run_cache(void)
 		mm_reclaim();
 	}
 	wcet_print(&wcet_adv, false);
+
+	/* As many evictions as the budget allows: 256 cached runs of r pages
+	 * (r = 1, and r = budget / 256, the budget being large.c's
+	 * min(RAM / 16, 8 MiB)), then a kfree of min(4 MiB, budget). */
+	pfa_get_stats(&wcet_ps);
+	uint64_t budget = wcet_ps.total_pages >> 4;
+	if (budget > (8u << 20) / PAGE_SIZE)
+		budget = (8u << 20) / PAGE_SIZE;
+	uint64_t big = budget < 1024 ? budget : 1024;
+	wcet_hist_reset(&wcet_adv, "large: kfree evicting 256 runs");
+	for (int round = 0; round < REPS(10, 1); round++) {
+		for (uint64_t r = 1; r <= budget / 256; r = r == 1 && budget / 256 > 1 ? budget / 256 : r + budget) {
+			for (int i = 0; i < 256; i++)
+				run[i] = kmalloc(r * PAGE_SIZE, 0);
+			p = kmalloc(big * PAGE_SIZE, 0);
+			for (int i = 0; i < 256; i++)
+				kfree(run[i]);
+			if (p)
+				WCET_MEASURE(&wcet_adv, kfree(p));
+			mm_reclaim();
+		}
+	}
+	wcet_print(&wcet_adv, false);
+	WCET_LOG("wcet   (run-cache budget %llu pages: 256 runs of 1 and of %llu pages, then a "
+		 "kfree of %llu pages)\n", (unsigned long long)budget,
+		 (unsigned long long)(budget / 256), (unsigned long long)big);
 }
 
 /* krealloc growing a large run in place, page by page up to 4 MiB
