@@ -119,6 +119,10 @@ static inline uint64_t read_cntvct(void)
 	return sysreg_read(cntvct_el0);
 }
 
+/* platform.c: the PMU counters behind arch_insns(), on this CPU. */
+void aarch64_pmu_enable(void);
+uint64_t aarch64_inst_retired(void);   /* event counter 0: INST_RETIRED */
+
 /* Linker-script symbols (linker.ld).  All page aligned except _start. */
 extern char __kernel_start[], __kernel_end[];
 extern char __text_start[], __text_end[];

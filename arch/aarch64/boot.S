@@ -28,6 +28,8 @@
  *   EL2: HCR_EL2 = RW | HCD       EL1 is AArch64; HVC undefined (no EL2 vectors)
  *        CNTHCTL_EL2 = 3, CNTVOFF_EL2 = 0   EL1 sees the counters, CNTVCT == CNTPCT
  *        CPTR_EL2 = 0x33ff        FP/SIMD not trapped to EL2
+ *        MDCR_EL2 = PMCR_EL0.N    EL1 owns every PMU counter (HPMN), no
+ *                                 PMU trap to EL2 (arch_insns)
  *        VPIDR/VMPIDR = MIDR/MPIDR  (their reset values are UNKNOWN and EL1
  *                                  reads of MIDR/MPIDR would return them)
  *        ICC_SRE_EL2.{SRE,Enable} if a GICv3 system-register interface exists
@@ -127,6 +129,9 @@ aarch64_to_el1:
 	msr	cptr_el2, x0
 	msr	hstr_el2, xzr
 	msr	vttbr_el2, xzr
+	mrs	x0, pmcr_el0
+	ubfx	x0, x0, #11, #5          /* N: event counters implemented */
+	msr	mdcr_el2, x0             /* HPMN = N, TPM = TPMCR = 0 */
 	mrs	x0, midr_el1
 	msr	vpidr_el2, x0
 	mrs	x0, mpidr_el1

@@ -8,6 +8,12 @@
  *                  QEMU exits with exactly `status`.  Fallback: PSCI
  *                  SYSTEM_OFF (QEMU then exits 0), then halt.
  *   arch_cycles    CNTVCT_EL0, the virtual counter (62.5 MHz on QEMU virt)
+ *   arch_insns     PMCCNTR_EL0, the PMU cycle counter (aarch64_pmu_enable,
+ *                  on every CPU at boot).  QEMU derives it from the virtual
+ *                  clock at 1 GHz, so under -icount shift=0 it advances one
+ *                  per instruction, where CNTVCT advances one per 16.  Event
+ *                  counter 0 counts INST_RETIRED (0x08, QEMU: only under
+ *                  icount) as a cross-check (aarch64_inst_retired).
  *   arch_halt      interrupts masked, wfi forever
  *   arch_cpu_name  from MIDR_EL1, plus the EL we booted at
  *   arch_unmapped_address  inside the unmapped flash window (see setup.c)
@@ -38,6 +44,49 @@ void arch_putc(char c)
 uint64_t arch_cycles(void)
 {
 	return read_cntvct();
+}
+
+#define PMCR_E  (1u << 0)    /* counters enabled */
+#define PMCR_P  (1u << 1)    /* reset the event counters */
+#define PMCR_C  (1u << 2)    /* reset the cycle counter */
+#define PMCR_LC (1u << 6)    /* the cycle counter overflows at 64 bits */
+#define PMU_EVENT_INST_RETIRED 0x08
+#define PMCNTEN_CYCLES (1u << 31)
+#define PMCNTEN_EV0    (1u << 0)
+
+/* At EL1 (EL2 gave EL1 every counter: MDCR_EL2.HPMN, boot.S).  Count at
+ * EL1 and EL0, not EL2 (PMCCFILTR/PMEVTYPER filter bits all 0); no
+ * PMUSERENR: nothing below EL1 reads them. */
+static int pmu_present = -1;
+
+void aarch64_pmu_enable(void)
+{
+	unsigned pmuver = (unsigned)(sysreg_read(id_aa64dfr0_el1) >> 8) & 0xf;
+	pmu_present = pmuver != 0 && pmuver != 0xf;   /* 0xf: IMPLEMENTATION DEFINED */
+	if (!pmu_present)
+		return;
+	sysreg_write(pmccfiltr_el0, 0);
+	sysreg_write(pmselr_el0, 0);
+	sysreg_write(pmxevtyper_el0, PMU_EVENT_INST_RETIRED);
+	sysreg_write(pmcr_el0, PMCR_E | PMCR_P | PMCR_C | PMCR_LC);
+	sysreg_write(pmcntenset_el0, PMCNTEN_CYCLES | PMCNTEN_EV0);
+	isb();
+}
+
+/* Without a PMU (never on QEMU's cortex-a57 or max) the generic counter,
+ * scaled: 1 per 16 instructions under icount. */
+uint64_t arch_insns(void)
+{
+	isb();   /* the read is not hoisted above earlier instructions */
+	if (__builtin_expect(pmu_present <= 0, 0))
+		return sysreg_read(cntvct_el0) * 16;
+	return sysreg_read(pmccntr_el0);
+}
+
+uint64_t aarch64_inst_retired(void)
+{
+	isb();
+	return pmu_present > 0 ? sysreg_read(pmevcntr0_el0) : 0;
 }
 
 void arch_halt(void)

@@ -189,6 +189,7 @@ void aarch64_start(uint64_t x0, uint64_t boot_el)
 	if (!tables_ok && build_tables(0) != 0)
 		arch_halt();   /* cannot happen: the minimal map needs 5 tables */
 	mmu_enable();
+	aarch64_pmu_enable();
 
 	/* From here on kernel/ code is safe to call. */
 	if (!dtb_ok)

@@ -257,5 +257,6 @@ void aarch64_secondary_start(struct aarch64_ap_boot *ap)
 	if (!__atomic_compare_exchange_n(&ap->state, &expect, AP_ARRIVED, 0, __ATOMIC_ACQ_REL,
 					 __ATOMIC_ACQUIRE))
 		arch_halt();   /* the boot CPU gave up on us */
+	aarch64_pmu_enable();
 	smp_secondary_main((unsigned)ap->cpu);
 }

@@ -34,6 +34,12 @@ uint64_t arch_cycles(void)
 	return rdtsc();
 }
 
+/* Under -icount the TSC is the icount clock (1 ns = 1 instruction). */
+uint64_t arch_insns(void)
+{
+	return rdtsc();
+}
+
 /* PML4[0] is empty in the final page tables (paging.c), so the whole low
  * 512 GiB, page 0 included, is unmapped.  0x1000 rather than 0 keeps the
  * compiler from treating the access as a null-pointer dereference. */

@@ -20,6 +20,19 @@ _Noreturn void arch_exit(int status);
 /* Free-running cycle counter (rdtsc / CNTVCT_EL0). */
 uint64_t arch_cycles(void);
 
+/* A counter for measuring single calls in instructions (test=bench-wcet).
+ * Under QEMU's `-icount shift=0,align=off,sleep=off` it advances exactly
+ * one per instruction executed on this CPU; without icount it is a cycle
+ * count (TCG time) and says nothing exact.
+ *   x86_64   rdtsc (the TSC follows the icount clock: 1 per instruction)
+ *   aarch64  PMCCNTR_EL0, the PMU cycle counter, enabled at boot on every
+ *            CPU (QEMU: 1 GHz of the virtual clock = 1 per instruction);
+ *            CNTVCT (62.5 MHz) would advance only 1 per 16
+ * Its cost (two reads back to back) is measured by the caller and
+ * subtracted; tests/kernel/bench_wcet.c checks the slope over loops of
+ * known length. */
+uint64_t arch_insns(void);
+
 /* Park the CPU forever with interrupts off (used after a nested panic). */
 _Noreturn void arch_halt(void);
 

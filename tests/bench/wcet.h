@@ -1,0 +1,826 @@
+/*
+ * wcet.h - the worst-case benchmark shared by the guest suite
+ * (tests/kernel/bench_wcet.c, test=bench-wcet) and the host benchmark
+ * (tests/bench/bench_wcet.c).  Header only; the includer provides
+ *
+ *     static inline uint64_t wcet_begin(void);       start measuring one call
+ *     static inline uint64_t wcet_end(uint64_t t0);  raw count since wcet_begin
+ *     WCET_LOG(...)                                  printf-like, one line each
+ *
+ * and calls wcet_run_mixed() / wcet_run_adversarial() on a live strata
+ * (PFA set up, kmalloc_init() done).  Every call is measured on its own:
+ * the count of one kmalloc, one kfree, one pfa_alloc... minus the
+ * counter's own cost (two reads back to back, wcet_calibrate()).
+ *
+ * Mixed run: n operations (iters=, default 10^7) on tables of live
+ * objects, picked by a reproducible xorshift64* from `seed`:
+ *
+ *   80%  a kmalloc slot (8192): empty -> allocate (85% kmalloc of a size
+ *        class picked uniformly, size uniform inside the class; 8% a large
+ *        kmalloc, 2 KiB..16 KiB / ..256 KiB / ..4 MiB = 80/17/3; 7%
+ *        kmalloc_aligned, alignment 32 B..64 KiB); full -> 85% kfree, 15%
+ *        krealloc to a new random size (small or large)
+ *   10%  a slot of one of two kmem caches (2048 slots): alloc or free
+ *   10%  a pfa slot (64): pfa_alloc of an order 0..10 picked uniformly,
+ *        or pfa_free
+ *
+ * Live memory is capped (kmalloc 6 MiB, pfa 6 MiB: an allocation that
+ * would pass the cap frees a random live object instead) so that the same
+ * sequence runs unchanged on a 64 MiB and on a 4 GiB heap.  Frees come in
+ * random order (random slots).  A call that fails (NULL, or 0 from
+ * pfa_alloc: a fragmented 64 MiB heap may have no free 4 MiB block) is
+ * counted in a row of its own, not in its operation's.
+ *
+ * Histograms: exact counts below WCET_EXACT instructions, log2 buckets
+ * for everything; percentiles are exact below WCET_EXACT, else the upper
+ * end of their log2 bucket (printed with ">").  max is always exact.
+ */
+#ifndef TESTS_BENCH_WCET_H
+#define TESTS_BENCH_WCET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <strata/kmalloc.h>
+#include <strata/kmem_cache.h>
+#include <strata/percpu.h>
+#include <strata/pfa.h>
+
+#define WCET_EXACT 4096
+
+struct wcet_hist {
+	const char *name;
+	uint64_t n, sum, max;
+	uint64_t log2[65];              /* bucket k: 2^(k-1) <= v < 2^k (0: v == 0) */
+	uint32_t exact[WCET_EXACT];
+};
+
+static uint64_t wcet_overhead;      /* counter cost, subtracted from every call */
+
+static inline void wcet_add(struct wcet_hist *h, uint64_t raw)
+{
+	uint64_t v = raw > wcet_overhead ? raw - wcet_overhead : 0;
+	h->n++;
+	h->sum += v;
+	if (v > h->max)
+		h->max = v;
+	h->log2[v ? 64 - __builtin_clzll(v) : 0]++;
+	if (v < WCET_EXACT)
+		h->exact[v]++;
+}
+
+/* Count expression `call` into raw (to be added once its outcome is known). */
+#define WCET_COUNT(raw, call)                         \
+	do {                                          \
+		uint64_t t0_ = wcet_begin();          \
+		call;                                 \
+		(raw) = wcet_end(t0_);                \
+	} while (0)
+
+/* Measure expression `call` into histogram h. */
+#define WCET_MEASURE(h, call)                         \
+	do {                                          \
+		uint64_t t0_ = wcet_begin();          \
+		call;                                 \
+		wcet_add((h), wcet_end(t0_));         \
+	} while (0)
+
+static inline void wcet_hist_reset(struct wcet_hist *h, const char *name)
+{
+	for (size_t i = 0; i < sizeof *h; i++)
+		((unsigned char *)h)[i] = 0;
+	h->name = name;
+}
+
+/* The value below which a fraction q_num/q_den of the calls lie;
+ * *approx set when it is a log2 bucket's upper end. */
+static uint64_t wcet_quantile(const struct wcet_hist *h, uint64_t q_num, uint64_t q_den,
+			      bool *approx)
+{
+	uint64_t want = (h->n * q_num + q_den - 1) / q_den, seen = 0;
+
+	*approx = false;
+	if (want == 0)
+		want = 1;
+	for (uint64_t v = 0; v < WCET_EXACT; v++) {
+		seen += h->exact[v];
+		if (seen >= want)
+			return v;
+	}
+	/* beyond the exact range: log2 buckets from 2^12 on */
+	for (unsigned k = 13; k <= 64; k++) {
+		uint64_t below = 0;
+		for (uint64_t v = (uint64_t)1 << (k - 1); v < WCET_EXACT && v < ((uint64_t)1 << k); v++)
+			below += h->exact[v];
+		seen += h->log2[k] - below;
+		if (seen >= want) {
+			*approx = true;
+			uint64_t top = k == 64 ? UINT64_MAX : ((uint64_t)1 << k) - 1;
+			return top < h->max ? top : h->max;
+		}
+	}
+	return h->max;
+}
+
+static void wcet_fmt_q(char *out, size_t cap, const struct wcet_hist *h, uint64_t num,
+		       uint64_t den)
+{
+	bool approx;
+	uint64_t v = wcet_quantile(h, num, den, &approx);
+	snprintf(out, cap, "%s%llu", approx ? "<" : "", (unsigned long long)v);
+}
+
+static void wcet_print_header(void)
+{
+	WCET_LOG("wcet %-26s %10s %8s %8s %8s %9s %9s\n", "operation", "calls", "mean", "p50",
+		 "p99", "p99.99", "max");
+}
+
+/* One table line, then the log2 histogram ("<2^k:count" per bucket). */
+static void wcet_print(const struct wcet_hist *h, bool histogram)
+{
+	char p50[24], p99[24], p9999[24];
+
+	if (!h->n)
+		return;
+	wcet_fmt_q(p50, sizeof p50, h, 50, 100);
+	wcet_fmt_q(p99, sizeof p99, h, 99, 100);
+	wcet_fmt_q(p9999, sizeof p9999, h, 9999, 10000);
+	WCET_LOG("wcet %-26s %10llu %8llu %8s %8s %9s %9llu\n", h->name,
+		 (unsigned long long)h->n, (unsigned long long)(h->sum / h->n), p50, p99, p9999,
+		 (unsigned long long)h->max);
+	if (!histogram)
+		return;
+	char line[512];
+	int at = snprintf(line, sizeof line, "wcet   hist %s:", h->name);
+	for (unsigned k = 0; k <= 64 && at < (int)sizeof line - 32; k++)
+		if (h->log2[k])
+			at += snprintf(line + at, sizeof line - (size_t)at, " <2^%u:%llu", k,
+				       (unsigned long long)h->log2[k]);
+	WCET_LOG("%s\n", line);
+}
+
+static void wcet_merge(struct wcet_hist *into, const struct wcet_hist *h)
+{
+	into->n += h->n;
+	into->sum += h->sum;
+	if (h->max > into->max)
+		into->max = h->max;
+	for (unsigned k = 0; k <= 64; k++)
+		into->log2[k] += h->log2[k];
+	for (unsigned v = 0; v < WCET_EXACT; v++)
+		into->exact[v] += h->exact[v];
+}
+
+/* ---- counter cost ---- */
+
+/* Two reads back to back, repeated: all equal under icount (else the
+ * smallest is taken).  Returns the cost; *spread = max - min. */
+static uint64_t wcet_calibrate(uint64_t *spread)
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+
+	wcet_overhead = 0;
+	for (int i = 0; i < 256; i++) {
+		uint64_t t0 = wcet_begin();
+		uint64_t d = wcet_end(t0);
+		if (d < lo)
+			lo = d;
+		if (d > hi)
+			hi = d;
+	}
+	*spread = hi - lo;
+	wcet_overhead = lo;
+	return lo;
+}
+
+/* ---- random numbers (xorshift64*) ---- */
+
+static uint64_t wcet_rng;
+
+static inline uint64_t wcet_rand(void)
+{
+	wcet_rng ^= wcet_rng >> 12;
+	wcet_rng ^= wcet_rng << 25;
+	wcet_rng ^= wcet_rng >> 27;
+	return wcet_rng * 0x2545F4914F6CDD1Dull;
+}
+
+static inline uint64_t wcet_below(uint64_t n)
+{
+	return n ? wcet_rand() % n : 0;
+}
+
+/* ---- operations and their histograms ---- */
+
+enum {
+	OP_KFREE_SMALL, OP_KFREE_LARGE, OP_KMALLOC_L16K, OP_KMALLOC_L256K, OP_KMALLOC_L4M,
+	OP_KREALLOC, OP_KMALLOC_ALIGNED, OP_CACHE_ALLOC0, OP_CACHE_ALLOC1, OP_CACHE_FREE0,
+	OP_CACHE_FREE1, OP_KMALLOC_FAIL, OP_PFA_FAIL, OP_PFA_ALLOC0, OP_PFA_FREE0 = OP_PFA_ALLOC0 + PFA_MAX_ORDER + 1,
+	OP_KMALLOC0 = OP_PFA_FREE0 + PFA_MAX_ORDER + 1,
+	OP_COUNT = OP_KMALLOC0 + KMALLOC_MAX_CLASSES
+};
+
+static struct wcet_hist wcet_h[OP_COUNT];
+static struct wcet_hist wcet_sum;   /* scratch for merged rows */
+static char wcet_names[OP_COUNT][32];
+
+static struct kmalloc_stats wcet_ks;
+static unsigned wcet_ncls;
+static uint32_t wcet_cls_size[KMALLOC_MAX_CLASSES];
+
+#define KM_SLOTS    8192
+#define CACHE_SLOTS 2048
+#define PFA_SLOTS   64
+#define KM_CAP      (6u << 20)
+#define PFA_CAP_PAGES ((6u << 20) / PAGE_SIZE)
+
+struct wcet_obj {
+	void *p;
+	uint32_t size;
+	bool large;        /* a run of pages (its kfree is "kfree large") */
+};
+static struct wcet_obj km_live[KM_SLOTS];
+static void *cache_live[CACHE_SLOTS];
+static uint64_t pfa_live[PFA_SLOTS];   /* pa | order, 0 = empty */
+static uint64_t km_bytes, pfa_pages;
+static struct kmem_cache *wcet_cache[2];
+
+static void wcet_ctor(void *obj)
+{
+	*(uint64_t *)obj = 0x5eed;
+}
+
+static void wcet_names_init(void)
+{
+	static const char *const fixed[] = {
+		[OP_KFREE_SMALL] = "kfree small",
+		[OP_KFREE_LARGE] = "kfree large",
+		[OP_KMALLOC_L16K] = "kmalloc 2K..16K",
+		[OP_KMALLOC_L256K] = "kmalloc 16K..256K",
+		[OP_KMALLOC_L4M] = "kmalloc 256K..4M",
+		[OP_KREALLOC] = "krealloc",
+		[OP_KMALLOC_ALIGNED] = "kmalloc_aligned",
+		[OP_CACHE_ALLOC0] = "kmem_cache_alloc 64+ctor",
+		[OP_CACHE_ALLOC1] = "kmem_cache_alloc 700",
+		[OP_CACHE_FREE0] = "kmem_cache_free 64+ctor",
+		[OP_CACHE_FREE1] = "kmem_cache_free 700",
+		[OP_KMALLOC_FAIL] = "kmalloc* failed (NULL)",
+		[OP_PFA_FAIL] = "pfa_alloc failed (0)",
+	};
+	kmalloc_get_stats(&wcet_ks);
+	wcet_ncls = wcet_ks.nclasses;
+	for (unsigned c = 0; c < wcet_ncls; c++)
+		wcet_cls_size[c] = wcet_ks.cls[c].size;
+	for (unsigned i = 0; i < OP_COUNT; i++) {
+		if (i < OP_PFA_ALLOC0)
+			snprintf(wcet_names[i], sizeof wcet_names[i], "%s", fixed[i]);
+		else if (i < OP_PFA_FREE0)
+			snprintf(wcet_names[i], sizeof wcet_names[i], "pfa_alloc order %u",
+				 i - OP_PFA_ALLOC0);
+		else if (i < OP_KMALLOC0)
+			snprintf(wcet_names[i], sizeof wcet_names[i], "pfa_free order %u",
+				 i - OP_PFA_FREE0);
+		else
+			snprintf(wcet_names[i], sizeof wcet_names[i], "kmalloc %u",
+				 wcet_cls_size[i - OP_KMALLOC0]);
+		wcet_hist_reset(&wcet_h[i], wcet_names[i]);
+	}
+}
+
+static size_t wcet_large_size(void)
+{
+	uint64_t r = wcet_below(100);
+	if (r < 80)
+		return 2049 + wcet_below(16384 - 2048);
+	if (r < 97)
+		return 16385 + wcet_below((256u << 10) - 16384);
+	return (256u << 10) + 1 + wcet_below((4u << 20) - (256u << 10));
+}
+
+static unsigned wcet_large_op(size_t size)
+{
+	return size <= 16384 ? OP_KMALLOC_L16K : size <= (256u << 10) ? OP_KMALLOC_L256K
+								       : OP_KMALLOC_L4M;
+}
+
+static void km_slot_free(struct wcet_obj *o)
+{
+	WCET_MEASURE(&wcet_h[o->large ? OP_KFREE_LARGE : OP_KFREE_SMALL], kfree(o->p));
+	km_bytes -= o->size;
+	o->p = NULL;
+}
+
+static bool km_slot_alloc(struct wcet_obj *o)
+{
+	uint64_t r = wcet_below(100), raw;
+	unsigned op;
+	size_t size;
+	void *p;
+
+	if (r < 85) {
+		unsigned c = (unsigned)wcet_below(wcet_ncls);
+		uint32_t lo = c ? wcet_cls_size[c - 1] + 1 : 1;
+		size = lo + wcet_below(wcet_cls_size[c] - lo + 1);
+		if (km_bytes + size > KM_CAP)
+			return false;
+		op = OP_KMALLOC0 + c;
+		WCET_COUNT(raw, p = kmalloc(size, 0));
+	} else if (r < 93) {
+		size = wcet_large_size();
+		if (km_bytes + size > KM_CAP)
+			return false;
+		op = wcet_large_op(size);
+		WCET_COUNT(raw, p = kmalloc(size, 0));
+	} else {
+		size_t align = (size_t)32 << wcet_below(12);   /* 32 B .. 64 KiB */
+		size = 1 + wcet_below(8192);
+		if (km_bytes + size + align > KM_CAP)
+			return false;
+		op = OP_KMALLOC_ALIGNED;
+		WCET_COUNT(raw, p = kmalloc_aligned(size, align, 0));
+	}
+	wcet_add(&wcet_h[p ? op : OP_KMALLOC_FAIL], raw);
+	if (!p)
+		return false;
+	o->p = p;
+	o->size = (uint32_t)size;
+	o->large = kmalloc_usable_size(p) > KMALLOC_SMALL_MAX;
+	km_bytes += size;
+	return true;
+}
+
+static void km_slot_realloc(struct wcet_obj *o)
+{
+	size_t size = wcet_below(4) ? 1 + wcet_below(KMALLOC_SMALL_MAX) : wcet_large_size();
+	uint64_t raw;
+	void *q;
+
+	if (km_bytes - o->size + size > KM_CAP)
+		return;
+	WCET_COUNT(raw, q = krealloc(o->p, size, 0));
+	wcet_add(&wcet_h[q ? OP_KREALLOC : OP_KMALLOC_FAIL], raw);
+	if (!q)
+		return;
+	km_bytes = km_bytes - o->size + size;
+	o->p = q;
+	o->size = (uint32_t)size;
+	o->large = kmalloc_usable_size(q) > KMALLOC_SMALL_MAX;
+}
+
+/* Frees a random live kmalloc object (when the cap is reached). */
+static void km_free_random(void)
+{
+	for (unsigned tries = 0; tries < KM_SLOTS; tries++) {
+		struct wcet_obj *o = &km_live[wcet_below(KM_SLOTS)];
+		if (o->p) {
+			km_slot_free(o);
+			return;
+		}
+	}
+}
+
+static void km_step(void)
+{
+	struct wcet_obj *o = &km_live[wcet_below(KM_SLOTS)];
+
+	if (!o->p) {
+		if (!km_slot_alloc(o))
+			km_free_random();
+	} else if (wcet_below(100) < 85) {
+		km_slot_free(o);
+	} else {
+		km_slot_realloc(o);
+	}
+}
+
+static void cache_step(void)
+{
+	unsigned s = (unsigned)wcet_below(CACHE_SLOTS), which = s & 1;
+	struct kmem_cache *c = wcet_cache[which];
+
+	if (cache_live[s]) {
+		WCET_MEASURE(&wcet_h[OP_CACHE_FREE0 + which], kmem_cache_free(c, cache_live[s]));
+		cache_live[s] = NULL;
+	} else {
+		void *p;
+		WCET_MEASURE(&wcet_h[OP_CACHE_ALLOC0 + which], p = kmem_cache_alloc(c, 0));
+		cache_live[s] = p;
+	}
+}
+
+static void pfa_slot_free(uint64_t *slot)
+{
+	unsigned order = (unsigned)(*slot & 0xfff);
+	phys_addr_t pa = *slot & ~(uint64_t)0xfff;
+
+	WCET_MEASURE(&wcet_h[OP_PFA_FREE0 + order], pfa_free(pa, order));
+	pfa_pages -= (uint64_t)1 << order;
+	*slot = 0;
+}
+
+static void pfa_step(void)
+{
+	uint64_t *slot = &pfa_live[wcet_below(PFA_SLOTS)];
+
+	if (*slot) {
+		pfa_slot_free(slot);
+		return;
+	}
+	unsigned order = (unsigned)wcet_below(PFA_MAX_ORDER + 1);
+	if (pfa_pages + ((uint64_t)1 << order) > PFA_CAP_PAGES) {
+		for (unsigned i = 0; i < PFA_SLOTS; i++) {
+			uint64_t *o = &pfa_live[(i + wcet_below(PFA_SLOTS)) % PFA_SLOTS];
+			if (*o) {
+				pfa_slot_free(o);
+				break;
+			}
+		}
+		return;
+	}
+	phys_addr_t pa;
+	uint64_t raw;
+	WCET_COUNT(raw, pa = pfa_alloc(order, 0));
+	wcet_add(&wcet_h[pa ? OP_PFA_ALLOC0 + order : OP_PFA_FAIL], raw);
+	if (pa) {
+		*slot = pa | order;
+		pfa_pages += (uint64_t)1 << order;
+	}
+}
+
+static void wcet_release_all(void)
+{
+	for (unsigned i = 0; i < KM_SLOTS; i++)
+		if (km_live[i].p)
+			km_slot_free(&km_live[i]);
+	for (unsigned i = 0; i < CACHE_SLOTS; i++)
+		if (cache_live[i]) {
+			kmem_cache_free(wcet_cache[i & 1], cache_live[i]);
+			cache_live[i] = NULL;
+		}
+	for (unsigned i = 0; i < PFA_SLOTS; i++)
+		if (pfa_live[i])
+			pfa_slot_free(&pfa_live[i]);
+}
+
+/* The table: every operation, then merged rows for the targets. */
+static void wcet_print_tables(bool histograms)
+{
+	wcet_print_header();
+	wcet_hist_reset(&wcet_sum, "kmalloc small (all classes)");
+	for (unsigned c = 0; c < wcet_ncls; c++)
+		wcet_merge(&wcet_sum, &wcet_h[OP_KMALLOC0 + c]);
+	wcet_print(&wcet_sum, histograms);
+	wcet_print(&wcet_h[OP_KFREE_SMALL], histograms);
+	for (unsigned i = 0; i < OP_PFA_ALLOC0; i++)
+		if (i != OP_KFREE_SMALL)
+			wcet_print(&wcet_h[i], histograms);
+	wcet_hist_reset(&wcet_sum, "pfa_alloc (all orders)");
+	for (unsigned k = 0; k <= PFA_MAX_ORDER; k++)
+		wcet_merge(&wcet_sum, &wcet_h[OP_PFA_ALLOC0 + k]);
+	wcet_print(&wcet_sum, false);
+	wcet_hist_reset(&wcet_sum, "pfa_free (all orders)");
+	for (unsigned k = 0; k <= PFA_MAX_ORDER; k++)
+		wcet_merge(&wcet_sum, &wcet_h[OP_PFA_FREE0 + k]);
+	wcet_print(&wcet_sum, false);
+	for (unsigned k = 0; k <= PFA_MAX_ORDER; k++)
+		wcet_print(&wcet_h[OP_PFA_ALLOC0 + k], histograms);
+	for (unsigned k = 0; k <= PFA_MAX_ORDER; k++)
+		wcet_print(&wcet_h[OP_PFA_FREE0 + k], histograms);
+	for (unsigned c = 0; c < wcet_ncls; c++)
+		wcet_print(&wcet_h[OP_KMALLOC0 + c], false);
+}
+
+/* The mixed run.  Returns the number of operations measured. */
+static uint64_t wcet_run_mixed(uint64_t n, uint64_t seed, bool histograms)
+{
+	wcet_rng = seed * 0x9E3779B97F4A7C15ull + 0x1234567;
+	wcet_names_init();
+	wcet_cache[0] = kmem_cache_create("wcet-64", 64, 0, 0, wcet_ctor);
+	wcet_cache[1] = kmem_cache_create("wcet-700", 700, 0, 0, NULL);
+	if (!wcet_cache[0] || !wcet_cache[1])
+		return 0;
+	km_bytes = pfa_pages = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t r = wcet_below(10);
+		if (r < 8)
+			km_step();
+		else if (r < 9)
+			cache_step();
+		else
+			pfa_step();
+	}
+	wcet_release_all();
+	uint64_t total = 0;
+	for (unsigned i = 0; i < OP_COUNT; i++)
+		total += wcet_h[i].n;
+	wcet_print_tables(histograms);
+	kmem_cache_destroy(wcet_cache[0]);
+	kmem_cache_destroy(wcet_cache[1]);
+	return total;
+}
+
+/* ------------------------------------------------------------------ */
+/* adversarial sequences                                              */
+/* ------------------------------------------------------------------ */
+
+/* The host's single-stepping counter costs microseconds per instruction:
+ * wcet_light cuts the repetitions of each sequence (not their shape). */
+static bool wcet_light;
+#define REPS(full, light) (wcet_light ? (light) : (full))
+
+#define HOLD_MAX 65536
+static uint64_t wcet_hold[HOLD_MAX];   /* pa | order */
+static unsigned wcet_nhold;
+static struct pfa_stats wcet_ps;
+static struct wcet_hist wcet_adv, wcet_adv2;
+
+static void hold_free_all(void)
+{
+	while (wcet_nhold) {
+		uint64_t h = wcet_hold[--wcet_nhold];
+		pfa_free(h & ~(uint64_t)0xfff, (unsigned)(h & 0xfff));
+	}
+}
+
+/* Take every free block of orders 0..top-1 (so an allocation below top
+ * must split a block of order >= top).  false if the hold table is full. */
+static bool drain_orders_below(unsigned top)
+{
+	for (unsigned k = 0; k < top; k++) {
+		pfa_get_stats(&wcet_ps);
+		for (uint64_t b = wcet_ps.free_blocks[k]; b > 0; b--) {
+			if (wcet_nhold == HOLD_MAX)
+				return false;
+			phys_addr_t pa = pfa_alloc(k, 0);
+			if (!pa)
+				break;
+			wcet_hold[wcet_nhold++] = pa | k;
+		}
+	}
+	return true;
+}
+
+/* Deepest split (order 0 when the only free blocks are order 10) and
+ * deepest merge (its free: 10 levels). */
+static void adv_split_merge(void)
+{
+	wcet_hist_reset(&wcet_adv, "pfa_alloc(0) split 10");
+	wcet_hist_reset(&wcet_adv2, "pfa_free(0) merge 10");
+	if (drain_orders_below(PFA_MAX_ORDER)) {
+		for (int i = 0; i < REPS(1000, 20); i++) {
+			phys_addr_t pa;
+			WCET_MEASURE(&wcet_adv, pa = pfa_alloc(0, 0));
+			if (!pa)
+				break;
+			WCET_MEASURE(&wcet_adv2, pfa_free(pa, 0));
+		}
+	}
+	hold_free_all();
+	wcet_print(&wcet_adv, false);
+	wcet_print(&wcet_adv2, false);
+}
+
+/* A fragmented PFA: every other page of a region free (thousands of
+ * order-0 blocks, nothing above), then allocations of each order, which
+ * split the remaining large blocks; and the frees that merge it all. */
+static void adv_fragmented(void)
+{
+	wcet_hist_reset(&wcet_adv, "pfa_alloc 0..10 fragmented");
+	wcet_hist_reset(&wcet_adv2, "pfa_free refill fragmented");
+	unsigned start = wcet_nhold;
+	for (unsigned i = 0; i < REPS(8192u, 1024u) && wcet_nhold < HOLD_MAX; i++) {
+		phys_addr_t pa = pfa_alloc(0, 0);
+		if (!pa)
+			break;
+		wcet_hold[wcet_nhold++] = pa;
+	}
+	/* give back every other page: isolated order-0 free blocks */
+	unsigned kept = start;
+	for (unsigned i = start; i < wcet_nhold; i++) {
+		if (i & 1)
+			pfa_free(wcet_hold[i], 0);
+		else
+			wcet_hold[kept++] = wcet_hold[i];
+	}
+	wcet_nhold = kept;
+	for (unsigned k = 0; k <= PFA_MAX_ORDER; k++) {
+		phys_addr_t pa;
+		WCET_MEASURE(&wcet_adv, pa = pfa_alloc(k, 0));
+		if (pa)
+			pfa_free(pa, k);
+	}
+	while (wcet_nhold > start) {
+		uint64_t h = wcet_hold[--wcet_nhold];
+		WCET_MEASURE(&wcet_adv2, pfa_free(h, 0));
+	}
+	wcet_print(&wcet_adv, false);
+	wcet_print(&wcet_adv2, false);
+}
+
+/* Arena creation and release, pool creation, magazine fill, depot
+ * exchange and flush: a class ramped up by `n` blocks and down again in
+ * random order, three times, after mm_reclaim() (no spare arena). */
+static void adv_ramp(unsigned size, unsigned n, const char *up, const char *down)
+{
+	static void *blk[8192];
+	uint64_t arenas_new = 0, arenas_gone = 0;
+
+	if (n > 8192)
+		n = 8192;
+	wcet_hist_reset(&wcet_adv, up);
+	wcet_hist_reset(&wcet_adv2, down);
+	mm_reclaim();
+	for (int round = 0; round < REPS(3, 1); round++) {
+		kmalloc_get_stats(&wcet_ks);
+		uint64_t a0 = wcet_ks.arenas_allocated_total, r0 = wcet_ks.arenas_reclaimed_total;
+		unsigned got = 0;
+		for (; got < n; got++) {
+			void *p;
+			WCET_MEASURE(&wcet_adv, p = kmalloc(size, 0));
+			if (!p)
+				break;
+			blk[got] = p;
+		}
+		for (unsigned i = got; i > 1; i--) {   /* shuffle: frees in random order */
+			unsigned j = (unsigned)wcet_below(i);
+			void *t = blk[i - 1];
+			blk[i - 1] = blk[j];
+			blk[j] = t;
+		}
+		for (unsigned i = 0; i < got; i++)
+			WCET_MEASURE(&wcet_adv2, kfree(blk[i]));
+		mm_reclaim();
+		kmalloc_get_stats(&wcet_ks);
+		arenas_new += wcet_ks.arenas_allocated_total - a0;
+		arenas_gone += wcet_ks.arenas_reclaimed_total - r0;
+	}
+	wcet_print(&wcet_adv, false);
+	wcet_print(&wcet_adv2, false);
+	WCET_LOG("wcet   (%u-byte ramps of %u blocks x%d: %llu arenas created, %llu released)\n",
+		 size, n, REPS(3, 1), (unsigned long long)arenas_new, (unsigned long long)arenas_gone);
+}
+
+/* The large layer's run cache.  search-miss: 256 cached runs of 1 page,
+ * then a 3-page kmalloc scans all of them and goes to the PFA.
+ * search-oldest: the only fit is the oldest entry (2 pages): a full scan
+ * plus moving 255 entries.  evict: with 256 one-page runs cached, a
+ * 4 MiB free makes room by evicting as many as the budget needs. */
+static void adv_run_cache(void)
+{
+	static void *run[257];
+	void *p;
+
+	mm_reclaim();
+	wcet_hist_reset(&wcet_adv, "large: run-cache miss (256)");
+	wcet_hist_reset(&wcet_adv2, "large: run-cache oldest hit");
+	for (int round = 0; round < REPS(20, 2); round++) {
+		for (int i = 0; i < 256; i++)
+			run[i] = kmalloc(4096, 0);
+		for (int i = 0; i < 256; i++)
+			kfree(run[i]);                /* 256 one-page runs cached */
+		WCET_MEASURE(&wcet_adv, p = kmalloc(3 * 4096, 0));
+		kfree(p);   /* evicts the oldest one-page run (ring full) */
+		mm_reclaim();
+
+		run[0] = kmalloc(2 * 4096, 0);
+		for (int i = 1; i < 256; i++)
+			run[i] = kmalloc(4096, 0);
+		for (int i = 0; i < 256; i++)
+			kfree(run[i]);                /* oldest: the 2-page run */
+		WCET_MEASURE(&wcet_adv2, p = kmalloc(2 * 4096, 0));
+		kfree(p);
+		mm_reclaim();
+	}
+	wcet_print(&wcet_adv, false);
+	wcet_print(&wcet_adv2, false);
+
+	wcet_hist_reset(&wcet_adv, "large: kfree 4M evicting");
+	for (int round = 0; round < REPS(20, 2); round++) {
+		for (int i = 0; i < 256; i++)
+			run[i] = kmalloc(4096, 0);
+		p = kmalloc(4u << 20, 0);
+		for (int i = 0; i < 256; i++)
+			kfree(run[i]);
+		kmalloc_get_stats(&wcet_ks);
+		uint64_t before = wcet_ks.large_cached_pages;
+		if (p)
+			WCET_MEASURE(&wcet_adv, kfree(p));
+		kmalloc_get_stats(&wcet_ks);
+		if (round == 0)
+			WCET_LOG("wcet   (run cache before the 4M kfree: %llu pages, after: %llu)\n",
+				 (unsigned long long)before,
+				 (unsigned long long)wcet_ks.large_cached_pages);
+		mm_reclaim();
+	}
+	wcet_print(&wcet_adv, false);
+
+	/* As many evictions as the budget allows: 256 cached runs of r pages
+	 * (r = 1, and r = budget / 256, the budget being large.c's
+	 * min(RAM / 16, 8 MiB)), then a kfree of min(4 MiB, budget). */
+	pfa_get_stats(&wcet_ps);
+	uint64_t budget = wcet_ps.total_pages >> 4;
+	if (budget > (8u << 20) / PAGE_SIZE)
+		budget = (8u << 20) / PAGE_SIZE;
+	uint64_t big = budget < 1024 ? budget : 1024;
+	wcet_hist_reset(&wcet_adv, "large: kfree evicting 256 runs");
+	for (int round = 0; round < REPS(10, 1); round++) {
+		for (uint64_t r = 1; r <= budget / 256; r = r == 1 && budget / 256 > 1 ? budget / 256 : r + budget) {
+			for (int i = 0; i < 256; i++)
+				run[i] = kmalloc(r * PAGE_SIZE, 0);
+			p = kmalloc(big * PAGE_SIZE, 0);
+			for (int i = 0; i < 256; i++)
+				kfree(run[i]);
+			if (p)
+				WCET_MEASURE(&wcet_adv, kfree(p));
+			mm_reclaim();
+		}
+	}
+	wcet_print(&wcet_adv, false);
+	WCET_LOG("wcet   (run-cache budget %llu pages: 256 runs of 1 and of %llu pages, then a "
+		 "kfree of %llu pages)\n", (unsigned long long)budget,
+		 (unsigned long long)(budget / 256), (unsigned long long)big);
+}
+
+/* krealloc growing a large run in place, page by page up to 4 MiB
+ * (pfa_alloc_at: the free block containing the next pages). */
+static void adv_realloc_grow(void)
+{
+	wcet_hist_reset(&wcet_adv, "krealloc grow large 1p..4M");
+	mm_reclaim();
+	void *p = kmalloc(4096, 0);
+	for (size_t pages = 2; p && pages <= REPS(1024u, 64u); pages++) {
+		void *q;
+		WCET_MEASURE(&wcet_adv, q = krealloc(p, pages * 4096, 0));
+		if (q)
+			p = q;
+	}
+	kfree(p);
+	wcet_print(&wcet_adv, false);
+}
+
+/* Object caches: slab creation (1 slab of a ctor cache per fill) and
+ * the frees that give slabs back; then the drains (not on an
+ * allocation path: mm_reclaim with full magazines and depots). */
+static void adv_caches_and_drains(void)
+{
+	static void *obj[8192];
+	struct kmem_cache *c = kmem_cache_create("wcet-adv", 64, 0, 0, wcet_ctor);
+
+	wcet_hist_reset(&wcet_adv, "kmem_cache_alloc ramp 8192");
+	wcet_hist_reset(&wcet_adv2, "kmem_cache_free ramp (rand)");
+	unsigned nobj = REPS(8192u, 2048u);
+	for (int round = 0; c && round < REPS(3, 1); round++) {
+		for (unsigned i = 0; i < nobj; i++)
+			WCET_MEASURE(&wcet_adv, obj[i] = kmem_cache_alloc(c, 0));
+		for (unsigned i = nobj; i > 1; i--) {
+			unsigned j = (unsigned)wcet_below(i);
+			void *t = obj[i - 1];
+			obj[i - 1] = obj[j];
+			obj[j] = t;
+		}
+		for (unsigned i = 0; i < nobj; i++)
+			WCET_MEASURE(&wcet_adv2, kmem_cache_free(c, obj[i]));
+	}
+	wcet_print(&wcet_adv, false);
+	wcet_print(&wcet_adv2, false);
+
+	/* drains: fill magazines and depots of many classes, then reclaim */
+	wcet_hist_reset(&wcet_adv, "mm_reclaim (full depots)");
+	wcet_hist_reset(&wcet_adv2, "kmem_cache_shrink");
+	static void *blk[8192];
+	for (int round = 0; round < REPS(3, 1); round++) {
+		for (unsigned i = 0; i < 8192; i++)
+			blk[i] = kmalloc(16 + 16 * (i % 32), 0);
+		for (unsigned i = 0; i < 8192; i++)
+			kfree(blk[i]);
+		WCET_MEASURE(&wcet_adv, mm_reclaim());
+		for (unsigned i = 0; c && i < 4096; i++)
+			obj[i] = kmem_cache_alloc(c, 0);
+		for (unsigned i = 0; c && i < 4096; i++)
+			kmem_cache_free(c, obj[i]);
+		if (c)
+			WCET_MEASURE(&wcet_adv2, kmem_cache_shrink(c));
+	}
+	wcet_print(&wcet_adv, false);
+	wcet_print(&wcet_adv2, false);
+	if (c)
+		kmem_cache_destroy(c);
+}
+
+static void wcet_run_adversarial(uint64_t seed)
+{
+	wcet_rng = seed * 0x9E3779B97F4A7C15ull + 0xadc0ffee;
+	WCET_LOG("wcet adversarial sequences (each: its own calls)\n");
+	wcet_print_header();
+	adv_split_merge();
+	adv_fragmented();
+	adv_ramp(2048, REPS(4096u, 1024u), "kmalloc 2048 ramp", "kfree 2048 ramp (rand)");
+	adv_ramp(16, REPS(8192u, 2048u), "kmalloc 16 ramp", "kfree 16 ramp (rand)");
+	adv_run_cache();
+	adv_realloc_grow();
+	adv_caches_and_drains();
+	mm_reclaim();
+}
+
+#endif

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""wcet_table.py - the bench-wcet tables of two heap sizes side by side.
+
+    tests/bench/wcet_table.py SMALL.log LARGE.log [--md]
+
+Reads the "# wcet NAME calls mean p50 p99 p99.99 max" lines that
+tests/bench/wcet.h prints (guest console logs or the host benchmark's
+output), and prints for every operation p50, p99.99 and max on the small
+heap, max on the large one, and "grows" where the large heap's max is
+higher.  --md: a Markdown table (the README's).
+"""
+import re
+import sys
+
+ROW = re.compile(r"^# wcet (?!  )(.+?)\s+(\d+)\s+(\d+)\s+(<?\d+)\s+(<?\d+)\s+(<?\d+)\s+(\d+)\s*$")
+
+
+def rows(path):
+    out = {}
+    order = []
+    section = "mixed"
+    with open(path, errors="replace") as f:
+        for line in f:
+            line = line.rstrip("\r\n")
+            if line.startswith("# wcet adversarial"):
+                section = "adversarial"
+            m = ROW.match(line)
+            if not m or m.group(1) == "operation":
+                continue
+            key = (section, m.group(1).strip())
+            if key not in out:
+                order.append(key)
+            out[key] = dict(calls=int(m.group(2)), p50=m.group(4), p9999=m.group(6),
+                            max=int(m.group(7)))
+    return order, out
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    md = "--md" in sys.argv
+    if len(args) != 2:
+        sys.exit(__doc__)
+    order, small = rows(args[0])
+    _, large = rows(args[1])
+    head = ("operation", "calls", "p50", "p99.99", "max", "max, large heap", "")
+    if md:
+        print("| " + " | ".join(head[:-1]) + " |")
+        print("|---|--:|--:|--:|--:|--:|")
+    else:
+        print("%-30s %10s %8s %9s %9s %16s" % head[:-1])
+    section = None
+    for key in order:
+        s, l = small[key], large.get(key)
+        if key[0] != section:
+            section = key[0]
+            if md:
+                print("| *%s* | | | | | |" % section)
+            else:
+                print("-- %s" % section)
+        lmax = l["max"] if l else None
+        grows = lmax is not None and lmax > s["max"]
+        lm = "-" if lmax is None else "%d%s" % (lmax, " (grows)" if grows else "")
+        if md:
+            print("| %s | %d | %s | %s | %d | %s |" % (key[1], s["calls"], s["p50"], s["p9999"],
+                                                   s["max"], lm))
+        else:
+            print("%-30s %10d %8s %9s %9d %16s" % (key[1], s["calls"], s["p50"], s["p9999"],
+                                                  s["max"], lm))
+
+
+if __name__ == "__main__":
+    main()
