@@ -13,9 +13,10 @@
  *     (exit status 2)
  *
  * The backtrace follows frame pointers (the kernel is built with
- * -fno-omit-frame-pointer).  On both x86_64 and aarch64 a frame record is
- * two words, [fp] = caller's fp and [fp + 8] = return address; the boot
- * stub starts with fp = 0, which ends the walk.  scripts/qemu-test turns
+ * -fno-omit-frame-pointer).  A frame record is two words, caller's fp then
+ * return address, at [fp] on x86_64 and aarch64 and at [fp - 16] on riscv64
+ * (ARCH_FRAME_RECORD, kernel/arch.h); the boot stub starts with fp = 0,
+ * which ends the walk.  scripts/qemu-test turns
  * the addresses into file:line with addr2line.
  *
  * Output goes through console_printf() (kernel/console.h), never through
@@ -44,7 +45,7 @@ void backtrace_print(uintptr_t fp)
 			console_printf("    (frame pointer %p misaligned, stop)\n", (void *)fp);
 			return;
 		}
-		const uintptr_t *frame = (const uintptr_t *)fp;
+		const uintptr_t *frame = (const uintptr_t *)(fp + ARCH_FRAME_RECORD);
 		uintptr_t ret = frame[1];
 		if (!ret)
 			return;
