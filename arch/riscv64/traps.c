@@ -68,6 +68,27 @@ static void print_regs(const struct riscv_regs *r)
 	console_printf("\n  (s0 = frame pointer, ra = return address, tp = CPU number)\n");
 }
 
+/*
+ * Where the backtrace starts.  gcc saves only s0 in a function that calls
+ * nothing but a tail call: its record is then the caller's fp alone, at
+ * fp - 8 where a return address would be, and the return address is still
+ * in ra.  A value at fp - 8 that points a little above fp is such a frame
+ * pointer (code lies below every stack here): say where ra points and
+ * start the walk at the caller's frame.
+ */
+static uintptr_t first_frame(const struct riscv_regs *r)
+{
+	uint64_t fp = r->x[8];
+	if (fp < 16 || (fp & 7) || !mmu_walk(fp - 16, 0) || !mmu_walk(fp - 8, 0))
+		return (uintptr_t)fp;
+	uint64_t slot = *(const uint64_t *)(uintptr_t)(fp - 8);
+	if (slot <= fp || slot - fp > 65536)
+		return (uintptr_t)fp;
+	console_printf("  the faulting function saved no return address; ra 0x%016llx\n",
+		(unsigned long long)r->x[1]);
+	return (uintptr_t)slot;
+}
+
 static void raw_puts(const char *s)
 {
 	while (*s)
@@ -97,7 +118,7 @@ void riscv_trap(struct riscv_regs *r)
 		(unsigned long long)r->scause);
 	console_printf("  stval    0x%016llx%s\n", (unsigned long long)r->stval,
 		stval_is_address(r->scause) ? "  (faulting address)"
-		: r->scause == 2 ? "  (the instruction)" : "");
+		: r->scause == 2 ? "  (the instruction, if the hart reports it)" : "");
 	console_printf("  sepc     0x%016llx  sstatus 0x%016llx (from %s-mode, SPIE %llu)\n",
 		(unsigned long long)r->sepc, (unsigned long long)r->sstatus,
 		(r->sstatus & SSTATUS_SPP) ? "S" : "U",
@@ -106,5 +127,5 @@ void riscv_trap(struct riscv_regs *r)
 	int guard = riscv_stack_guard_cpu(r->x[2]);
 	if (guard >= 0)
 		console_printf("  sp is at CPU %d's stack guard page: stack overflow\n", guard);
-	fault_exit((uintptr_t)r->sepc, (uintptr_t)r->x[8]);
+	fault_exit((uintptr_t)r->sepc, first_frame(r));
 }
