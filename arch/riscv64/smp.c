@@ -60,30 +60,12 @@ unsigned arch_cpu_count_firmware(void)
 	return (unsigned)riscv_ncpus;
 }
 
-unsigned arch_cpu_id(void)
-{
-	unsigned long id;
-	__asm__("mv %0, tp" : "=r"(id));
-	return (unsigned)id;
-}
-
 uint64_t riscv_cpu_hartid(unsigned cpu)
 {
 	return cpu == 0 ? riscv_boot_hartid : hart_boot[cpu].hartid;
 }
 
-unsigned long arch_irq_save(void)
-{
-	unsigned long s;
-	__asm__ volatile("csrrci %0, sstatus, %1" : "=r"(s) : "i"(SSTATUS_SIE) : "memory");
-	return s & SSTATUS_SIE;
-}
-
-void arch_irq_restore(unsigned long flags)
-{
-	if (flags & SSTATUS_SIE)
-		__asm__ volatile("csrsi sstatus, %0" : : "i"(SSTATUS_SIE) : "memory");
-}
+/* arch_cpu_id, arch_irq_save, arch_irq_restore: cpu.S */
 
 /* Zihintpause "pause" (a FENCE hint: a plain fence where not implemented) */
 void arch_cpu_relax(void) { __asm__ volatile(".insn i 0x0f, 0, x0, x0, 0x010"); }
