@@ -1,14 +1,14 @@
 # strata - one entry point for building, booting, testing and benchmarking.
 #
 #   make run                       build the x86_64 kernel and boot it in QEMU
-#   make ARCH=aarch64 run          the same on aarch64
-#   make test                      host tests, then QEMU boots of both arches
+#   make ARCH=aarch64 run          the same on aarch64 (ARCH=riscv64: riscv64)
+#   make test                      host tests, then QEMU boots of all three arches
 #   make debug                     boot halted, with a gdb script (gdb-multiarch)
 #   make soak                      hours of stress, fuzzing, real programs (scripts/soak)
 #   make ARCH=host                 host build: unit tests and libstrata
 #   make lib                       build/<arch>/libstrata.a from mm/ alone
 #
-# Variables: ARCH=x86_64|aarch64|host  TOOLCHAIN=gcc|clang
+# Variables: ARCH=x86_64|aarch64|riscv64|host  TOOLCHAIN=gcc|clang
 #            KARGS="test=all seed=7"   MEM=512M   SMP=1   V=1 (echo commands)
 
 ARCH      ?= x86_64
@@ -57,11 +57,16 @@ KCFLAGS_COMMON := -std=gnu11 -O2 -g -ffreestanding -fno-stack-protector -fno-pic
 	$(WARN) -MMD -MP $(ARCH_CFLAGS) $(ARCH_CFLAGS_$(TOOLCHAIN)) \
 	-Ikernel/include -Ilib/include -Iarch/$(ARCH)
 CC_INCLUDE := $(shell $(KCC) $(ARCH_CFLAGS) -print-file-name=include)
+# A cross gcc without a target libc (riscv64-unknown-elf-gcc) keeps its
+# <limits.h> in include-fixed/, which -nostdinc drops too: add it back.
+CC_INCLUDE_FIXED := $(shell $(KCC) $(ARCH_CFLAGS) -print-file-name=include-fixed)
+CC_ISYSTEM := -isystem $(CC_INCLUDE) $(if $(wildcard $(CC_INCLUDE)/limits.h),,\
+	$(if $(wildcard $(CC_INCLUDE_FIXED)/limits.h),-isystem $(CC_INCLUDE_FIXED)))
 
 # mm/ (libstrata.a) and the porting proof see only the compiler's
 # freestanding headers: strata is what the C library links against, so it
 # must not depend on the C library's headers.
-KCFLAGS_BASE := $(KCFLAGS_COMMON) -nostdinc -isystem $(CC_INCLUDE)
+KCFLAGS_BASE := $(KCFLAGS_COMMON) -nostdinc $(CC_ISYSTEM)
 MM_CFLAGS := $(KCFLAGS_BASE) $(MM_INC)
 
 # kernel/, arch/, lib/, tests/kernel/ use newlib (scripts/build-newlib).
@@ -71,12 +76,13 @@ MM_CFLAGS := $(KCFLAGS_BASE) $(MM_INC)
 # clang kernels use the gcc-built newlib (same ABI, see lib/newlib/README.md).
 NEWLIB := build/newlib/$(ARCH)
 KCFLAGS := $(KCFLAGS_COMMON) -nostdinc -isystem $(NEWLIB)/include \
-	-isystem $(CC_INCLUDE) -D_GNU_SOURCE $(MM_INC)
+	$(CC_ISYSTEM) -D_GNU_SOURCE $(MM_INC)
 KASFLAGS := $(KCFLAGS) -D__ASSEMBLY__
 
 # Link: strata and newlib in one group (libc.a calls malloc/free/realloc,
 # which strata's mm/malloc_std.c provides), then libgcc where the arch
-# needs it (KLIBS, arch.mk: aarch64's 128-bit long double helpers).
+# needs it (KLIBS, arch.mk: aarch64's and riscv64's 128-bit long double
+# helpers).
 NEWLIB_LIBS = -L$(NEWLIB)/lib --start-group $(1) -lm -lc --end-group $(KLIBS)
 
 MM_SRCS     := $(wildcard mm/*.c)
@@ -174,7 +180,7 @@ endif
 deps:
 	@scripts/deps.sh
 
-# Everything: host unit tests, kernels for both arches and both toolchains,
+# Everything: host unit tests, kernels for all three arches and both toolchains,
 # QEMU boots.  scripts/test-all prints the closing "N passed, N failed".
 test: deps
 	@scripts/test-all

@@ -13,9 +13,10 @@
  *     (exit status 2)
  *
  * The backtrace follows frame pointers (the kernel is built with
- * -fno-omit-frame-pointer).  On both x86_64 and aarch64 a frame record is
- * two words, [fp] = caller's fp and [fp + 8] = return address; the boot
- * stub starts with fp = 0, which ends the walk.  scripts/qemu-test turns
+ * -fno-omit-frame-pointer).  A frame record is two words, caller's fp then
+ * return address, at [fp] on x86_64 and aarch64 and at [fp - 16] on riscv64
+ * (ARCH_FRAME_RECORD, kernel/arch.h); the boot stub starts with fp = 0,
+ * which ends the walk.  scripts/qemu-test turns
  * the addresses into file:line with addr2line.
  *
  * Output goes through console_printf() (kernel/console.h), never through
@@ -36,23 +37,32 @@
 #include <kernel/console.h>
 
 
-void backtrace_print(uintptr_t fp)
+int backtrace_collect(uintptr_t fp, uintptr_t *ret, int max)
 {
-	console_printf("  backtrace:\n");
-	for (int depth = 0; depth < 32 && fp; depth++) {
-		if (fp & 7) {
-			console_printf("    (frame pointer %p misaligned, stop)\n", (void *)fp);
-			return;
-		}
-		const uintptr_t *frame = (const uintptr_t *)fp;
-		uintptr_t ret = frame[1];
-		if (!ret)
-			return;
-		console_printf("    #%d %p\n", depth, (void *)ret);
+	int n = 0;
+	while (n < max && fp && !(fp & 7)) {
+		const uintptr_t *frame = (const uintptr_t *)(fp + ARCH_FRAME_RECORD);
+		if (!frame[1])
+			break;
+		ret[n++] = frame[1];
 		if (frame[0] <= fp) /* the stack grows down: callers are above */
-			return;
+			break;
 		fp = frame[0];
 	}
+	return n;
+}
+
+void backtrace_print(uintptr_t fp)
+{
+	uintptr_t ret[32];
+	console_printf("  backtrace:\n");
+	if (fp & 7) {
+		console_printf("    (frame pointer %p misaligned, stop)\n", (void *)fp);
+		return;
+	}
+	int n = backtrace_collect(fp, ret, 32);
+	for (int depth = 0; depth < n; depth++)
+		console_printf("    #%d %p\n", depth, (void *)ret[depth]);
 }
 
 /*

@@ -24,12 +24,10 @@
  *   selftest-aarch64-undef   udf #0                 -> EC 0x00 unknown
  *   selftest-aarch64-exec    jump into the DTB      -> instruction abort
  *                                                      (permission: RAM is XN)
- *   selftest-aarch64-ap-fault   (needs -smp 2+) the last CPU reads an
- *                            unmapped address       -> data abort "on CPU n"
- *   selftest-aarch64-ap-stack   (needs -smp 2+) the last CPU overflows its
- *                            stack into its guard page -> data abort from its
- *                            exception stack, "CPU n's stack guard page"
- * (the unmapped-read case is the shared selftest-fault suite.)
+ * (the unmapped-read case is the shared selftest-fault suite; the shared
+ * selftest-ap-fault and selftest-ap-stack do both on a secondary CPU: a
+ * data abort "on CPU n", and one from its exception stack naming "CPU n's
+ * stack guard page".)
  */
 #include <stdint.h>
 #include <fdt.h>
@@ -264,57 +262,4 @@ static void selftest_aarch64_exec(struct ktest_ctx *t)
 	void (*fn)(void) = (void (*)(void))(uintptr_t)aarch64_dtb;   /* RAM: never executable */
 	fn();
 	KT_CHECK(t, 0, "executing RAM did not fault");
-}
-
-/* The last CPU runs victim(); the others (the boot CPU too) just return,
- * and smp_run() waits for it until its exception report ends the run. */
-static void (*ap_victim)(void);
-
-static void on_last_cpu(unsigned cpu, void *arg)
-{
-	(void)arg;
-	if (cpu == smp_ncpus() - 1)
-		ap_victim();
-}
-
-static void ap_read_unmapped(void)
-{
-	(void)*(volatile char *)arch_unmapped_address();
-}
-
-/* 256 bytes a frame: the 40 KiB stack is gone after ~160 calls. */
-static unsigned long __attribute__((noinline)) ap_recurse(volatile char *up, unsigned long depth)
-{
-	volatile char frame[256];
-
-	frame[0] = (char)depth;
-	if (up)
-		frame[1] = up[0];
-	return depth < (1ul << 20) ? ap_recurse(frame, depth + 1) + frame[1] : 0;
-}
-
-static void ap_overflow(void)
-{
-	ap_recurse(0, 0);
-}
-
-static void fault_on_ap(struct ktest_ctx *t, void (*fn)(void))
-{
-	KT_REQUIRE(t, smp_ncpus() >= 2, "needs a second CPU (-smp 2 or more)");
-	kt_log("CPU %u of %u faults on purpose\n", smp_ncpus() - 1, smp_ncpus());
-	ap_victim = fn;
-	smp_run(on_last_cpu, 0);
-	KT_CHECK(t, 0, "CPU %u did not fault", smp_ncpus() - 1);
-}
-
-KTEST_NAMED("selftest-aarch64-ap-fault", unmapped_read_on_ap, selftest_aarch64_ap_fault);
-static void selftest_aarch64_ap_fault(struct ktest_ctx *t)
-{
-	fault_on_ap(t, ap_read_unmapped);
-}
-
-KTEST_NAMED("selftest-aarch64-ap-stack", stack_overflow_on_ap, selftest_aarch64_ap_stack);
-static void selftest_aarch64_ap_stack(struct ktest_ctx *t)
-{
-	fault_on_ap(t, ap_overflow);
 }

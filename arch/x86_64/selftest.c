@@ -20,13 +20,11 @@
  *
  *   selftest-x86-ud   ud2                    -> #UD
  *   selftest-x86-de   division by zero       -> #DE
- *   selftest-x86-ap-fault   (needs -smp 2+) the last CPU reads an unmapped
- *                     address -> #PF reported "on CPU n", n > 0
- *   selftest-x86-ap-stack   (needs -smp 2+) the last CPU overflows its
- *                     stack into the guard page -> #DF on that CPU's IST
  * (the #PF case is the shared selftest-fault suite; the shared
  * selftest-stack suite overflows the boot stack into its guard page, a #PF
- * that cannot be delivered on that stack -> #DF, reported from its IST.)
+ * that cannot be delivered on that stack -> #DF, reported from its IST;
+ * selftest-ap-fault and selftest-ap-stack do the same on a secondary CPU,
+ * the overflow a #DF on that CPU's IST.)
  */
 #include <stdint.h>
 #include <kernel/arch.h>
@@ -230,59 +228,4 @@ static void selftest_x86_de(struct ktest_ctx *t)
 
 	__asm__ volatile("divl %2" : "+a"(lo), "+d"(hi) : "r"(zero));
 	KT_CHECK(t, 0, "division by zero did not fault");
-}
-
-
-/* The last CPU runs `fn`; the others (CPU 0 waiting in smp_run) carry on. */
-static void (*ap_victim)(void);
-
-static void on_last_cpu(unsigned cpu, void *arg)
-{
-	(void)arg;
-	if (cpu == smp_ncpus() - 1)
-		ap_victim();
-}
-
-static void ap_read_unmapped(void)
-{
-	volatile uint64_t *p = (volatile uint64_t *)arch_unmapped_address();
-
-	(void)*p;
-}
-
-/* 256 bytes a frame: 32 KiB of stack are gone after ~128 calls. */
-static unsigned long __attribute__((noinline)) ap_recurse(volatile char *up, unsigned long depth)
-{
-	volatile char frame[256];
-
-	frame[0] = (char)depth;
-	if (up)
-		frame[1] = up[0];
-	return depth < (1ul << 20) ? ap_recurse(frame, depth + 1) + frame[1] : 0;
-}
-
-static void ap_overflow(void)
-{
-	ap_recurse(0, 0);
-}
-
-static void fault_on_ap(struct ktest_ctx *t, void (*fn)(void))
-{
-	KT_REQUIRE(t, smp_ncpus() >= 2, "needs a second CPU (-smp 2 or more)");
-	kt_log("CPU %u of %u faults on purpose\n", smp_ncpus() - 1, smp_ncpus());
-	ap_victim = fn;
-	smp_run(on_last_cpu, 0);
-	KT_CHECK(t, 0, "CPU %u did not fault", smp_ncpus() - 1);
-}
-
-KTEST_NAMED("selftest-x86-ap-fault", unmapped_read_on_ap, selftest_x86_ap_fault);
-static void selftest_x86_ap_fault(struct ktest_ctx *t)
-{
-	fault_on_ap(t, ap_read_unmapped);
-}
-
-KTEST_NAMED("selftest-x86-ap-stack", stack_overflow_on_ap, selftest_x86_ap_stack);
-static void selftest_x86_ap_stack(struct ktest_ctx *t)
-{
-	fault_on_ap(t, ap_overflow);
 }

@@ -6,8 +6,9 @@
  *
  * The host benchmark's workloads (tests/bench/bench_kmalloc.c) on the
  * live allocator, timed with arch_cycles().  Under -icount shift=0 the
- * counter counts instructions (x86 TSC: 1 per instruction, aarch64
- * CNTVCT: 1 per 16), so "insns/op" is meaningful only with --icount.
+ * counter counts instructions (x86 TSC and riscv64 rdcycle: 1 per
+ * instruction, aarch64 CNTVCT: 1 per 16), so "insns/op" is meaningful
+ * only with --icount.
  *
  *   hot-32    kmalloc(32) + kfree, another block of the class kept live
  *   churn     1024 live blocks: free a random one, allocate a random size

@@ -7,8 +7,9 @@
  * The same workloads as the host benchmark (tests/bench/bench_pfa.c), on
  * the live PFA, timed with arch_cycles().  Under QEMU's -icount shift=0
  * the guest clock advances one nanosecond per instruction, so the cycle
- * counter counts instructions: the x86 TSC one per instruction, the
- * aarch64 CNTVCT (62.5 MHz) one per 16; the "insns/pair" column applies
+ * counter counts instructions: the x86 TSC and the riscv64 cycle CSR one
+ * per instruction, the aarch64 CNTVCT (62.5 MHz) one per 16; the
+ * "insns/pair" column applies
  * that factor and is only meaningful with --icount.  Without icount the
  * cycles are TCG wall-clock time.
  *

@@ -13,7 +13,7 @@
  *                  vCPUs run in parallel (TCG threads); with it they are
  *                  serialised and the ratio says nothing.
  * Cycles are arch_cycles(); under -icount shift=0 they count instructions
- * (x86 TSC 1 per insn, aarch64 CNTVCT 1 per 16).
+ * (x86 TSC and riscv64 rdcycle 1 per insn, aarch64 CNTVCT 1 per 16).
  */
 #include <kernel/arch.h>
 #include <kernel/boot.h>

@@ -4,11 +4,14 @@
  * Every RAM region the firmware reported is reachable through the direct
  * map (first and last word of each region, the highest page of all RAM
  * included: on x86_64 -m 5G that is above 4 GiB), the map is sorted and
- * disjoint, and the command line parser finds what it should.
+ * disjoint, the command line parser finds what it should, and the frame
+ * records panic()'s backtrace walks are where kernel/arch.h says
+ * (ARCH_FRAME_RECORD: at fp on x86_64/aarch64, below it on riscv64).
  */
 #include <kernel/boot.h>
 #include <kernel/cmdline.h>
 #include <kernel/ktest.h>
+#include <kernel/panic.h>
 #include <string.h>
 
 static int poke(uint64_t dmap, uint64_t pa, uint64_t pattern)
@@ -101,4 +104,33 @@ KTEST(boot, bootinfo_merges_reserved)
 	KT_CHECK(t, b.reserved[1].base == 0x100000 && b.reserved[1].size == 0xa0000,
 		 "range 1 is 0x%llx+0x%llx", (unsigned long long)b.reserved[1].base,
 		 (unsigned long long)b.reserved[1].size);
+}
+
+/* inner() walks its own chain: the first return address must be where it
+ * returns to in outer(), the second where outer() returns to here. */
+static uintptr_t walked[4], inner_ret, outer_ret;
+static int nwalked;
+
+static __attribute__((noinline)) void inner(void)
+{
+	inner_ret = (uintptr_t)__builtin_return_address(0);
+	nwalked = backtrace_collect((uintptr_t)__builtin_frame_address(0), walked, 4);
+	__asm__ volatile("" ::: "memory");
+}
+
+static __attribute__((noinline)) void outer(void)
+{
+	outer_ret = (uintptr_t)__builtin_return_address(0);
+	inner();
+	__asm__ volatile("" ::: "memory");   /* no tail call: outer keeps its frame */
+}
+
+KTEST(boot, frame_records)
+{
+	outer();
+	KT_REQUIRE(t, nwalked >= 2, "the walk found %d frame(s)", nwalked);
+	KT_CHECK(t, walked[0] == inner_ret, "frame 0 returns to 0x%lx, inner() returns to 0x%lx",
+		 (unsigned long)walked[0], (unsigned long)inner_ret);
+	KT_CHECK(t, walked[1] == outer_ret, "frame 1 returns to 0x%lx, outer() returns to 0x%lx",
+		 (unsigned long)walked[1], (unsigned long)outer_ret);
 }

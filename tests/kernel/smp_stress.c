@@ -64,8 +64,10 @@ struct stress {
 	uint64_t allocated[SMP_MAX_CPUS], freed_local[SMP_MAX_CPUS],
 		 freed_remote[SMP_MAX_CPUS], sent[SMP_MAX_CPUS], failures[SMP_MAX_CPUS];
 	char why[SMP_MAX_CPUS][96];
-	/* serials: bit set = freed, per owner */
-	atomic_uchar freed[SMP_MAX_CPUS][MAX_OPS_PER_CPU];
+	/* serials: bit set = freed, per owner.  32-bit words, not bytes:
+	 * RISC-V has no byte-sized atomics, and gcc 12 turns a byte
+	 * atomic_exchange into a call to libatomic, which a kernel lacks. */
+	atomic_uint freed[SMP_MAX_CPUS][MAX_OPS_PER_CPU / 32];
 };
 
 static const size_t cache_size[3] = { 64, 200, 5000 };
@@ -114,6 +116,13 @@ static int fail(struct stress *s, unsigned cpu, const char *what, const void *p,
 	return 0;
 }
 
+/* Set serial idx's freed bit; whether it was set already. */
+static int mark_freed(struct stress *s, unsigned owner, unsigned idx)
+{
+	unsigned bit = 1u << idx % 32;
+	return (atomic_fetch_or(&s->freed[owner][idx / 32], bit) & bit) != 0;
+}
+
 /* Check and free one object; mark its serial freed exactly once. */
 static void release(struct stress *s, unsigned cpu, const struct msg *m, int remote)
 {
@@ -122,7 +131,7 @@ static void release(struct stress *s, unsigned cpu, const struct msg *m, int rem
 
 	if (h->serial != m->serial || h->size != m->size || h->sum != body_sum(h))
 		fail(s, cpu, "object changed while live", m->p, m->serial);
-	if (atomic_exchange(&s->freed[owner][idx], 1))
+	if (mark_freed(s, owner, idx))
 		fail(s, cpu, "serial freed twice", m->p, m->serial);
 	if (m->kind == 0)
 		kfree(m->p);
@@ -186,7 +195,7 @@ static void worker(unsigned cpu, void *arg)
 		m.p = m.kind ? kmem_cache_alloc(s->cache[m.kind - 1], 0) : kmalloc(m.size, 0);
 		if (!m.p) {
 			fail(s, cpu, "allocation failed", NULL, m.serial);
-			atomic_store(&s->freed[cpu][i], 1);
+			mark_freed(s, cpu, i);
 			continue;
 		}
 		s->allocated[cpu]++;
@@ -254,7 +263,7 @@ static void smp_stress_larson(struct ktest_ctx *t)
 		remote += s.freed_remote[c];
 		sent += s.sent[c];
 		for (unsigned i = 0; i < s.ops; i++)
-			if (!atomic_load(&s.freed[c][i])) {
+			if (!(atomic_load(&s.freed[c][i / 32]) & 1u << i % 32)) {
 				KT_CHECK(t, 0, "cpu %u serial %u never freed (lost)", c, i);
 				break;
 			}

@@ -10,8 +10,11 @@ _Noreturn void panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
  * backtrace starting at frame pointer fp and exits with EXIT_FAULT. */
 _Noreturn void fault_exit(uintptr_t pc, uintptr_t fp);
 
-/* Walk a frame-pointer chain (x86_64 rbp / aarch64 x29 layout: [fp] = caller's
- * fp, [fp+8] = return address) and print one line per frame. */
+/* Walk a frame-pointer chain (record {caller's fp, return address} at
+ * fp + ARCH_FRAME_RECORD, kernel/arch.h) and print one line per frame. */
 void backtrace_print(uintptr_t fp);
+/* The same walk into ret[0..max): the return addresses, innermost first;
+ * returns how many. */
+int backtrace_collect(uintptr_t fp, uintptr_t *ret, int max);
 
 #endif
