@@ -190,4 +190,8 @@ void pfa_setup_fresh(void);
 /* mm-local memset to zero (no libc in mm/). */
 void pfa_zero(void *p, size_t n);
 
+/* pfa_check.c: put the PFA's lock and check in mm_lock_all/mm_check_all
+ * (mm/layer.h); pfa_setup_end() calls it. */
+void pfa_layer_register(void);
+
 #endif

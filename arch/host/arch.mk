@@ -7,7 +7,9 @@
 #   build/host/tests/lib_*       tests/host/lib_*.c: plain programs meant to
 #                                run under LD_PRELOAD=build/host/libstrata.so
 HOST_CC     ?= $(if $(filter clang,$(TOOLCHAIN)),clang,gcc)
-HOST_CFLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer $(WARN) -MMD -MP \
+# -DMM_LOCKDEP=1: the unit tests are strata's debug build, every lock taken
+# out of the order of mm/lock_order.h is reported (mm/lockdep.c).
+HOST_CFLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer $(WARN) -MMD -MP -DMM_LOCKDEP=1 \
 	$(MM_INC) -Ilib/include -Ikernel/include -Iarch/host -Itests/host
 SAN         := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 

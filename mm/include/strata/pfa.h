@@ -175,6 +175,8 @@ struct pfa_stats {
 };
 
 void pfa_get_stats(struct pfa_stats *st);
+/* Pages under management (RAM minus nothing: reserved pages included). */
+uint64_t pfa_total_pages(void);
 void pfa_print_stats(void (*out)(const char *s, size_t n));
 
 /* Walk every structure and check the invariants (each free block in
