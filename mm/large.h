@@ -10,11 +10,23 @@
 #ifndef MM_LARGE_H
 #define MM_LARGE_H
 
-#include "obj_layout.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <strata/kmalloc.h>
+#include <strata/pfa.h>
+
+#include "util.h"
 
 #define KM_LARGE_CACHE_RUNS 256  /* freed runs kept for reuse */
 #define KM_LARGE_CACHE_MAX_BYTES (8u << 20)  /* ... at most this much, and */
 #define KM_LARGE_CACHE_RAM_SHIFT 4            /* at most RAM / 16 */
+
+/* Pages of a large run for `size` bytes (at least one). */
+static inline uint64_t km_pages_for(size_t size)
+{
+	return size ? ((uint64_t)size + PAGE_SIZE - 1) >> PAGE_SHIFT : 1;
+}
 
 struct large_stats {
 	uint64_t runs, pages, requested;   /* runs handed out */

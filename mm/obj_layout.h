@@ -148,10 +148,4 @@ struct km_class {
 #define KM_HARDEN 1
 #endif
 
-/* Pages of a large run for `size` bytes (at least one). */
-static inline uint64_t km_pages_for(size_t size)
-{
-	return size ? ((uint64_t)size + PAGE_SIZE - 1) >> PAGE_SHIFT : 1;
-}
-
 #endif
