@@ -50,8 +50,8 @@
  * says PG_ARENA and cls != 0 -> pool = p's page - (data mod 4) pages.  An
  * address in a free pool (cls 0) is told apart from a block that way.
  *
- * kfree's fast path skips the descriptor: arenas.hint[] caches the virtual
- * base of each arena (direct-mapped on base >> 20, 256 slots; an arena
+ * kfree's fast path skips the descriptor: pools.hint[] (the pool layer's,
+ * pool.h) caches the virtual base of each arena (direct-mapped on base >> 20, 256 slots; an arena
  * whose slot is taken, or whose virtual base is not 1 MiB aligned, simply
  * goes the descriptor way).  p & ~(1 MiB - 1) found in its slot means p
  * is in our arena; its pool index must be below the arena's nextpool
@@ -87,8 +87,6 @@ struct arena_state arenas;
 void arena_init(void)
 {
 	arenas = (struct arena_state){ 0 };
-	for (unsigned i = 0; i < KM_HINTS; i++)
-		arenas.hint[i] = KM_HINT_NONE;
 }
 
 /* ------------------------------------------------------------------ */
@@ -170,10 +168,6 @@ static struct km_arena *arena_new(void)
 	if (arenas.all)
 		arenas.all->aprev = a;
 	arenas.all = a;
-
-	uintptr_t base = (uintptr_t)km_arena_base(a);
-	if ((base & (KM_ARENA_SIZE - 1)) == 0)    /* direct map keeps alignment */
-		mm_store(arenas.hint[km_hint_slot(base)], base);
 	arenas.allocated_total++;
 	if (++arenas.current > arenas.highwater)
 		arenas.highwater = arenas.current;
@@ -182,9 +176,6 @@ static struct km_arena *arena_new(void)
 
 static void arena_free(struct km_arena *a)
 {
-	uintptr_t base = (uintptr_t)km_arena_base(a);
-	if (arenas.hint[km_hint_slot(base)] == base)
-		mm_store(arenas.hint[km_hint_slot(base)], KM_HINT_NONE);
 	if (a->aprev)
 		a->aprev->anext = a->anext;
 	else

@@ -3,9 +3,9 @@
  * cut into 16 KiB pools (mm/arena.c explains the buckets and the spare).
  *
  * Its state, struct arena_state, is written only by arena.c, under the
- * pool lock (pools.lock, pool.h) that every caller holds.  Two fields are
- * read without it: hint[] (kfree's fast path, arena_hint_hit) and an
- * arena's nextpool, both with relaxed atomics.  Which pools of an arena
+ * pool lock (pools.lock, pool.h) that every caller holds.  One field is
+ * read without it: an arena's nextpool (kfree's fast path), with relaxed
+ * atomics.  Which pools of an arena
  * are parked on the class lists is the pool layer's business (pool.c);
  * this layer never looks at the class lists.
  */
@@ -14,32 +14,16 @@
 
 #include "obj_layout.h"
 
-/* Arena hints: a direct-mapped cache arena base -> "this is an arena",
- * so kfree's fast path finds a pool without the page descriptor. */
-#define KM_HINTS     256
-#define KM_HINT_NONE ((uintptr_t)1)     /* never an arena base */
-static inline unsigned km_hint_slot(uintptr_t base)
-{
-	return (unsigned)(base >> KM_ARENA_SHIFT) & (KM_HINTS - 1);
-}
-
 struct arena_state {
 	struct km_arena *bucket[KM_ARENA_POOLS + 1];  /* by nfreepools */
 	uint64_t bucket_map[KM_BUCKET_WORDS];         /* bit k: bucket[k] != NULL */
 	struct km_arena *all;                         /* every arena */
 	struct km_arena *spare;                       /* one empty arena kept back */
-	uintptr_t hint[KM_HINTS];                     /* arena bases (virtual), or NONE */
 	uint64_t allocated_total, reclaimed_total;
 	uint64_t current, highwater;
 	uint64_t pfa_allocs, pfa_frees;
 };
 extern struct arena_state arenas;
-
-/* Is base (p rounded down to KM_ARENA_SIZE) the base of an arena?  No lock. */
-static inline bool arena_hint_hit(uintptr_t base)
-{
-	return mm_load(arenas.hint[km_hint_slot(base)]) == base;
-}
 
 /* Is pool i of a carved and serving a class (its descriptors say so)? */
 static inline bool arena_pool_in_use(const struct km_arena *a, unsigned i)

@@ -79,12 +79,12 @@ static unsigned long long ull(uint64_t v) { return (unsigned long long)v; }
 /* ------------------------------------------------------------------ */
 
 enum kind { K_NONE, K_FREE, K_RESERVED, K_META, K_ARENA, K_LARGE, K_PFA,
-	    K_POOL, K_CACHE, K_BAD };
+	    K_CACHE, K_BAD };
 
 static const char *const kind_name[] = {
 	[K_NONE] = "?", [K_FREE] = "free", [K_RESERVED] = "reserved",
 	[K_META] = "meta", [K_ARENA] = "arena", [K_LARGE] = "large",
-	[K_PFA] = "pfa", [K_POOL] = "pool", [K_CACHE] = "cache", [K_BAD] = "bad",
+	[K_PFA] = "pfa", [K_CACHE] = "cache", [K_BAD] = "bad",
 };
 
 /* The line being built: merged with the next run while that touches it
@@ -101,7 +101,7 @@ struct run {
 
 static bool has_order(enum kind k)
 {
-	return k == K_FREE || k == K_PFA || k == K_POOL || k == K_CACHE;
+	return k == K_FREE || k == K_PFA || k == K_CACHE;
 }
 
 static void run_flush(struct dump *d, struct run *r)
@@ -170,9 +170,6 @@ static uint32_t walk_block(struct dump *d, struct run *r, const struct pfa_secti
 	case PG_PFA:
 		if (!large_is_continuation(pg))
 			run_add(d, r, K_PFA, pa, pages, k);
-		break;
-	case PG_POOL:
-		run_add(d, r, K_POOL, pa, pages, k);
 		break;
 	case PG_CACHE:
 		run_add(d, r, K_CACHE, pa, pages, k);

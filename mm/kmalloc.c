@@ -5,7 +5,7 @@
  *
  *   kmalloc(n)                              kfree(p)
  *      |                                       |
- *      | n <= 2048, no flags, debug off        | arenas.hint[p >> 20] == p's
+ *      | n <= 2048, no flags, debug off        | pools.hint[p >> 20] == p's
  *      v                                       v arena base? pool carved and
  *   c = size2class[(n+15)>>4]                    live, block at a multiple of
  *   pop this CPU's loaded magazine of c          the size, not marked free?
@@ -431,7 +431,7 @@ static __attribute__((noinline)) void kfree_full(unsigned c, const void *p, void
 }
 
 /*
- * The fast path: p lies in an arena found in arenas.hint[] (no page
+ * The fast path: p lies in an arena found in pools.hint[] (no page
  * descriptor needed, see mm/arena.c), in a carved pool in use, at a block
  * handed out and not already free (its marks); it goes on this CPU's
  * loaded magazine of its class.  No lock: for a valid p its pool cannot
@@ -449,7 +449,7 @@ static inline __attribute__((always_inline)) int kfree_fast(const void *p, unsig
 {
 	uintptr_t base = (uintptr_t)p & ~(KM_ARENA_SIZE - 1);
 
-	if (mm_likely(arena_hint_hit(base)) && mm_likely(!km_debug_on)) {
+	if (mm_likely(pool_hint_hit(base)) && mm_likely(!km_debug_on)) {
 		const struct km_arena *a = km_arena_of_base((void *)base);
 		unsigned idx = (unsigned)(((uintptr_t)p - base) >> KM_POOL_SHIFT);
 		struct km_pool *pool = (struct km_pool *)(base + ((uintptr_t)idx << KM_POOL_SHIFT));

@@ -1,8 +1,10 @@
 /*
  * pfa_internal.h - the page-frame allocator's state, shared by mm/pfa*.c.
  *
- * Nothing outside mm/pfa*.c includes this file; the public interface is
- * strata/pfa.h.  See mm/pfa.c for the big picture.
+ * Private to the PFA layer (mm/LAYERS; scripts/check-layers enforces it):
+ * only mm/pfa*.c include it, and the heap dump (mm/heapdump.c), which
+ * walks the descriptor sections and is declared as a reader.  The public
+ * interface is strata/pfa.h.  See mm/pfa.c for the big picture.
  *
  * Page frame index
  * ----------------

@@ -1,9 +1,12 @@
 /*
- * pool.c - level +2 of strata: size classes, pools and blocks.
+ * pool.c - level +2 of strata: size classes, pools and blocks (pool.h:
+ * the state and the inline fast paths; pool_check.c: kmalloc_check).
  *
- * strata is layered like CPython's memory manager (Objects/obmalloc.c):
+ * strata is layered like CPython's memory manager (Objects/obmalloc.c);
+ * mm/LAYERS lists every layer and file, this picture the core ones:
  *
- *     kernel code:  kmalloc(n) / kfree(p)        kmem_cache (later, +3)
+ *     kernel code:  kmalloc(n) / kfree(p)        kmem_cache (+3, slab.c)
+ *                   per-CPU magazines in front of both (percpu.c)
  *    ____________________________________________________________________
  *   [   object allocator: size classes, pools of blocks, arenas         ]
  * +2 | mm/pool.c, mm/arena.c      n <= 2048 bytes (KMALLOC_SMALL_MAX)   |
@@ -63,7 +66,7 @@
  * Fast and slow paths
  * -------------------
  *   pool_alloc_fast()  pop the free list of usedpools[c] (inline, in
- *                      kmalloc_internal.h); carve one fresh block when the
+ *                      pool.h); carve one fresh block when the
  *                      list runs dry; a full pool leaves the list.
  *   pool_alloc_slow()  usedpools[c] is empty: take an empty pool from the
  *                      most used arena (mm/arena.c) and initialise it.
@@ -71,8 +74,9 @@
  *                      was full or has become empty.
  *   pool_free_slow()   full -> used (link into usedpools), used -> empty
  *                      (park it, or return it to its arena).
- * These take no lock themselves: mm/kmalloc.c holds km.lock around them,
- * so per-CPU caches can later sit in front of the fast paths.
+ * These take no lock themselves: the callers (mm/kmalloc.c, and the
+ * per-CPU layer's batch fills and flushes in mm/percpu.c) hold pools.lock
+ * around them.  The per-CPU magazines in front take no lock at all.
  *
  * Checking a pointer (kfree of something never handed out)
  * --------------------------------------------------------
@@ -253,6 +257,8 @@ void pool_init_all(uintptr_t secret)
 	pools = (struct pool_state){ .lock = MM_SPINLOCK_INIT_LEVEL(MM_LOCK_POOLS) };
 	pool_classes_init();
 	pools.secret = secret;
+	for (unsigned i = 0; i < KM_HINTS; i++)
+		pools.hint[i] = KM_HINT_NONE;
 	arena_init();
 	mm_layer_register(&pool_layer);
 }
@@ -346,12 +352,32 @@ void *pool_freelist_corrupt(struct km_pool *p, struct km_block *b, struct km_blo
 	return pool_alloc_fast(c);
 }
 
+/* kfree's fast path may find a's pools from now on (a direct map keeps
+ * the arena's 1 MiB alignment; if not, kfree asks the descriptor). */
+static void hint_set(const struct km_arena *a)
+{
+	uintptr_t base = (uintptr_t)km_arena_base(a);
+
+	if ((base & (KM_ARENA_SIZE - 1)) == 0 && pools.hint[km_hint_slot(base)] != base)
+		mm_store(pools.hint[km_hint_slot(base)], base);
+}
+
+/* a goes back to the PFA. */
+static void hint_clear(const struct km_arena *a)
+{
+	uintptr_t base = (uintptr_t)km_arena_base(a);
+
+	if (pools.hint[km_hint_slot(base)] == base)
+		mm_store(pools.hint[km_hint_slot(base)], KM_HINT_NONE);
+}
+
 void *pool_alloc_slow(unsigned c)
 {
 	struct km_pool *p = arena_take_pool();
 
 	if (!p)
 		return NULL;
+	hint_set(p->arena);
 	pool_init(p, c);
 	used_push(c, p);
 	return pool_alloc_fast(c);
@@ -458,7 +484,10 @@ static uint64_t pool_retire_arena(struct km_arena *a)
 {
 	if (pools.held == a)
 		pools.held = NULL;
-	return arena_retire(a, !other_unused(a));
+	bool keep = !other_unused(a);
+	if (!keep)
+		hint_clear(a);
+	return arena_retire(a, keep);
 }
 
 /* a lost a pool in use: keep it (held), or retire it with its parked
@@ -516,5 +545,7 @@ uint64_t pool_trim(void)
 				pages += pool_retire_arena(a);
 		}
 	}
+	if (arenas.spare)
+		hint_clear(arenas.spare);
 	return pages + arena_release_spare();
 }

@@ -3,7 +3,7 @@
  * pools of one class, and blocks (mm/pool.c has the whole picture).
  *
  * Its state, struct pool_state, is written only by pool.c (and the inline
- * fast paths below), under pools.lock.  That one lock also covers the
+ * fast paths below), under pools.lock (hint[] is read without it).  That one lock also covers the
  * arena layer below (arena.h) and the large runs (large.h), whose callers
  * hold it: one lock for the object allocator, as before the split; it is
  * level MM_LOCK_POOLS in mm/lock_order.h.  Fields that kfree's lock-free
@@ -27,6 +27,17 @@
 #include "arena.h"
 #include "obj_layout.h"
 
+/* Arena hints: a direct-mapped cache arena base -> "this is an arena
+ * whose pools serve classes", so kfree's fast path finds a pool without
+ * the page descriptor.  Kept by the pool layer next to the class table
+ * kfree reads right after it (one base address for both). */
+#define KM_HINTS     256
+#define KM_HINT_NONE ((uintptr_t)1)     /* never an arena base */
+static inline unsigned km_hint_slot(uintptr_t base)
+{
+	return (unsigned)(base >> KM_ARENA_SHIFT) & (KM_HINTS - 1);
+}
+
 struct pool_state {
 	mm_spinlock_t lock;                       /* the object allocator's lock */
 	unsigned nclasses;
@@ -35,6 +46,7 @@ struct pool_state {
 	struct km_class cls[KMALLOC_MAX_CLASSES];
 	uintptr_t secret;                         /* free-list link encoding */
 	struct km_arena *held;                    /* an arena with only parked pools */
+	uintptr_t hint[KM_HINTS];                 /* arena bases (virtual), or NONE */
 	uint64_t freelist_corruptions;
 };
 extern struct pool_state pools;
@@ -56,6 +68,13 @@ static inline bool km_next_ok(const struct km_pool *p, const struct km_block *ne
 {
 	return !KM_HARDEN || next == NULL ||
 	       (((uintptr_t)next ^ (uintptr_t)p) < KM_POOL_SIZE && ((uintptr_t)next & 15) == 0);
+}
+
+/* Is base (p rounded down to KM_ARENA_SIZE) the base of an arena?  No
+ * lock: a stale answer only sends kfree to its slow path. */
+static inline bool pool_hint_hit(uintptr_t base)
+{
+	return mm_load(pools.hint[km_hint_slot(base)]) == base;
 }
 
 /* Classes, lists and the secret; the arenas too (kmalloc_init). */

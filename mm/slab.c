@@ -47,7 +47,15 @@
  * without a constructor the object is also poisoned (0xDD free, 0xCD
  * just allocated).  No magazines: every alloc and free takes the slow
  * path, which checks the zones and the poison (dbg_* below); so does
- * kmem_cache_check_all().  Compiled out with MM_DEBUG=0.
+ * kmem_cache_check_all().  Compiled out with MM_DEBUG=0.  Damage goes to
+ * the report sink (mm/report.c) naming the cache.
+ *
+ * Level +3, above kmalloc (it takes its cache structs with kzalloc and its
+ * magazines from the per-CPU layer's blocks).  Locks: caches_lock (the
+ * list), then a cache's depot lock, then the cache's lock (mm/lock_order.h
+ * has the whole order).  The first kmem_cache_create() registers the
+ * cache layer (mm/layer.h), so mm_reclaim, mm_lock_all, mm_check_all and
+ * mm_cpu_detach reach every cache without kmalloc naming this file.
  */
 #include <strata/format.h>
 #include <strata/kmalloc.h>
@@ -123,9 +131,8 @@ static size_t header_bytes(unsigned nobjs)
 	return sizeof(struct kmem_slab) + ((nobjs + 63) / 64) * 8;
 }
 
-static uint64_t *slab_bitmap(const struct kmem_slab *s, unsigned nobjs)
+static uint64_t *slab_bitmap(const struct kmem_slab *s)
 {
-	(void)nobjs;
 	return (uint64_t *)s->bitmap;
 }
 
@@ -448,7 +455,7 @@ static void bad_free(struct kmem_cache *c, const void *obj,
 /* Give obj back to its slab (cache lock held); false: it was free. */
 static bool slab_put(struct kmem_cache *c, struct kmem_slab *s, unsigned i)
 {
-	uint64_t *bm = slab_bitmap(s, c->nobjs);
+	uint64_t *bm = slab_bitmap(s);
 
 	if (bm[i / 64] & (1ull << (i % 64)))
 		return false;
@@ -622,7 +629,7 @@ long kmem_cache_destroy(struct kmem_cache *c)
 	mm_spin_lock(&c->lock);
 	for (unsigned l = LIST_PARTIAL; l <= LIST_FULL; l++) {
 		for (struct kmem_slab *s = c->list[l]; s; s = s->next) {
-			const uint64_t *bm = slab_bitmap(s, c->nobjs);
+			const uint64_t *bm = slab_bitmap(s);
 			for (unsigned i = 0; i < c->nobjs; i++) {
 				if (bm[i / 64] & (1ull << (i % 64)))
 					continue;
@@ -881,7 +888,7 @@ void kmem_cache_print_slabinfo(void (*out)(const char *s, size_t n))
 static int check_slab(struct kmem_cache *c, struct kmem_slab *s, unsigned which)
 {
 	int bad = 0;
-	const uint64_t *bm = slab_bitmap(s, c->nobjs);
+	const uint64_t *bm = slab_bitmap(s);
 	unsigned freebits = 0;
 
 	for (unsigned i = 0; i < c->nobjs; i++)
