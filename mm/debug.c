@@ -363,8 +363,6 @@ static int dbg_check(void)
  * the pages come back when the pools below are trimmed). */
 static uint64_t dbg_trim(void)
 {
-	uint64_t n = 0;
-
 	mm_spin_lock(&dbg.lock);
 	while (dbg.q_head) {
 		struct dbg_hdr *o = dbg.q_head;
@@ -372,11 +370,9 @@ static uint64_t dbg_trim(void)
 		dbg.q_count--;
 		dbg.q_bytes -= o->size;
 		release(o);
-		n++;
 	}
 	dbg.q_tail = NULL;
 	mm_spin_unlock(&dbg.lock);
-	(void)n;
 	return 0;
 }
 
