@@ -55,8 +55,8 @@
 static struct {
 	bool ready;
 	uint64_t realloc_in_place, realloc_moved;     /* relaxed atomics */
-	const struct km_debug_hooks *debug;
-	const struct km_trace_hooks *trace;
+	struct km_debug_hooks debug;     /* copies: one load less per hooked call */
+	struct km_trace_hooks trace;
 } front;
 
 #if MM_DEBUG
@@ -65,8 +65,8 @@ unsigned km_debug_on;    /* the hook flags; read by the fast paths */
 
 void kmalloc_init(void)
 {
-	const struct km_debug_hooks *debug = front.debug;
-	const struct km_trace_hooks *trace = front.trace;
+	struct km_debug_hooks debug = front.debug;
+	struct km_trace_hooks trace = front.trace;
 
 	front = (__typeof__(front)){ .debug = debug, .trace = trace };
 	/* odd multiplier mix; bit 0..3 set so that no encoded link of an
@@ -75,8 +75,8 @@ void kmalloc_init(void)
 	large_init(pfa_total_pages());
 	pcpu_init();
 	mm_report_reset();
-	if (debug && debug->reset)
-		debug->reset();
+	if (debug.reset)
+		debug.reset();
 	front.ready = true;
 }
 
@@ -93,7 +93,7 @@ void kmalloc_front_stats(struct kmalloc_front_stats *st)
 
 void kmalloc_hook_debug(const struct km_debug_hooks *h, unsigned flags)
 {
-	front.debug = h;
+	front.debug = *h;
 #if MM_DEBUG
 	unsigned old = __atomic_load_n(&km_debug_on, __ATOMIC_RELAXED), want;
 	do
@@ -108,7 +108,7 @@ void kmalloc_hook_debug(const struct km_debug_hooks *h, unsigned flags)
 void kmalloc_hook_trace(const struct km_trace_hooks *h, bool on)
 {
 	if (on)
-		front.trace = h;
+		front.trace = *h;
 #if MM_DEBUG
 	if (on)
 		__atomic_or_fetch(&km_debug_on, KM_TRACING, __ATOMIC_RELEASE);
@@ -125,19 +125,19 @@ unsigned mm_debug_flags(void)
 static inline void trace_alloc(const void *p, size_t size, void *caller)
 {
 	if (km_debug_on & KM_TRACING)
-		front.trace->alloc(p, size, caller);
+		front.trace.alloc(p, size, caller);
 }
 
 static inline void trace_free(const void *p)
 {
 	if (km_debug_on & KM_TRACING)
-		front.trace->free(p);
+		front.trace.free(p);
 }
 
 /* A live debug block's size asked for, if p is one. */
 static inline bool debug_usable(const void *p, size_t *size)
 {
-	return (km_debug_on & MM_DBG_ALL) && front.debug->usable(p, size);
+	return (km_debug_on & MM_DBG_ALL) && front.debug.usable(p, size);
 }
 
 /* ------------------------------------------------------------------ */
@@ -263,7 +263,7 @@ void *km_alloc_nodebug(size_t size, unsigned flags, void *caller)
 static __attribute__((noinline)) void *km_alloc_hooked(size_t size, unsigned flags,
 							void *caller)
 {
-	void *p = (km_debug_on & MM_DBG_ALL) ? front.debug->alloc(size, flags, caller)
+	void *p = (km_debug_on & MM_DBG_ALL) ? front.debug.alloc(size, flags, caller)
 					     : km_alloc_raw(size, flags, caller);
 	if (p)
 		trace_alloc(p, size, caller);
@@ -385,7 +385,7 @@ static __attribute__((noinline)) void kfree_generic(const void *p, void *caller)
 		return;
 	if (mm_unlikely(km_debug_on)) {
 		trace_free(p);
-		if ((km_debug_on & MM_DBG_ALL) && front.debug->free(p, caller))
+		if ((km_debug_on & MM_DBG_ALL) && front.debug.free(p, caller))
 			return;
 	}
 	kfree_nodebug(p, caller);
