@@ -151,7 +151,8 @@ debug: deps $(KERNEL)
 
 # The porting proof: a second, tiny kernel built against the *installed*
 # headers and libstrata.a (tests/porting/minikernel.c), reusing only the
-# boot stub and console of this repository.
+# boot stub and console of this repository.  Its link map says which
+# objects of libstrata.a it pulled in (scripts/check-minikernel).
 PORT_PREFIX := $(BUILD)/prefix
 MINI_OBJS := $(filter-out $(BUILD)/kernel/main.c.o $(BUILD)/kernel/mm_glue.c.o \
 	$(BUILD)/kernel/demo.c.o $(BUILD)/tests/%,$(KERNEL_OBJS))
@@ -164,7 +165,7 @@ $(BUILD)/minikernel.o: tests/porting/minikernel.c $(PORT_PREFIX)/lib/libstrata.a
 	$(Q)$(KCC) $(KCFLAGS_BASE) -I$(PORT_PREFIX)/include -c $< -o $@
 $(MINIKERNEL): $(BUILD)/minikernel.o $(MINI_OBJS) arch/$(ARCH)/linker.ld
 	@echo "  LD      $@"
-	$(Q)$(KLD) $(ARCH_LDFLAGS) -T arch/$(ARCH)/linker.ld -o $@ \
+	$(Q)$(KLD) $(ARCH_LDFLAGS) -T arch/$(ARCH)/linker.ld -o $@ -Map=$(BUILD)/minikernel.map \
 		$(BUILD)/minikernel.o $(MINI_OBJS) -L$(PORT_PREFIX)/lib \
 		$(call NEWLIB_LIBS,-lstrata)
 

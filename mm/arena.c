@@ -1,5 +1,6 @@
 /*
- * arena.c - level +2 of strata: arenas, the PFA blocks pools are cut from.
+ * arena.c - level +2 of strata, its lower half: arenas, the PFA blocks
+ * pools are cut from (arena.h: the interface and the state).
  *
  * An arena is one naturally aligned PFA block of KM_ARENA_SIZE (1 MiB,
  * order 8) holding KM_ARENA_POOLS (64) pools of 16 KiB.  Pools are carved
@@ -26,14 +27,17 @@
  * the same ordering, without the list walk at the boundaries.)
  *
  * When no block of an arena is handed out any more (every pool free, or
- * the only ones left are empty pools parked on usedpools, see pool.c),
- * the arena is UNUSED.  One unused arena is kept back, so that a workload
- * oscillating around an arena boundary does not call the PFA every time:
- * either as the SPARE (all pools free) or, if its only pools in use are
+ * the only ones left are empty pools parked on usedpools), the arena is
+ * UNUSED.  One unused arena is kept back, so that a workload oscillating
+ * around an arena boundary does not call the PFA every time: either as
+ * the SPARE (all pools free, kept here) or, if its only pools in use are
  * parked ones, as the HELD arena, pools and all (so a kmalloc(n);
  * kfree(p) loop in an otherwise empty allocator stays on the fast path).
- * Any further unused arena goes straight back to the PFA.
- * kmalloc_trim() returns parked pools, the held arena and the spare.
+ * Parked pools and the held arena belong to the pool layer above (pool.c
+ * decides, then calls arena_put_pool / arena_retire here); this file never
+ * reads the class lists.  Any further unused arena goes straight back to
+ * the PFA.  kmalloc_trim() returns parked pools, the held arena and the
+ * spare.
  *
  * Page descriptors of an arena: owner and data stay as the PFA set them
  * (strata/pfa.h reserves them; pfa_check() verifies them), we use cls:
@@ -46,8 +50,8 @@
  * says PG_ARENA and cls != 0 -> pool = p's page - (data mod 4) pages.  An
  * address in a free pool (cls 0) is told apart from a block that way.
  *
- * kfree's fast path skips the descriptor: km.hint[] caches the virtual
- * base of each arena (direct-mapped on base >> 20, 256 slots; an arena
+ * kfree's fast path skips the descriptor: pools.hint[] (the pool layer's,
+ * pool.h) caches the virtual base of each arena (direct-mapped on base >> 20, 256 slots; an arena
  * whose slot is taken, or whose virtual base is not 1 MiB aligned, simply
  * goes the descriptor way).  p & ~(1 MiB - 1) found in its slot means p
  * is in our arena; its pool index must be below the arena's nextpool
@@ -76,7 +80,14 @@
 #include <strata/pfa.h>
 #include <strata/platform.h>
 
-#include "kmalloc_internal.h"
+#include "arena.h"
+
+struct arena_state arenas;
+
+void arena_init(void)
+{
+	arenas = (struct arena_state){ 0 };
+}
 
 /* ------------------------------------------------------------------ */
 /* buckets                                                            */
@@ -96,11 +107,11 @@ static void bucket_unlink(struct km_arena *a)
 	if (a->prev)
 		a->prev->next = a->next;
 	else
-		km.bucket[k] = a->next;
+		arenas.bucket[k] = a->next;
 	if (a->next)
 		a->next->prev = a->prev;
-	if (!km.bucket[k])
-		km.bucket_map[k / 64] &= ~((uint64_t)1 << (k % 64));
+	if (!arenas.bucket[k])
+		arenas.bucket_map[k / 64] &= ~((uint64_t)1 << (k % 64));
 }
 
 static void bucket_push(struct km_arena *a)
@@ -110,11 +121,11 @@ static void bucket_push(struct km_arena *a)
 	a->next = a->prev = NULL;
 	if (!in_buckets(k))
 		return;
-	a->next = km.bucket[k];
+	a->next = arenas.bucket[k];
 	if (a->next)
 		a->next->prev = a;
-	km.bucket[k] = a;
-	km.bucket_map[k / 64] |= (uint64_t)1 << (k % 64);
+	arenas.bucket[k] = a;
+	arenas.bucket_map[k / 64] |= (uint64_t)1 << (k % 64);
 }
 
 static void set_nfree(struct km_arena *a, unsigned nfree)
@@ -128,8 +139,8 @@ static void set_nfree(struct km_arena *a, unsigned nfree)
 static struct km_arena *fullest_usable(void)
 {
 	for (unsigned w = 0; w < KM_BUCKET_WORDS; w++)
-		if (km.bucket_map[w])
-			return km.bucket[w * 64 + (unsigned)__builtin_ctzll(km.bucket_map[w])];
+		if (arenas.bucket_map[w])
+			return arenas.bucket[w * 64 + (unsigned)__builtin_ctzll(arenas.bucket_map[w])];
 	return NULL;
 }
 
@@ -143,91 +154,68 @@ static struct km_arena *arena_new(void)
 
 	if (!pa)
 		return NULL;
-	km.pfa_allocs++;
+	arenas.pfa_allocs++;
 	pfa_set_owner(pa, KM_ARENA_ORDER, PG_ARENA);
 
 	struct km_arena *a = km_arena_of_base(pfa_virt(pa));
 	a->freepools = NULL;
 	a->nfreepools = (uint16_t)KM_ARENA_POOLS;
-	km_store(a->nextpool, (uint16_t)0);
+	mm_store(a->nextpool, (uint16_t)0);
 	a->pa = pa;
 	a->next = a->prev = NULL;
 	a->aprev = NULL;
-	a->anext = km.all;
-	if (km.all)
-		km.all->aprev = a;
-	km.all = a;
-
-	uintptr_t base = (uintptr_t)km_arena_base(a);
-	if ((base & (KM_ARENA_SIZE - 1)) == 0)    /* direct map keeps alignment */
-		km_store(km.hint[km_hint_slot(base)], base);
-	km.arenas_allocated_total++;
-	if (++km.arenas_current > km.arenas_highwater)
-		km.arenas_highwater = km.arenas_current;
+	a->anext = arenas.all;
+	if (arenas.all)
+		arenas.all->aprev = a;
+	arenas.all = a;
+	arenas.allocated_total++;
+	if (++arenas.current > arenas.highwater)
+		arenas.highwater = arenas.current;
 	return a;
 }
 
 static void arena_free(struct km_arena *a)
 {
-	uintptr_t base = (uintptr_t)km_arena_base(a);
-	if (km.hint[km_hint_slot(base)] == base)
-		km_store(km.hint[km_hint_slot(base)], KM_HINT_NONE);
 	if (a->aprev)
 		a->aprev->anext = a->anext;
 	else
-		km.all = a->anext;
+		arenas.all = a->anext;
 	if (a->anext)
 		a->anext->aprev = a->aprev;
-	km.arenas_current--;
-	km.arenas_reclaimed_total++;
-	km.pfa_frees++;
+	arenas.current--;
+	arenas.reclaimed_total++;
+	arenas.pfa_frees++;
 	phys_addr_t pa = a->pa;     /* a lives in the pages being released */
 	mm_platform_release(km_arena_base(a), KM_ARENA_SIZE);
 	pfa_free(pa, KM_ARENA_ORDER);
 }
 
-static unsigned parked_in(const struct km_arena *a);
-
-/* No block of a is handed out: all its pools are free or parked. */
-static bool arena_unused(const struct km_arena *a)
+bool arena_spare_other_than(const struct km_arena *a)
 {
-	unsigned in_use = KM_ARENA_POOLS - a->nfreepools;
-	return in_use <= km.nclasses && parked_in(a) == in_use;
+	return arenas.spare && arenas.spare != a;
 }
 
-/* Is there an unused arena other than a (the spare, or the held one)? */
-static bool other_unused(const struct km_arena *a)
-{
-	if (km.spare && km.spare != a)
-		return true;
-	if (km.held && km.held != a && arena_unused(km.held))
-		return true;
-	km.held = NULL;
-	return false;
-}
-
-/* Every pool of a is free: keep it as the spare or give it back. */
-static void arena_idle(struct km_arena *a)
+uint64_t arena_retire(struct km_arena *a, bool keep)
 {
 	bucket_unlink(a);
 	a->freepools = NULL;        /* forget the free list: carve afresh */
-	km_store(a->nextpool, (uint16_t)0);
+	mm_store(a->nextpool, (uint16_t)0);
 	a->next = a->prev = NULL;
-	if (km.held == a)
-		km.held = NULL;
-	if (!other_unused(a))
-		km.spare = a;
-	else
-		arena_free(a);
+	if (keep) {
+		arenas.spare = a;
+		return 0;
+	}
+	arena_free(a);
+	return KM_ARENA_SIZE >> PAGE_SHIFT;
 }
 
 uint64_t arena_release_spare(void)
 {
-	struct km_arena *a = km.spare;
+	struct km_arena *a = arenas.spare;
 
 	if (!a)
 		return 0;
-	km.spare = NULL;
+	arenas.spare = NULL;
 	arena_free(a);
 	return KM_ARENA_SIZE >> PAGE_SHIFT;
 }
@@ -236,7 +224,6 @@ uint64_t arena_release_spare(void)
 /* pools from and to arenas                                           */
 /* ------------------------------------------------------------------ */
 
-/* Record in the page descriptors whether pool p holds blocks. */
 void arena_mark_pool(struct km_pool *p, bool in_use)
 {
 	struct page *pg = pfa_virt_to_page(p);
@@ -251,8 +238,8 @@ struct km_pool *arena_take_pool(void)
 	struct km_arena *a = fullest_usable();
 
 	if (!a) {
-		a = km.spare;
-		km.spare = NULL;
+		a = arenas.spare;
+		arenas.spare = NULL;
 		if (!a)
 			a = arena_new();
 		if (!a)
@@ -264,7 +251,7 @@ struct km_pool *arena_take_pool(void)
 		a->freepools = p->next;
 	} else {
 		unsigned i = a->nextpool;   /* carve a fresh pool */
-		km_store(a->nextpool, (uint16_t)(i + 1));
+		mm_store(a->nextpool, (uint16_t)(i + 1));
 		p = km_pool_at(a, i);
 		p->index = (uint16_t)i;
 		p->arena = a;
@@ -274,96 +261,12 @@ struct km_pool *arena_take_pool(void)
 	return p;
 }
 
-/* Put p on its arena's free-pool list; no further decision. */
-static void arena_put_pool(struct km_pool *p)
+void arena_put_pool(struct km_pool *p)
 {
 	struct km_arena *a = p->arena;
 
 	arena_mark_pool(p, false);
-	km_store(p->live, 0u);
-	p->ref = 0;
 	p->next = a->freepools;
 	a->freepools = p;
 	set_nfree(a, a->nfreepools + 1u);
-}
-
-/* Pools of a parked on usedpools (each is the head of its class list). */
-static unsigned parked_in(const struct km_arena *a)
-{
-	unsigned n = 0;
-
-	for (unsigned c = 0; c < km.nclasses; c++) {
-		const struct km_pool *p = km.usedpools[c];
-		n += p && p->ref == 0 && p->arena == a;
-	}
-	return n;
-}
-
-/*
- * a lost a pool in use.  If no block of a is handed out any more, a is
- * "unused": one unused arena is kept (as the spare, or -- when its only
- * pools in use are parked ones -- as it is, the "held" arena, so that its
- * parked pools stay warm for a kmalloc/kfree loop); any other goes back
- * to the PFA, its parked pools first returned.
- */
-static void arena_settle(struct km_arena *a)
-{
-	unsigned in_use = KM_ARENA_POOLS - a->nfreepools;
-
-	if (in_use > km.nclasses || parked_in(a) != in_use)
-		return;
-	if (in_use > 0 && !other_unused(a)) {
-		km.held = a;
-		return;
-	}
-	for (unsigned c = 0; c < km.nclasses; c++) {
-		struct km_pool *p = km.usedpools[c];
-		if (p && p->ref == 0 && p->arena == a) {
-			km.usedpools[c] = p->next;   /* parked: alone on its list */
-			if (p->next)
-				p->next->prev = NULL;
-			arena_put_pool(p);
-		}
-	}
-	arena_idle(a);
-}
-
-void arena_return_pool(struct km_pool *p)
-{
-	struct km_arena *a = p->arena;
-
-	arena_put_pool(p);
-	arena_settle(a);
-}
-
-/* A pool of a was parked.  If a is the held arena already, settling
- * would change nothing (a held arena means no spare exists, and a stays
- * held whether or not it is unused), so the kmalloc/kfree loop on an
- * otherwise empty allocator costs one compare here. */
-void arena_pool_parked(struct km_arena *a)
-{
-	if (a != km.held)
-		arena_settle(a);
-}
-
-/* kmalloc_trim(): every parked pool back, idle arenas emptied, spare freed. */
-uint64_t arena_trim(void)
-{
-	uint64_t before = km.arenas_reclaimed_total;
-
-	km.held = NULL;
-	for (unsigned c = 0; c < km.nclasses; c++) {
-		struct km_pool *p = km.usedpools[c];
-		if (p && p->ref == 0) {
-			struct km_arena *a = p->arena;
-			km.usedpools[c] = p->next;
-			if (p->next)
-				p->next->prev = NULL;
-			arena_put_pool(p);
-			if (a->nfreepools == KM_ARENA_POOLS)
-				arena_idle(a);
-		}
-	}
-	arena_release_spare();
-	return (km.arenas_reclaimed_total - before) * (KM_ARENA_SIZE >> PAGE_SHIFT);
 }

@@ -98,14 +98,15 @@ int mm_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap)
 					prec = prec * 10 + (*fmt++ - '0');
 			}
 		}
-		/* lng: 0 int, 1 long, 2 long long, 3 size_t/intmax/ptrdiff, -1 char/short */
+		/* lng: 0 int, 1 long, 2 long long, 3 size_t/intmax/ptrdiff,
+		 * -1 short, -2 char (the int argument is converted back) */
 		for (;; fmt++) {
 			if (*fmt == 'l')
 				lng++;
 			else if (*fmt == 'z' || *fmt == 'j' || *fmt == 't')
 				lng = 3;
 			else if (*fmt == 'h')
-				lng = -1;
+				lng = lng < 0 ? -2 : -1;
 			else
 				break;
 		}
@@ -138,6 +139,10 @@ int mm_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap)
 				v = va_arg(ap, long);
 			else
 				v = va_arg(ap, int);
+			if (lng == -1)
+				v = (short)v;
+			else if (lng == -2)
+				v = (signed char)v;
 			tl = 0;
 			if (v < 0) {
 				tmp[tl++] = '-';
@@ -161,6 +166,10 @@ int mm_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap)
 				u = va_arg(ap, unsigned long);
 			else
 				u = va_arg(ap, unsigned int);
+			if (lng == -1)
+				u = (unsigned short)u;
+			else if (lng == -2)
+				u = (unsigned char)u;
 			tl = utoa(tmp, u, *fmt == 'u' ? 10 : *fmt == 'o' ? 8 : 16,
 				  *fmt == 'X');
 			emit_padded(&o, tmp, tl, width, left, pad);

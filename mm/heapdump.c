@@ -1,8 +1,8 @@
 /*
  * heapdump.c - the heap as text (format: strata/heapdump.h).
  *
- * Two walks, both under km.lock then pfa.lock (the lock order of
- * kmalloc_internal.h), so the picture is one consistent instant:
+ * Two walks, both under pools.lock then pfa.lock (mm/lock_order.h), so
+ * the picture is one consistent instant:
  *
  *   1. the page descriptors, section by section, block by block: each
  *      block head says who owns the block and how big it is (free and
@@ -23,8 +23,10 @@
 #include <strata/heapdump.h>
 #include <strata/pfa.h>
 
-#include "kmalloc_internal.h"
+#include "kmalloc_front.h"
+#include "large.h"
 #include "pfa_internal.h"
+#include "pool.h"
 
 /* ------------------------------------------------------------------ */
 /* output                                                              */
@@ -77,12 +79,12 @@ static unsigned long long ull(uint64_t v) { return (unsigned long long)v; }
 /* ------------------------------------------------------------------ */
 
 enum kind { K_NONE, K_FREE, K_RESERVED, K_META, K_ARENA, K_LARGE, K_PFA,
-	    K_POOL, K_CACHE, K_BAD };
+	    K_CACHE, K_BAD };
 
 static const char *const kind_name[] = {
 	[K_NONE] = "?", [K_FREE] = "free", [K_RESERVED] = "reserved",
 	[K_META] = "meta", [K_ARENA] = "arena", [K_LARGE] = "large",
-	[K_PFA] = "pfa", [K_POOL] = "pool", [K_CACHE] = "cache", [K_BAD] = "bad",
+	[K_PFA] = "pfa", [K_CACHE] = "cache", [K_BAD] = "bad",
 };
 
 /* The line being built: merged with the next run while that touches it
@@ -99,7 +101,7 @@ struct run {
 
 static bool has_order(enum kind k)
 {
-	return k == K_FREE || k == K_PFA || k == K_POOL || k == K_CACHE;
+	return k == K_FREE || k == K_PFA || k == K_CACHE;
 }
 
 static void run_flush(struct dump *d, struct run *r)
@@ -128,19 +130,6 @@ static void run_add(struct dump *d, struct run *r, enum kind kind, phys_addr_t b
 	}
 	run_flush(d, r);
 	*r = (struct run){ kind, base, pages, order, 1, 0, false };
-}
-
-static bool large_in_run_cache(phys_addr_t pa)
-{
-#ifdef KM_LARGE_CACHE_RUNS
-	/* mm/large.c's run cache: freed runs kept whole, still PG_LARGE */
-	for (unsigned i = 0; i < km.lc_count && i < KM_LARGE_CACHE_RUNS; i++)
-		if (km.lc_pa[(km.lc_first + i) % KM_LARGE_CACHE_RUNS] == pa)
-			return true;
-#else
-	(void)pa;
-#endif
-	return false;
 }
 
 /* The block whose head descriptor is at index i: add it, return its pages. */
@@ -176,14 +165,11 @@ static uint32_t walk_block(struct dump *d, struct run *r, const struct pfa_secti
 		 * the line covers the run, the continuations add nothing */
 		run_add(d, r, K_LARGE, pa, pg->data ? pg->data : pages, k);
 		r->req = pg->next;
-		r->cached = large_in_run_cache(pa);
+		r->cached = large_is_cached(pg);   /* freed, kept in the run cache */
 		break;
 	case PG_PFA:
 		if (!large_is_continuation(pg))
 			run_add(d, r, K_PFA, pa, pages, k);
-		break;
-	case PG_POOL:
-		run_add(d, r, K_POOL, pa, pages, k);
 		break;
 	case PG_CACHE:
 		run_add(d, r, K_CACHE, pa, pages, k);
@@ -203,7 +189,6 @@ static void walk_memory(struct dump *d)
 	for (unsigned s = 0; s < nsec && s < PFA_SECTIONS; s++) {
 		const struct pfa_section *sec = &pfa.section[s];
 		for (uint32_t i = sec->first; i < sec->end;) {
-#ifdef PFA_LAZY_ORDER
 			/* fresh mode (pfa_setup_fresh): the lazy span is free but
 			 * not described yet; shown as the blocks it would be
 			 * carved into, as pfa_get_stats() counts it */
@@ -225,7 +210,6 @@ static void walk_memory(struct dump *d)
 				i++;
 				continue;
 			}
-#endif
 			i += walk_block(d, &r, sec, i);
 		}
 	}
@@ -269,13 +253,13 @@ static struct token pool_token(const struct km_arena *a, unsigned i)
 	const struct km_pool *p = km_pool_at(a, i);
 	const struct page *pg = pfa_virt_to_page(p);
 	t.state = 1;
-	if (!pg || pg->cls == 0 || p->cls >= km.nclasses)
+	if (!pg || pg->cls == 0 || p->cls >= pools.nclasses)
 		return t;
-	const struct km_class *k = &km.cls[p->cls];
+	const struct km_class *k = &pools.cls[p->cls];
 	t.state = 2;
 	t.size = k->size;
 	t.used = p->ref;
-	t.cap = (unsigned)((KM_POOL_SIZE - p->first) / k->size);
+	t.cap = p->index == 0 ? k->cap0 : k->cap;
 	return t;
 }
 
@@ -283,10 +267,10 @@ static void walk_arenas(struct dump *d)
 {
 	uint64_t count = 0;
 
-	for (const struct km_arena *a = km.all; a; a = a->anext) {
-		if (++count > km.arenas_current + 1)
+	for (const struct km_arena *a = arenas.all; a; a = a->anext) {
+		if (++count > arenas.current + 1)
 			break;   /* a broken list; kmalloc_check() says more */
-		const char *state = a == km.spare ? "spare" : a == km.held ? "held" : "live";
+		const char *state = a == arenas.spare ? "spare" : a == pools.held ? "held" : "live";
 		pr(d, "pools 0x%llx carved=%u nfree=%u state=%s", ull(a->pa),
 		   (unsigned)a->nextpool, (unsigned)a->nfreepools, state);
 		struct token prev = pool_token(a, 0);
@@ -312,17 +296,22 @@ void mm_heap_dump(void (*out)(const char *s, size_t n))
 {
 	struct dump d = { .out = out, .lines = 0, .n = 0 };
 
-	mm_spin_lock(&km.lock);
+	struct kmalloc_front_stats fs;
+	kmalloc_front_stats(&fs);
+	mm_spin_lock(&pools.lock);
 	mm_spin_lock(&pfa.lock);
 
-	unsigned nclasses = km.ready ? km.nclasses : 0;
+	struct large_stats ls = { 0 };
+	if (fs.ready)
+		large_get_stats(&ls);
+	unsigned nclasses = fs.ready ? pools.nclasses : 0;
 	pr(&d, "strata-heap v1 page=%lu pool=%lu arena=%lu pools=%u maxorder=%u "
 	   "classes=%u small_max=%u\n", (unsigned long)PAGE_SIZE,
 	   (unsigned long)KM_POOL_SIZE, (unsigned long)KM_ARENA_SIZE, KM_ARENA_POOLS,
 	   (unsigned)PFA_MAX_ORDER, nclasses, (unsigned)KM_SMALL_MAX);
 	for (unsigned c = 0; c < nclasses; c++)
-		pr(&d, "class %u %u %u %u\n", c, km.cls[c].size, km.cls[c].cap,
-		   km.cls[c].cap0);
+		pr(&d, "class %u %u %u %u\n", c, pools.cls[c].size, pools.cls[c].cap,
+		   pools.cls[c].cap0);
 	for (unsigned r = 0; r < pfa.nregions; r++)
 		pr(&d, "region 0x%llx 0x%llx\n", ull(pfa.region[r].base),
 		   ull(pfa.region[r].end - pfa.region[r].base));
@@ -330,16 +319,15 @@ void mm_heap_dump(void (*out)(const char *s, size_t n))
 	   ull(pfa.total_pages), ull(pfa.free_pages), ull(pfa.reserved_pages),
 	   ull(pfa.metadata_bytes));
 	pr(&d, " arenas=%llu large_runs=%llu large_pages=%llu large_req=%llu\n",
-	   ull(km.ready ? km.arenas_current : 0), ull(km.ready ? km.large_runs : 0),
-	   ull(km.ready ? km.large_pages : 0), ull(km.ready ? km.large_requested : 0));
+	   ull(fs.ready ? arenas.current : 0), ull(ls.runs), ull(ls.pages), ull(ls.requested));
 
 	if (pfa.ready)
 		walk_memory(&d);
-	if (km.ready)
+	if (fs.ready)
 		walk_arenas(&d);
 	pr(&d, "strata-heap end lines=%u\n", d.lines + 1);
 	flush(&d);
 
 	mm_spin_unlock(&pfa.lock);
-	mm_spin_unlock(&km.lock);
+	mm_spin_unlock(&pools.lock);
 }

@@ -1,28 +1,32 @@
 /*
  * kmalloc.c - the front end: kmalloc, kfree, krealloc and friends.
  *
- * Every call is routed by size (allocation) or by page descriptor (free):
+ * Every call is routed by size (allocation) or by address (free):
  *
- *   kmalloc(n)                           kfree(p)
- *      |                                    |
- *      | n <= 2048        n > 2048          | pg = pfa_virt_to_page(p)   O(1)
- *      v                   v                v
- *   class = size2class[(n+15)>>4]       in a pool in use? (arena    --yes--+
- *   lock                  lock          head + cls, km_pool_lookup)        |
- *                                           |no                        |
- *   pool_alloc_fast(c)    large_alloc()     PG_LARGE head, p aligned?  |
- *   unlock                unlock            |yes -> large_free()       |
- *      |                   |                |no  -> report, ignore     |
- *      +---> p <-----------+                                           v
- *                                     pool = page - pg->data pages;
- *                                     block in carved range, at a
- *                                     multiple of size, not free?
- *                                       yes -> pool_free_fast()
- *                                       no  -> report, ignore
+ *   kmalloc(n)                              kfree(p)
+ *      |                                       |
+ *      | n <= 2048, no flags, debug off        | pools.hint[p >> 20] == p's
+ *      v                                       v arena base? pool carved and
+ *   c = size2class[(n+15)>>4]                    live, block at a multiple of
+ *   pop this CPU's loaded magazine of c          the size, not marked free?
+ *   (irqs off, no lock, no atomic)               push on this CPU's magazine
+ *      |empty, or n > 2048, or flags              |no, or magazine full
+ *      v                                          v
+ *   kmalloc_slow: debug/trace hooks?         kfree_full: swap/trade with the
+ *   magazine slow path (percpu.c), else        depot (percpu.c)
+ *   pools.lock + pool_alloc_fast(c)          kfree_generic: hooks, then the
+ *   n > 2048: pools.lock + large_alloc()       page descriptor under
+ *                                              pools.lock: pool block ->
+ *                                              magazine or pool_free_fast;
+ *                                              large run -> large_free();
+ *                                              anything else -> report
  *
- * The fast paths take one spinlock (km.lock) around the pool operation
- * and nothing else: no division, no loop, no call but pfa_virt_to_page().
- * When per-CPU caches arrive they slot in where the lock is taken.
+ * The two fast paths make no call and touch no lock; everything else is
+ * a named slow path (kmalloc_slow, kfree_full, kfree_generic).  Layers
+ * used, all below: per-CPU magazines (percpu_internal.h), pools and
+ * arenas (pool.h, arena.h), large runs (large.h), the PFA's descriptors,
+ * the report sink (report.h).  Debug mode and tracing sit above and come
+ * in only through the hook table they install (kmalloc_front.h).
  *
  * Semantics decided here (see strata/kmalloc.h for the full list):
  *   kmalloc(0)       a unique 16-byte block (the smallest class)
@@ -36,111 +40,104 @@
  *   bad pointers     one log line with pointer, reason and caller, a
  *                    kmalloc_report, and nothing freed
  */
-#include <strata/format.h>
 #include <strata/kmalloc.h>
-#include <strata/pfa.h>
 #include <strata/percpu.h>
+#include <strata/pfa.h>
 #include <strata/platform.h>
 
-#include "kmalloc_internal.h"
+#include "arena.h"
+#include "kmalloc_front.h"
+#include "large.h"
+#include "percpu_internal.h"
+#include "pool.h"
+#include "report.h"
 
-struct km_state km;
+static struct {
+	bool ready;
+	uint64_t realloc_in_place, realloc_moved;     /* relaxed atomics */
+	struct km_debug_hooks debug;     /* copies: one load less per hooked call */
+	struct km_trace_hooks trace;
+} front;
 
-#define RET_ADDR() __builtin_return_address(0)
+#if MM_DEBUG
+unsigned km_debug_on;    /* the hook flags; read by the fast paths */
+#endif
 
 void kmalloc_init(void)
 {
-	unsigned char *b = (unsigned char *)&km;
+	struct km_debug_hooks debug = front.debug;
+	struct km_trace_hooks trace = front.trace;
 
-	for (size_t i = 0; i < sizeof km; i++)
-		b[i] = 0;
-	pool_classes_init();
-	for (unsigned i = 0; i < KM_HINTS; i++)
-		km.hint[i] = KM_HINT_NONE;
-	pcpu_init();
-	dbg_reset();
+	front = (__typeof__(front)){ .debug = debug, .trace = trace };
 	/* odd multiplier mix; bit 0..3 set so that no encoded link of an
 	 * aligned block equals a plain aligned pointer */
-	km.secret = (uintptr_t)(mm_platform_entropy() * 0xD6E8FEB86659FD93ull) | 0xf;
+	pool_init_all((uintptr_t)(mm_platform_entropy() * 0xD6E8FEB86659FD93ull) | 0xf);
+	large_init(pfa_total_pages());
+	pcpu_init();
+	mm_report_reset();
+	if (debug.reset)
+		debug.reset();
+	front.ready = true;
+}
 
-	static struct pfa_stats ps;      /* large; init runs once */
-	pfa_get_stats(&ps);
-	km.lc_budget = ps.total_pages >> KM_LARGE_CACHE_RAM_SHIFT;
-	if (km.lc_budget > (KM_LARGE_CACHE_MAX_BYTES >> PAGE_SHIFT))
-		km.lc_budget = KM_LARGE_CACHE_MAX_BYTES >> PAGE_SHIFT;
-	km.ready = true;
+void kmalloc_front_stats(struct kmalloc_front_stats *st)
+{
+	st->ready = front.ready;
+	st->realloc_in_place = __atomic_load_n(&front.realloc_in_place, __ATOMIC_RELAXED);
+	st->realloc_moved = __atomic_load_n(&front.realloc_moved, __ATOMIC_RELAXED);
 }
 
 /* ------------------------------------------------------------------ */
-/* reports                                                            */
+/* the wrappers' hooks (kmalloc_front.h)                              */
 /* ------------------------------------------------------------------ */
 
-static const char *const report_names[KM_REPORT_KINDS] = {
-	[KM_REPORT_NONE]    = "no report",
-	[KM_BAD_UNMANAGED]  = "not in managed RAM",
-	[KM_BAD_RESERVED]   = "reserved page",
-	[KM_BAD_FREE_PAGE]  = "page is free (large run freed twice?)",
-	[KM_BAD_FOREIGN]    = "page owned by another allocator",
-	[KM_BAD_NOT_BLOCK]  = "inside an arena but not a block handed out",
-	[KM_BAD_MISALIGNED] = "not the start of a block",
-	[KM_BAD_INTERIOR]   = "inside a large run, not its start",
-	[KM_DOUBLE_FREE]    = "block already free (double free)",
-	[KM_BAD_WRONG_CACHE] = "object of another cache",
-	[KM_FAIL_TOO_LARGE] = "request larger than the largest PFA block",
-	[KM_FAIL_NOMEM]     = "out of memory",
-	[KM_FAIL_BAD_ALIGN] = "alignment not a power of two or too large",
-	[KM_FAIL_OVERFLOW]  = "n * size overflows",
-};
-
-const char *kmalloc_report_name(enum kmalloc_report_kind kind)
+void kmalloc_hook_debug(const struct km_debug_hooks *h, unsigned flags)
 {
-	return (unsigned)kind < KM_REPORT_KINDS ? report_names[kind] : "?";
+	front.debug = *h;
+#if MM_DEBUG
+	unsigned old = __atomic_load_n(&km_debug_on, __ATOMIC_RELAXED), want;
+	do
+		want = (flags & MM_DBG_ALL) | (old & KM_TRACING);
+	while (!__atomic_compare_exchange_n(&km_debug_on, &old, want, false, __ATOMIC_RELEASE,
+					    __ATOMIC_RELAXED));
+#else
+	(void)flags;
+#endif
 }
 
-/* Lock held. */
-void km_report(enum kmalloc_report_kind kind, const char *op, const void *ptr,
-	       size_t size, void *caller, unsigned owner)
+void kmalloc_hook_trace(const struct km_trace_hooks *h, bool on)
 {
-	struct kmalloc_report *r = &km.last;
-	uint64_t serial = r->serial + 1;
-
-	r->kind = kind;
-	r->op = op;
-	r->ptr = ptr;
-	r->size = size;
-	r->caller = caller;
-	r->page_owner = (uint8_t)owner;
-	r->serial = serial;
-	if (kind >= KM_FAIL_TOO_LARGE) {
-		km.failures++;
-		return;
-	}
-	km.bad_pointers++;
-	mm_printf("strata: %s(%p): %s (page owner %u), caller %p\n", op, ptr,
-		  report_names[kind], owner, caller);
+	if (on)
+		front.trace = *h;
+#if MM_DEBUG
+	if (on)
+		__atomic_or_fetch(&km_debug_on, KM_TRACING, __ATOMIC_RELEASE);
+	else
+		__atomic_and_fetch(&km_debug_on, ~KM_TRACING, __ATOMIC_RELEASE);
+#endif
 }
 
-void km_report_unlocked(enum kmalloc_report_kind kind, const char *op,
-			    const void *ptr, size_t size, void *caller, unsigned owner)
+unsigned mm_debug_flags(void)
 {
-	mm_spin_lock(&km.lock);
-	km_report(kind, op, ptr, size, caller, owner);
-	mm_spin_unlock(&km.lock);
+	return km_debug_on;
 }
 
-void kmalloc_last_report(struct kmalloc_report *r)
+static inline void trace_alloc(const void *p, size_t size, void *caller)
 {
-	mm_spin_lock(&km.lock);
-	*r = km.last;
-	mm_spin_unlock(&km.lock);
+	if (km_debug_on & KM_TRACING)
+		front.trace.alloc(p, size, caller);
 }
 
-void kmalloc_clear_report(void)
+static inline void trace_free(const void *p)
 {
-	mm_spin_lock(&km.lock);
-	uint64_t serial = km.last.serial;
-	km.last = (struct kmalloc_report){ .serial = serial };
-	mm_spin_unlock(&km.lock);
+	if (km_debug_on & KM_TRACING)
+		front.trace.free(p);
+}
+
+/* A live debug block's size asked for, if p is one. */
+static inline bool debug_usable(const void *p, size_t *size)
+{
+	return (km_debug_on & MM_DBG_ALL) && front.debug.usable(p, size);
 }
 
 /* ------------------------------------------------------------------ */
@@ -206,9 +203,9 @@ static inline void lookup(const void *p, struct page *pg, struct km_lookup *l)
 	l->pg = pg;
 	l->owner = pg->owner;
 	l->pool = km_pool_lookup(p, pg);
-	if (km_likely(l->pool != NULL)) {
+	if (mm_likely(l->pool != NULL)) {
 		l->why = pool_check_block(l->pool, p);
-		l->kind = km_likely(l->why == KM_REPORT_NONE) ? KM_SMALL : KM_BAD;
+		l->kind = mm_likely(l->why == KM_REPORT_NONE) ? KM_SMALL : KM_BAD;
 		return;
 	}
 	lookup_other(p, pg, l);
@@ -222,13 +219,13 @@ static void *alloc_large(size_t size, size_t align, unsigned flags, void *caller
 {
 	int why = KM_FAIL_NOMEM;
 
-	mm_spin_lock(&km.lock);
-	void *p = large_alloc(size, align, flags, &why);
+	mm_spin_lock(&pools.lock);
+	void *p = large_alloc(size, align, &why);
 	if (!p)
-		km_report((enum kmalloc_report_kind)why, "kmalloc", NULL, size, caller, 0);
-	mm_spin_unlock(&km.lock);
+		mm_report_pointer((enum kmalloc_report_kind)why, "kmalloc", NULL, size, caller, 0);
+	mm_spin_unlock(&pools.lock);
 	if (p && (flags & KM_ZERO))      /* all of it: krealloc relies on that */
-		km_zero(p, large_usable(pfa_virt_to_page(p)));
+		mm_zero(p, large_usable(pfa_virt_to_page(p)));
 	return p;
 }
 
@@ -237,22 +234,22 @@ static inline void *alloc_class(unsigned c, size_t size, unsigned flags, void *c
 {
 	void *p = pcpu_alloc(c);
 
-	if (km_unlikely(!p)) {   /* no per-CPU cache here, or out of memory */
-		mm_spin_lock(&km.lock);
+	if (mm_unlikely(!p)) {   /* no per-CPU cache here, or out of memory */
+		mm_spin_lock(&pools.lock);
 		p = pool_alloc_fast(c);
-		if (km_unlikely(!p))
-			km_report(KM_FAIL_NOMEM, "kmalloc", NULL, size, caller, 0);
-		mm_spin_unlock(&km.lock);
+		if (mm_unlikely(!p))
+			mm_report_pointer(KM_FAIL_NOMEM, "kmalloc", NULL, size, caller, 0);
+		mm_spin_unlock(&pools.lock);
 	}
-	if (km_unlikely(flags & KM_ZERO) && p)
-		km_zero(p, km.cls[c].size);
+	if (mm_unlikely(flags & KM_ZERO) && p)
+		mm_zero(p, pools.cls[c].size);
 	return p;
 }
 
 static inline __attribute__((always_inline)) void *
 km_alloc_raw(size_t size, unsigned flags, void *caller)
 {
-	if (km_likely(size <= KM_SMALL_MAX))
+	if (mm_likely(size <= KM_SMALL_MAX))
 		return alloc_class(km_size_class(size), size, flags, caller);
 	return alloc_large(size, PAGE_SIZE, flags, caller);
 }
@@ -266,9 +263,9 @@ void *km_alloc_nodebug(size_t size, unsigned flags, void *caller)
 static __attribute__((noinline)) void *km_alloc_hooked(size_t size, unsigned flags,
 							void *caller)
 {
-	void *p = (km_debug_on & MM_DBG_ALL) ? dbg_alloc(size, flags, caller)
+	void *p = (km_debug_on & MM_DBG_ALL) ? front.debug.alloc(size, flags, caller)
 					     : km_alloc_raw(size, flags, caller);
-	if (p && (km_debug_on & KM_TRACING))
+	if (p)
 		trace_alloc(p, size, caller);
 	return p;
 }
@@ -276,7 +273,7 @@ static __attribute__((noinline)) void *km_alloc_hooked(size_t size, unsigned fla
 static inline __attribute__((always_inline)) void *
 km_alloc(size_t size, unsigned flags, void *caller)
 {
-	if (km_unlikely(km_debug_on))
+	if (mm_unlikely(km_debug_on))
 		return km_alloc_hooked(size, flags, caller);
 	return km_alloc_raw(size, flags, caller);
 }
@@ -291,15 +288,15 @@ static __attribute__((noinline)) void *kmalloc_slow(size_t size, unsigned flags,
  * magazine, no per-CPU cache, large, zeroing) goes to kmalloc_slow(). */
 void *kmalloc(size_t size, unsigned flags)
 {
-	if (km_likely(size <= KM_SMALL_MAX && (flags | km_debug_on) == 0)) {
+	if (mm_likely(size <= KM_SMALL_MAX && (flags | km_debug_on) == 0)) {
 		unsigned c = km_size_class(size);
 		unsigned long irq = mm_irq_save();
 		unsigned cpu = mm_cpu_id();
-		if (km_likely(cpu < MM_MAX_CPUS)) {
+		if (mm_likely(cpu < MM_MAX_CPUS)) {
 			struct km_pcpu *pc = km_pcpu[cpu];
-			if (km_likely(pc != NULL)) {
+			if (mm_likely(pc != NULL)) {
 				struct km_block *b = mag_pop(pc->slot[c].loaded);
-				if (km_likely(b != NULL)) {
+				if (mm_likely(b != NULL)) {
 					mm_irq_restore(irq);
 					b->mark = 0;
 					return b;
@@ -321,7 +318,7 @@ void *kcalloc(size_t n, size_t size, unsigned flags)
 	size_t bytes;
 
 	if (__builtin_mul_overflow(n, size, &bytes)) {
-		km_report_unlocked(KM_FAIL_OVERFLOW, "kcalloc", NULL, n, RET_ADDR(), 0);
+		mm_report_pointer(KM_FAIL_OVERFLOW, "kcalloc", NULL, n, RET_ADDR(), 0);
 		return NULL;
 	}
 	return km_alloc(bytes, flags | KM_ZERO, RET_ADDR());
@@ -332,7 +329,7 @@ void *kmalloc_aligned(size_t size, size_t align, unsigned flags)
 	void *caller = RET_ADDR();
 
 	if (align == 0 || (align & (align - 1))) {
-		km_report_unlocked(KM_FAIL_BAD_ALIGN, "kmalloc_aligned", NULL, align, caller, 0);
+		mm_report_pointer(KM_FAIL_BAD_ALIGN, "kmalloc_aligned", NULL, align, caller, 0);
 		return NULL;
 	}
 	if (align <= KMALLOC_MIN_ALIGN)
@@ -341,13 +338,13 @@ void *kmalloc_aligned(size_t size, size_t align, unsigned flags)
 	void *p = NULL;
 	if (size <= KM_SMALL_MAX) {
 		/* the smallest class whose blocks all have this alignment */
-		for (unsigned c = km_size_class(size); c < km.nclasses && !p; c++)
-			if (km.cls[c].align >= align)
+		for (unsigned c = km_size_class(size); c < pools.nclasses && !p; c++)
+			if (pools.cls[c].align >= align)
 				p = alloc_class(c, size, flags, caller);
 	}
 	if (!p)
 		p = alloc_large(size, align, flags, caller);
-	if (p && (km_debug_on & KM_TRACING))
+	if (p)
 		trace_alloc(p, size, caller);
 	return p;
 }
@@ -358,7 +355,7 @@ void *kmalloc_aligned(size_t size, size_t align, unsigned flags)
 
 static void free_bad(const void *p, const struct km_lookup *l, void *caller)
 {
-	km_report(l->why, "kfree", p, 0, caller, l->owner);
+	mm_report_pointer(l->why, "kfree", p, 0, caller, l->owner);
 }
 
 /* Quiet lookup for debug.c: usable size of the block starting at p. */
@@ -370,13 +367,13 @@ size_t km_block_size_quiet(const void *p)
 
 	if (!pg)
 		return 0;
-	mm_spin_lock(&km.lock);
+	mm_spin_lock(&pools.lock);
 	lookup(p, pg, &l);
 	if (l.kind == KM_SMALL)
-		n = km.cls[l.pool->cls].size;
+		n = pools.cls[l.pool->cls].size;
 	else if (l.kind == KM_LARGE)
 		n = large_usable(pg);
-	mm_spin_unlock(&km.lock);
+	mm_spin_unlock(&pools.lock);
 	return n;
 }
 
@@ -384,12 +381,11 @@ size_t km_block_size_quiet(const void *p)
  * runs, bad pointers, a full magazine, no per-CPU cache. */
 static __attribute__((noinline)) void kfree_generic(const void *p, void *caller)
 {
-	if (km_unlikely(!p))
+	if (mm_unlikely(!p))
 		return;
-	if (km_unlikely(km_debug_on)) {
-		if (km_debug_on & KM_TRACING)
-			trace_free(p);
-		if ((km_debug_on & MM_DBG_ALL) && dbg_free(p, caller))
+	if (mm_unlikely(km_debug_on)) {
+		trace_free(p);
+		if ((km_debug_on & MM_DBG_ALL) && front.debug.free(p, caller))
 			return;
 	}
 	kfree_nodebug(p, caller);
@@ -398,36 +394,36 @@ static __attribute__((noinline)) void kfree_generic(const void *p, void *caller)
 void kfree_nodebug(const void *p, void *caller)
 {
 	struct page *pg = pfa_virt_to_page(p);
-	if (km_unlikely(!pg)) {
-		km_report_unlocked(KM_BAD_UNMANAGED, "kfree", p, 0, caller, 0);
+	if (mm_unlikely(!pg)) {
+		mm_report_pointer(KM_BAD_UNMANAGED, "kfree", p, 0, caller, 0);
 		if (km_debug_on)
-			mm_debug_bad_pointer(KM_BAD_UNMANAGED, p, caller);
+			mm_report_bad_free(KM_BAD_UNMANAGED, p, caller);
 		return;
 	}
 
 	struct km_lookup l;
-	mm_spin_lock(&km.lock);
+	mm_spin_lock(&pools.lock);
 	lookup(p, pg, &l);
-	if (km_likely(l.kind == KM_SMALL)) {
+	if (mm_likely(l.kind == KM_SMALL)) {
 		unsigned c = l.pool->cls;
-		mm_spin_unlock(&km.lock);
+		mm_spin_unlock(&pools.lock);
 		if (pcpu_free(c, (void *)p))
 			return;
 		/* no per-CPU cache: the block is still ours to give back */
-		mm_spin_lock(&km.lock);
+		mm_spin_lock(&pools.lock);
 		pool_free_fast(km_pool_of(p), (struct km_block *)p);
 	} else if (l.kind == KM_LARGE)
 		large_free((void *)p, pg);
 	else
 		free_bad(p, &l, caller);
-	mm_spin_unlock(&km.lock);
-	if (km_unlikely(l.kind == KM_BAD) && km_debug_on)
-		mm_debug_bad_pointer(l.why, p, caller);
+	mm_spin_unlock(&pools.lock);
+	if (mm_unlikely(l.kind == KM_BAD) && km_debug_on)
+		mm_report_bad_free(l.why, p, caller);
 }
 
 /* kfree of a checked block whose CPU's loaded magazine is full: swap
  * with the previous magazine or trade with the depot (pcpu_free), no
- * km.lock, no descriptor; the locked path only if there is no cache. */
+ * pools.lock, no descriptor; the locked path only if there is no cache. */
 static __attribute__((noinline)) void kfree_full(unsigned c, const void *p, void *caller)
 {
 	if (!pcpu_free(c, (void *)p))
@@ -435,12 +431,12 @@ static __attribute__((noinline)) void kfree_full(unsigned c, const void *p, void
 }
 
 /*
- * The fast path: p lies in an arena found in km.hint[] (no page
+ * The fast path: p lies in an arena found in pools.hint[] (no page
  * descriptor needed, see mm/arena.c), in a carved pool in use, at a block
  * handed out and not already free (its marks); it goes on this CPU's
  * loaded magazine of its class.  No lock: for a valid p its pool cannot
  * change class or go away under us (p is still allocated), and the
- * fields another CPU may be updating are read with km_load().
+ * fields another CPU may be updating are read with mm_load().
  * Returns KF_DONE, or KF_FULL (p checked, class *cls, magazine full: for
  * kfree_full()) or KF_GENERIC (anything else: for kfree_generic(), which
  * asks the page descriptor).  The callers make those tail calls and
@@ -453,20 +449,20 @@ static inline __attribute__((always_inline)) int kfree_fast(const void *p, unsig
 {
 	uintptr_t base = (uintptr_t)p & ~(KM_ARENA_SIZE - 1);
 
-	if (km_likely(km_load(km.hint[km_hint_slot(base)]) == base) && km_likely(!km_debug_on)) {
+	if (mm_likely(pool_hint_hit(base)) && mm_likely(!km_debug_on)) {
 		const struct km_arena *a = km_arena_of_base((void *)base);
 		unsigned idx = (unsigned)(((uintptr_t)p - base) >> KM_POOL_SHIFT);
 		struct km_pool *pool = (struct km_pool *)(base + ((uintptr_t)idx << KM_POOL_SHIFT));
-		if (km_likely(idx < km_load(a->nextpool) && km_load(pool->live)) &&
-		    km_likely(pool_block_ok_fast(pool, p))) {
+		if (mm_likely(idx < mm_load(a->nextpool) && mm_load(pool->live)) &&
+		    mm_likely(pool_block_ok_fast(pool, p))) {
 			unsigned c = pool->cls;
 			unsigned long irq = mm_irq_save();
 			unsigned cpu = mm_cpu_id();
-			if (km_likely(cpu < MM_MAX_CPUS)) {
+			if (mm_likely(cpu < MM_MAX_CPUS)) {
 				struct km_pcpu *pc = km_pcpu[cpu];
 				struct km_block *b = (struct km_block *)p;
-				if (km_likely(pc != NULL)) {
-					if (km_likely(mag_push(pc->slot[c].loaded, b))) {
+				if (mm_likely(pc != NULL)) {
+					if (mm_likely(mag_push(pc->slot[c].loaded, b))) {
 						b->mark = km_mag_mark(b);
 						mm_irq_restore(irq);
 						return KF_DONE;
@@ -482,32 +478,34 @@ static inline __attribute__((always_inline)) int kfree_fast(const void *p, unsig
 	return KF_GENERIC;
 }
 
-void kfree(const void *p)
+/* kfree() and kfree_caller(): the fast path, then a tail call.  With
+ * `own`, the caller is kfree's own return address, computed only on the
+ * slow branches (RET_ADDR in an always_inline function names the caller
+ * of the function it is inlined into). */
+static inline __attribute__((always_inline)) void kfree_from(const void *p, void *caller,
+							     bool own)
 {
 	unsigned c;
 	int r = kfree_fast(p, &c);
 
-	if (km_likely(r == KF_DONE))
+	if (mm_likely(r == KF_DONE))
 		return;
 	if (r == KF_FULL)
-		kfree_full(c, p, RET_ADDR());
+		kfree_full(c, p, own ? RET_ADDR() : caller);
 	else
-		kfree_generic(p, RET_ADDR());
+		kfree_generic(p, own ? RET_ADDR() : caller);
+}
+
+void kfree(const void *p)
+{
+	kfree_from(p, NULL, true);
 }
 
 /* kfree() for wrappers (free(), newlib's _free_r) that name their own
  * caller in reports; the same fast path. */
 void kfree_caller(const void *p, void *caller)
 {
-	unsigned c;
-	int r = kfree_fast(p, &c);
-
-	if (km_likely(r == KF_DONE))
-		return;
-	if (r == KF_FULL)
-		kfree_full(c, p, caller);
-	else
-		kfree_generic(p, caller);
+	kfree_from(p, caller, false);
 }
 
 /* ------------------------------------------------------------------ */
@@ -522,15 +520,15 @@ static size_t usable_locked(const void *p, struct km_lookup *l, const char *op,
 
 	if (!pg) {
 		l->kind = KM_BAD;
-		km_report(KM_BAD_UNMANAGED, op, p, 0, caller, 0);
+		mm_report_pointer(KM_BAD_UNMANAGED, op, p, 0, caller, 0);
 		return 0;
 	}
 	lookup(p, pg, l);
 	if (l->kind == KM_SMALL)
-		return km.cls[l->pool->cls].size;
+		return pools.cls[l->pool->cls].size;
 	if (l->kind == KM_LARGE)
 		return large_usable(pg);
-	km_report(l->why, op, p, 0, caller, l->owner);
+	mm_report_pointer(l->why, op, p, 0, caller, l->owner);
 	return 0;
 }
 
@@ -541,11 +539,11 @@ size_t kmalloc_usable_size_caller(const void *p, void *caller)
 	if (!p)
 		return 0;
 	size_t d;
-	if (km_unlikely(km_debug_on) && dbg_usable(p, &d))
+	if (mm_unlikely(km_debug_on) && debug_usable(p, &d))
 		return d;
-	mm_spin_lock(&km.lock);
+	mm_spin_lock(&pools.lock);
 	size_t n = usable_locked(p, &l, "kmalloc_usable_size", caller);
-	mm_spin_unlock(&km.lock);
+	mm_spin_unlock(&pools.lock);
 	return n;
 }
 
@@ -560,9 +558,86 @@ static bool small_fits(size_t old, size_t size)
 	return size <= old && 4 * size > 3 * old;
 }
 
+/* A debug block: always moves, so stale pointers show. */
+static void *krealloc_debug(void *p, size_t dsize, size_t size, unsigned flags, void *caller)
+{
+	void *q = km_alloc(size, flags & ~KM_ZERO, caller);
+
+	if (!q)
+		return NULL;
+	mm_copy(q, p, dsize < size ? dsize : size);
+	if ((flags & KM_ZERO) && size > dsize)
+		mm_zero_bytes((char *)q + dsize, size - dsize);
+	kfree_caller(p, caller);
+	return q;
+}
+
+/* Look p up (a bad p is reported: l->kind == KM_BAD) and resize it in
+ * place if it can: a small block while small_fits (or a 16-byte block,
+ * which has no smaller class to move to), a large run to a large size
+ * (mm/large.c grows or shrinks it).  *old: usable size before. */
+static bool krealloc_in_place(void *p, size_t size, struct km_lookup *l, size_t *old,
+			      void *caller)
+{
+	bool in_place = false;
+
+	mm_spin_lock(&pools.lock);
+	*old = usable_locked(p, l, "krealloc", caller);
+	if (l->kind == KM_SMALL)
+		in_place = small_fits(*old, size) || (size <= *old && l->pool->cls == 0);
+	else if (l->kind == KM_LARGE && size > KM_SMALL_MAX)
+		in_place = large_resize(p, l->pg, size);
+	mm_spin_unlock(&pools.lock);
+	if (in_place)
+		__atomic_add_fetch(&front.realloc_in_place, 1, __ATOMIC_RELAXED);
+	return in_place;
+}
+
+/* p kept its block: zero the part that grew (KM_ZERO), tell the tracer. */
+static void *krealloc_kept(void *p, size_t size, unsigned flags, const struct km_lookup *l,
+			   size_t old, void *caller)
+{
+	size_t now = l->kind == KM_LARGE ? large_usable(l->pg) : old;
+
+	trace_free(p);
+	trace_alloc(p, size, caller);
+	if ((flags & KM_ZERO) && now > old)
+		mm_zero((char *)p + old, now - old);
+	return p;
+}
+
+/* A new block, the contents copied, the old one freed.  If there is no
+ * memory, a shrink still succeeds: the block stays, as small as it can. */
+static void *krealloc_move(void *p, size_t size, unsigned flags, const struct km_lookup *l,
+			   size_t old, void *caller)
+{
+	void *q = km_alloc(size, flags & ~KM_ZERO, caller);
+
+	if (!q) {
+		if (size > old)
+			return NULL;
+		if (l->kind == KM_LARGE) {
+			mm_spin_lock(&pools.lock);
+			large_resize(p, l->pg, size);
+			mm_spin_unlock(&pools.lock);
+		}
+		return p;
+	}
+	mm_copy(q, p, old < size ? old : size);
+	if (flags & KM_ZERO) {
+		size_t now = kmalloc_usable_size_caller(q, caller);
+		if (now > old)
+			mm_zero((char *)q + old, now - old);
+	}
+	kfree_caller(p, caller);
+	__atomic_add_fetch(&front.realloc_moved, 1, __ATOMIC_RELAXED);
+	return q;
+}
+
 void *krealloc_caller(void *p, size_t size, unsigned flags, void *caller)
 {
 	struct km_lookup l;
+	size_t old, dsize;
 
 	if (!p)
 		return km_alloc(size, flags, caller);
@@ -570,66 +645,13 @@ void *krealloc_caller(void *p, size_t size, unsigned flags, void *caller)
 		kfree_caller(p, caller);
 		return NULL;
 	}
-	size_t dsize;
-	if (km_unlikely(km_debug_on) && dbg_usable(p, &dsize)) {
-		/* a debug block: always moves, so stale pointers show */
-		void *q = km_alloc(size, flags & ~KM_ZERO, caller);
-		if (!q)
-			return NULL;
-		km_copy(q, p, dsize < size ? dsize : size);
-		if ((flags & KM_ZERO) && size > dsize)
-			km_zero_bytes((char *)q + dsize, size - dsize);
-		kfree_caller(p, caller);
-		return q;
-	}
-
-	mm_spin_lock(&km.lock);
-	size_t old = usable_locked(p, &l, "krealloc", caller);
-	bool in_place = false;
-	if (l.kind == KM_SMALL)
-		in_place = small_fits(old, size) || (size <= old && l.pool->cls == 0);
-	else if (l.kind == KM_LARGE && size > KM_SMALL_MAX)
-		in_place = large_resize(p, l.pg, size, false);
-	if (in_place)
-		km.realloc_in_place++;
-	mm_spin_unlock(&km.lock);
-
+	if (mm_unlikely(km_debug_on) && debug_usable(p, &dsize))
+		return krealloc_debug(p, dsize, size, flags, caller);
+	if (krealloc_in_place(p, size, &l, &old, caller))
+		return krealloc_kept(p, size, flags, &l, old, caller);
 	if (l.kind == KM_BAD)
 		return NULL;
-	if (in_place) {
-		size_t now = l.kind == KM_LARGE ? large_usable(l.pg) : old;
-		if (km_debug_on & KM_TRACING) {
-			trace_free(p);
-			trace_alloc(p, size, caller);
-		}
-		if ((flags & KM_ZERO) && now > old)
-			km_zero((char *)p + old, now - old);
-		return p;
-	}
-
-	void *q = km_alloc(size, flags & ~KM_ZERO, caller);
-	if (!q) {
-		if (size > old)
-			return NULL;
-		/* a shrink cannot fail: keep the block, as small as we can */
-		if (l.kind == KM_LARGE) {
-			mm_spin_lock(&km.lock);
-			large_resize(p, l.pg, size, true);
-			mm_spin_unlock(&km.lock);
-		}
-		return p;
-	}
-	km_copy(q, p, old < size ? old : size);
-	if (flags & KM_ZERO) {
-		size_t now = kmalloc_usable_size_caller(q, caller);
-		if (now > old)
-			km_zero((char *)q + old, now - old);
-	}
-	kfree_caller(p, caller);
-	mm_spin_lock(&km.lock);
-	km.realloc_moved++;
-	mm_spin_unlock(&km.lock);
-	return q;
+	return krealloc_move(p, size, flags, &l, old, caller);
 }
 
 void *krealloc(void *p, size_t size, unsigned flags)
@@ -637,15 +659,8 @@ void *krealloc(void *p, size_t size, unsigned flags)
 	return krealloc_caller(p, size, flags, RET_ADDR());
 }
 
-/* Parked pools, the held and spare arenas (lock not held). */
-uint64_t kmalloc_trim_pools(void)
-{
-	mm_spin_lock(&km.lock);
-	uint64_t pages = arena_trim() + large_cache_flush();
-	mm_spin_unlock(&km.lock);
-	return pages;
-}
-
+/* Everything cached back to the PFA: every layer's trim (mm/mm.c), the
+ * caches' and the per-CPU layer's before the pools'. */
 uint64_t kmalloc_trim(void)
 {
 	return mm_reclaim();

@@ -1,6 +1,5 @@
 /*
- * kmalloc_stats.c - what the object allocator holds, and a consistency
- * check of all of it.
+ * kmalloc_stats.c - what the object allocator holds, to the byte.
  *
  * kmalloc_get_stats() walks every arena and every carved pool (under the
  * lock) and sorts each byte of each arena into exactly one bucket, so the
@@ -25,8 +24,9 @@
  *   # arenas allocated total           =                    3
  *   ...
  *
- * kmalloc_check() re-derives every counter and list from the pools and
- * page descriptors and reports each disagreement.
+ * An observer: it reads the pool, arena, large-run and per-CPU layers
+ * through their headers and calls, and nothing calls it.  (The check of
+ * the same structures, kmalloc_check(), is the pool layer's: pool_check.c.)
  */
 #include <stdarg.h>
 #include <strata/format.h>
@@ -34,20 +34,11 @@
 #include <strata/pfa.h>
 #include <strata/platform.h>
 
-#include "kmalloc_internal.h"
-
-static bool pool_in_use(const struct km_arena *a, unsigned i)
-{
-	if (i >= a->nextpool)
-		return false;
-	const struct page *pg = pfa_virt_to_page(km_pool_at(a, i));
-	return pg && pg->cls != 0;
-}
-
-static unsigned pool_capacity(const struct km_pool *p)
-{
-	return (unsigned)((KM_POOL_SIZE - p->first) / km.cls[p->cls].size);
-}
+#include "kmalloc_front.h"
+#include "large.h"
+#include "percpu_internal.h"
+#include "pool.h"
+#include "report.h"
 
 static void arena_stats(const struct km_arena *a, struct kmalloc_stats *st)
 {
@@ -55,16 +46,16 @@ static void arena_stats(const struct km_arena *a, struct kmalloc_stats *st)
 
 	for (unsigned i = 0; i < KM_ARENA_POOLS; i++) {
 		unsigned hdr0 = i == 0 ? KM_HDR0 : 0;   /* the arena header */
-		if (!pool_in_use(a, i)) {
+		if (!arena_pool_in_use(a, i)) {
 			st->unused_pools++;
 			st->bytes_unused_pools += KM_POOL_SIZE - hdr0;
 			st->bytes_pool_headers += hdr0;
 			continue;
 		}
 		const struct km_pool *p = km_pool_at(a, i);
-		const struct km_class *k = &km.cls[p->cls];
+		const struct km_class *k = &pools.cls[p->cls];
 		struct kmalloc_class_stats *cs = &st->cls[p->cls];
-		unsigned cap = pool_capacity(p);
+		unsigned cap = p->index == 0 ? k->cap0 : k->cap;
 
 		cs->pools++;
 		cs->full_pools += p->freeblock == NULL;
@@ -85,43 +76,47 @@ void kmalloc_get_stats(struct kmalloc_stats *st)
 	for (size_t i = 0; i < sizeof *st; i++)
 		b[i] = 0;
 
-	for (unsigned c = 0; c < km.nclasses; c++) {
+	for (unsigned c = 0; c < pools.nclasses; c++) {
 		uint64_t n = pcpu_cached_blocks(c);
 		st->percpu_cached_blocks += n;
-		st->percpu_cached_bytes += n * km.cls[c].size;
+		st->percpu_cached_bytes += n * pools.cls[c].size;
 	}
-	mm_spin_lock(&km.lock);
-	st->bytes_internal = km.internal_bytes;
-	st->blocks_internal = km.internal_blocks;
-	st->nclasses = km.nclasses;
+	mm_spin_lock(&pools.lock);
+	pcpu_internal_usage(&st->bytes_internal, &st->blocks_internal);
+	st->nclasses = pools.nclasses;
 	st->small_max = KM_SMALL_MAX;
 	st->pool_size = KM_POOL_SIZE;
 	st->arena_size = KM_ARENA_SIZE;
-	for (unsigned c = 0; c < km.nclasses; c++) {
-		st->cls[c].size = km.cls[c].size;
-		st->cls[c].blocks_per_pool = km.cls[c].cap;
+	for (unsigned c = 0; c < pools.nclasses; c++) {
+		st->cls[c].size = pools.cls[c].size;
+		st->cls[c].blocks_per_pool = pools.cls[c].cap;
 	}
-	for (const struct km_arena *a = km.all; a; a = a->anext)
+	for (const struct km_arena *a = arenas.all; a; a = a->anext)
 		arena_stats(a, st);
 
-	st->arenas_allocated_total = km.arenas_allocated_total;
-	st->arenas_reclaimed_total = km.arenas_reclaimed_total;
-	st->arenas_highwater = km.arenas_highwater;
-	st->arenas_current = km.arenas_current;
-	st->large_runs = km.large_runs;
-	st->large_pages = km.large_pages;
-	st->large_bytes_requested = km.large_requested;
-	st->large_bytes_rounding = (km.large_pages << PAGE_SHIFT) - km.large_requested;
-	st->large_cached_pages = km.large_cached_pages;
-	st->pfa_pages = km.arenas_current * (KM_ARENA_SIZE >> PAGE_SHIFT) + km.large_pages +
-			km.large_cached_pages;
-	st->realloc_in_place = km.realloc_in_place;
-	st->realloc_moved = km.realloc_moved;
-	st->pfa_allocs = km.pfa_allocs;
-	st->pfa_frees = km.pfa_frees;
-	st->bad_pointers = km.bad_pointers;
-	st->failures = km.failures;
-	mm_spin_unlock(&km.lock);
+	struct large_stats ls;
+	large_get_stats(&ls);
+	st->arenas_allocated_total = arenas.allocated_total;
+	st->arenas_reclaimed_total = arenas.reclaimed_total;
+	st->arenas_highwater = arenas.highwater;
+	st->arenas_current = arenas.current;
+	st->large_runs = ls.runs;
+	st->large_pages = ls.pages;
+	st->large_bytes_requested = ls.requested;
+	st->large_bytes_rounding = (ls.pages << PAGE_SHIFT) - ls.requested;
+	st->large_cached_pages = ls.cached_pages;
+	st->pfa_pages = arenas.current * (KM_ARENA_SIZE >> PAGE_SHIFT) + ls.pages +
+			ls.cached_pages;
+	st->pfa_allocs = arenas.pfa_allocs + ls.pfa_allocs;
+	st->pfa_frees = arenas.pfa_frees + ls.pfa_frees;
+	mm_report_counts(&st->bad_pointers, &st->failures);
+	mm_spin_unlock(&pools.lock);
+
+	struct kmalloc_front_stats fs;
+	kmalloc_front_stats(&fs);
+	st->realloc_in_place = fs.realloc_in_place;
+	st->realloc_moved = fs.realloc_moved;
+	mm_spin_unlock(&pools.lock);
 }
 
 /* ------------------------------------------------------------------ */
@@ -228,126 +223,4 @@ void kmalloc_print_stats(void (*out)(const char *s, size_t n))
 	line(&o, "# PFA blocks given back", st.pfa_frees);
 	line(&o, "# bad pointers reported", st.bad_pointers);
 	line(&o, "# failed allocations", st.failures);
-}
-
-/* ------------------------------------------------------------------ */
-/* consistency check                                                  */
-/* ------------------------------------------------------------------ */
-
-#define PROBLEM(...) (mm_printf("kmalloc_check: " __VA_ARGS__), ++problems)
-
-static int check_pool(const struct km_pool *p, const struct km_arena *a, unsigned i)
-{
-	int problems = 0;
-
-	if (p->arena != a || p->index != i)
-		PROBLEM("pool %p: arena %p index %u, expected %p %u\n", (void *)p,
-			(void *)p->arena, p->index, (void *)a, i);
-	if (p->cls >= km.nclasses)
-		return PROBLEM("pool %p: class %u\n", (void *)p, p->cls);
-	const struct km_class *k = &km.cls[p->cls];
-	unsigned cap = pool_capacity(p);
-	unsigned carved = (p->nextoffset - p->first) / k->size;
-	if (p->live == 2)      /* cut off after a corrupted free list (pool.c) */
-		return 0;
-	if (p->first != (i ? k->first : k->first0) || carved > cap ||
-	    p->ref > carved || (p->nextoffset - p->first) % k->size)
-		return PROBLEM("pool %p: first %u next %u ref %u cap %u\n", (void *)p,
-			       p->first, p->nextoffset, p->ref, cap);
-	unsigned nfree = 0;
-	for (const struct km_block *b = p->freeblock; b; b = km_next(b)) {
-		uint32_t rel = (uint32_t)((uintptr_t)b - (uintptr_t)p) - p->first;
-		if (rel >= (uint32_t)(p->nextoffset - p->first) || rel % k->size ||
-		    b->mark != km_free_mark(b))
-			return PROBLEM("pool %p: free block %p bad\n", (void *)p, (void *)b);
-		if (++nfree > carved)
-			return PROBLEM("pool %p: free list too long\n", (void *)p);
-	}
-	if (nfree + p->ref != carved)
-		PROBLEM("pool %p: %u free + %u used != %u carved\n", (void *)p, nfree,
-			p->ref, carved);
-	if ((p->freeblock == NULL) != (p->ref == cap))
-		PROBLEM("pool %p: freeblock %p with %u of %u used\n", (void *)p,
-			(void *)p->freeblock, p->ref, cap);
-	struct page *pg = pfa_virt_to_page(p);
-	for (unsigned j = 0; j < KM_POOL_PAGES; j++)
-		if (km_pool_lookup((char *)p + j * PAGE_SIZE, &pg[j]) != p ||
-		    pg[j].cls != p->cls + 1)
-			PROBLEM("pool %p: page %u descriptor %u/%u/%u\n", (void *)p, j,
-				pg[j].owner, pg[j].cls, (unsigned)pg[j].data);
-	return problems;
-}
-
-static bool in_bucket(const struct km_arena *a)
-{
-	for (const struct km_arena *b = km.bucket[a->nfreepools]; b; b = b->next)
-		if (b == a)
-			return true;
-	return false;
-}
-
-static int check_arena(const struct km_arena *a, uint64_t *nonfull_pools)
-{
-	int problems = 0;
-	unsigned used = 0, listed = 0;
-
-	for (unsigned i = 0; i < a->nextpool; i++) {
-		if (!pool_in_use(a, i))
-			continue;
-		const struct km_pool *p = km_pool_at(a, i);
-		used++;
-		problems += check_pool(p, a, i);
-		*nonfull_pools += p->freeblock != NULL;
-	}
-	for (const struct km_pool *p = a->freepools; p; p = p->next) {
-		if (p->index >= a->nextpool || pool_in_use(a, p->index) || ++listed > a->nextpool) {
-			PROBLEM("arena %p: bad free pool %p\n", (void *)a, (void *)p);
-			break;
-		}
-	}
-	if (used + listed != a->nextpool || a->nfreepools != KM_ARENA_POOLS - used)
-		PROBLEM("arena %p: %u used + %u free != %u carved, nfreepools %u\n",
-			(void *)a, used, listed, a->nextpool, a->nfreepools);
-	if (a->nfreepools > 0 && a->nfreepools < KM_ARENA_POOLS && !in_bucket(a))
-		PROBLEM("arena %p: not in bucket %u\n", (void *)a, a->nfreepools);
-	if (a == km.spare && a->nfreepools != KM_ARENA_POOLS)
-		PROBLEM("spare arena %p has pools in use\n", (void *)a);
-	return problems;
-}
-
-int kmalloc_check(void)
-{
-	int problems = 0;
-	uint64_t narenas = 0, nonfull = 0, listed = 0;
-
-	mm_spin_lock(&km.lock);
-	for (const struct km_arena *a = km.all; a; a = a->anext) {
-		problems += check_arena(a, &nonfull);
-		if (++narenas > km.arenas_current)
-			break;
-	}
-	if (narenas != km.arenas_current)
-		PROBLEM("%llu arenas listed, %llu counted\n", (unsigned long long)narenas,
-			(unsigned long long)km.arenas_current);
-	for (unsigned c = 0; c < km.nclasses; c++) {
-		for (const struct km_pool *p = km.usedpools[c]; p; p = p->next) {
-			const struct page *pg = pfa_virt_to_page(p);
-			if (!pg || km_pool_lookup(p, pg) != p || p->cls != c || !p->freeblock ||
-			    (p->next && p->next->prev != p)) {
-				PROBLEM("usedpools[%u]: bad pool %p\n", c, (void *)p);
-				break;
-			}
-			if (p->ref == 0 && (p != km.usedpools[c] || p->next))
-				PROBLEM("usedpools[%u]: empty pool %p not alone\n", c, (void *)p);
-			listed++;
-		}
-	}
-	if (listed != nonfull)
-		PROBLEM("%llu pools on usedpools, %llu pools with a free block\n",
-			(unsigned long long)listed, (unsigned long long)nonfull);
-	for (unsigned k = 0; k <= KM_ARENA_POOLS; k++)
-		if (!!km.bucket[k] != !!(km.bucket_map[k / 64] & ((uint64_t)1 << (k % 64))))
-			PROBLEM("bucket %u and its bitmap bit disagree\n", k);
-	mm_spin_unlock(&km.lock);
-	return problems;
 }

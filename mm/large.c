@@ -51,7 +51,7 @@
  * The run cache: a freed run is kept, whole and still PG_LARGE (head cls
  * = LARGE_CACHED, so a second kfree is a reported double free), in a FIFO
  * ring of up to KM_LARGE_CACHE_RUNS (256) entries holding at most
- * km.lc_budget pages (8 MiB, or RAM / 16 if that is less).  A request of
+ * large.lc_budget pages (8 MiB, or RAM / 16 if that is less).  A request of
  * n pages takes the newest cached run of exactly n pages, else the
  * smallest one of n+1 .. 2n pages, shrunk to n (its tail goes to the
  * PFA); only then does it ask the PFA.  A loop that frees and reallocates
@@ -72,7 +72,34 @@
 #include <strata/pfa.h>
 #include <strata/platform.h>
 
-#include "kmalloc_internal.h"
+#include "large.h"
+
+static struct {
+	uint64_t runs, pages, requested;
+	phys_addr_t lc_pa[KM_LARGE_CACHE_RUNS];       /* run cache, FIFO ring */
+	uint32_t lc_pages[KM_LARGE_CACHE_RUNS];       /* ... and each run's pages */
+	unsigned lc_first, lc_count;
+	uint64_t lc_budget;                           /* pages the cache may hold */
+	uint64_t cached_pages;
+	uint64_t pfa_allocs, pfa_frees;
+} large;
+
+void large_init(uint64_t total_pages)
+{
+	large = (__typeof__(large)){ 0 };
+	large.lc_budget = total_pages >> KM_LARGE_CACHE_RAM_SHIFT;
+	if (large.lc_budget > (KM_LARGE_CACHE_MAX_BYTES >> PAGE_SHIFT))
+		large.lc_budget = KM_LARGE_CACHE_MAX_BYTES >> PAGE_SHIFT;
+}
+
+void large_get_stats(struct large_stats *st)
+{
+	*st = (struct large_stats){
+		.runs = large.runs, .pages = large.pages, .requested = large.requested,
+		.cached_pages = large.cached_pages,
+		.pfa_allocs = large.pfa_allocs, .pfa_frees = large.pfa_frees,
+	};
+}
 
 #define LARGE_CONT      0x4c43          /* "LC": head of a run's further block */
 #define LARGE_CACHED    0x4c46          /* "LF": head of a run in the run cache */
@@ -103,7 +130,7 @@ static unsigned piece_order(phys_addr_t pa, uint64_t n)
 
 static void block_free(phys_addr_t pa, unsigned order)
 {
-	km.pfa_frees++;
+	large.pfa_frees++;
 	mm_platform_release(pfa_virt(pa), (size_t)PAGE_SIZE << order);
 	pfa_free(pa, order);
 }
@@ -153,19 +180,18 @@ static uint64_t shrink(phys_addr_t pa, uint64_t pages, uint64_t want);
 
 static void account(int64_t dpages, int64_t dbytes)
 {
-	km.large_pages += (uint64_t)dpages;
-	km.large_requested += (uint64_t)dbytes;
+	large.pages += (uint64_t)dpages;
+	large.requested += (uint64_t)dbytes;
 }
 
-void *large_alloc(size_t size, size_t align, unsigned flags, int *why)
+void *large_alloc(size_t size, size_t align, int *why)
 {
-	(void)flags;
 	if (size > KMALLOC_MAX_SIZE) {
 		*why = KM_FAIL_TOO_LARGE;
 		return NULL;
 	}
 	uint64_t n = km_pages_for(size);
-	unsigned order = km_ceil_log2(n);
+	unsigned order = mm_ceil_log2(n);
 	if (order > PFA_MAX_ORDER) {
 		*why = KM_FAIL_TOO_LARGE;
 		return NULL;
@@ -174,7 +200,7 @@ void *large_alloc(size_t size, size_t align, unsigned flags, int *why)
 	 * order; above it, the PFA looks for a block at an aligned address */
 	bool wide = align > ((size_t)PAGE_SIZE << PFA_MAX_ORDER);
 	if (align > PAGE_SIZE && !wide) {
-		unsigned aorder = km_ceil_log2(align >> PAGE_SHIFT);
+		unsigned aorder = mm_ceil_log2(align >> PAGE_SHIFT);
 		if (aorder > order)
 			order = aorder;
 	}
@@ -187,7 +213,7 @@ void *large_alloc(size_t size, size_t align, unsigned flags, int *why)
 			*why = KM_FAIL_NOMEM;
 			return NULL;
 		}
-		km.pfa_allocs++;
+		large.pfa_allocs++;
 		pfa_set_owner(pa, order, PG_LARGE);
 		pages = keep_pages(pa, order, n);
 		tag_run(pa, pages);
@@ -198,7 +224,7 @@ void *large_alloc(size_t size, size_t align, unsigned flags, int *why)
 	head->next = (uint32_t)size;
 	head->prev = 0;
 	head->cls = 0;
-	km.large_runs++;
+	large.runs++;
 	account((int64_t)pages, (int64_t)size);
 	return pfa_virt(pa);
 }
@@ -214,21 +240,21 @@ static void free_from(phys_addr_t pa, uint64_t from, uint64_t pages)
 	}
 }
 
-/* ---- the run cache (FIFO ring of km.lc_pa[]) ---- */
+/* ---- the run cache (FIFO ring of large.lc_pa[]) ---- */
 
 static unsigned cache_slot(unsigned i)        /* ring index of the i-th oldest */
 {
-	return (km.lc_first + i) % KM_LARGE_CACHE_RUNS;
+	return (large.lc_first + i) % KM_LARGE_CACHE_RUNS;
 }
 
 static void cache_evict_oldest(void)
 {
-	phys_addr_t pa = km.lc_pa[km.lc_first];
-	uint64_t pages = km.lc_pages[km.lc_first];
+	phys_addr_t pa = large.lc_pa[large.lc_first];
+	uint64_t pages = large.lc_pages[large.lc_first];
 
-	km.lc_first = (km.lc_first + 1) % KM_LARGE_CACHE_RUNS;
-	km.lc_count--;
-	km.large_cached_pages -= pages;
+	large.lc_first = (large.lc_first + 1) % KM_LARGE_CACHE_RUNS;
+	large.lc_count--;
+	large.cached_pages -= pages;
 	pfa_page(pa)->cls = 0;
 	free_from(pa, 0, pages);
 }
@@ -238,30 +264,29 @@ static bool cache_put(phys_addr_t pa, struct page *head)
 {
 	uint64_t pages = head->data;
 
-	if (pages > km.lc_budget)
+	if (pages > large.lc_budget)
 		return false;
-	while (km.lc_count == KM_LARGE_CACHE_RUNS ||
-	       km.large_cached_pages + pages > km.lc_budget)
+	while (large.lc_count == KM_LARGE_CACHE_RUNS ||
+	       large.cached_pages + pages > large.lc_budget)
 		cache_evict_oldest();
 	head->cls = LARGE_CACHED;
-	unsigned at = cache_slot(km.lc_count);
-	km.lc_pa[at] = pa;
-	km.lc_pages[at] = (uint32_t)pages;
-	km.lc_count++;
-	km.large_cached_pages += pages;
+	unsigned at = cache_slot(large.lc_count);
+	large.lc_pa[at] = pa;
+	large.lc_pages[at] = (uint32_t)pages;
+	large.lc_count++;
+	large.cached_pages += pages;
 	return true;
 }
 
 /* Entry i leaves the ring; the newer entries move one step back. */
 static void cache_remove(unsigned i, uint64_t pages)
 {
-	for (unsigned j = i; j + 1 < km.lc_count; j++) {
-		km.lc_pa[cache_slot(j)] = km.lc_pa[cache_slot(j + 1)];
-		km.lc_pages[cache_slot(j)] = km.lc_pages[cache_slot(j + 1)];
+	for (unsigned j = i; j + 1 < large.lc_count; j++) {
+		large.lc_pa[cache_slot(j)] = large.lc_pa[cache_slot(j + 1)];
+		large.lc_pages[cache_slot(j)] = large.lc_pages[cache_slot(j + 1)];
 	}
-	km.lc_count--;
-	km.large_cached_pages -= pages;
-	km.large_cache_hits++;
+	large.lc_count--;
+	large.cached_pages -= pages;
 }
 
 /* A cached run for n pages whose address honours align, cut to n pages
@@ -271,11 +296,11 @@ static phys_addr_t cache_take(uint64_t n, size_t align, uint64_t *pages)
 	unsigned best = KM_LARGE_CACHE_RUNS;
 	uint64_t best_pages = 2 * n + 1;
 
-	for (unsigned i = km.lc_count; i-- > 0;) {   /* newest first */
+	for (unsigned i = large.lc_count; i-- > 0;) {   /* newest first */
 		unsigned at = cache_slot(i);
-		uint64_t have = km.lc_pages[at];
+		uint64_t have = large.lc_pages[at];
 		if (have < n || have >= best_pages ||
-		    ((uintptr_t)pfa_virt(km.lc_pa[at]) & (align - 1)))
+		    ((uintptr_t)pfa_virt(large.lc_pa[at]) & (align - 1)))
 			continue;
 		best = i;
 		best_pages = have;
@@ -284,7 +309,7 @@ static phys_addr_t cache_take(uint64_t n, size_t align, uint64_t *pages)
 	}
 	if (best == KM_LARGE_CACHE_RUNS)
 		return 0;
-	phys_addr_t pa = km.lc_pa[cache_slot(best)];
+	phys_addr_t pa = large.lc_pa[cache_slot(best)];
 	cache_remove(best, best_pages);
 	*pages = best_pages > n ? shrink(pa, best_pages, n) : n;
 	return pa;
@@ -294,7 +319,7 @@ void large_free(void *p, struct page *head)
 {
 	uint64_t pages = head->data;
 
-	km.large_runs--;
+	large.runs--;
 	account(-(int64_t)pages, -(int64_t)head->next);
 	if (cache_put(pfa_phys(p), head))
 		return;
@@ -308,9 +333,9 @@ bool large_is_cached(const struct page *head)
 
 uint64_t large_cache_flush(void)
 {
-	uint64_t pages = km.large_cached_pages;
+	uint64_t pages = large.cached_pages;
 
-	while (km.lc_count)
+	while (large.lc_count)
 		cache_evict_oldest();
 	return pages;
 }
@@ -343,7 +368,7 @@ static bool claim(phys_addr_t pa, unsigned k)
 {
 	if (!pfa_page(pa) || pfa_alloc_at(pa, k) != 0)
 		return false;
-	km.pfa_allocs++;
+	large.pfa_allocs++;
 	return true;
 }
 
@@ -368,12 +393,11 @@ static bool grow(phys_addr_t pa, uint64_t pages, uint64_t want, uint64_t *now)
 	return true;
 }
 
-bool large_resize(void *p, struct page *head, size_t size, bool force)
+bool large_resize(void *p, struct page *head, size_t size)
 {
 	phys_addr_t pa = pfa_phys(p);
 	uint64_t pages = head->data, want = km_pages_for(size), now = pages;
 
-	(void)force;
 	if (size > KMALLOC_MAX_SIZE)
 		return false;
 	if (want > pages) {

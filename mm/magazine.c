@@ -9,9 +9,9 @@
 struct mm_mag mag_none;   /* count 0, cap 0: always empty and always full */
 
 void depot_init(struct mm_depot *d, unsigned cap, unsigned max_full,
-		const struct mm_depot_ops *ops, void *owner)
+		const struct mm_depot_ops *ops, void *owner, unsigned lock_level)
 {
-	*d = (struct mm_depot){ .lock = MM_SPINLOCK_INIT };
+	*d = (struct mm_depot){ .lock = MM_SPINLOCK_INIT_LEVEL(lock_level) };
 	d->cap = cap > MAG_MAX ? MAG_MAX : cap;
 	d->max_full = max_full;
 	d->ops = ops;
@@ -41,7 +41,7 @@ static struct mm_mag *depot_get_empty(struct mm_depot *d)
 	}
 	mm_spin_unlock(&d->lock);
 	if (!m) {
-		m = mag_new();
+		m = d->ops->mag_new(d->owner);
 		if (!m)
 			return 0;
 	}
@@ -64,7 +64,7 @@ static void depot_put_empty(struct mm_depot *d, struct mm_mag *m)
 	}
 	mm_spin_unlock(&d->lock);
 	if (m)
-		mag_delete(m);
+		d->ops->mag_delete(d->owner, m);
 }
 
 /* A full magazine goes to the depot; past max_full its objects go to the
@@ -162,7 +162,7 @@ static void mag_drain(struct mm_depot *d, struct mm_mag *m)
 	if (m->count)
 		d->ops->flush(d, m->obj, m->count);
 	m->count = 0;
-	mag_delete(m);
+	d->ops->mag_delete(d->owner, m);
 }
 
 void slot_drain(struct mm_cpu_slot *s, struct mm_depot *d)
@@ -188,7 +188,7 @@ void depot_flush(struct mm_depot *d)
 	}
 	while (empty) {
 		struct mm_mag *next = empty->next;
-		mag_delete(empty);
+		d->ops->mag_delete(d->owner, empty);
 		empty = next;
 	}
 }

@@ -1,7 +1,8 @@
 /*
  * magazine.h - per-CPU magazines and their depot (Bonwick & Adams,
  * "Magazines and Vmem", USENIX 2001), shared by the kmalloc size classes
- * (mm/percpu.c) and the kmem caches (mm/slab.c).
+ * (mm/percpu.c) and the kmem caches (mm/slab.c).  It needs only the base
+ * layer: everything else comes through the ops its clients pass.
  *
  *     CPU 0                     CPU 1                depot (one per class/cache)
  *   +--------+--------+       +--------+--------+    +------------------------+
@@ -27,10 +28,11 @@
  * read-only magazine with count 0 and cap 0: the fast paths need no NULL
  * test, they simply find it empty (alloc) or full (free) and go slow.
  *
- * Magazines themselves are 256-byte blocks of the kmalloc pools, taken
- * under km.lock (mm/percpu.c: mag_new, mag_delete).
- *
- * Lock order: a depot's lock, then km.lock / a cache's lock, then the PFA.
+ * The layer is generic: it knows neither pools nor slabs.  Its client
+ * passes an ops table with the layer below (fill, flush) and where
+ * magazines come from (mag_new, mag_delete: the per-CPU layer's pool
+ * blocks for both kmalloc classes and kmem caches, mm/percpu.c).  A
+ * depot's lock is taken before the client's lock (mm/lock_order.h).
  */
 #ifndef MM_MAGAZINE_H
 #define MM_MAGAZINE_H
@@ -38,6 +40,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <strata/spinlock.h>
+
+#include "util.h"
 
 #define MAG_MAX 30     /* 16-byte header + 30 pointers = one 256-byte block */
 
@@ -58,6 +62,9 @@ struct mm_depot_ops {
 	unsigned (*fill)(struct mm_depot *d, void **obj, unsigned n);
 	/* Give n objects back to the layer below. */
 	void (*flush)(struct mm_depot *d, void **obj, unsigned n);
+	/* A magazine's memory (sizeof(struct mm_mag)), or NULL; and back. */
+	struct mm_mag *(*mag_new)(void *owner);
+	void (*mag_delete)(void *owner, struct mm_mag *m);
 };
 
 struct mm_depot {
@@ -74,8 +81,9 @@ struct mm_depot {
 
 extern struct mm_mag mag_none;
 
+/* The depot's lock gets level `lock_level` (mm/lock_order.h). */
 void depot_init(struct mm_depot *d, unsigned cap, unsigned max_full,
-		const struct mm_depot_ops *ops, void *owner);
+		const struct mm_depot_ops *ops, void *owner, unsigned lock_level);
 void slot_init(struct mm_cpu_slot *s);
 
 /* Slow paths; interrupts off, s is the calling CPU's slot. */
@@ -91,16 +99,12 @@ void depot_flush(struct mm_depot *d);
 /* Objects held in the depot (full magazines). */
 uint64_t depot_objects(struct mm_depot *d);
 
-/* mm/percpu.c: magazine memory. */
-struct mm_mag *mag_new(void);
-void mag_delete(struct mm_mag *m);
-
 /* Fast paths (interrupts off). */
 static inline void *mag_pop(struct mm_mag *m)
 {
 	uint32_t n = m->count;
 
-	if (__builtin_expect(n == 0, 0))
+	if (mm_unlikely(n == 0))
 		return (void *)0;
 	m->count = --n;
 	return m->obj[n];
@@ -110,7 +114,7 @@ static inline bool mag_push(struct mm_mag *m, void *obj)
 {
 	uint32_t n = m->count;
 
-	if (__builtin_expect(n >= m->cap, 0))
+	if (mm_unlikely(n >= m->cap))
 		return false;
 	m->obj[n] = obj;
 	m->count = n + 1;

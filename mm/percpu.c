@@ -11,7 +11,7 @@
  *       (magazine.c: prev, depot,  |         full? mag_free_slow()
  *        then class_fill below)    |
  *                                  v
- *   class_fill / class_flush: the pools of the class, under km.lock
+ *   class_fill / class_flush: the pools of the class, under pools.lock
  *
  * The per-CPU area (one slot per size class, 1 KiB) and the magazines are
  * blocks of the pools themselves, taken on a CPU's first slow path.
@@ -23,21 +23,29 @@
  * past that, frees go back to the pools.  So the layer holds at most
  * 2 magazines x CPUs + 8 per class: a few hundred KiB, all of it given
  * back by mm_reclaim() / kmalloc_trim() on the calling CPU.
+ *
+ * This layer sits between the pools (below, pool.h) and the kmalloc front
+ * end (above).  It takes part in the whole-allocator operations by
+ * registering itself (mm/layer.h): trim drains the calling CPU and
+ * flushes the depots, lock takes the depot locks, cpu_detach drains a
+ * CPU that will not run again.  It calls nothing above itself.
  */
 #include <strata/kmalloc.h>
 #include <strata/percpu.h>
-#include <strata/pfa.h>
 #include <strata/platform.h>
 
-#include "kmalloc_internal.h"
-#include "pfa_internal.h"
+#include "layer.h"
+#include "lock_order.h"
+#include "percpu_internal.h"
+#include "pool.h"
 
 #define DEPOT_MAX_FULL 8
 #define MAG_BYTES      8192
 
 struct km_pcpu *km_pcpu[MM_MAX_CPUS];
-bool km_percpu_on = true;
+static bool percpu_on = true;
 static struct mm_depot depot[KMALLOC_MAX_CLASSES];
+static uint64_t internal_bytes, internal_blocks;   /* under pools.lock */
 
 /* ---- blocks for strata's own use: locked pool path, no magazines ---- */
 
@@ -45,13 +53,13 @@ static void *internal_alloc(size_t size)
 {
 	unsigned c = km_size_class(size);
 
-	mm_spin_lock(&km.lock);
+	mm_spin_lock(&pools.lock);
 	void *b = pool_alloc_fast(c);
 	if (b) {
-		km.internal_bytes += km.cls[c].size;
-		km.internal_blocks++;
+		internal_bytes += pools.cls[c].size;
+		internal_blocks++;
 	}
-	mm_spin_unlock(&km.lock);
+	mm_spin_unlock(&pools.lock);
 	return b;
 }
 
@@ -59,20 +67,28 @@ static void internal_free(void *b)
 {
 	struct km_pool *p = km_pool_of(b);
 
-	mm_spin_lock(&km.lock);
-	km.internal_bytes -= km.cls[p->cls].size;
-	km.internal_blocks--;
+	mm_spin_lock(&pools.lock);
+	internal_bytes -= pools.cls[p->cls].size;
+	internal_blocks--;
 	pool_free_fast(p, b);
-	mm_spin_unlock(&km.lock);
+	mm_spin_unlock(&pools.lock);
 }
 
-struct mm_mag *mag_new(void)
+void pcpu_internal_usage(uint64_t *bytes, uint64_t *blocks)
 {
+	*bytes = internal_bytes;
+	*blocks = internal_blocks;
+}
+
+struct mm_mag *pcpu_mag_new(void *owner)
+{
+	(void)owner;
 	return internal_alloc(sizeof(struct mm_mag));
 }
 
-void mag_delete(struct mm_mag *m)
+void pcpu_mag_delete(void *owner, struct mm_mag *m)
 {
+	(void)owner;
 	internal_free(m);
 }
 
@@ -82,7 +98,7 @@ static unsigned class_fill(struct mm_depot *d, void **obj, unsigned n)
 {
 	unsigned c = (unsigned)(uintptr_t)d->owner, i;
 
-	mm_spin_lock(&km.lock);
+	mm_spin_lock(&pools.lock);
 	for (i = 0; i < n; i++) {
 		struct km_block *b = pool_alloc_fast(c);
 		if (!b)
@@ -90,37 +106,50 @@ static unsigned class_fill(struct mm_depot *d, void **obj, unsigned n)
 		b->mark = km_mag_mark(b);
 		obj[i] = b;
 	}
-	mm_spin_unlock(&km.lock);
+	mm_spin_unlock(&pools.lock);
 	return i;
 }
 
 static void class_flush(struct mm_depot *d, void **obj, unsigned n)
 {
 	(void)d;
-	mm_spin_lock(&km.lock);
+	mm_spin_lock(&pools.lock);
 	for (unsigned i = 0; i < n; i++)
 		pool_free_fast(km_pool_of(obj[i]), obj[i]);
-	mm_spin_unlock(&km.lock);
+	mm_spin_unlock(&pools.lock);
 }
 
-static const struct mm_depot_ops class_ops = { class_fill, class_flush };
+static const struct mm_depot_ops class_ops = {
+	class_fill, class_flush, pcpu_mag_new, pcpu_mag_delete,
+};
+
+static uint64_t pcpu_trim(void);
+static void pcpu_lock_all(void);
+static void pcpu_unlock_all(void);
+static void pcpu_cpu_detach(unsigned cpu);
+
+static struct mm_layer pcpu_layer = {
+	.name = "percpu", .level = MM_LOCK_DEPOT, .trim = pcpu_trim,
+	.lock = pcpu_lock_all, .unlock = pcpu_unlock_all, .cpu_detach = pcpu_cpu_detach,
+};
 
 void pcpu_init(void)
 {
+	internal_bytes = internal_blocks = 0;
 	for (unsigned i = 0; i < MM_MAX_CPUS; i++)
 		km_pcpu[i] = NULL;
-	for (unsigned c = 0; c < km.nclasses; c++) {
-		unsigned cap = MAG_BYTES / km.cls[c].size;
+	for (unsigned c = 0; c < KMALLOC_MAX_CLASSES; c++) {
+		unsigned cap = c < pools.nclasses ? MAG_BYTES / pools.cls[c].size : 4;
 		depot_init(&depot[c], cap < 4 ? 4 : cap, DEPOT_MAX_FULL, &class_ops,
-			   (void *)(uintptr_t)c);
+			   (void *)(uintptr_t)c, MM_LOCK_DEPOT);
 	}
+	mm_layer_register(&pcpu_layer);
 }
-
 /* The calling CPU's area, created on first use; NULL if this context has
  * no CPU id or there is no memory for the area.  Interrupts are off. */
 static struct km_pcpu *my_area(void)
 {
-	if (!km_percpu_on)
+	if (!percpu_on)
 		return NULL;
 	unsigned cpu = mm_cpu_id();
 	if (cpu >= MM_MAX_CPUS) {
@@ -189,7 +218,7 @@ uint64_t pcpu_cached_blocks(unsigned c)
 
 static void drain_area(struct km_pcpu *pc)
 {
-	for (unsigned c = 0; c < km.nclasses; c++)
+	for (unsigned c = 0; c < pools.nclasses; c++)
 		slot_drain(&pc->slot[c], &depot[c]);
 }
 
@@ -209,10 +238,9 @@ void mm_cpu_drain(void)
 	mm_irq_restore(irq);
 }
 
-void mm_cpu_detach(unsigned cpu)
+/* A CPU that will never run again with this id (mm_cpu_detach, mm.c). */
+static void pcpu_cpu_detach(unsigned cpu)
 {
-	if (cpu >= MM_MAX_CPUS)
-		return;
 	unsigned long irq = mm_irq_save();
 	struct km_pcpu *pc = km_pcpu[cpu];
 	km_pcpu[cpu] = NULL;
@@ -220,25 +248,23 @@ void mm_cpu_detach(unsigned cpu)
 		drain_area(pc);
 		internal_free(pc);
 	}
-	kmem_cache_cpu_detach(cpu);
 	mm_irq_restore(irq);
 }
 
 /* Flush every class depot (objects back to their pools). */
 static void flush_depots(void)
 {
-	for (unsigned c = 0; c < km.nclasses; c++)
+	for (unsigned c = 0; c < pools.nclasses; c++)
 		depot_flush(&depot[c]);
 }
 
-uint64_t mm_reclaim(void)
+/* mm_reclaim(): this CPU's magazines and every depot back to the pools
+ * (the layers above have already given back what they held). */
+static uint64_t pcpu_trim(void)
 {
-	if (km_debug_on)
-		dbg_flush_quarantine();
 	mm_cpu_drain();
-	uint64_t pages = kmem_cache_reclaim();
 	flush_depots();
-	return pages + kmalloc_trim_pools();
+	return 0;
 }
 
 void mm_percpu_enable(int on)
@@ -247,24 +273,17 @@ void mm_percpu_enable(int on)
 		mm_cpu_drain();
 		flush_depots();
 	}
-	km_percpu_on = on != 0;
+	percpu_on = on != 0;
 }
 
-/* Lock order: depots, km.lock, the PFA's lock (magazine.h). */
-void mm_lock_all(void)
+static void pcpu_lock_all(void)
 {
-	kmem_cache_lock_all();
 	for (unsigned c = 0; c < KMALLOC_MAX_CLASSES; c++)
 		mm_spin_lock(&depot[c].lock);
-	mm_spin_lock(&km.lock);
-	mm_spin_lock(&pfa.lock);
 }
 
-void mm_unlock_all(void)
+static void pcpu_unlock_all(void)
 {
-	mm_spin_unlock(&pfa.lock);
-	mm_spin_unlock(&km.lock);
 	for (unsigned c = KMALLOC_MAX_CLASSES; c-- > 0;)
 		mm_spin_unlock(&depot[c].lock);
-	kmem_cache_unlock_all();
 }

@@ -29,6 +29,8 @@
 #include <strata/pfa.h>
 #include <strata/platform.h>
 
+#include "layer.h"
+#include "lock_order.h"
 #include "pfa_internal.h"
 
 /* ------------------------------------------------------------------ */
@@ -327,4 +329,33 @@ int pfa_check(void)
 		mm_printf("pfa_check: ... %d problems in all\n", c.problems);
 	mm_spin_unlock(&pfa.lock);
 	return c.problems;
+}
+
+/* ------------------------------------------------------------------ */
+/* the PFA in the whole-allocator operations (mm/mm.c)                */
+/* ------------------------------------------------------------------ */
+
+uint64_t pfa_total_pages(void)
+{
+	return pfa.total_pages;
+}
+
+static void pfa_lock_all(void)
+{
+	mm_spin_lock(&pfa.lock);
+}
+
+static void pfa_unlock_all(void)
+{
+	mm_spin_unlock(&pfa.lock);
+}
+
+static struct mm_layer pfa_layer = {
+	.name = "pfa", .level = MM_LOCK_PFA,
+	.lock = pfa_lock_all, .unlock = pfa_unlock_all, .check = pfa_check,
+};
+
+void pfa_layer_register(void)
+{
+	mm_layer_register(&pfa_layer);
 }

@@ -1,8 +1,10 @@
 /*
  * pfa_internal.h - the page-frame allocator's state, shared by mm/pfa*.c.
  *
- * Nothing outside mm/pfa*.c includes this file; the public interface is
- * strata/pfa.h.  See mm/pfa.c for the big picture.
+ * Private to the PFA layer (mm/LAYERS; scripts/check-layers enforces it):
+ * only mm/pfa*.c include it, and the heap dump (mm/heapdump.c), which
+ * walks the descriptor sections and is declared as a reader.  The public
+ * interface is strata/pfa.h.  See mm/pfa.c for the big picture.
  *
  * Page frame index
  * ----------------
@@ -189,5 +191,9 @@ void pfa_setup_fresh(void);
 
 /* mm-local memset to zero (no libc in mm/). */
 void pfa_zero(void *p, size_t n);
+
+/* pfa_check.c: put the PFA's lock and check in mm_lock_all/mm_check_all
+ * (mm/layer.h); pfa_setup_end() calls it. */
+void pfa_layer_register(void);
 
 #endif

@@ -57,6 +57,7 @@
 #include <strata/pfa.h>
 #include <strata/platform.h>
 
+#include "lock_order.h"
 #include "pfa_internal.h"
 
 #define PAGE_MASK_PA ((phys_addr_t)PAGE_SIZE - 1)
@@ -84,6 +85,7 @@ static int hot_add(phys_addr_t lo, phys_addr_t hi);
 void pfa_setup_begin(uintptr_t direct_map_offset)
 {
 	pfa_zero(&pfa, sizeof pfa);
+	mm_spin_init(&pfa.lock, MM_LOCK_PFA);
 	pfa.offset = direct_map_offset;
 	for (unsigned k = 0; k <= PFA_MAX_ORDER; k++)
 		pfa.free_head[k] = PFA_NIL;
@@ -553,6 +555,7 @@ int pfa_setup_end(void)
 	pfa.low_water = pfa.free_pages;
 	pfa.metadata_bytes = meta_bytes + sizeof pfa.section;
 	pfa.ready = true;
+	pfa_layer_register();
 	return 0;
 }
 

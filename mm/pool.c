@@ -1,9 +1,12 @@
 /*
- * pool.c - level +2 of strata: size classes, pools and blocks.
+ * pool.c - level +2 of strata: size classes, pools and blocks (pool.h:
+ * the state and the inline fast paths; pool_check.c: kmalloc_check).
  *
- * strata is layered like CPython's memory manager (Objects/obmalloc.c):
+ * strata is layered like CPython's memory manager (Objects/obmalloc.c);
+ * mm/LAYERS lists every layer and file, this picture the core ones:
  *
- *     kernel code:  kmalloc(n) / kfree(p)        kmem_cache (later, +3)
+ *     kernel code:  kmalloc(n) / kfree(p)        kmem_cache (+3, slab.c)
+ *                   per-CPU magazines in front of both (percpu.c)
  *    ____________________________________________________________________
  *   [   object allocator: size classes, pools of blocks, arenas         ]
  * +2 | mm/pool.c, mm/arena.c      n <= 2048 bytes (KMALLOC_SMALL_MAX)   |
@@ -63,7 +66,7 @@
  * Fast and slow paths
  * -------------------
  *   pool_alloc_fast()  pop the free list of usedpools[c] (inline, in
- *                      kmalloc_internal.h); carve one fresh block when the
+ *                      pool.h); carve one fresh block when the
  *                      list runs dry; a full pool leaves the list.
  *   pool_alloc_slow()  usedpools[c] is empty: take an empty pool from the
  *                      most used arena (mm/arena.c) and initialise it.
@@ -71,8 +74,9 @@
  *                      was full or has become empty.
  *   pool_free_slow()   full -> used (link into usedpools), used -> empty
  *                      (park it, or return it to its arena).
- * These take no lock themselves: mm/kmalloc.c holds km.lock around them,
- * so per-CPU caches can later sit in front of the fast paths.
+ * These take no lock themselves: the callers (mm/kmalloc.c, and the
+ * per-CPU layer's batch fills and flushes in mm/percpu.c) hold pools.lock
+ * around them.  The per-CPU magazines in front take no lock at all.
  *
  * Checking a pointer (kfree of something never handed out)
  * --------------------------------------------------------
@@ -142,7 +146,14 @@
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
 
-#include "kmalloc_internal.h"
+#include "arena.h"
+#include "large.h"
+#include "layer.h"
+#include "lock_order.h"
+#include "pool.h"
+#include "report.h"
+
+struct pool_state pools;
 
 /* ------------------------------------------------------------------ */
 /* size classes                                                       */
@@ -196,22 +207,60 @@ static void class_init(struct km_class *k, unsigned size)
 	k->cap0 = (uint16_t)capacity(size, k->first0);
 }
 
-void pool_classes_init(void)
+static void pool_classes_init(void)
 {
 	unsigned n = 0;
 
 	for (unsigned size = 16; size <= KM_SMALL_MAX; size += spacing_above(size))
-		class_init(&km.cls[n++], size);
-	km.nclasses = n;
+		class_init(&pools.cls[n++], size);
+	pools.nclasses = n;
 
 	unsigned c = 0;
 	for (unsigned slot = 0; slot < KM_LOOKUP_SLOTS; slot++) {
-		while (km.cls[c].size < slot * 16)
+		while (pools.cls[c].size < slot * 16)
 			c++;
-		km.size2class[slot] = (uint8_t)c;
+		pools.size2class[slot] = (uint8_t)c;
 	}
 	for (c = 0; c < KMALLOC_MAX_CLASSES; c++)
-		km.usedpools[c] = NULL;
+		pools.usedpools[c] = NULL;
+}
+
+/* The object allocator in the whole-allocator operations (mm/mm.c): its
+ * one lock, kmalloc_check (pool_check.c), and the trim of parked pools,
+ * idle arenas and the large-run cache (the layers above have given their
+ * blocks back by the time it runs). */
+static uint64_t pools_trim(void)
+{
+	mm_spin_lock(&pools.lock);
+	uint64_t pages = pool_trim() + large_cache_flush();
+	mm_spin_unlock(&pools.lock);
+	return pages;
+}
+
+static void pools_lock(void)
+{
+	mm_spin_lock(&pools.lock);
+}
+
+static void pools_unlock(void)
+{
+	mm_spin_unlock(&pools.lock);
+}
+
+static struct mm_layer pool_layer = {
+	.name = "pools", .level = MM_LOCK_POOLS, .trim = pools_trim,
+	.lock = pools_lock, .unlock = pools_unlock, .check = kmalloc_check,
+};
+
+void pool_init_all(uintptr_t secret)
+{
+	pools = (struct pool_state){ .lock = MM_SPINLOCK_INIT_LEVEL(MM_LOCK_POOLS) };
+	pool_classes_init();
+	pools.secret = secret;
+	for (unsigned i = 0; i < KM_HINTS; i++)
+		pools.hint[i] = KM_HINT_NONE;
+	arena_init();
+	mm_layer_register(&pool_layer);
 }
 
 /* ------------------------------------------------------------------ */
@@ -220,13 +269,13 @@ void pool_classes_init(void)
 
 static void used_push(unsigned c, struct km_pool *p)
 {
-	struct km_pool *head = km.usedpools[c];
+	struct km_pool *head = pools.usedpools[c];
 
 	p->prev = NULL;
 	p->next = head;
 	if (head)
 		head->prev = p;
-	km.usedpools[c] = p;
+	pools.usedpools[c] = p;
 }
 
 static void used_unlink(unsigned c, struct km_pool *p)
@@ -234,7 +283,7 @@ static void used_unlink(unsigned c, struct km_pool *p)
 	if (p->prev)
 		p->prev->next = p->next;
 	else
-		km.usedpools[c] = p->next;
+		pools.usedpools[c] = p->next;
 	if (p->next)
 		p->next->prev = p->prev;
 	p->next = p->prev = NULL;
@@ -245,15 +294,17 @@ static bool is_parked(const struct km_pool *p)
 	return p->ref == 0;   /* an empty pool on usedpools is a parked one */
 }
 
+static void pool_return(struct km_pool *p);
+
 /* Link p (which has a free block) into usedpools; a parked pool of the
  * same class is no longer needed and goes back to its arena. */
 static void used_link(unsigned c, struct km_pool *p)
 {
-	struct km_pool *head = km.usedpools[c];
+	struct km_pool *head = pools.usedpools[c];
 
 	if (head && is_parked(head)) {
 		used_unlink(c, head);
-		arena_return_pool(head);
+		pool_return(head);
 	}
 	used_push(c, p);
 }
@@ -265,19 +316,19 @@ static void used_link(unsigned c, struct km_pool *p)
 /* Make the empty pool p serve class c: nothing carved yet but block 0. */
 static void pool_init(struct km_pool *p, unsigned c)
 {
-	const struct km_class *k = &km.cls[c];
+	const struct km_class *k = &pools.cls[c];
 	unsigned first = p->index == 0 ? k->first0 : k->first;
 	struct km_block *b = (struct km_block *)((char *)p + first);
 
 	p->cls = (uint16_t)c;
 	p->ref = 0;
 	p->first = (uint16_t)first;
-	km_store(p->nextoffset, (uint16_t)(first + k->size));
+	mm_store(p->nextoffset, (uint16_t)(first + k->size));
 	p->maxnextoffset = (uint16_t)(KM_POOL_SIZE - k->size);
 	km_set_next(b, NULL);
 	b->mark = km_free_mark(b);
 	p->freeblock = b;
-	km_store(p->live, 1u);
+	mm_store(p->live, 1u);
 	arena_mark_pool(p, true);
 }
 
@@ -292,13 +343,32 @@ void *pool_freelist_corrupt(struct km_pool *p, struct km_block *b, struct km_blo
 {
 	unsigned c = p->cls;
 
-	km.freelist_corruptions++;
-	mm_debug_report_freelist(p, km.cls[c].size, b, next);
+	pools.freelist_corruptions++;
+	mm_report_freelist(p, pools.cls[c].size, b, next);
 	p->freeblock = NULL;
-	p->ref = km.cls[c].cap + 1;     /* never looks empty again */
-	km_store(p->live, 2u);          /* kmalloc_check: counts no longer exact */
+	p->ref = pools.cls[c].cap + 1;     /* never looks empty again */
+	mm_store(p->live, 2u);          /* kmalloc_check: counts no longer exact */
 	pool_full_slow(p);
 	return pool_alloc_fast(c);
+}
+
+/* kfree's fast path may find a's pools from now on (a direct map keeps
+ * the arena's 1 MiB alignment; if not, kfree asks the descriptor). */
+static void hint_set(const struct km_arena *a)
+{
+	uintptr_t base = (uintptr_t)km_arena_base(a);
+
+	if ((base & (KM_ARENA_SIZE - 1)) == 0 && pools.hint[km_hint_slot(base)] != base)
+		mm_store(pools.hint[km_hint_slot(base)], base);
+}
+
+/* a goes back to the PFA. */
+static void hint_clear(const struct km_arena *a)
+{
+	uintptr_t base = (uintptr_t)km_arena_base(a);
+
+	if (pools.hint[km_hint_slot(base)] == base)
+		mm_store(pools.hint[km_hint_slot(base)], KM_HINT_NONE);
 }
 
 void *pool_alloc_slow(unsigned c)
@@ -307,6 +377,7 @@ void *pool_alloc_slow(unsigned c)
 
 	if (!p)
 		return NULL;
+	hint_set(p->arena);
 	pool_init(p, c);
 	used_push(c, p);
 	return pool_alloc_fast(c);
@@ -318,6 +389,8 @@ void pool_full_slow(struct km_pool *p)
 	used_unlink(p->cls, p);
 }
 
+static void pool_parked(struct km_arena *a);
+
 /* After a free: p was full (now used), and/or p is now empty. */
 void pool_free_slow(struct km_pool *p, bool was_full)
 {
@@ -327,12 +400,12 @@ void pool_free_slow(struct km_pool *p, bool was_full)
 		used_link(c, p);
 	if (p->ref != 0)
 		return;
-	if (km.usedpools[c] == p && p->next == NULL) {
-		arena_pool_parked(p->arena);   /* the last pool of c: park it */
+	if (pools.usedpools[c] == p && p->next == NULL) {
+		pool_parked(p->arena);   /* the last pool of c: park it */
 		return;
 	}
 	used_unlink(c, p);
-	arena_return_pool(p);
+	pool_return(p);
 }
 
 /* ------------------------------------------------------------------ */
@@ -350,4 +423,129 @@ bool pool_on_free_list(const struct km_pool *p, const struct km_block *b)
 		if (f == b)
 			return true;
 	return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* parked pools and the held arena                                    */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The rule, in one place: the last pool of a class to empty stays PARKED
+ * at the head of its class list (so a kmalloc/kfree loop does not give
+ * the pool back and carve it again each time), and of the arenas that no
+ * block is handed out from any more ("unused"), exactly one is kept: the
+ * arena layer's spare (all pools free) or the HELD arena here (its only
+ * pools in use are parked ones).  Any other unused arena goes back to the
+ * PFA, its parked pools first returned.  kmalloc_trim() (pool_trim)
+ * returns every parked pool, the held arena and the spare.
+ */
+
+/* Pools of a parked on usedpools (each is the head of its class list). */
+static unsigned parked_in(const struct km_arena *a)
+{
+	unsigned n = 0;
+
+	for (unsigned c = 0; c < pools.nclasses; c++) {
+		const struct km_pool *p = pools.usedpools[c];
+		n += p && is_parked(p) && p->arena == a;
+	}
+	return n;
+}
+
+/* No block of a is handed out: all its pools are free or parked. */
+static bool arena_unused(const struct km_arena *a)
+{
+	unsigned in_use = KM_ARENA_POOLS - a->nfreepools;
+	return in_use <= pools.nclasses && parked_in(a) == in_use;
+}
+
+/* Is there an unused arena other than a (the spare, or the held one)?
+ * Forgets a held arena that is in use again. */
+static bool other_unused(const struct km_arena *a)
+{
+	if (arena_spare_other_than(a))
+		return true;
+	if (pools.held && pools.held != a && arena_unused(pools.held))
+		return true;
+	pools.held = NULL;
+	return false;
+}
+
+/* Pool p serves no class any more: back to its arena, no decision. */
+static void pool_release(struct km_pool *p)
+{
+	mm_store(p->live, 0u);
+	p->ref = 0;
+	arena_put_pool(p);
+}
+
+/* Every pool of a is free: it becomes the spare or goes to the PFA. */
+static uint64_t pool_retire_arena(struct km_arena *a)
+{
+	if (pools.held == a)
+		pools.held = NULL;
+	bool keep = !other_unused(a);
+	if (!keep)
+		hint_clear(a);
+	return arena_retire(a, keep);
+}
+
+/* a lost a pool in use: keep it (held), or retire it with its parked
+ * pools, or leave it alone while blocks of it are handed out. */
+static void settle(struct km_arena *a)
+{
+	unsigned in_use = KM_ARENA_POOLS - a->nfreepools;
+
+	if (in_use > pools.nclasses || parked_in(a) != in_use)
+		return;
+	if (in_use > 0 && !other_unused(a)) {
+		pools.held = a;
+		return;
+	}
+	for (unsigned c = 0; c < pools.nclasses; c++) {
+		struct km_pool *p = pools.usedpools[c];
+		if (p && is_parked(p) && p->arena == a) {
+			used_unlink(c, p);   /* parked: alone on its list */
+			pool_release(p);
+		}
+	}
+	pool_retire_arena(a);
+}
+
+static void pool_return(struct km_pool *p)
+{
+	struct km_arena *a = p->arena;
+
+	pool_release(p);
+	settle(a);
+}
+
+/* A pool of a was parked.  If a is the held arena already, settling
+ * would change nothing (a held arena means no spare exists, and a stays
+ * held whether or not it is unused), so the kmalloc/kfree loop on an
+ * otherwise empty allocator costs one compare here. */
+static void pool_parked(struct km_arena *a)
+{
+	if (a != pools.held)
+		settle(a);
+}
+
+uint64_t pool_trim(void)
+{
+	uint64_t pages = 0;
+
+	pools.held = NULL;
+	for (unsigned c = 0; c < pools.nclasses; c++) {
+		struct km_pool *p = pools.usedpools[c];
+		if (p && is_parked(p)) {
+			struct km_arena *a = p->arena;
+			used_unlink(c, p);
+			pool_release(p);
+			if (a->nfreepools == KM_ARENA_POOLS)
+				pages += pool_retire_arena(a);
+		}
+	}
+	if (arenas.spare)
+		hint_clear(arenas.spare);
+	return pages + arena_release_spare();
 }

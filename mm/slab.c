@@ -47,7 +47,15 @@
  * without a constructor the object is also poisoned (0xDD free, 0xCD
  * just allocated).  No magazines: every alloc and free takes the slow
  * path, which checks the zones and the poison (dbg_* below); so does
- * kmem_cache_check_all().  Compiled out with MM_DEBUG=0.
+ * kmem_cache_check_all().  Compiled out with MM_DEBUG=0.  Damage goes to
+ * the report sink (mm/report.c) naming the cache.
+ *
+ * Level +3, above kmalloc (it takes its cache structs with kzalloc and its
+ * magazines from the per-CPU layer's blocks).  Locks: caches_lock (the
+ * list), then a cache's depot lock, then the cache's lock (mm/lock_order.h
+ * has the whole order).  The first kmem_cache_create() registers the
+ * cache layer (mm/layer.h), so mm_reclaim, mm_lock_all, mm_check_all and
+ * mm_cpu_detach reach every cache without kmalloc naming this file.
  */
 #include <strata/format.h>
 #include <strata/kmalloc.h>
@@ -56,8 +64,12 @@
 #include <strata/pfa.h>
 #include <strata/platform.h>
 
-#include "kmalloc_internal.h"
+#include "layer.h"
+#include "lock_order.h"
 #include "magazine.h"
+#include "percpu_internal.h"
+#include "report.h"
+#include "util.h"
 
 #define SLAB_MAGIC  ((uintptr_t)0x736c61622d686472ull)
 #define SLAB_MAX_OBJS 65535u
@@ -105,28 +117,22 @@ struct kmem_cache {
 	struct mm_cpu_slot cpu[MM_MAX_CPUS];
 };
 
-static mm_spinlock_t caches_lock = MM_SPINLOCK_INIT;
+static mm_spinlock_t caches_lock = MM_SPINLOCK_INIT_LEVEL(MM_LOCK_CACHES);
 static struct kmem_cache *caches;
 
-#define RET_ADDR() __builtin_return_address(0)
 
 /* ------------------------------------------------------------------ */
 /* geometry                                                           */
 /* ------------------------------------------------------------------ */
 
-static size_t align_up(size_t x, size_t a)
-{
-	return (x + a - 1) & ~(a - 1);
-}
 
 static size_t header_bytes(unsigned nobjs)
 {
 	return sizeof(struct kmem_slab) + ((nobjs + 63) / 64) * 8;
 }
 
-static uint64_t *slab_bitmap(const struct kmem_slab *s, unsigned nobjs)
+static uint64_t *slab_bitmap(const struct kmem_slab *s)
 {
-	(void)nobjs;
 	return (uint64_t *)s->bitmap;
 }
 
@@ -139,7 +145,7 @@ static unsigned fit(size_t stride, size_t align, unsigned o, size_t *first)
 	if (n > SLAB_MAX_OBJS)
 		n = SLAB_MAX_OBJS;
 	while (n > 0) {
-		size_t f = align_up(header_bytes(n), align);
+		size_t f = mm_align_up(header_bytes(n), align);
 		if (f + (size_t)n * stride <= bytes) {
 			*first = f;
 			return n;
@@ -219,20 +225,15 @@ static void *slot_addr(const struct kmem_cache *c, const struct kmem_slab *s, un
 
 /* ---- debug caches ---- */
 #if MM_DEBUG
-static void fill(void *p, int v, size_t n)
+/* A damaged zone or poison of obj: a bug report naming the cache. */
+static void report_damage(const struct kmem_cache *c, enum mm_bug_kind kind,
+			  const unsigned char *obj, const unsigned char *bad, void *caller)
 {
-	unsigned char *b = p;
-	for (size_t i = 0; i < n; i++)
-		b[i] = (unsigned char)v;
-}
-
-static const unsigned char *first_not(const void *p, int v, size_t n)
-{
-	const unsigned char *b = p;
-	for (size_t i = 0; i < n; i++)
-		if (b[i] != (unsigned char)v)
-			return b + i;
-	return NULL;
+	struct mm_bug_report r = {
+		.kind = kind, .ptr = obj, .bad = bad, .requested = c->size,
+		.block_size = c->stride, .caller = caller, .cache = c->name,
+	};
+	mm_report_bug(&r);
 }
 
 /* Bytes after the object up to the end of its slot. */
@@ -244,11 +245,11 @@ static size_t tail_zone(const struct kmem_cache *c)
 static void dbg_slot_init(const struct kmem_cache *c, unsigned char *obj)
 {
 	if (c->rz) {
-		fill(obj - c->rz, MM_POISON_REDZONE, c->rz);
-		fill(obj + c->size, MM_POISON_REDZONE, tail_zone(c));
+		mm_fill(obj - c->rz, c->rz, MM_POISON_REDZONE);
+		mm_fill(obj + c->size, tail_zone(c), MM_POISON_REDZONE);
 	}
 	if (c->dbg & MM_DBG_POISON)
-		fill(obj, MM_POISON_DEAD, c->size);
+		mm_fill(obj, c->size, MM_POISON_DEAD);
 }
 
 /* Check obj's red zones (and, if `free_poison`, its dead poison); report
@@ -258,18 +259,17 @@ static bool dbg_check(const struct kmem_cache *c, const unsigned char *obj, bool
 {
 	const unsigned char *bad;
 
-	if (c->rz && (bad = first_not(obj - c->rz, MM_POISON_REDZONE, c->rz)) != NULL) {
-		mm_debug_report_cache(MM_BUG_UNDERFLOW, c->name, obj, bad, c->size, c->stride, caller);
+	if (c->rz && (bad = mm_first_not(obj - c->rz, c->rz, MM_POISON_REDZONE)) != NULL) {
+		report_damage(c, MM_BUG_UNDERFLOW, obj, bad, caller);
 		return false;
 	}
-	if (c->rz && (bad = first_not(obj + c->size, MM_POISON_REDZONE, tail_zone(c))) != NULL) {
-		mm_debug_report_cache(MM_BUG_OVERFLOW, c->name, obj, bad, c->size, c->stride, caller);
+	if (c->rz && (bad = mm_first_not(obj + c->size, tail_zone(c), MM_POISON_REDZONE)) != NULL) {
+		report_damage(c, MM_BUG_OVERFLOW, obj, bad, caller);
 		return false;
 	}
 	if (free_poison && (c->dbg & MM_DBG_POISON) &&
-	    (bad = first_not(obj, MM_POISON_DEAD, c->size)) != NULL) {
-		mm_debug_report_cache(MM_BUG_USE_AFTER_FREE, c->name, obj, bad, c->size, c->stride,
-				      caller);
+	    (bad = mm_first_not(obj, c->size, MM_POISON_DEAD)) != NULL) {
+		report_damage(c, MM_BUG_USE_AFTER_FREE, obj, bad, caller);
 		return false;
 	}
 	return true;
@@ -281,7 +281,7 @@ static void dbg_on_alloc(const struct kmem_cache *c, unsigned char *obj, void *c
 	if (!dbg_check(c, obj, true, caller))
 		dbg_slot_init(c, obj);      /* reported: repair and go on */
 	if (c->dbg & MM_DBG_POISON)
-		fill(obj, MM_POISON_CLEAN, c->size);
+		mm_fill(obj, c->size, MM_POISON_CLEAN);
 }
 
 /* An object comes back: its zones must be intact; then it is dead (and
@@ -449,13 +449,13 @@ static void bad_free(struct kmem_cache *c, const void *obj,
 	mm_spin_lock(&c->lock);
 	c->bad_frees++;
 	mm_spin_unlock(&c->lock);
-	km_report_unlocked(why, c->free_op, obj, 0, caller, PG_CACHE);
+	mm_report_pointer(why, c->free_op, obj, 0, caller, PG_CACHE);
 }
 
 /* Give obj back to its slab (cache lock held); false: it was free. */
 static bool slab_put(struct kmem_cache *c, struct kmem_slab *s, unsigned i)
 {
-	uint64_t *bm = slab_bitmap(s, c->nobjs);
+	uint64_t *bm = slab_bitmap(s);
 
 	if (bm[i / 64] & (1ull << (i % 64)))
 		return false;
@@ -502,11 +502,28 @@ static void depot_flush_objs(struct mm_depot *d, void **obj, unsigned n)
 	slabs_flush(d->owner, obj, n, NULL);
 }
 
-static const struct mm_depot_ops cache_ops = { depot_fill, depot_flush_objs };
+static const struct mm_depot_ops cache_ops = {
+	depot_fill, depot_flush_objs, pcpu_mag_new, pcpu_mag_delete,
+};
 
 /* ------------------------------------------------------------------ */
 /* create / destroy                                                   */
 /* ------------------------------------------------------------------ */
+
+static struct mm_layer cache_layer;
+
+/* Put c on the list of caches; the first cache puts the cache layer in
+ * the whole-allocator operations (mm/layer.h). */
+static void cache_register(struct kmem_cache *c)
+{
+	mm_layer_register(&cache_layer);
+	mm_spin_lock(&caches_lock);
+	c->next = caches;
+	if (caches)
+		caches->prev = c;
+	caches = c;
+	mm_spin_unlock(&caches_lock);
+}
 
 struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,
 				     unsigned flags, void (*ctor)(void *obj))
@@ -518,11 +535,11 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 	if (flags & KMEM_HWCACHE_ALIGN && align < KMEM_CACHE_LINE)
 		align = KMEM_CACHE_LINE;
 	if (align & (align - 1) || align > PAGE_SIZE) {
-		km_report_unlocked(KM_FAIL_BAD_ALIGN, "kmem_cache_create", NULL, align, caller, 0);
+		mm_report_pointer(KM_FAIL_BAD_ALIGN, "kmem_cache_create", NULL, align, caller, 0);
 		return NULL;
 	}
 	if (size == 0 || size >= KMALLOC_MAX_SIZE) {
-		km_report_unlocked(KM_FAIL_TOO_LARGE, "kmem_cache_create", NULL, size, caller, 0);
+		mm_report_pointer(KM_FAIL_TOO_LARGE, "kmem_cache_create", NULL, size, caller, 0);
 		return NULL;
 	}
 	struct kmem_cache *c = kzalloc(sizeof *c, 0);
@@ -543,13 +560,13 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 	if (c->dbg & MM_DBG_REDZONE)
 		c->rz = (uint32_t)(align > 16 ? align : 16);
 #endif
-	c->stride = align_up(c->rz + (size < 8 ? 8 : size) + (c->rz ? 16 : 0), align);
+	c->stride = mm_align_up(c->rz + (size < 8 ? 8 : size) + (c->rz ? 16 : 0), align);
 	c->recip = (uint32_t)(((uint64_t)1 << 32) / c->stride + 1);
 	c->ctor = ctor;
-	c->lock = (mm_spinlock_t)MM_SPINLOCK_INIT;
+	mm_spin_init(&c->lock, MM_LOCK_CACHE);
 	if (!choose_order(c, align)) {
 		kfree(c);
-		km_report_unlocked(KM_FAIL_TOO_LARGE, "kmem_cache_create", NULL, size, caller, 0);
+		mm_report_pointer(KM_FAIL_TOO_LARGE, "kmem_cache_create", NULL, size, caller, 0);
 		return NULL;
 	}
 	c->first += c->rz;                /* slot i's object: first + i * stride */
@@ -557,17 +574,11 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 	if (c->keep_empty == 0)
 		c->keep_empty = 1;
 	unsigned cap = (unsigned)(CACHE_MAG_BYTES / c->stride);
-	depot_init(&c->depot, cap < 4 ? 4 : cap, CACHE_MAX_FULL, &cache_ops, c);
+	depot_init(&c->depot, cap < 4 ? 4 : cap, CACHE_MAX_FULL, &cache_ops, c, MM_LOCK_CACHE_DEPOT);
 	for (i = 0; i < MM_MAX_CPUS; i++)
 		slot_init(&c->cpu[i]);
 	c->percpu = !(flags & KMEM_NO_PERCPU) && !c->dbg;
-
-	mm_spin_lock(&caches_lock);
-	c->next = caches;
-	if (caches)
-		caches->prev = c;
-	caches = c;
-	mm_spin_unlock(&caches_lock);
+	cache_register(c);
 	return c;
 }
 
@@ -618,7 +629,7 @@ long kmem_cache_destroy(struct kmem_cache *c)
 	mm_spin_lock(&c->lock);
 	for (unsigned l = LIST_PARTIAL; l <= LIST_FULL; l++) {
 		for (struct kmem_slab *s = c->list[l]; s; s = s->next) {
-			const uint64_t *bm = slab_bitmap(s, c->nobjs);
+			const uint64_t *bm = slab_bitmap(s);
 			for (unsigned i = 0; i < c->nobjs; i++) {
 				if (bm[i / 64] & (1ull << (i % 64)))
 					continue;
@@ -669,7 +680,7 @@ static __attribute__((noinline)) void *cache_alloc_slow(struct kmem_cache *c, un
 				    c->name, caller);
 			mm_platform_panic(msg);
 		}
-		km_report_unlocked(KM_FAIL_NOMEM, "kmem_cache_alloc", NULL, c->size, caller, 0);
+		mm_report_pointer(KM_FAIL_NOMEM, "kmem_cache_alloc", NULL, c->size, caller, 0);
 		return NULL;
 	}
 	if (c->dbg)
@@ -769,10 +780,10 @@ void kmem_cache_free(struct kmem_cache *c, void *obj)
 }
 
 /* ------------------------------------------------------------------ */
-/* the kmalloc side's hooks (kmalloc_internal.h)                      */
+/* the caches in the whole-allocator operations (mm/layer.h)         */
 /* ------------------------------------------------------------------ */
 
-void kmem_cache_cpu_detach(unsigned cpu)
+static void kmem_cache_cpu_detach(unsigned cpu)
 {
 	mm_spin_lock(&caches_lock);
 	struct kmem_cache *list = caches;
@@ -781,7 +792,7 @@ void kmem_cache_cpu_detach(unsigned cpu)
 		drain_cpu(c, cpu);
 }
 
-uint64_t kmem_cache_reclaim(void)
+static uint64_t kmem_cache_reclaim(void)
 {
 	uint64_t pages = 0;
 
@@ -793,23 +804,31 @@ uint64_t kmem_cache_reclaim(void)
 	return pages;
 }
 
-void kmem_cache_lock_all(void)
+/* Every cache lock, level by level (mm/lock_order.h): the list, then
+ * every depot, then every cache. */
+static void kmem_cache_lock_all(void)
 {
 	mm_spin_lock(&caches_lock);
-	for (struct kmem_cache *c = caches; c; c = c->next) {
+	for (struct kmem_cache *c = caches; c; c = c->next)
 		mm_spin_lock(&c->depot.lock);
+	for (struct kmem_cache *c = caches; c; c = c->next)
 		mm_spin_lock(&c->lock);
-	}
 }
 
-void kmem_cache_unlock_all(void)
+static void kmem_cache_unlock_all(void)
 {
-	for (struct kmem_cache *c = caches; c; c = c->next) {
+	for (struct kmem_cache *c = caches; c; c = c->next)
 		mm_spin_unlock(&c->lock);
+	for (struct kmem_cache *c = caches; c; c = c->next)
 		mm_spin_unlock(&c->depot.lock);
-	}
 	mm_spin_unlock(&caches_lock);
 }
+
+static struct mm_layer cache_layer = {
+	.name = "caches", .level = MM_LOCK_CACHES, .trim = kmem_cache_reclaim,
+	.lock = kmem_cache_lock_all, .unlock = kmem_cache_unlock_all,
+	.check = kmem_cache_check_all, .cpu_detach = kmem_cache_cpu_detach,
+};
 
 /* ------------------------------------------------------------------ */
 /* statistics and checks                                              */
@@ -869,7 +888,7 @@ void kmem_cache_print_slabinfo(void (*out)(const char *s, size_t n))
 static int check_slab(struct kmem_cache *c, struct kmem_slab *s, unsigned which)
 {
 	int bad = 0;
-	const uint64_t *bm = slab_bitmap(s, c->nobjs);
+	const uint64_t *bm = slab_bitmap(s);
 	unsigned freebits = 0;
 
 	for (unsigned i = 0; i < c->nobjs; i++)

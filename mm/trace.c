@@ -12,12 +12,20 @@
  * A site never moves once created, so a snapshot is a copy of sites[]
  * and comparing two snapshots is one pass over the same indices.
  * Both tables come from the PFA (1.25 MiB) at mm_trace_start().
+ *
+ * A wrapper: mm_trace_start() installs trace_alloc/trace_free in the
+ * front end's hook table (kmalloc_front.h) and registers the trace lock
+ * with mm_lock_all (mm/layer.h).  It calls only down (the PFA, the
+ * formatter); the front end never names it.
  */
 #include <strata/format.h>
 #include <strata/pfa.h>
+#include <strata/spinlock.h>
 #include <strata/trace.h>
 
-#include "kmalloc_internal.h"
+#include "kmalloc_front.h"
+#include "layer.h"
+#include "lock_order.h"
 
 #define SITES_ORDER  6                      /* 256 KiB: 4096 sites of 64 B */
 #define TRACES_ORDER 8                      /* 1 MiB: 65536 traces of 16 B */
@@ -43,7 +51,25 @@ static struct {
 	struct mm_trace_stat *sites;   /* reuses the public struct: frames, count, bytes */
 	struct trace *traces;
 	uint64_t ntraces, untraced;
-} tr;
+} tr = { .lock = MM_SPINLOCK_INIT_LEVEL(MM_LOCK_TRACE) };
+
+static void trace_alloc(const void *p, size_t size, void *caller);
+static void trace_free(const void *p);
+static const struct km_trace_hooks trace_hooks = { trace_alloc, trace_free };
+
+static void trace_lock(void)
+{
+	mm_spin_lock(&tr.lock);
+}
+
+static void trace_unlock(void)
+{
+	mm_spin_unlock(&tr.lock);
+}
+
+static struct mm_layer trace_layer = {
+	.name = "trace", .level = MM_LOCK_TRACE, .lock = trace_lock, .unlock = trace_unlock,
+};
 
 static uint64_t mix(uint64_t x)
 {
@@ -74,17 +100,14 @@ int mm_trace_start(unsigned nframes)
 	tr.traces = pfa_virt(t);
 	tr.ntraces = tr.untraced = 0;
 	mm_spin_unlock(&tr.lock);
-#if MM_DEBUG
-	__atomic_or_fetch(&km_debug_on, KM_TRACING, __ATOMIC_RELEASE);
-#endif
+	mm_layer_register(&trace_layer);
+	kmalloc_hook_trace(&trace_hooks, true);
 	return 0;
 }
 
 void mm_trace_stop(void)
 {
-#if MM_DEBUG
-	__atomic_and_fetch(&km_debug_on, ~KM_TRACING, __ATOMIC_RELEASE);
-#endif
+	kmalloc_hook_trace(&trace_hooks, false);
 	mm_spin_lock(&tr.lock);
 	phys_addr_t s = tr.sites_pa, t = tr.traces_pa;
 	tr.sites = NULL;
@@ -159,7 +182,7 @@ static inline uint32_t slot_of(uintptr_t p)
 	return (uint32_t)mix(p) & (NTRACES - 1);
 }
 
-void trace_alloc(const void *p, size_t size, void *caller)
+static void trace_alloc(const void *p, size_t size, void *caller)
 {
 	void *frames[MM_TRACE_MAX_FRAMES];
 
@@ -192,7 +215,7 @@ void trace_alloc(const void *p, size_t size, void *caller)
 	mm_spin_unlock(&tr.lock);
 }
 
-void trace_free(const void *p)
+static void trace_free(const void *p)
 {
 	mm_spin_lock(&tr.lock);
 	if (!tr.traces) {

@@ -7,8 +7,10 @@
 #   build/host/tests/lib_*       tests/host/lib_*.c: plain programs meant to
 #                                run under LD_PRELOAD=build/host/libstrata.so
 HOST_CC     ?= $(if $(filter clang,$(TOOLCHAIN)),clang,gcc)
-HOST_CFLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer $(WARN) -MMD -MP \
-	$(MM_INC) -Ilib/include -Ikernel/include -Iarch/host -Itests/host
+# -DMM_LOCKDEP=1: the unit tests are strata's debug build, every lock taken
+# out of the order of mm/lock_order.h is reported (mm/lockdep.c).
+HOST_CFLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer $(WARN) -MMD -MP -DMM_LOCKDEP=1 \
+	$(MM_INC) -Ilib/include -Ikernel/include -Iarch/host -Itests/host -Itests/common
 SAN         := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 HOST_MM_SRCS := $(filter-out $(wildcard mm/*std*.c),$(wildcard mm/*.c)) \
@@ -33,10 +35,20 @@ LIB_TESTS   := $(patsubst tests/host/%.c,$(BUILD)/tests/%,$(wildcard tests/host/
 all: $(HOST_TESTS) $(LIBSTRATA_SO) $(LIB_TESTS)
 lib: $(LIBSTRATA_SO)
 
-$(BUILD)/tests/test_%: tests/host/test_%.c $(HOST_MM_SRCS) $(wildcard mm/*.h mm/include/strata/*.h tests/host/*.h lib/include/*.h)
+# Tests of one layer link that layer and the ones below it only
+# (TEST_SRCS_<test>; mm/LAYERS says what is below what); the others link
+# all of mm/.
+MM_BASE_SRCS := mm/format.c mm/report.c mm/lockdep.c mm/mm.c mm/platform_default.c \
+	arch/host/platform.c
+TEST_SRCS_test_format   := mm/format.c mm/platform_default.c arch/host/platform.c
+TEST_SRCS_test_magazine := mm/magazine.c $(MM_BASE_SRCS)
+test_srcs = $(or $(TEST_SRCS_test_$(1)),$(HOST_MM_SRCS))
+
+.SECONDEXPANSION:
+$(BUILD)/tests/test_%: tests/host/test_%.c $$(call test_srcs,$$*) $(wildcard mm/*.h mm/include/strata/*.h tests/host/*.h tests/common/*.h lib/include/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  HOSTCC  $@"
-	$(Q)$(HOST_CC) $(HOST_CFLAGS) $(SAN) -o $@ $< $(HOST_MM_SRCS) -lm
+	$(Q)$(HOST_CC) $(HOST_CFLAGS) $(SAN) -o $@ $< $(call test_srcs,$*) -lm
 
 $(BUILD)/lib/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -45,6 +45,7 @@
 #include <strata/pfa.h>
 
 #include "bench.h"
+#include "host_ram.h"
 
 #define MIB (1024ull * 1024)
 #define RAM (1024 * MIB)
@@ -62,12 +63,7 @@ static uint64_t pfa_free_pages(void)
 
 static void fresh_strata(void)
 {
-	pfa_setup_begin(0);
-	pfa_add_region(ram, RAM);
-	if (pfa_setup_end()) {
-		fprintf(stderr, "pfa setup failed\n");
-		exit(1);
-	}
+	host_pfa_setup((uint8_t *)(uintptr_t)ram, RAM, NULL);
 	kmalloc_init();
 	free_at_start = pfa_free_pages();
 }
@@ -440,9 +436,7 @@ static void waste(void)
 
 int main(int argc, char **argv)
 {
-	void *m = mmap(NULL, RAM + 4 * MIB, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	ram = ((uint64_t)(uintptr_t)m + 4 * MIB - 1) & ~(uint64_t)(4 * MIB - 1);
+	ram = (uint64_t)(uintptr_t)host_ram(RAM);
 	make_tables();
 
 	if (argc > 1 && !strcmp(argv[1], "--inner")) {

@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 
 #include "bench.h"
+#include "host_ram.h"
 #include <strata/kmalloc.h>
 #include <strata/kmem_cache.h>
 #include <strata/percpu.h>
@@ -32,14 +33,7 @@ static struct kmem_cache *obj64;
 
 static void setup(void)
 {
-	void *m = mmap(NULL, RAM + (4ul << 20), PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	uintptr_t base = ((uintptr_t)m + (4ul << 20) - 1) & ~((4ul << 20) - 1);
-	pfa_setup_begin(0);
-	pfa_add_region(base, RAM);
-	if (pfa_setup_end())
-		exit(1);
-	kmalloc_init();
+	host_heap_setup(RAM);
 	obj64 = kmem_cache_create("bench-64", 64, 0, 0, NULL);
 }
 

@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 
 #include "bench.h"
+#include "host_ram.h"
 #include <strata/debug.h>
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
@@ -55,14 +56,7 @@ static __attribute__((noinline)) void churn(long n)
 
 int main(int argc, char **argv)
 {
-	void *m = mmap(NULL, RAM + (4ul << 20), PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	uintptr_t base = ((uintptr_t)m + (4ul << 20) - 1) & ~((4ul << 20) - 1);
-	pfa_setup_begin(0);
-	pfa_add_region(base, RAM);
-	if (pfa_setup_end())
-		return 1;
-	kmalloc_init();
+	host_heap_setup(RAM);
 	if (argc > 1 && mm_debug_setup(argv[1]) != 0)
 		return 1;
 	for (unsigned i = 0; i < LIVE; i++)

@@ -72,6 +72,7 @@
 #include <strata/platform.h>
 
 #include "host.h"
+#include "host_ram.h"
 
 #define KIB ((size_t)1024)
 #define MIB (1024 * KIB)
@@ -1040,22 +1041,12 @@ static void op_bad_cross(struct rd *r)
 
 static void setup_once(void)
 {
-	size_t map = RAM_SIZE + 4 * MIB;
-	uint8_t *m = mmap(NULL, map, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (m == MAP_FAILED)
-		abort();
-	ram = (uint8_t *)(((uintptr_t)m + 4 * MIB - 1) & ~(uintptr_t)(4 * MIB - 1));
+	ram = host_ram(RAM_SIZE);
 	reserved_page = ram + 5 * MIB + 3 * PAGE_SIZE;
 	trace = getenv("FUZZ_TRACE") != NULL;
 
 	host_capture_start(capbuf, sizeof capbuf);
-	pfa_setup_begin(0);
-	if (pfa_add_region((uintptr_t)ram, RAM_SIZE) != 0)
-		abort();
-	pfa_reserve((uintptr_t)reserved_page, PAGE_SIZE);
-	if (pfa_setup_end() != 0)
-		abort();
+	host_pfa_setup(ram, RAM_SIZE, reserved_page);
 	kmalloc_init();
 	baseline_free = pfa_free_pages();
 	if (trace)

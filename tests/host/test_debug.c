@@ -8,6 +8,7 @@
  * same for objects of debug kmem caches (KMEM_DEBUG, or mm.debug=Z/P).
  */
 #include "harness.h"
+#include "host_ram.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -30,18 +31,7 @@ static char out[1 << 16];
 
 static void setup(const char *spec)
 {
-	if (!ram) {
-		uint8_t *m = mmap(NULL, RAM + (4u << 20), PROT_READ | PROT_WRITE,
-				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (m == MAP_FAILED)
-			abort();
-		ram = (uint8_t *)(((uintptr_t)m + (4u << 20) - 1) & ~(uintptr_t)((4u << 20) - 1));
-	}
-	pfa_setup_begin(0);
-	pfa_add_region((uintptr_t)ram, RAM);
-	if (pfa_setup_end() != 0)
-		abort();
-	kmalloc_init();
+	ram = host_heap_setup(RAM);
 	if (mm_debug_setup(spec) != 0)
 		abort();
 	host_capture_start(out, sizeof out);
@@ -82,6 +72,35 @@ static struct mm_bug_report last(void)
 	struct mm_bug_report r;
 	mm_debug_last_report(&r);
 	return r;
+}
+
+/* F alone: no red zones, no poison, but every block has a debug header
+ * and every free is checked: a second free of a block is a bug report.
+ * (Without Q the block is really freed at once, so its data pointer now
+ * lies inside a free block: reported as an invalid free.)  Without F the
+ * same second free is only a kmalloc_report line, no bug report. */
+TEST(sanity_letter_alone_reports_a_second_free)
+{
+	setup("off");
+	unsigned char *q = kmalloc(24, 0);
+	uint64_t serial = last().serial;
+	kfree(q);
+	kfree(q);
+	CHECK(last().serial == serial, "debug off made a bug report");
+	teardown();
+
+	setup("F,continue");
+	CHECK(mm_debug_flags() == MM_DBG_SANITY, "flags %#x after \"F\"", mm_debug_flags());
+	unsigned char *p = kmalloc(24, 0);
+	serial = last().serial;
+	kfree(p);
+	CHECK(last().serial == serial, "F reported a plain free: %s", mm_bug_name(last().kind));
+	free_here(p);
+	struct mm_bug_report r = last();
+	CHECK(r.serial == serial + 1 && r.kind == MM_BUG_INVALID_FREE && r.ptr == p,
+	      "second free under F: %s for %p", mm_bug_name(r.kind), r.ptr);
+	CHECK(site_in_free_here(r.caller), "caller %p not in free_here", r.caller);
+	teardown();
 }
 
 TEST(overflow_is_reported_with_site_and_bytes)

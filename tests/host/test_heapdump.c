@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include "harness.h"
+#include "host_ram.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -35,27 +36,10 @@ static uint64_t ram_size;
 
 static void setup_size(uint64_t size)
 {
-	static uint8_t *maps[2];
-	static uint64_t sizes[2];
-	int slot = size > RAM_SIZE;
-
-	if (!maps[slot]) {
-		size_t map = size + 4 * MIB;
-		uint8_t *m = mmap(NULL, map, PROT_READ | PROT_WRITE,
-				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (m == MAP_FAILED)
-			abort();
-		maps[slot] = (uint8_t *)(((uintptr_t)m + 4 * MIB - 1) & ~(uintptr_t)(4 * MIB - 1));
-		sizes[slot] = size;
-	}
-	ram = maps[slot];
-	ram_size = sizes[slot];
+	ram = host_ram(size);
+	ram_size = size;
 	reserved_page = ram + 5 * MIB + 3 * PAGE_SIZE;
-	pfa_setup_begin(0);
-	pfa_add_region((uintptr_t)ram, ram_size);
-	pfa_reserve((uintptr_t)reserved_page, PAGE_SIZE);
-	if (pfa_setup_end() != 0)
-		abort();
+	host_pfa_setup(ram, ram_size, reserved_page);
 	kmalloc_init();
 	mm_percpu_enable(0);
 }

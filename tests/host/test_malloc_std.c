@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include "harness.h"
+#include "host_ram.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -31,18 +32,7 @@ static uint8_t *ram;
 
 static void setup(void)
 {
-	if (!ram) {
-		uint8_t *m = mmap(NULL, RAM_SIZE + (4u << 20), PROT_READ | PROT_WRITE,
-				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (m == MAP_FAILED)
-			abort();
-		ram = (uint8_t *)(((uintptr_t)m + (4u << 20) - 1) & ~(uintptr_t)((4u << 20) - 1));
-	}
-	pfa_setup_begin(0);
-	pfa_add_region((uintptr_t)ram, RAM_SIZE);
-	if (pfa_setup_end() != 0)
-		abort();
-	kmalloc_init();
+	ram = host_heap_setup(RAM_SIZE);
 }
 
 TEST(std_malloc_free_calloc)

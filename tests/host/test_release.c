@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include "harness.h"
+#include "host_ram.h"
 
 #include <sys/mman.h>
 
@@ -48,19 +49,7 @@ static uint64_t pfa_free_pages(void)
 
 static void setup(void)
 {
-	if (!ram) {
-		size_t map = RAM_SIZE + 4 * MIB;
-		uint8_t *m = mmap(NULL, map, PROT_READ | PROT_WRITE,
-				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (m == MAP_FAILED)
-			abort();
-		ram = (uint8_t *)(((uintptr_t)m + 4 * MIB - 1) & ~(uintptr_t)(4 * MIB - 1));
-	}
-	pfa_setup_begin(0);
-	pfa_add_region((uintptr_t)ram, RAM_SIZE);
-	if (pfa_setup_end() != 0)
-		abort();
-	kmalloc_init();
+	ram = host_heap_setup(RAM_SIZE);
 	free_at_start = pfa_free_pages();
 	releases = 0;
 	released_bytes = 0;

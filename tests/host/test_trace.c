@@ -4,6 +4,7 @@
  * leak report groups live blocks by site.
  */
 #include "harness.h"
+#include "host_ram.h"
 
 #include <stdbool.h>
 #include <sys/mman.h>
@@ -16,17 +17,7 @@
 
 static void setup(void)
 {
-	static uint8_t *ram;
-	if (!ram) {
-		uint8_t *m = mmap(NULL, RAM + (4u << 20), PROT_READ | PROT_WRITE,
-				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		ram = (uint8_t *)(((uintptr_t)m + (4u << 20) - 1) & ~(uintptr_t)((4u << 20) - 1));
-	}
-	pfa_setup_begin(0);
-	pfa_add_region((uintptr_t)ram, RAM);
-	if (pfa_setup_end() != 0)
-		abort();
-	kmalloc_init();
+	host_heap_setup(RAM);
 }
 
 static void *kept[1000];

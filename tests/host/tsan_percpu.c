@@ -13,6 +13,7 @@
  * set when the thread starts (ids 0..THREADS-1), as a kernel would do.
  */
 #include "harness.h"
+#include "host_ram.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -172,14 +173,7 @@ static void *worker(void *arg)
 
 TEST(threads_hand_objects_to_each_other)
 {
-	void *ram = mmap(NULL, RAM + (4u << 20), PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	REQUIRE(ram != MAP_FAILED, "mmap");
-	uintptr_t base = ((uintptr_t)ram + (4u << 20) - 1) & ~(uintptr_t)((4u << 20) - 1);
-	pfa_setup_begin(0);
-	pfa_add_region(base, RAM);
-	REQUIRE(pfa_setup_end() == 0, "pfa setup");
-	kmalloc_init();
+	host_heap_setup(RAM);
 	struct pfa_stats st;
 	pfa_get_stats(&st);
 	uint64_t free0 = st.free_pages;

@@ -10,8 +10,12 @@
  * mm_debug_setup() (a kernel passes its command line's mm.debug=, e.g.
  * "mm.debug=FZPUQ" or "mm.debug=all,continue").  Letters:
  *
- *   F  sanity checks: every free is checked in full, with the page
- *      descriptor, and strata's own structures on mm_check_all()
+ *   F  sanity checks: every block gets a debug header (its magic and
+ *      size), every free is checked against it and the page descriptor,
+ *      so a second or invalid free is a bug report (panic or
+ *      ",continue"), not just a kmalloc_report line; the per-CPU
+ *      magazines are bypassed.  Any letter implies F.  (mm_check_all()
+ *      checks strata's own structures in every mode.)
  *   Z  red zones: 16 bytes 0xFD before each block, and from the last byte
  *      asked for to the end of the underlying block (so kmalloc(13) has a
  *      red zone from byte 13), checked on free and by mm_check_all()
@@ -38,7 +42,7 @@
  * locked path), as Linux's slab_debug disables its fast paths.
  *
  * Free-list hardening is NOT part of debug mode: it is always on (see
- * mm/kmalloc_internal.h, struct km_block) and reports through here too.
+ * mm/pool.h, km_next) and reports through the same sink (mm/report.c).
  */
 #ifndef STRATA_DEBUG_H
 #define STRATA_DEBUG_H

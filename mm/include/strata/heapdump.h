@@ -21,8 +21,8 @@
  * line are markers, so the dump can be cut out of a console log (a reader
  * strips a trailing '\r'):
  *
- *   strata-heap v1 page=4096 pool=16384 arena=1048576 pools=64 maxorder=10 classes=48 small_max=512
- *   class 0 16 1021 1017            index, block size, blocks per pool,
+ *   strata-heap v1 page=4096 pool=16384 arena=1048576 pools=64 maxorder=10 classes=48 small_max=2048
+ *   class 0 16 1020 1016            index, block size, blocks per pool,
  *   class 1 32 510 508                ... and in pool 0 (arena header)
  *   ...
  *   region 0x100000 0x1fee0000      RAM region: base, size in bytes
@@ -47,10 +47,10 @@
  *             for; the word `cached` if the run is freed and kept in the
  *             run cache for reuse
  *   pfa       blocks from pfa_alloc() that no layer above claims (a raw
- *             user, strata's own per-CPU structures, ...): n adjacent
- *             blocks of order `order`
- *   pool, cache  blocks marked PG_POOL / PG_CACHE (kmem_cache slabs),
- *             as `pfa`
+ *             user, the tracer's tables, ...): n adjacent blocks of
+ *             order `order` (strata's per-CPU areas and magazines are
+ *             pool blocks, counted in their arena)
+ *   cache     blocks marked PG_CACHE (kmem_cache slabs), as `pfa`
  *   bad       a page whose descriptor fits no block (pfa_check() would
  *             report it); one page per line
  *

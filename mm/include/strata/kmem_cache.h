@@ -15,8 +15,8 @@
  *    whose order is the smallest that wastes under 1/8 of it (header and
  *    tail), where one exists: objects just over 1/8 of 4 MiB cannot.
  *  - The constructor runs once per object slot, when its slab is taken
- *    from the PFA; strata never writes into an object of a cache (free
- *    lists are index stacks in the slab header), so an object freed in
+ *    from the PFA; strata never writes into an object of a cache (which
+ *    slots are free is a bitmap in the slab header), so an object freed in
  *    its constructed state comes back in that state.
  *  - Per-CPU magazines in front of every cache (strata/percpu.h): alloc
  *    and free touch no lock on their fast path.

@@ -58,7 +58,9 @@ enum page_owner {
 	PG_TAIL,          /* non-head page of an allocated block */
 	PG_LARGE,         /* head of a kmalloc large run  (level +1) */
 	PG_ARENA,         /* page of an arena of pools      (level +2) */
-	PG_POOL,          /* page holding a pool of one size class (level +2) */
+	PG_POOL,          /* not set by strata (pools live in PG_ARENA pages,
+	                     their descriptors' cls marks a pool in use); kept
+	                     so that the owners after it keep their numbers */
 	PG_CACHE,         /* page of a kmem_cache slab      (level +3) */
 	PG_OWNER_MAX
 };
@@ -195,6 +197,8 @@ struct pfa_stats {
 };
 
 void pfa_get_stats(struct pfa_stats *st);
+/* Pages under management (RAM minus nothing: reserved pages included). */
+uint64_t pfa_total_pages(void);
 void pfa_print_stats(void (*out)(const char *s, size_t n));
 
 /* Walk every structure and check the invariants (each free block in

@@ -1,0 +1,44 @@
+/*
+ * percpu_internal.h - the per-CPU layer (above the pools, below the
+ * kmalloc front end): one magazine slot per size class per CPU, and a
+ * depot per class (mm/percpu.c; the magazines themselves: magazine.h).
+ *
+ * km_pcpu[] is written only by percpu.c.  The front end's fast paths read
+ * it, with interrupts off, to pop from or push to the calling CPU's loaded
+ * magazine (mag_pop / mag_push) without a call: that is this layer's
+ * declared inline interface.  Everything else goes through the calls
+ * below.
+ */
+#ifndef MM_PERCPU_INTERNAL_H
+#define MM_PERCPU_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <strata/kmalloc.h>
+#include <strata/platform.h>
+
+#include "magazine.h"
+
+struct km_pcpu {
+	struct mm_cpu_slot slot[KMALLOC_MAX_CLASSES];
+};
+extern struct km_pcpu *km_pcpu[MM_MAX_CPUS];
+
+/* Slow paths with interrupts handled inside; NULL / false when this
+ * context has no per-CPU cache (the caller then takes the locked path). */
+void *pcpu_alloc(unsigned c);
+bool pcpu_free(unsigned c, void *b);
+/* After pool_init_all(): depots sized for the classes; registers the
+ * layer (mm/layer.h: trim, lock, CPU detach). */
+void pcpu_init(void);
+uint64_t pcpu_cached_blocks(unsigned c);   /* in depots (not CPUs) */
+/* strata's own blocks (per-CPU areas, magazines): bytes and count;
+ * pools.lock held. */
+void pcpu_internal_usage(uint64_t *bytes, uint64_t *blocks);
+
+/* Magazine memory for any depot (the kmem caches' too): blocks of the
+ * pools taken on the locked path, counted as internal. */
+struct mm_mag *pcpu_mag_new(void *owner);
+void pcpu_mag_delete(void *owner, struct mm_mag *m);
+
+#endif

@@ -1,0 +1,205 @@
+/*
+ * pool.h - the pool layer (level +2, above the arenas): size classes,
+ * pools of one class, and blocks (mm/pool.c has the whole picture).
+ *
+ * Its state, struct pool_state, is written only by pool.c (and the inline
+ * fast paths below), under pools.lock (hint[] is read without it).  That one lock also covers the
+ * arena layer below (arena.h) and the large runs (large.h), whose callers
+ * hold it: one lock for the object allocator, as before the split; it is
+ * level MM_LOCK_POOLS in mm/lock_order.h.  Fields that kfree's lock-free
+ * fast path reads while another CPU updates them (a pool's live and
+ * nextoffset) are accessed with mm_load()/mm_store().
+ *
+ * Free-list hardening (always on, after Linux's SLAB_FREELIST_HARDENED):
+ * a free block's link is stored as next ^ pools.secret ^ &block->enc,
+ * where the secret is drawn at kmalloc_init() (mm_platform_entropy).  A
+ * use-after-free write or an overflow from the block before that plants a
+ * pointer in a free block yields garbage when decoded, and km_next() is
+ * checked on every pop: the next block must be NULL or in the same pool.
+ * A bad one is reported (pool_freelist_corrupt, report.c) and never
+ * followed.
+ */
+#ifndef MM_POOL_H
+#define MM_POOL_H
+
+#include <strata/spinlock.h>
+
+#include "arena.h"
+#include "obj_layout.h"
+
+/* Arena hints: a direct-mapped cache arena base -> "this is an arena
+ * whose pools serve classes", so kfree's fast path finds a pool without
+ * the page descriptor.  Kept by the pool layer next to the class table
+ * kfree reads right after it (one base address for both). */
+#define KM_HINTS     256
+#define KM_HINT_NONE ((uintptr_t)1)     /* never an arena base */
+static inline unsigned km_hint_slot(uintptr_t base)
+{
+	return (unsigned)(base >> KM_ARENA_SHIFT) & (KM_HINTS - 1);
+}
+
+struct pool_state {
+	mm_spinlock_t lock;                       /* the object allocator's lock */
+	unsigned nclasses;
+	struct km_pool *usedpools[KMALLOC_MAX_CLASSES];
+	uint8_t size2class[KM_LOOKUP_SLOTS];      /* (size + 15) >> 4 -> class */
+	struct km_class cls[KMALLOC_MAX_CLASSES];
+	uintptr_t secret;                         /* free-list link encoding */
+	struct km_arena *held;                    /* an arena with only parked pools */
+	uintptr_t hint[KM_HINTS];                 /* arena bases (virtual), or NONE */
+	uint64_t freelist_corruptions;
+};
+extern struct pool_state pools;
+
+static inline struct km_block *km_next(const struct km_block *b)
+{
+	if (!KM_HARDEN)
+		return (struct km_block *)b->enc;
+	return (struct km_block *)(b->enc ^ pools.secret ^ (uintptr_t)&b->enc);
+}
+
+static inline void km_set_next(struct km_block *b, const struct km_block *next)
+{
+	b->enc = KM_HARDEN ? (uintptr_t)next ^ pools.secret ^ (uintptr_t)&b->enc : (uintptr_t)next;
+}
+
+/* May `next` follow a block of pool p on its free list? */
+static inline bool km_next_ok(const struct km_pool *p, const struct km_block *next)
+{
+	return !KM_HARDEN || next == NULL ||
+	       (((uintptr_t)next ^ (uintptr_t)p) < KM_POOL_SIZE && ((uintptr_t)next & 15) == 0);
+}
+
+/* Is base (p rounded down to KM_ARENA_SIZE) the base of an arena?  No
+ * lock: a stale answer only sends kfree to its slow path. */
+static inline bool pool_hint_hit(uintptr_t base)
+{
+	return mm_load(pools.hint[km_hint_slot(base)]) == base;
+}
+
+/* Classes, lists and the secret; the arenas too (kmalloc_init). */
+void pool_init_all(uintptr_t secret);
+void *pool_alloc_slow(unsigned c);
+void *pool_freelist_corrupt(struct km_pool *p, struct km_block *b, struct km_block *next);
+void pool_free_slow(struct km_pool *p, bool was_full);
+void pool_full_slow(struct km_pool *p);
+bool pool_on_free_list(const struct km_pool *p, const struct km_block *b);
+/* kmalloc_trim(): every parked pool back, idle arenas emptied, the spare
+ * freed (lock held); pages given back. */
+uint64_t pool_trim(void);
+
+/* Size class of a request of `size` bytes (size <= KM_SMALL_MAX). */
+static inline unsigned km_size_class(size_t size)
+{
+	return pools.size2class[(size + 15) >> 4];
+}
+
+/* Take a block from the first used pool of class c (lock held). */
+static inline void *pool_alloc_fast(unsigned c)
+{
+	struct km_pool *p = pools.usedpools[c];
+
+	if (mm_likely(p != NULL)) {
+		struct km_block *b = p->freeblock;   /* never NULL in usedpools */
+		struct km_block *next = km_next(b);
+
+		if (mm_unlikely(!km_next_ok(p, next)))
+			return pool_freelist_corrupt(p, b, next);
+		p->ref++;
+		p->freeblock = next;
+		b->mark = 0;
+		if (mm_unlikely(next == NULL)) {
+			/* free list used up: carve the next fresh block, if any */
+			unsigned off = p->nextoffset;
+			if (off <= p->maxnextoffset) {
+				struct km_block *f = (struct km_block *)((char *)p + off);
+				km_set_next(f, NULL);
+				f->mark = km_free_mark(f);
+				p->freeblock = f;
+				mm_store(p->nextoffset, (uint16_t)(off + pools.cls[c].size));
+			} else {
+				pool_full_slow(p);   /* full: leaves usedpools */
+			}
+		}
+		return b;
+	}
+	return pool_alloc_slow(c);
+}
+
+/* Give block b back to pool p (lock held, b checked by pool_check_block). */
+static inline void pool_free_fast(struct km_pool *p, struct km_block *b)
+{
+	struct km_block *head = p->freeblock;
+
+	km_set_next(b, head);
+	b->mark = km_free_mark(b);
+	p->freeblock = b;
+	p->ref--;
+	if (mm_likely(head != NULL && p->ref != 0))
+		return;
+	pool_free_slow(p, head == NULL);
+}
+
+/* Is ptr a block pool p handed out and has not taken back?  The block
+ * must lie in the carved part [first, nextoffset) at a multiple of the
+ * size (division by multiplication: rel < 2^16, so the 32-bit reciprocal
+ * is exact), and must not be on the free list.  KM_REPORT_NONE if fine. */
+static inline enum kmalloc_report_kind pool_check_block(const struct km_pool *p,
+							  const void *ptr)
+{
+	const struct km_class *k = &pools.cls[p->cls];
+	uint32_t rel = (uint32_t)((uintptr_t)ptr - (uintptr_t)p) - p->first;
+
+	if (mm_unlikely(rel >= (uint32_t)(mm_load(p->nextoffset) - p->first)))
+		return KM_BAD_NOT_BLOCK;       /* a header, or never carved */
+	uint32_t q = (uint32_t)(((uint64_t)rel * k->recip) >> 32);
+	if (mm_unlikely(q * k->size != rel))
+		return KM_BAD_MISALIGNED;
+	const struct km_block *b = ptr;
+	if (mm_unlikely(b->mark == km_free_mark(b)) && pool_on_free_list(p, b))
+		return KM_DOUBLE_FREE;
+	if (mm_unlikely(b->mark == km_mag_mark(b)))
+		return KM_DOUBLE_FREE;         /* free in a per-CPU magazine */
+	return KM_REPORT_NONE;
+}
+
+/* pool_check_block() without the free-list walk: false also when b
+ * carries its free mark (a possible double free: the slow path decides).
+ * No call in it, so kfree's fast path saves no registers. */
+static inline bool pool_block_ok_fast(const struct km_pool *p, const void *ptr)
+{
+	const struct km_class *k = &pools.cls[p->cls];
+	uint32_t rel = (uint32_t)((uintptr_t)ptr - (uintptr_t)p) - p->first;
+	const struct km_block *b = ptr;
+
+	return rel < (uint32_t)(mm_load(p->nextoffset) - p->first) &&
+	       (uint32_t)(((uint64_t)rel * k->recip) >> 32) * k->size == rel &&
+	       b->mark != km_free_mark(b) && b->mark != km_mag_mark(b);
+}
+
+/*
+ * The pool holding the byte at va, or NULL if va is not in a pool in use.
+ * Arena pages keep the descriptors the PFA gave them (head PG_ARENA, tails
+ * PG_TAIL with data = distance to the head; pfa.h forbids touching those);
+ * the arena layer only sets `cls` = class + 1 on the pages of a pool in
+ * use.  Pools are aligned inside their arena, so the pool starts (distance
+ * mod pool pages) pages before va's page.  A block's descriptors are
+ * contiguous (the PFA keeps each block inside one section), so the head is
+ * pg - distance.
+ */
+static inline struct km_pool *km_pool_lookup(const void *va, const struct page *pg)
+{
+	uint32_t dist = 0;
+	const struct page *head = pg;
+
+	if (mm_likely(pg->owner == PG_TAIL)) {
+		dist = pg->data;
+		head = pg - dist;
+	}
+	if (mm_unlikely(head->owner != PG_ARENA || pg->cls == 0))
+		return NULL;
+	uintptr_t page = (uintptr_t)va & ~(PAGE_SIZE - 1);
+	return (struct km_pool *)(page - ((uintptr_t)(dist & (KM_POOL_PAGES - 1)) << PAGE_SHIFT));
+}
+
+#endif

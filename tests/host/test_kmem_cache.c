@@ -1,0 +1,213 @@
+/*
+ * test_kmem_cache.c - the object caches (mm/slab.c, level +3) on the host,
+ * under ASan: geometry, constructors, bad frees, shrinking, and the
+ * cache layer's part in the whole-allocator operations (it registers
+ * itself with mm/mm.c on the first kmem_cache_create):
+ *
+ *   ctor_once_per_slot        a constructor runs once per slot ever made
+ *   sizes_and_alignment       1 byte to 300 KB: waste under 1/8, aligned
+ *   bad_frees_are_reported    wrong cache, kmalloc block, interior,
+ *                             double free: reported, nothing freed
+ *   reclaim_reaches_caches    mm_reclaim (kmalloc_trim) empties the caches'
+ *                             magazines and slabs: every page comes back
+ *   cpu_detach_drains_magazines  mm_cpu_detach(cpu) gives that CPU's
+ *                             cached objects back to the slabs
+ *   check_all_sees_cache_damage  mm_check_all counts a damaged red zone
+ *                             of a KMEM_DEBUG cache
+ */
+#include <string.h>
+#include <strata/debug.h>
+#include <strata/kmalloc.h>
+#include <strata/kmem_cache.h>
+#include <strata/percpu.h>
+#include <strata/pfa.h>
+
+#include "harness.h"
+#include "host.h"
+#include "host_ram.h"
+
+#define RAM (64u << 20)
+static char out[16384];
+
+static uint64_t free_pages(void)
+{
+	static struct pfa_stats st;
+	pfa_get_stats(&st);
+	return st.free_pages;
+}
+
+static void setup(void)
+{
+	host_heap_setup(RAM);
+	mm_debug_set_panic(0);
+}
+
+static unsigned ctor_calls;
+static void ctor(void *p)
+{
+	((uint32_t *)p)[0] = 0x77696467;
+	ctor_calls++;
+}
+
+TEST(ctor_once_per_slot)
+{
+	setup();
+	ctor_calls = 0;
+	struct kmem_cache *c = kmem_cache_create("widget", 64, 0, KMEM_HWCACHE_ALIGN, ctor);
+	CHECK(c != NULL, "create");
+	static uint32_t *o[3000];
+	unsigned allocs = 0;
+	for (int round = 0; round < 10; round++) {
+		unsigned n = 300u * (unsigned)(round + 1);
+		for (unsigned i = 0; i < n; i++) {
+			o[i] = kmem_cache_alloc(c, 0);
+			CHECK(o[i] && o[i][0] == 0x77696467 && ((uintptr_t)o[i] & 63) == 0,
+			      "object %u: %p not constructed or not aligned", i, (void *)o[i]);
+		}
+		allocs += n;
+		for (unsigned i = 0; i < n; i++)
+			kmem_cache_free(c, o[i]);
+	}
+	struct kmem_cache_stats st;
+	kmem_cache_get_stats(c, &st);
+	CHECK(ctor_calls == st.slabs_created * st.objs_per_slab && ctor_calls < allocs,
+	      "%u ctor calls, %llu slabs of %u, %u allocations", ctor_calls,
+	      (unsigned long long)st.slabs_created, st.objs_per_slab, allocs);
+	CHECK(kmem_cache_destroy(c) == 0, "destroy");
+}
+
+TEST(sizes_and_alignment)
+{
+	setup();
+	static const size_t sizes[] = { 1, 8, 24, 100, 500, 2100, 4096, 12288, 300000 };
+	for (unsigned k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		struct kmem_cache *c = kmem_cache_create("sized", sizes[k], 0, 0, NULL);
+		CHECK(c != NULL, "create(%zu)", sizes[k]);
+		if (!c)
+			return;
+		struct kmem_cache_stats st;
+		kmem_cache_get_stats(c, &st);
+		size_t slab = (size_t)PAGE_SIZE << st.slab_order;
+		CHECK((slab - (size_t)st.objs_per_slab * st.stride) * 8 < slab,
+		      "size %zu wastes too much of a %zu slab", sizes[k], slab);
+		unsigned char *o[8];
+		for (int i = 0; i < 8; i++) {
+			o[i] = kmem_cache_alloc(c, KM_ZERO);
+			CHECK(o[i] && ((uintptr_t)o[i] & 7) == 0, "alloc %zu", sizes[k]);
+			CHECK(o[i][sizes[k] - 1] == 0, "KM_ZERO");
+			memset(o[i], i + 1, sizes[k]);
+		}
+		for (int i = 0; i < 8; i++) {
+			CHECK(o[i][0] == i + 1 && o[i][sizes[k] - 1] == i + 1, "object overwritten");
+			kmem_cache_free(c, o[i]);
+		}
+		CHECK(kmem_cache_destroy(c) == 0, "destroy(%zu)", sizes[k]);
+	}
+}
+
+TEST(bad_frees_are_reported)
+{
+	setup();
+	struct kmem_cache *a = kmem_cache_create("a", 64, 0, 0, NULL);
+	struct kmem_cache *b = kmem_cache_create("b", 64, 0, 0, NULL);
+	char *x = kmem_cache_alloc(a, 0);
+	void *pin = kmem_cache_alloc(a, 0), *k = kmalloc(64, 0);
+	struct kmalloc_report r;
+	struct { void *p; struct kmem_cache *c; enum kmalloc_report_kind want; } cases[] = {
+		{ x, b, KM_BAD_WRONG_CACHE },
+		{ k, a, KM_BAD_FOREIGN },
+		{ x + 8, a, KM_BAD_MISALIGNED },
+	};
+	host_capture_start(out, sizeof out);
+	for (unsigned i = 0; i < 3; i++) {
+		kmalloc_clear_report();
+		kmem_cache_free(cases[i].c, cases[i].p);
+		kmalloc_last_report(&r);
+		CHECK(r.kind == cases[i].want && r.ptr == cases[i].p, "case %u: report %s", i,
+		      kmalloc_report_name(r.kind));
+	}
+	kmem_cache_free(a, x);
+	kmalloc_clear_report();
+	kmem_cache_free(a, x);
+	kmalloc_last_report(&r);
+	host_capture_stop();
+	CHECK(r.kind == KM_DOUBLE_FREE && r.ptr == x, "double free: %s", kmalloc_report_name(r.kind));
+	kfree(k);
+	kmem_cache_free(a, pin);
+	CHECK(kmem_cache_check_all() == 0, "check_all after bad frees");
+	CHECK(kmem_cache_destroy(a) == 0 && kmem_cache_destroy(b) == 0, "destroy");
+}
+
+TEST(reclaim_reaches_caches)
+{
+	setup();
+	mm_reclaim();
+	uint64_t free0 = free_pages();
+	struct kmem_cache *c = kmem_cache_create("bulk", 700, 0, 0, NULL);
+	static void *o[4000];
+	for (int i = 0; i < 4000; i++)
+		o[i] = kmem_cache_alloc(c, 0);
+	CHECK(free_pages() + 4000 * 700 / PAGE_SIZE < free0, "slabs not from the PFA");
+	for (int i = 0; i < 4000; i++)
+		kmem_cache_free(c, o[i]);
+	/* kmalloc_trim knows nothing of caches: it reaches them through the
+	 * layer they registered (mm/layer.h) */
+	uint64_t got = kmalloc_trim();
+	struct kmem_cache_stats st;
+	kmem_cache_get_stats(c, &st);
+	CHECK(st.slabs == 0 && st.objs_cached == 0, "after kmalloc_trim: %llu slabs, %llu cached",
+	      (unsigned long long)st.slabs, (unsigned long long)st.objs_cached);
+	CHECK(got > 0, "kmalloc_trim gave back nothing");
+	CHECK(kmem_cache_destroy(c) == 0, "destroy");
+	mm_reclaim();
+	CHECK(free_pages() == free0, "pages %llu -> %llu", (unsigned long long)free0,
+	      (unsigned long long)free_pages());
+}
+
+TEST(cpu_detach_drains_magazines)
+{
+	setup();
+	struct kmem_cache *c = kmem_cache_create("detach", 128, 0, 0, NULL);
+	void *o[64];
+	for (int i = 0; i < 64; i++)
+		o[i] = kmem_cache_alloc(c, 0);
+	for (int i = 0; i < 64; i++)
+		kmem_cache_free(c, o[i]);     /* into CPU 0's magazines */
+	struct kmem_cache_stats st;
+	kmem_cache_get_stats(c, &st);
+	CHECK(st.objs_in_slabs > 0, "nothing cached on the CPU (objs_in_slabs 0)");
+	CHECK(st.objs_in_slabs > st.objs_cached, "CPU 0's magazines hold nothing");
+	mm_cpu_detach(0);
+	kmem_cache_get_stats(c, &st);
+	/* what is left out of the slabs is in the depot, no longer on CPU 0 */
+	CHECK(st.objs_in_slabs == st.objs_cached, "%llu objects out of the slabs, %llu in the "
+	      "depot after detach", (unsigned long long)st.objs_in_slabs,
+	      (unsigned long long)st.objs_cached);
+	CHECK(kmem_cache_destroy(c) == 0, "destroy");
+}
+
+TEST(check_all_sees_cache_damage)
+{
+	setup();
+	struct kmem_cache *c = kmem_cache_create("damaged", 40, 0, KMEM_DEBUG, NULL);
+	unsigned char *p = kmem_cache_alloc(c, 0);
+	host_capture_start(out, sizeof out);
+	CHECK(mm_check_all() == 0, "clean heap has problems");
+	p[40] = 0;                         /* one byte past the object */
+	int n = mm_check_all();
+	struct mm_bug_report r;
+	mm_debug_last_report(&r);
+	host_capture_stop();
+	CHECK(n == 1, "mm_check_all found %d problems, want 1", n);
+	CHECK(r.kind == MM_BUG_OVERFLOW && r.cache && strcmp(r.cache, "damaged") == 0 &&
+	      r.bad == p + 40, "report: %s, cache %s, bad %p", mm_bug_name(r.kind),
+	      r.cache ? r.cache : "-", r.bad);
+	p[40] = MM_POISON_REDZONE;
+	kmem_cache_free(c, p);
+	CHECK(kmem_cache_destroy(c) == 0, "destroy");
+}
+
+int main(int argc, char **argv)
+{
+	return harness_main(argc, argv);
+}

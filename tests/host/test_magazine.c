@@ -1,0 +1,252 @@
+/*
+ * test_magazine.c - the generic magazine layer (mm/magazine.[ch]) alone:
+ * this program links mm/magazine.c and the base layer only
+ * (arch/host/arch.mk), no pools, no caches.  Its client is written here: a
+ * layer below that hands out the objects of one array (fill) and takes
+ * them back (flush), and magazine memory from calloc, each counted, so
+ * every object and every magazine can be accounted for after each step.
+ *
+ *   alloc on an empty slot  -> fill half a magazine in one batch
+ *   free on a full loaded   -> swap with prev; both full -> prev to the
+ *                              depot, an empty magazine becomes loaded
+ *   depot past max_full     -> the extra magazine's objects go below
+ *   slot_drain + depot_flush -> every object below, every magazine freed
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "harness.h"
+#include "../../mm/lock_order.h"
+#include "../../mm/magazine.h"
+
+#define NOBJ 4096
+static char objs[NOBJ][16];
+static void *below[NOBJ];          /* free objects of the layer below (a stack) */
+static unsigned nbelow, fills, flushes, mags_live, fail_mag_new;
+
+static unsigned t_fill(struct mm_depot *d, void **obj, unsigned n)
+{
+	(void)d;
+	unsigned i;
+	for (i = 0; i < n && nbelow; i++)
+		obj[i] = below[--nbelow];
+	fills++;
+	return i;
+}
+
+static void t_flush(struct mm_depot *d, void **obj, unsigned n)
+{
+	(void)d;
+	for (unsigned i = 0; i < n; i++)
+		below[nbelow++] = obj[i];
+	flushes++;
+}
+
+static struct mm_mag *t_mag_new(void *owner)
+{
+	(void)owner;
+	if (fail_mag_new)
+		return NULL;
+	mags_live++;
+	return calloc(1, sizeof(struct mm_mag));
+}
+
+static void t_mag_delete(void *owner, struct mm_mag *m)
+{
+	(void)owner;
+	mags_live--;
+	free(m);
+}
+
+static const struct mm_depot_ops ops = { t_fill, t_flush, t_mag_new, t_mag_delete };
+static struct mm_depot depot;
+static struct mm_cpu_slot slot;
+
+static unsigned in_slot(void)
+{
+	return slot.loaded->count + slot.prev->count;
+}
+
+/* Everything cached back below, every magazine freed (the previous
+ * test's state, before each setup; objects a test still holds stay). */
+static void teardown(void)
+{
+	if (depot.ops == NULL)
+		return;
+	slot_drain(&slot, &depot);
+	depot_flush(&depot);
+	CHECK(mags_live == 0 && in_slot() == 0 && depot_objects(&depot) == 0,
+	      "after drain: %u magazines, %u objects cached", mags_live, in_slot());
+}
+
+static void setup(unsigned cap, unsigned max_full)
+{
+	teardown();
+	nbelow = fills = flushes = mags_live = fail_mag_new = 0;
+	for (unsigned i = 0; i < NOBJ; i++)
+		below[nbelow++] = objs[NOBJ - 1 - i];
+	depot_init(&depot, cap, max_full, &ops, NULL, MM_LOCK_DEPOT);
+	slot_init(&slot);
+}
+
+static void *alloc(void)
+{
+	void *o = mag_pop(slot.loaded);
+	return o ? o : mag_alloc_slow(&slot, &depot);
+}
+
+static void release(void *o)
+{
+	if (!mag_push(slot.loaded, o))
+		CHECK(mag_free_slow(&slot, &depot, o), "mag_free_slow refused %p", o);
+}
+
+TEST(empty_slot_starts_at_mag_none)
+{
+	setup(10, 2);
+	CHECK(slot.loaded == &mag_none && slot.prev == &mag_none, "slot not at mag_none");
+	CHECK(mag_pop(slot.loaded) == NULL, "mag_none handed out an object");
+	CHECK(!mag_push(slot.loaded, objs[0]), "mag_none took an object");
+	CHECK(mags_live == 0, "magazines made before any use");
+}
+
+TEST(first_alloc_fills_half_a_magazine)
+{
+	setup(10, 2);
+	void *o = alloc();
+	CHECK(o == objs[4], "got %p, want the last of the batch (a magazine is a stack)", o);
+	CHECK(fills == 1 && nbelow == NOBJ - 5, "fills %u, below %u: want one batch of 5",
+	      fills, nbelow);
+	CHECK(in_slot() == 4 && mags_live == 1, "%u objects in the slot, %u magazines",
+	      in_slot(), mags_live);
+	for (int i = 0; i < 4; i++)
+		alloc();
+	CHECK(fills == 1, "the four cached objects took another fill");
+	alloc();
+	CHECK(fills == 2, "an empty slot did not fill again");
+}
+
+TEST(frees_swap_then_trade_with_the_depot)
+{
+	setup(4, 1);
+	void *o[12];
+	for (int i = 0; i < 12; i++)
+		o[i] = alloc();
+	unsigned below_before = nbelow;
+	for (int i = 0; i < 8; i++)    /* loaded and prev full: 8 objects */
+		release(o[i]);
+	CHECK(in_slot() == 8 && depot.nfull == 0, "slot %u, depot %u full", in_slot(),
+	      depot.nfull);
+	release(o[8]);                 /* prev to the depot, a new empty loaded */
+	CHECK(depot.nfull == 1 && slot.loaded->count == 1 && in_slot() == 5,
+	      "after the 9th free: depot %u full, slot %u", depot.nfull, in_slot());
+	for (int i = 9; i < 12; i++)
+		release(o[i]);
+	CHECK(nbelow == below_before, "objects went below before the depot was full");
+	void *more[5];
+	for (int i = 0; i < 5; i++)
+		more[i] = alloc();
+	for (int i = 0; i < 5; i++)
+		release(more[i]);
+	CHECK(nbelow == below_before, "a swap or trade lost or flushed objects");
+}
+
+TEST(depot_past_max_full_flushes_below)
+{
+	setup(4, 1);
+	void *o[40];
+	for (int i = 0; i < 40; i++)
+		o[i] = alloc();
+	unsigned below_before = nbelow;
+	for (int i = 0; i < 40; i++)
+		release(o[i]);
+	CHECK(depot.nfull == 1, "depot keeps %u full magazines, max 1", depot.nfull);
+	CHECK(in_slot() + 4 * depot.nfull + (nbelow - below_before) == 40,
+	      "objects lost: slot %u depot %u below +%u", in_slot(), depot.nfull,
+	      nbelow - below_before);
+	CHECK(nbelow - below_before >= 40 - 8 - 4, "too few objects went below (%u)",
+	      nbelow - below_before);
+	CHECK(depot.nempty <= depot.max_full + 2, "depot keeps %u empty magazines", depot.nempty);
+}
+
+TEST(drain_and_flush_give_everything_back)
+{
+	setup(8, 2);
+	void *o[100];
+	for (int i = 0; i < 100; i++)
+		o[i] = alloc();
+	for (int i = 0; i < 100; i++)
+		release(o[i]);
+	CHECK(depot_objects(&depot) == 8u * depot.nfull, "depot_objects %llu, %u full",
+	      (unsigned long long)depot_objects(&depot), depot.nfull);
+	slot_drain(&slot, &depot);
+	CHECK(slot.loaded == &mag_none && slot.prev == &mag_none, "drained slot not at mag_none");
+	depot_flush(&depot);
+	CHECK(nbelow == NOBJ, "%u of %u objects back below", nbelow, NOBJ);
+	CHECK(mags_live == 0, "%u magazines not freed", mags_live);
+	CHECK(depot.nfull == 0 && depot.nempty == 0 && depot_objects(&depot) == 0,
+	      "depot not empty after flush");
+}
+
+TEST(no_memory_for_magazines_still_works)
+{
+	setup(8, 2);
+	fail_mag_new = 1;
+	void *a = alloc(), *b = alloc();
+	CHECK(a && b && a != b, "allocation without magazines failed");
+	CHECK(slot.loaded == &mag_none && nbelow == NOBJ - 2, "objects cached without magazines");
+	release(a);
+	release(b);
+	CHECK(nbelow == NOBJ, "frees without magazines did not go below");
+}
+
+/* Random allocs and frees against a model: each object is either held by
+ * the test, or free in the slot/depot, or below, never twice. */
+TEST(random_conserves_objects)
+{
+	setup(6, 3);
+	static void *held[NOBJ];
+	static unsigned char state[NOBJ];    /* 1: held by the test */
+	unsigned nheld = 0;
+	uint64_t x = harness_seed | 1;
+	for (int step = 0; step < 200000; step++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		if (nheld && (x % 100 < 48 || nheld == NOBJ)) {
+			unsigned k = (unsigned)(x >> 32) % nheld;
+			void *o = held[k];
+			held[k] = held[--nheld];
+			unsigned idx = (unsigned)(((char (*)[16])o) - objs);
+			CHECK(state[idx] == 1, "freeing %u, which is not held", idx);
+			state[idx] = 0;
+			release(o);
+		} else if (x % 1000 == 999) {
+			slot_drain(&slot, &depot);
+			depot_flush(&depot);
+		} else {
+			void *o = alloc();
+			if (!o)
+				continue;
+			unsigned idx = (unsigned)(((char (*)[16])o) - objs);
+			CHECK(idx < NOBJ && state[idx] == 0, "handed out %u twice", idx);
+			state[idx] = 1;
+			held[nheld++] = o;
+		}
+		if (harness_failed_now)
+			return;
+	}
+	uint64_t cached = in_slot() + depot_objects(&depot);
+	CHECK(nheld + cached + nbelow == NOBJ, "held %u + cached %llu + below %u != %u", nheld,
+	      (unsigned long long)cached, nbelow, NOBJ);
+}
+
+TEST(zz_last_teardown)
+{
+	teardown();
+	depot.ops = NULL;
+}
+
+int main(int argc, char **argv)
+{
+	return harness_main(argc, argv);
+}
