@@ -283,6 +283,14 @@ static __attribute__((noinline)) void *kmalloc_slow(size_t size, unsigned flags,
 	return km_alloc(size, flags, caller);
 }
 
+/* A magazine entry that is not a block put there: reported, dropped. */
+static __attribute__((noinline)) void *kmalloc_bad_entry(size_t size, unsigned c,
+							  const struct km_block *b, void *caller)
+{
+	pcpu_entry_corrupt(c, b);
+	return kmalloc_slow(size, 0, caller);
+}
+
 /* The fast path: pop a block from this CPU's loaded magazine of the
  * class (mm/percpu.c); no lock, no atomic.  Everything else (an empty
  * magazine, no per-CPU cache, large, zeroing) goes to kmalloc_slow(). */
@@ -298,6 +306,8 @@ void *kmalloc(size_t size, unsigned flags)
 				struct km_block *b = mag_pop(pc->slot[c].loaded);
 				if (mm_likely(b != NULL)) {
 					mm_irq_restore(irq);
+					if (mm_unlikely(!pcpu_entry_ok(b)))
+						return kmalloc_bad_entry(size, c, b, RET_ADDR());
 					b->mark = 0;
 					return b;
 				}

@@ -38,6 +38,7 @@
 #include "lock_order.h"
 #include "percpu_internal.h"
 #include "pool.h"
+#include "report.h"
 
 #define DEPOT_MAX_FULL 8
 #define MAG_BYTES      8192
@@ -169,6 +170,11 @@ static struct km_pcpu *my_area(void)
 	return pc;
 }
 
+void pcpu_entry_corrupt(unsigned c, const struct km_block *b)
+{
+	mm_report_magazine(pools.cls[c].size, b);
+}
+
 void *pcpu_alloc(unsigned c)
 {
 	unsigned long irq = mm_irq_save();
@@ -177,6 +183,10 @@ void *pcpu_alloc(unsigned c)
 
 	if (pc) {
 		b = mag_alloc_slow(&pc->slot[c], &depot[c]);
+		while (b && mm_unlikely(!pcpu_entry_ok(b))) {
+			pcpu_entry_corrupt(c, b);
+			b = mag_alloc_slow(&pc->slot[c], &depot[c]);
+		}
 		if (b)
 			((struct km_block *)b)->mark = 0;
 	}

@@ -18,6 +18,7 @@
 #include <strata/platform.h>
 
 #include "magazine.h"
+#include "obj_layout.h"
 
 struct km_pcpu {
 	struct mm_cpu_slot slot[KMALLOC_MAX_CLASSES];
@@ -28,6 +29,16 @@ extern struct km_pcpu *km_pcpu[MM_MAX_CPUS];
  * context has no per-CPU cache (the caller then takes the locked path). */
 void *pcpu_alloc(unsigned c);
 bool pcpu_free(unsigned c, void *b);
+
+/* Is b, just popped from a magazine, a block put there?  Every block in
+ * a magazine carries km_mag_mark(); an entry that does not (a magazine
+ * overwritten by an overflow from the block before it, a forged entry)
+ * is reported by pcpu_entry_corrupt() and dropped, never handed out. */
+static inline bool pcpu_entry_ok(const struct km_block *b)
+{
+	return b->mark == km_mag_mark(b);
+}
+void pcpu_entry_corrupt(unsigned c, const struct km_block *b);
 /* After pool_init_all(): depots sized for the classes; registers the
  * layer (mm/layer.h: trim, lock, CPU detach). */
 void pcpu_init(void);

@@ -471,9 +471,26 @@ static bool other_unused(const struct km_arena *a)
 	return false;
 }
 
+/* Clear the encoded links of p's free blocks: p's memory may next serve
+ * another class (or, its arena freed, a large run), whose blocks would
+ * otherwise hold old links (an encoded NULL is secret ^ its address). */
+static void pool_wipe_links(struct km_pool *p)
+{
+	unsigned limit = pools.cls[p->cls].cap;   /* a cycle cannot hang us */
+	struct km_block *b = p->freeblock;
+
+	while (b && limit--) {
+		struct km_block *next = km_next(b);
+		b->enc = 0;
+		b = km_next_ok(p, next) ? next : NULL;
+	}
+	p->freeblock = NULL;
+}
+
 /* Pool p serves no class any more: back to its arena, no decision. */
 static void pool_release(struct km_pool *p)
 {
+	pool_wipe_links(p);
 	mm_store(p->live, 0u);
 	p->ref = 0;
 	arena_put_pool(p);

@@ -17,7 +17,9 @@
  * pointer in a free block yields garbage when decoded, and km_next() is
  * checked on every pop: the next block must be NULL or in the same pool.
  * A bad one is reported (pool_freelist_corrupt, report.c) and never
- * followed.
+ * followed.  The link is cleared when the block is handed out: a fresh
+ * block's encoded NULL is secret ^ &block->enc, so leaving it would hand
+ * the secret to the caller (and with it the power to forge links).
  */
 #ifndef MM_POOL_H
 #define MM_POOL_H
@@ -107,6 +109,7 @@ static inline void *pool_alloc_fast(unsigned c)
 			return pool_freelist_corrupt(p, b, next);
 		p->ref++;
 		p->freeblock = next;
+		b->enc = 0;          /* the encoded link would give the secret away */
 		b->mark = 0;
 		if (mm_unlikely(next == NULL)) {
 			/* free list used up: carve the next fresh block, if any */

@@ -188,6 +188,16 @@ void mm_report_bug(struct mm_bug_report *r)
 	}
 }
 
+void mm_report_magazine(size_t size, const void *b)
+{
+	struct mm_bug_report r = {
+		.kind = MM_BUG_FREELIST, .ptr = b, .bad = b, .block_size = size,
+	};
+	mm_printf("strata: per-CPU magazine of class %zu holds %p, not a freed block\n",
+		  size, b);
+	mm_report_bug(&r);
+}
+
 void mm_report_freelist(const void *pool, size_t size, const void *b, const void *next)
 {
 	struct mm_bug_report r = {

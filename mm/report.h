@@ -40,6 +40,10 @@ void mm_report_bad_free(enum kmalloc_report_kind why, const void *p, void *calle
  * to `next`, outside the pool (the pool layer's hardening). */
 void mm_report_freelist(const void *pool, size_t size, const void *b, const void *next);
 
+/* A per-CPU magazine of class size `size` held b, which is not a block
+ * freed into it (no magazine mark: the magazine layer's hardening). */
+void mm_report_magazine(size_t size, const void *b);
+
 /* lockdep.c: lock l (level `level`) taken while holding a lock of level
  * `held` below it. */
 void mm_report_lock_order(const mm_spinlock_t *l, unsigned level, unsigned held);
