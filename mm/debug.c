@@ -77,6 +77,12 @@ static struct mm_layer dbg_layer = {
 	.lock = dbg_lock, .unlock = dbg_unlock, .check = dbg_check,
 };
 
+/* On demand (and libstrata.so at exit): the debug blocks only. */
+int mm_debug_check(void)
+{
+	return MM_DEBUG && mm_debug_flags() ? dbg_check() : 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* setup                                                              */
 /* ------------------------------------------------------------------ */

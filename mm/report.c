@@ -26,6 +26,7 @@ static struct {
 	uint64_t bad_pointers, failures;
 	struct mm_bug_report last_bug;         /* mm_debug_last_report() */
 	int keep_going;                        /* bugs: report and go on */
+	int stop_on_bad_pointer;               /* bad pointers: report, panic */
 	uint64_t lock_order_reports;
 } rep = { .lock = MM_SPINLOCK_INIT_LEVEL(MM_LOCK_REPORT) };
 
@@ -55,6 +56,14 @@ const char *kmalloc_report_name(enum kmalloc_report_kind kind)
 	return (unsigned)kind < KM_REPORT_KINDS ? report_names[kind] : "?";
 }
 
+static void stop_at_bad_pointer(enum kmalloc_report_kind kind, const char *op, const void *ptr,
+				void *caller)
+{
+	char msg[128];
+	mm_snprintf(msg, sizeof msg, "%s(%p): %s (caller %p)", op, ptr, report_names[kind], caller);
+	mm_platform_panic(msg);
+}
+
 void mm_report_pointer(enum kmalloc_report_kind kind, const char *op, const void *ptr,
 		       size_t size, void *caller, unsigned owner)
 {
@@ -75,6 +84,13 @@ void mm_report_pointer(enum kmalloc_report_kind kind, const char *op, const void
 			  report_names[kind], owner, caller);
 	}
 	mm_spin_unlock(&rep.lock);
+	if (kind < KM_FAIL_TOO_LARGE && rep.stop_on_bad_pointer)
+		stop_at_bad_pointer(kind, op, ptr, caller);
+}
+
+void mm_debug_set_bad_pointer_panic(int panic)
+{
+	rep.stop_on_bad_pointer = panic;
 }
 
 void mm_report_counts(uint64_t *bad_pointers, uint64_t *failures)

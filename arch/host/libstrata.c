@@ -22,6 +22,12 @@
  *                 list lock before malloc); none of it in a single-threaded
  *                 process, as glibc; see below
  *   STRATA_STATS=1   statistics on stderr at exit
+ *   STRATA_DEBUG=... debug mode and what a bug found does, comma-separated:
+ *                    letters F Z P U Q (sanity, red zones, poison, call
+ *                    sites, quarantine), "all" or "off"; then "abort" (the
+ *                    default: report, then abort(), as glibc does on a
+ *                    double free) or "continue" (report and go on).  With
+ *                    debug mode on, the heap is checked once more at exit.
  *   STRATA_HEAP=64G  size of the heap span: the most the heap can grow to
  *                    (default 64 GiB; only what is used is mapped)
  */
@@ -40,6 +46,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <strata/debug.h>
 #include <strata/kmalloc.h>
 #include <strata/percpu.h>
 #include <strata/pfa.h>
@@ -351,6 +358,45 @@ static bool setup_span(void)
 	return true;
 }
 
+/* STRATA_DEBUG: "FZPUQ"/"all"/"off" and/or "abort"/"continue". */
+static void check_at_exit(void)
+{
+	mm_debug_check();
+}
+
+static bool word_is(const char *s, size_t n, const char *w)
+{
+	return strlen(w) == n && memcmp(s, w, n) == 0;
+}
+
+static void setup_debug(const char *env)
+{
+	char letters[32] = "";
+	int cont = 0;
+
+	for (const char *s = env; s && *s;) {
+		size_t n = strcspn(s, ",");
+		if (word_is(s, n, "continue"))
+			cont = 1;
+		else if (word_is(s, n, "abort"))
+			cont = 0;
+		else if (n < sizeof letters) {
+			memcpy(letters, s, n);
+			letters[n] = 0;
+		} else
+			fprintf(stderr, "strata: STRATA_DEBUG=%s: not understood\n", env);
+		s += n + (s[n] == ',');
+	}
+	if (letters[0] && strcmp(letters, "off") != 0 && strcmp(letters, "0") != 0) {
+		if (mm_debug_setup(letters) != 0)
+			fprintf(stderr, "strata: STRATA_DEBUG=%s: not understood\n", env);
+		else
+			atexit(check_at_exit);
+	}
+	mm_debug_set_panic(!cont);
+	mm_debug_set_bad_pointer_panic(!cont);
+}
+
 static void host_init(void)
 {
 	int expected = 0;
@@ -373,6 +419,7 @@ static void host_init(void)
 	if (pthread_key_create(&slot_key, thread_exit) == 0)
 		atomic_store(&slot_key_ready, 1);
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	setup_debug(getenv("STRATA_DEBUG"));
 	const char *st = getenv("STRATA_STATS");
 	if (st && *st && *st != '0')
 		atexit(print_stats_at_exit);

@@ -72,6 +72,12 @@
 int mm_debug_setup(const char *spec);
 unsigned mm_debug_flags(void);
 void mm_debug_set_panic(int panic_on_error);
+/* What follows the one-line report of a bad pointer (kfree, krealloc or
+ * the usable size of a pointer never handed out, or freed already): go
+ * on (0, the default in kernels: kfree leaves the heap untouched) or
+ * panic (1).  libstrata.so sets 1 (abort, as glibc does on a double
+ * free) unless STRATA_DEBUG says "continue". */
+void mm_debug_set_bad_pointer_panic(int panic);
 
 enum mm_bug_kind {
 	MM_BUG_NONE = 0,
@@ -107,5 +113,8 @@ const char *mm_bug_name(enum mm_bug_kind kind);
  * (kmem_cache_check_all), the PFA (pfa_check).  Each problem is reported;
  * returns how many. */
 int mm_check_all(void);
+/* Only debug mode's part of that: every live debug block's red zones and
+ * the quarantine's poison (each problem reported; how many). */
+int mm_debug_check(void);
 
 #endif
