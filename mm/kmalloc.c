@@ -318,6 +318,15 @@ void *kmalloc(size_t size, unsigned flags)
 	return kmalloc_slow(size, flags, RET_ADDR());
 }
 
+/* Only the hooked paths (debug, trace) keep the caller: otherwise it is
+ * kmalloc itself, and the caller appears in no report but a failure's. */
+void *kmalloc_caller(size_t size, unsigned flags, void *caller)
+{
+	if (mm_unlikely(km_debug_on))
+		return kmalloc_slow(size, flags, caller);
+	return kmalloc(size, flags);
+}
+
 void *kzalloc(size_t size, unsigned flags)
 {
 	return km_alloc(size, flags | KM_ZERO, RET_ADDR());

@@ -111,7 +111,7 @@ static inline void *or_enomem(void *p)
 STRATA_STD_EXPORT void *STRATA_STD_NAME(malloc)(size_t n)
 {
 	STRATA_STD_ENTRY();
-	return or_enomem(WITH_GROWTH(kmalloc(n, 0), n, 0));
+	return or_enomem(WITH_GROWTH(kmalloc_caller(n, 0, RET_ADDR()), n, 0));
 }
 
 STRATA_STD_EXPORT void STRATA_STD_NAME(free)(void *p)

@@ -88,6 +88,7 @@ static int run_case(const char *name)
 {
 	for (unsigned i = 0; i < sizeof bugs / sizeof bugs[0]; i++)
 		if (strcmp(bugs[i].name, name) == 0) {
+			fprintf(stderr, "case at %p\n", (void *)bugs[i].commit);
 			bugs[i].commit();
 			fprintf(stderr, "survived\n");
 			return 0;
@@ -195,6 +196,21 @@ static void expect_debug_class(const char *name, const char *text)
 TEST(overflow_small_found_by_debug_mode)
 {
 	expect_debug_class("overflow_small", "BUG: buffer overflow (red zone after the block damaged)");
+}
+
+/* "allocated at" names the program's call of malloc, not libstrata. */
+TEST(debug_report_names_the_programs_malloc_call)
+{
+	commit("overflow_small", "all");
+	const char *at = strstr(out, "allocated at ");
+	REQUIRE(at != NULL, "no \"allocated at\" in:\n%s", out);
+	const char *fn = strstr(out, "case at ");
+	REQUIRE(fn != NULL, "no \"case at\" in:\n%s", out);
+	/* the child's addresses (its own load address): the call of malloc
+	 * lies in overflow_small(), a few dozen bytes into it */
+	unsigned long site = strtoul(at + 13, NULL, 16), start = strtoul(fn + 8, NULL, 16);
+	CHECK(site > start && site < start + 256, "allocated at %#lx, not in overflow_small() at %#lx",
+	      site, start);
 }
 
 TEST(write_after_free_found_by_debug_mode)

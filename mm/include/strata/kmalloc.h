@@ -70,6 +70,9 @@ size_t kmalloc_usable_size(const void *p);               /* 0 for NULL or a bad 
 /* The same, with the caller to blame in reports given explicitly (for
  * wrappers such as mm/malloc_std.c). */
 void kfree_caller(const void *p, void *caller);
+/* kmalloc() on behalf of `caller` (the C library's malloc passes its own
+ * caller, so that debug mode's "allocated at" names the program). */
+void *kmalloc_caller(size_t size, unsigned flags, void *caller);
 void *krealloc_caller(void *p, size_t size, unsigned flags, void *caller);
 size_t kmalloc_usable_size_caller(const void *p, void *caller);
 
