@@ -74,6 +74,29 @@ static void write_after_free(void)
 	p[3] = 1;                  /* found in the quarantine, at exit at the latest */
 }
 
+static void overflow_large(void)
+{
+	char *p = malloc(100000);
+	sink = p;
+	p[100000] = 1;
+	free(p);
+}
+
+static void write_after_free_large(void)
+{
+	char *p = malloc(100000);
+	free(p);
+	p[5] = 1;
+}
+
+static void malloc0_write(void)
+{
+	char *p = malloc(0);
+	sink = p;
+	p[0] = 1;                  /* every byte of a malloc(0) block is red zone */
+	free(p);
+}
+
 static const struct bug {
 	const char *name;
 	void (*commit)(void);
@@ -81,7 +104,9 @@ static const struct bug {
 	{ "double_free_small", double_free_small }, { "double_free_large", double_free_large },
 	{ "interior_free", interior_free },         { "stack_free", stack_free },
 	{ "realloc_bad", realloc_bad },             { "overflow_small", overflow_small },
-	{ "write_after_free", write_after_free },
+	{ "write_after_free", write_after_free },   { "overflow_large", overflow_large },
+	{ "write_after_free_large", write_after_free_large },
+	{ "malloc0_write", malloc0_write },
 };
 
 static int run_case(const char *name)
@@ -216,6 +241,21 @@ TEST(debug_report_names_the_programs_malloc_call)
 TEST(write_after_free_found_by_debug_mode)
 {
 	expect_debug_class("write_after_free", "BUG: use after free (write to a freed block)");
+}
+
+TEST(overflow_large_found_by_debug_mode)
+{
+	expect_debug_class("overflow_large", "BUG: buffer overflow (red zone after the block damaged)");
+}
+
+TEST(write_after_free_large_found_by_debug_mode)
+{
+	expect_debug_class("write_after_free_large", "BUG: use after free (write to a freed block)");
+}
+
+TEST(malloc0_write_found_by_debug_mode)
+{
+	expect_debug_class("malloc0_write", "BUG: buffer overflow (red zone after the block damaged)");
 }
 
 int main(int argc, char **argv)
