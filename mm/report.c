@@ -56,11 +56,22 @@ const char *kmalloc_report_name(enum kmalloc_report_kind kind)
 	return (unsigned)kind < KM_REPORT_KINDS ? report_names[kind] : "?";
 }
 
+/* A freed block given to anything but a free is used after free, not
+ * freed twice. */
+static const char *kind_text(enum kmalloc_report_kind kind, const char *op)
+{
+	if (kind == KM_DOUBLE_FREE && op[0] == 'k' && op[1] == 'r')
+		return "block already free (krealloc of a freed block: use after free)";
+	if (kind == KM_DOUBLE_FREE && op[0] == 'k' && op[1] == 'm' && op[2] == 'a')
+		return "block already free (its size asked after free: use after free)";
+	return report_names[kind];
+}
+
 static void stop_at_bad_pointer(enum kmalloc_report_kind kind, const char *op, const void *ptr,
 				void *caller)
 {
 	char msg[128];
-	mm_snprintf(msg, sizeof msg, "%s(%p): %s (caller %p)", op, ptr, report_names[kind], caller);
+	mm_snprintf(msg, sizeof msg, "%s(%p): %s (caller %p)", op, ptr, kind_text(kind, op), caller);
 	mm_platform_panic(msg);
 }
 
@@ -81,7 +92,7 @@ void mm_report_pointer(enum kmalloc_report_kind kind, const char *op, const void
 	} else {
 		rep.bad_pointers++;
 		mm_printf("strata: %s(%p): %s (page owner %u), caller %p\n", op, ptr,
-			  report_names[kind], owner, caller);
+			  kind_text(kind, op), owner, caller);
 	}
 	mm_spin_unlock(&rep.lock);
 	if (kind < KM_FAIL_TOO_LARGE && rep.stop_on_bad_pointer)

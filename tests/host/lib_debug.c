@@ -19,6 +19,7 @@
 #include "harness.h"
 
 #include <stdbool.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,6 +98,13 @@ static void malloc0_write(void)
 	free(p);
 }
 
+static void usable_size_after_free(void)
+{
+	char *p = malloc(24);
+	free(p);
+	sink = (void *)malloc_usable_size(p);
+}
+
 static const struct bug {
 	const char *name;
 	void (*commit)(void);
@@ -106,7 +114,7 @@ static const struct bug {
 	{ "realloc_bad", realloc_bad },             { "overflow_small", overflow_small },
 	{ "write_after_free", write_after_free },   { "overflow_large", overflow_large },
 	{ "write_after_free_large", write_after_free_large },
-	{ "malloc0_write", malloc0_write },
+	{ "malloc0_write", malloc0_write },         { "usable_size_after_free", usable_size_after_free },
 };
 
 static int run_case(const char *name)
@@ -206,6 +214,13 @@ TEST(realloc_bad_pointer_reported_aborts)
 {
 	expect("realloc_bad", NULL, "krealloc(0x1): not in managed RAM", true);
 	expect("realloc_bad", "continue", "krealloc(0x1): not in managed RAM", false);
+}
+
+TEST(usable_size_of_freed_block_reported_as_such)
+{
+	expect("usable_size_after_free", NULL, "its size asked after free: use after free", true);
+	CHECK(!strstr(out, "(double free)"), "reported as a double free:\n%s", out);
+	expect("usable_size_after_free", "continue", "its size asked after free", false);
 }
 
 /* Debug mode's classes: missed by default (the program goes on), found
