@@ -36,7 +36,7 @@ bool pcpu_free(unsigned c, void *b);
  * is reported by pcpu_entry_corrupt() and dropped, never handed out. */
 static inline bool pcpu_entry_ok(const struct km_block *b)
 {
-	return b->mark == km_mag_mark(b);
+	return !KM_HARDEN || b->mark == km_mag_mark(b);
 }
 void pcpu_entry_corrupt(unsigned c, const struct km_block *b);
 /* After pool_init_all(): depots sized for the classes; registers the

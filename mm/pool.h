@@ -109,7 +109,8 @@ static inline void *pool_alloc_fast(unsigned c)
 			return pool_freelist_corrupt(p, b, next);
 		p->ref++;
 		p->freeblock = next;
-		b->enc = 0;          /* the encoded link would give the secret away */
+		if (KM_HARDEN)
+			b->enc = 0;  /* the encoded link would give the secret away */
 		b->mark = 0;
 		if (mm_unlikely(next == NULL)) {
 			/* free list used up: carve the next fresh block, if any */
