@@ -10,6 +10,7 @@
 #
 # Variables: ARCH=x86_64|aarch64|riscv64|host  TOOLCHAIN=gcc|clang
 #            KARGS="test=all seed=7"   MEM=512M   SMP=1   V=1 (echo commands)
+#            RISCV_NOZBB=1 (with ARCH=riscv64 lib: rv64imac, no Zbb)
 
 ARCH      ?= x86_64
 TOOLCHAIN ?= gcc
@@ -22,6 +23,13 @@ ifeq ($(TOOLCHAIN),clang)
 BUILD := build/$(ARCH)-clang
 else
 BUILD := build/$(ARCH)
+endif
+
+# RISCV_NOZBB=1: mm/ for an rv64imac CPU without bit-manipulation
+# instructions (build/riscv64-nozbb/libstrata.a; `make lib` only, the
+# demo kernel needs FP), where __builtin_clz/ctz would call libgcc.
+ifeq ($(RISCV_NOZBB),1)
+BUILD := $(BUILD)-nozbb
 endif
 
 ifneq ($(V),1)

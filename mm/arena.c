@@ -81,6 +81,7 @@
 #include <strata/platform.h>
 
 #include "arena.h"
+#include "util.h"
 
 struct arena_state arenas;
 
@@ -140,7 +141,7 @@ static struct km_arena *fullest_usable(void)
 {
 	for (unsigned w = 0; w < KM_BUCKET_WORDS; w++)
 		if (arenas.bucket_map[w])
-			return arenas.bucket[w * 64 + (unsigned)__builtin_ctzll(arenas.bucket_map[w])];
+			return arenas.bucket[w * 64 + mm_ctz64(arenas.bucket_map[w])];
 	return NULL;
 }
 

@@ -32,6 +32,7 @@
 #include "layer.h"
 #include "lock_order.h"
 #include "pfa_internal.h"
+#include "util.h"
 
 /* ------------------------------------------------------------------ */
 /* statistics                                                         */
@@ -69,10 +70,10 @@ void pfa_get_stats(struct pfa_stats *st)
 	for (unsigned k = 0; k <= PFA_MAX_ORDER; k++)
 		st->free_blocks[k] = pfa.nr_free[k];
 	st->largest_free_order =
-		pfa.nonempty ? 31u - (unsigned)__builtin_clz(pfa.nonempty) : 0;
+		pfa.nonempty ? 31u - mm_clz32(pfa.nonempty) : 0;
 	/* the lazy span (fresh mode) as the blocks it would be carved into */
 	for (uint32_t a = pfa.lazy_next; a < pfa.lazy_end;) {
-		unsigned k = a ? (unsigned)__builtin_ctz(a) : PFA_MAX_ORDER;
+		unsigned k = a ? mm_ctz32(a) : PFA_MAX_ORDER;
 		if (k > PFA_MAX_ORDER)
 			k = PFA_MAX_ORDER;
 		while (PFA_BLOCK_PAGES(k) > pfa.lazy_end - a)
