@@ -139,12 +139,20 @@ static inline unsigned mm_ctz64(uint64_t x)
 
 static inline unsigned mm_clz32(uint32_t x)
 {
-	return mm_clz64(x) - 32u;
+#if MM_HAVE_CLZ
+	return (unsigned)__builtin_clz(x);
+#else
+	return mm_clz64_generic(x) - 32u;
+#endif
 }
 
 static inline unsigned mm_ctz32(uint32_t x)
 {
+#if MM_HAVE_CTZ
+	return (unsigned)__builtin_ctz(x);
+#else
 	return mm_ctz64(x);
+#endif
 }
 
 static inline unsigned mm_ceil_log2(uint64_t n)   /* n >= 1 */
