@@ -75,7 +75,7 @@ CC_ISYSTEM := -isystem $(CC_INCLUDE) $(if $(wildcard $(CC_INCLUDE)/limits.h),,\
 # freestanding headers: strata is what the C library links against, so it
 # must not depend on the C library's headers.
 KCFLAGS_BASE := $(KCFLAGS_COMMON) -nostdinc $(CC_ISYSTEM)
-MM_CFLAGS := $(KCFLAGS_BASE) $(MM_INC)
+MM_CFLAGS := $(KCFLAGS_BASE) $(MM_INC) -fstack-usage
 
 # kernel/, arch/, lib/, tests/kernel/ use newlib (scripts/build-newlib).
 # newlib's headers come BEFORE the compiler's: with the compiler's first,

@@ -37,7 +37,7 @@ struct dump {
 	void (*out)(const char *s, size_t n);
 	unsigned lines;
 	size_t n;
-	char buf[512];
+	char buf[256];      /* small: mm/ functions keep under MM_STACK_BUDGET */
 };
 
 static void flush(struct dump *d)

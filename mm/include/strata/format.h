@@ -17,7 +17,8 @@ int mm_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap);
 int mm_snprintf(char *buf, size_t n, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Format and send to mm_platform_write() (at most 512 bytes per call). */
+/* Format and send to mm_platform_write(), any length: in pieces of up to
+ * 256 bytes (one piece for a line that fits), through a 256-byte buffer. */
 void mm_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif
