@@ -136,6 +136,18 @@ $(LIBSTRATA): $(MM_OBJS)
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && $(KAR) rcs $@ $^
 
+# The same archive with every public name prefixed (strata/names.h):
+# kfree is strata_kfree there.  The minikernel links this one.
+PREFIXED_OBJS := $(patsubst %,$(BUILD)/prefixed/%.o,$(MM_SRCS))
+PREFIXED_LIB  := $(BUILD)/prefixed/libstrata.a
+$(PREFIXED_OBJS): $(BUILD)/prefixed/mm/%.c.o: mm/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<  (STRATA_PREFIX=strata_)"
+	$(Q)$(KCC) $(MM_CFLAGS) -DSTRATA_PREFIX=strata_ -c $< -o $@
+$(PREFIXED_LIB): $(PREFIXED_OBJS)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && $(KAR) rcs $@ $^
+
 $(KERNEL): $(KERNEL_OBJS) $(LIBSTRATA) arch/$(ARCH)/linker.ld
 	@echo "  LD      $@"
 	$(Q)$(KLD) $(ARCH_LDFLAGS) -T arch/$(ARCH)/linker.ld -o $@ \
@@ -160,29 +172,43 @@ debug: deps $(KERNEL)
 # The porting proof: a second, tiny kernel built against the *installed*
 # headers and libstrata.a (tests/porting/minikernel.c), reusing only the
 # boot stub and console of this repository.  Its link map says which
-# objects of libstrata.a it pulled in (scripts/check-minikernel).
+# objects of libstrata.a it pulled in (scripts/check-minikernel).  It has a
+# kfree of its own, so it links the prefixed archive (strata_kfree, ...).
 PORT_PREFIX := $(BUILD)/prefix
-MINI_OBJS := $(filter-out $(BUILD)/kernel/main.c.o $(BUILD)/kernel/mm_glue.c.o \
-	$(BUILD)/kernel/demo.c.o $(BUILD)/tests/%,$(KERNEL_OBJS))
+# The boot stub and console are compiled again with the prefix (they call
+# pfa_alloc, kmalloc: strata_pfa_alloc, strata_kmalloc in this kernel).
+MINI_OBJS := $(patsubst $(BUILD)/%,$(BUILD)/mini/%,$(filter-out $(BUILD)/kernel/main.c.o \
+	$(BUILD)/kernel/mm_glue.c.o $(BUILD)/kernel/demo.c.o $(BUILD)/tests/%,$(KERNEL_OBJS)))
+$(MINI_OBJS): | newlib
+$(BUILD)/mini/%.c.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<  (STRATA_PREFIX=strata_)"
+	$(Q)$(KCC) $(KCFLAGS) -DSTRATA_PREFIX=strata_ -c $< -o $@
+$(BUILD)/mini/%.S.o: %.S
+	@mkdir -p $(dir $@)
+	@echo "  AS      $<  (STRATA_PREFIX=strata_)"
+	$(Q)$(KCC) $(KASFLAGS) -DSTRATA_PREFIX=strata_ -c $< -o $@
 
 minikernel: $(MINIKERNEL)
-$(PORT_PREFIX)/lib/libstrata.a: $(LIBSTRATA) $(wildcard mm/include/strata/*.h)
-	$(Q)$(MAKE) -s install PREFIX=$(abspath $(PORT_PREFIX))
+$(PORT_PREFIX)/lib/libstrata.a: $(PREFIXED_LIB) $(wildcard mm/include/strata/*.h)
+	$(Q)$(MAKE) -s install PREFIX=$(abspath $(PORT_PREFIX)) INSTALL_LIB=$(PREFIXED_LIB)
 $(BUILD)/minikernel.o: tests/porting/minikernel.c $(PORT_PREFIX)/lib/libstrata.a
-	@echo "  CC      $<  (installed headers only)"
-	$(Q)$(KCC) $(KCFLAGS_BASE) -I$(PORT_PREFIX)/include -c $< -o $@
+	@echo "  CC      $<  (installed headers only, STRATA_PREFIX=strata_)"
+	$(Q)$(KCC) $(KCFLAGS_BASE) -DSTRATA_PREFIX=strata_ -I$(PORT_PREFIX)/include -c $< -o $@
 $(MINIKERNEL): $(BUILD)/minikernel.o $(MINI_OBJS) arch/$(ARCH)/linker.ld
 	@echo "  LD      $@"
 	$(Q)$(KLD) $(ARCH_LDFLAGS) -T arch/$(ARCH)/linker.ld -o $@ -Map=$(BUILD)/minikernel.map \
 		$(BUILD)/minikernel.o $(MINI_OBJS) -L$(PORT_PREFIX)/lib \
 		$(call NEWLIB_LIBS,-lstrata)
 
-install: $(LIBSTRATA)
+# INSTALL_LIB=$(BUILD)/prefixed/libstrata.a installs the prefixed archive
+INSTALL_LIB ?= $(LIBSTRATA)
+install: $(INSTALL_LIB)
 	install -d $(PREFIX)/lib $(PREFIX)/include/strata
-	install -m 644 $(LIBSTRATA) $(PREFIX)/lib/
+	install -m 644 $(INSTALL_LIB) $(PREFIX)/lib/libstrata.a
 	install -m 644 mm/include/strata/*.h $(PREFIX)/include/strata/
 
--include $(KERNEL_OBJS:.o=.d) $(MM_OBJS:.o=.d)
+-include $(KERNEL_OBJS:.o=.d) $(MM_OBJS:.o=.d) $(PREFIXED_OBJS:.o=.d) $(MINI_OBJS:.o=.d)
 endif
 
 # ------------------------------------------------------------ whole project

@@ -16,6 +16,7 @@
  */
 #ifndef MM_UTIL_H
 #define MM_UTIL_H
+#include <strata/names.h>
 
 #include <stddef.h>
 #include <stdint.h>

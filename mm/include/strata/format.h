@@ -9,6 +9,7 @@
  */
 #ifndef STRATA_FORMAT_H
 #define STRATA_FORMAT_H
+#include <strata/names.h>   /* -DSTRATA_PREFIX=...: prefixed names */
 
 #include <stdarg.h>
 #include <stddef.h>

@@ -23,6 +23,7 @@
  */
 #ifndef STRATA_PFA_H
 #define STRATA_PFA_H
+#include <strata/names.h>   /* -DSTRATA_PREFIX=...: prefixed names */
 
 #include <stddef.h>
 #include <stdint.h>
