@@ -10,6 +10,7 @@
 #
 # Variables: ARCH=x86_64|aarch64|riscv64|host  TOOLCHAIN=gcc|clang
 #            KARGS="test=all seed=7"   MEM=512M   SMP=1   V=1 (echo commands)
+#            RISCV_NOZBB=1 (with ARCH=riscv64 lib: rv64imac, no Zbb)
 
 ARCH      ?= x86_64
 TOOLCHAIN ?= gcc
@@ -22,6 +23,13 @@ ifeq ($(TOOLCHAIN),clang)
 BUILD := build/$(ARCH)-clang
 else
 BUILD := build/$(ARCH)
+endif
+
+# RISCV_NOZBB=1: mm/ for an rv64imac CPU without bit-manipulation
+# instructions (build/riscv64-nozbb/libstrata.a; `make lib` only, the
+# demo kernel needs FP), where __builtin_clz/ctz would call libgcc.
+ifeq ($(RISCV_NOZBB),1)
+BUILD := $(BUILD)-nozbb
 endif
 
 ifneq ($(V),1)
@@ -67,7 +75,7 @@ CC_ISYSTEM := -isystem $(CC_INCLUDE) $(if $(wildcard $(CC_INCLUDE)/limits.h),,\
 # freestanding headers: strata is what the C library links against, so it
 # must not depend on the C library's headers.
 KCFLAGS_BASE := $(KCFLAGS_COMMON) -nostdinc $(CC_ISYSTEM)
-MM_CFLAGS := $(KCFLAGS_BASE) $(MM_INC)
+MM_CFLAGS := $(KCFLAGS_BASE) $(MM_INC) -fstack-usage
 
 # kernel/, arch/, lib/, tests/kernel/ use newlib (scripts/build-newlib).
 # newlib's headers come BEFORE the compiler's: with the compiler's first,
@@ -128,6 +136,18 @@ $(LIBSTRATA): $(MM_OBJS)
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && $(KAR) rcs $@ $^
 
+# The same archive with every public name prefixed (strata/names.h):
+# kfree is strata_kfree there.  The minikernel links this one.
+PREFIXED_OBJS := $(patsubst %,$(BUILD)/prefixed/%.o,$(MM_SRCS))
+PREFIXED_LIB  := $(BUILD)/prefixed/libstrata.a
+$(PREFIXED_OBJS): $(BUILD)/prefixed/mm/%.c.o: mm/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<  (STRATA_PREFIX=strata_)"
+	$(Q)$(KCC) $(MM_CFLAGS) -DSTRATA_PREFIX=strata_ -c $< -o $@
+$(PREFIXED_LIB): $(PREFIXED_OBJS)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && $(KAR) rcs $@ $^
+
 $(KERNEL): $(KERNEL_OBJS) $(LIBSTRATA) arch/$(ARCH)/linker.ld
 	@echo "  LD      $@"
 	$(Q)$(KLD) $(ARCH_LDFLAGS) -T arch/$(ARCH)/linker.ld -o $@ \
@@ -152,29 +172,43 @@ debug: deps $(KERNEL)
 # The porting proof: a second, tiny kernel built against the *installed*
 # headers and libstrata.a (tests/porting/minikernel.c), reusing only the
 # boot stub and console of this repository.  Its link map says which
-# objects of libstrata.a it pulled in (scripts/check-minikernel).
+# objects of libstrata.a it pulled in (scripts/check-minikernel).  It has a
+# kfree of its own, so it links the prefixed archive (strata_kfree, ...).
 PORT_PREFIX := $(BUILD)/prefix
-MINI_OBJS := $(filter-out $(BUILD)/kernel/main.c.o $(BUILD)/kernel/mm_glue.c.o \
-	$(BUILD)/kernel/demo.c.o $(BUILD)/tests/%,$(KERNEL_OBJS))
+# The boot stub and console are compiled again with the prefix (they call
+# pfa_alloc, kmalloc: strata_pfa_alloc, strata_kmalloc in this kernel).
+MINI_OBJS := $(patsubst $(BUILD)/%,$(BUILD)/mini/%,$(filter-out $(BUILD)/kernel/main.c.o \
+	$(BUILD)/kernel/mm_glue.c.o $(BUILD)/kernel/demo.c.o $(BUILD)/tests/%,$(KERNEL_OBJS)))
+$(MINI_OBJS): | newlib
+$(BUILD)/mini/%.c.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<  (STRATA_PREFIX=strata_)"
+	$(Q)$(KCC) $(KCFLAGS) -DSTRATA_PREFIX=strata_ -c $< -o $@
+$(BUILD)/mini/%.S.o: %.S
+	@mkdir -p $(dir $@)
+	@echo "  AS      $<  (STRATA_PREFIX=strata_)"
+	$(Q)$(KCC) $(KASFLAGS) -DSTRATA_PREFIX=strata_ -c $< -o $@
 
 minikernel: $(MINIKERNEL)
-$(PORT_PREFIX)/lib/libstrata.a: $(LIBSTRATA) $(wildcard mm/include/strata/*.h)
-	$(Q)$(MAKE) -s install PREFIX=$(abspath $(PORT_PREFIX))
+$(PORT_PREFIX)/lib/libstrata.a: $(PREFIXED_LIB) $(wildcard mm/include/strata/*.h)
+	$(Q)$(MAKE) -s install PREFIX=$(abspath $(PORT_PREFIX)) INSTALL_LIB=$(PREFIXED_LIB)
 $(BUILD)/minikernel.o: tests/porting/minikernel.c $(PORT_PREFIX)/lib/libstrata.a
-	@echo "  CC      $<  (installed headers only)"
-	$(Q)$(KCC) $(KCFLAGS_BASE) -I$(PORT_PREFIX)/include -c $< -o $@
+	@echo "  CC      $<  (installed headers only, STRATA_PREFIX=strata_)"
+	$(Q)$(KCC) $(KCFLAGS_BASE) -DSTRATA_PREFIX=strata_ -I$(PORT_PREFIX)/include -c $< -o $@
 $(MINIKERNEL): $(BUILD)/minikernel.o $(MINI_OBJS) arch/$(ARCH)/linker.ld
 	@echo "  LD      $@"
 	$(Q)$(KLD) $(ARCH_LDFLAGS) -T arch/$(ARCH)/linker.ld -o $@ -Map=$(BUILD)/minikernel.map \
 		$(BUILD)/minikernel.o $(MINI_OBJS) -L$(PORT_PREFIX)/lib \
 		$(call NEWLIB_LIBS,-lstrata)
 
-install: $(LIBSTRATA)
+# INSTALL_LIB=$(BUILD)/prefixed/libstrata.a installs the prefixed archive
+INSTALL_LIB ?= $(LIBSTRATA)
+install: $(INSTALL_LIB)
 	install -d $(PREFIX)/lib $(PREFIX)/include/strata
-	install -m 644 $(LIBSTRATA) $(PREFIX)/lib/
+	install -m 644 $(INSTALL_LIB) $(PREFIX)/lib/libstrata.a
 	install -m 644 mm/include/strata/*.h $(PREFIX)/include/strata/
 
--include $(KERNEL_OBJS:.o=.d) $(MM_OBJS:.o=.d)
+-include $(KERNEL_OBJS:.o=.d) $(MM_OBJS:.o=.d) $(PREFIXED_OBJS:.o=.d) $(MINI_OBJS:.o=.d)
 endif
 
 # ------------------------------------------------------------ whole project

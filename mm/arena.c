@@ -82,6 +82,7 @@
 
 #include "arena.h"
 #include "list.h"
+#include "util.h"
 
 struct arena_state arenas;
 
@@ -133,7 +134,7 @@ static struct km_arena *fullest_usable(void)
 {
 	for (unsigned w = 0; w < KM_BUCKET_WORDS; w++)
 		if (arenas.bucket_map[w])
-			return arenas.bucket[w * 64 + (unsigned)__builtin_ctzll(arenas.bucket_map[w])];
+			return arenas.bucket[w * 64 + mm_ctz64(arenas.bucket_map[w])];
 	return NULL;
 }
 

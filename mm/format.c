@@ -13,17 +13,28 @@
 #include <strata/format.h>
 #include <strata/platform.h>
 
+/* Into buf[0..n) clipped (mm_vsnprintf), or, with a sink, through buf in
+ * pieces of n bytes (mm_printf: any length, on a small stack buffer). */
 struct out {
 	char *buf;
 	size_t n;
 	size_t len;
+	void (*sink)(const char *s, size_t n);
+	size_t used;
 };
 
 static void emit(struct out *o, char c)
 {
-	if (o->len + 1 < o->n)
-		o->buf[o->len] = c;
 	o->len++;
+	if (o->sink) {
+		o->buf[o->used++] = c;
+		if (o->used == o->n) {
+			o->sink(o->buf, o->used);
+			o->used = 0;
+		}
+	} else if (o->len < o->n) {
+		o->buf[o->len - 1] = c;
+	}
 }
 
 static void emit_padded(struct out *o, const char *s, size_t slen,
@@ -60,13 +71,12 @@ static size_t utoa(char *tmp, uintmax_t v, unsigned base, int upper)
 	return k;
 }
 
-int mm_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap)
+static void vformat(struct out *o, const char *fmt, va_list ap)
 {
-	struct out o = { buf, n, 0 };
 
 	for (; *fmt; fmt++) {
 		if (*fmt != '%') {
-			emit(&o, *fmt);
+			emit(o, *fmt);
 			continue;
 		}
 		fmt++;
@@ -116,7 +126,7 @@ int mm_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap)
 		switch (*fmt) {
 		case 'c':
 			tmp[0] = (char)va_arg(ap, int);
-			emit_padded(&o, tmp, 1, width, left, ' ');
+			emit_padded(o, tmp, 1, width, left, ' ');
 			break;
 		case 's': {
 			const char *s = va_arg(ap, const char *);
@@ -125,7 +135,7 @@ int mm_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap)
 				s = "(null)";
 			while (s[sl] && (prec < 0 || sl < (size_t)prec))
 				sl++;
-			emit_padded(&o, s, sl, width, left, ' ');
+			emit_padded(o, s, sl, width, left, ' ');
 			break;
 		}
 		case 'd':
@@ -151,7 +161,7 @@ int mm_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap)
 				u = (uintmax_t)v;
 			}
 			tl += utoa(tmp + tl, u, 10, 0);
-			emit_padded(&o, tmp, tl, width, left, pad);
+			emit_padded(o, tmp, tl, width, left, pad);
 			break;
 		}
 		case 'u':
@@ -172,26 +182,33 @@ int mm_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap)
 				u = (unsigned char)u;
 			tl = utoa(tmp, u, *fmt == 'u' ? 10 : *fmt == 'o' ? 8 : 16,
 				  *fmt == 'X');
-			emit_padded(&o, tmp, tl, width, left, pad);
+			emit_padded(o, tmp, tl, width, left, pad);
 			break;
 		case 'p':
 			tmp[0] = '0';
 			tmp[1] = 'x';
 			tl = 2 + utoa(tmp + 2, (uintptr_t)va_arg(ap, void *), 16, 0);
-			emit_padded(&o, tmp, tl, width, left, ' ');
+			emit_padded(o, tmp, tl, width, left, ' ');
 			break;
 		case '%':
-			emit(&o, '%');
+			emit(o, '%');
 			break;
 		case '\0':
 			fmt--;
 			break;
 		default:
-			emit(&o, '%');
-			emit(&o, *fmt);
+			emit(o, '%');
+			emit(o, *fmt);
 			break;
 		}
 	}
+}
+
+int mm_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap)
+{
+	struct out o = { buf, n, 0, NULL, 0 };
+
+	vformat(&o, fmt, ap);
 	if (n)
 		buf[o.len < n ? o.len : n - 1] = '\0';
 	return (int)o.len;
@@ -208,12 +225,13 @@ int mm_snprintf(char *buf, size_t n, const char *fmt, ...)
 
 void mm_printf(const char *fmt, ...)
 {
-	char line[512];
+	char piece[256];
+	struct out o = { piece, sizeof piece, 0, mm_platform_write, 0 };
 	va_list ap;
+
 	va_start(ap, fmt);
-	int r = mm_vsnprintf(line, sizeof line, fmt, ap);
+	vformat(&o, fmt, ap);
 	va_end(ap);
-	if (r > (int)sizeof line - 1)
-		r = sizeof line - 1;
-	mm_platform_write(line, (size_t)r);
+	if (o.used)
+		mm_platform_write(piece, o.used);
 }

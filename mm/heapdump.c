@@ -27,6 +27,7 @@
 #include "large.h"
 #include "pfa_internal.h"
 #include "pool.h"
+#include "util.h"
 
 /* ------------------------------------------------------------------ */
 /* output                                                              */
@@ -36,7 +37,7 @@ struct dump {
 	void (*out)(const char *s, size_t n);
 	unsigned lines;
 	size_t n;
-	char buf[512];
+	char buf[256];      /* small: mm/ functions keep under MM_STACK_BUDGET */
 };
 
 static void flush(struct dump *d)
@@ -194,7 +195,7 @@ static void walk_memory(struct dump *d)
 			 * carved into, as pfa_get_stats() counts it */
 			if (i >= pfa.lazy_next && i < pfa.lazy_end) {
 				uint32_t e = pfa.lazy_end < sec->end ? pfa.lazy_end : sec->end;
-				unsigned k = i ? (unsigned)__builtin_ctz(i) : PFA_MAX_ORDER;
+				unsigned k = i ? mm_ctz32(i) : PFA_MAX_ORDER;
 				if (k > PFA_MAX_ORDER)
 					k = PFA_MAX_ORDER;
 				while (PFA_BLOCK_PAGES(k) > e - i)

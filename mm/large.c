@@ -73,6 +73,7 @@
 #include <strata/platform.h>
 
 #include "large.h"
+#include "util.h"
 
 static struct {
 	uint64_t runs, pages, requested;
@@ -119,7 +120,7 @@ bool large_is_continuation(const struct page *head)
 static unsigned piece_order(phys_addr_t pa, uint64_t n)
 {
 	uint64_t idx = pa >> PAGE_SHIFT;
-	unsigned k = idx ? (unsigned)__builtin_ctzll(idx) : PFA_MAX_ORDER;
+	unsigned k = idx ? mm_ctz64(idx) : PFA_MAX_ORDER;
 
 	if (k > PFA_MAX_ORDER)
 		k = PFA_MAX_ORDER;

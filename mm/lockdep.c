@@ -23,6 +23,7 @@
 
 #include "lock_order.h"
 #include "report.h"
+#include "util.h"
 
 #if MM_LOCKDEP
 static struct {
@@ -38,7 +39,7 @@ void mm_lockdep_acquire(const mm_spinlock_t *l, int trylock)
 		return;
 	unsigned below = held[cpu].mask & ((1u << lv) - 1);
 	if (!trylock && below)
-		mm_report_lock_order(l, lv, (unsigned)__builtin_ctz(below));
+		mm_report_lock_order(l, lv, mm_ctz32(below));
 	held[cpu].count[lv]++;
 	held[cpu].mask |= 1u << lv;
 }

@@ -21,13 +21,8 @@
 
 #include "util.h"
 
-/* ---- geometry (compile-time, overridable for measurements) ---- */
-#ifndef KM_POOL_SHIFT
-#define KM_POOL_SHIFT 14                 /* 16 KiB pools */
-#endif
-#ifndef KM_ARENA_SHIFT
-#define KM_ARENA_SHIFT 20                /* 1 MiB arenas */
-#endif
+/* ---- geometry: KM_POOL_SHIFT, KM_ARENA_SHIFT (strata/config.h) ---- */
+#include <strata/config.h>
 
 #define KM_POOL_SIZE      ((uintptr_t)1 << KM_POOL_SHIFT)
 #define KM_ARENA_SIZE     ((uintptr_t)1 << KM_ARENA_SHIFT)

@@ -80,6 +80,7 @@
 #include <strata/platform.h>
 
 #include "pfa_internal.h"
+#include "util.h"
 
 struct pfa_state pfa;
 
@@ -117,7 +118,7 @@ static __attribute__((noinline)) uint32_t take_by_splitting(unsigned order)
 		if (!larger)
 			return PFA_NIL;
 	}
-	unsigned k = order + (unsigned)__builtin_ctz(larger);
+	unsigned k = order + mm_ctz32(larger);
 	uint32_t idx = pfa.free_head[k];
 	struct page *pg = pfa_idx_page(idx);
 

@@ -32,30 +32,48 @@
 #include "layer.h"
 #include "lock_order.h"
 #include "pfa_internal.h"
+#include "util.h"
 
 /* ------------------------------------------------------------------ */
 /* statistics                                                         */
 /* ------------------------------------------------------------------ */
 
-/* Add the pages of block [pa, pa + n pages) to the regions it overlaps. */
-static void count_block_in_regions(struct pfa_stats *st, phys_addr_t pa, uint64_t n)
+/*
+ * The lazy span (fresh mode) as the free blocks it would be carved into:
+ * fn(ctx, first page index, order).  Called with pfa.lock held.
+ */
+static void for_each_lazy_block(void (*fn)(void *ctx, uint32_t idx, unsigned k), void *ctx)
 {
-	phys_addr_t end = pa + (n << PAGE_SHIFT);
-	unsigned lo = 0, hi = pfa.nregions;
+	for (uint32_t a = pfa.lazy_next; a < pfa.lazy_end;) {
+		unsigned k = a ? mm_ctz32(a) : PFA_MAX_ORDER;
+		if (k > PFA_MAX_ORDER)
+			k = PFA_MAX_ORDER;
+		while (PFA_BLOCK_PAGES(k) > pfa.lazy_end - a)
+			k--;
+		fn(ctx, a, k);
+		a += PFA_BLOCK_PAGES(k);
+	}
+}
 
-	while (lo < hi) {               /* first region ending after pa */
-		unsigned mid = (lo + hi) / 2;
-		if (pfa.region[mid].end <= pa)
-			lo = mid + 1;
-		else
-			hi = mid;
+/* Every free block once: the lazy ones, then the free lists. */
+static void for_each_free_block(void (*fn)(void *ctx, uint32_t idx, unsigned k), void *ctx)
+{
+	for_each_lazy_block(fn, ctx);
+	for (unsigned k = 0; k <= PFA_MAX_ORDER; k++) {
+		uint64_t n = 0;
+		for (uint32_t i = pfa.free_head[k]; i != PFA_NIL && n++ <= pfa.nr_free[k];
+		     i = pfa_idx_page(i)->next)
+			fn(ctx, i, k);
 	}
-	for (unsigned r = lo; r < pfa.nregions && pfa.region[r].base < end; r++) {
-		phys_addr_t a = pa > pfa.region[r].base ? pa : pfa.region[r].base;
-		phys_addr_t b = end < pfa.region[r].end ? end : pfa.region[r].end;
-		if (a < b)
-			st->region[r].free_pages += (b - a) >> PAGE_SHIFT;
-	}
+}
+
+/* A lazy block counted as the free block it will be. */
+static void count_lazy_block(void *ctx, uint32_t idx, unsigned k)
+{
+	struct pfa_stats *st = ctx;
+	st->free_blocks[k]++;
+	if (k > st->largest_free_order)
+		st->largest_free_order = k;
 }
 
 void pfa_get_stats(struct pfa_stats *st)
@@ -69,34 +87,40 @@ void pfa_get_stats(struct pfa_stats *st)
 	for (unsigned k = 0; k <= PFA_MAX_ORDER; k++)
 		st->free_blocks[k] = pfa.nr_free[k];
 	st->largest_free_order =
-		pfa.nonempty ? 31u - (unsigned)__builtin_clz(pfa.nonempty) : 0;
-	/* the lazy span (fresh mode) as the blocks it would be carved into */
-	for (uint32_t a = pfa.lazy_next; a < pfa.lazy_end;) {
-		unsigned k = a ? (unsigned)__builtin_ctz(a) : PFA_MAX_ORDER;
-		if (k > PFA_MAX_ORDER)
-			k = PFA_MAX_ORDER;
-		while (PFA_BLOCK_PAGES(k) > pfa.lazy_end - a)
-			k--;
-		st->free_blocks[k]++;
-		if (k > st->largest_free_order)
-			st->largest_free_order = k;
-		count_block_in_regions(st, pfa_idx_phys(a), PFA_BLOCK_PAGES(k));
-		a += PFA_BLOCK_PAGES(k);
-	}
+		pfa.nonempty ? 31u - mm_clz32(pfa.nonempty) : 0;
+	for_each_lazy_block(count_lazy_block, st);
 	st->metadata_bytes = pfa.metadata_bytes;
 	st->bad_calls = pfa.bad_calls;
 	st->nregions = pfa.nregions;
-	for (unsigned r = 0; r < pfa.nregions; r++) {
-		st->region[r].base = pfa.region[r].base;
-		st->region[r].size = pfa.region[r].end - pfa.region[r].base;
-	}
-	for (unsigned k = 0; k <= PFA_MAX_ORDER; k++) {
-		uint64_t n = 0;
-		for (uint32_t i = pfa.free_head[k]; i != PFA_NIL && n++ <= pfa.nr_free[k];
-		     i = pfa_idx_page(i)->next)
-			count_block_in_regions(st, pfa_idx_phys(i), PFA_BLOCK_PAGES(k));
+	mm_spin_unlock(&pfa.lock);
+}
+
+/* Add the pages of free block (idx, k) that lie in region ctx. */
+static void count_block_in_region(void *ctx, uint32_t idx, unsigned k)
+{
+	struct pfa_region_stats *rs = ctx;
+	phys_addr_t pa = pfa_idx_phys(idx);
+	phys_addr_t end = pa + ((phys_addr_t)PFA_BLOCK_PAGES(k) << PAGE_SHIFT);
+	phys_addr_t a = pa > rs->base ? pa : rs->base;
+	phys_addr_t b = end < rs->base + rs->size ? end : rs->base + rs->size;
+	if (a < b)
+		rs->free_pages += (b - a) >> PAGE_SHIFT;
+}
+
+int pfa_get_region_stats(unsigned r, struct pfa_region_stats *rs)
+{
+	int found = 0;
+
+	pfa_zero(rs, sizeof *rs);
+	mm_spin_lock(&pfa.lock);
+	if (r < pfa.nregions) {
+		rs->base = pfa.region[r].base;
+		rs->size = pfa.region[r].end - pfa.region[r].base;
+		for_each_free_block(count_block_in_region, rs);
+		found = 1;
 	}
 	mm_spin_unlock(&pfa.lock);
+	return found ? 0 : -1;
 }
 
 /* "12.345" for x/y in percent, integer arithmetic only */
@@ -139,12 +163,12 @@ void pfa_print_stats(void (*out)(const char *s, size_t n))
 	percent(pct, sizeof pct, st.metadata_bytes, managed);
 	EMIT("pfa: metadata %llu bytes for %llu bytes managed = %s\n",
 	     (unsigned long long)st.metadata_bytes, (unsigned long long)managed, pct);
-	for (unsigned r = 0; r < st.nregions; r++)
+	struct pfa_region_stats rs;
+	for (unsigned r = 0; pfa_get_region_stats(r, &rs) == 0; r++)
 		EMIT("pfa: region %u: 0x%llx-0x%llx, %llu pages, %llu free\n", r,
-		     (unsigned long long)st.region[r].base,
-		     (unsigned long long)(st.region[r].base + st.region[r].size),
-		     (unsigned long long)(st.region[r].size >> PAGE_SHIFT),
-		     (unsigned long long)st.region[r].free_pages);
+		     (unsigned long long)rs.base, (unsigned long long)(rs.base + rs.size),
+		     (unsigned long long)(rs.size >> PAGE_SHIFT),
+		     (unsigned long long)rs.free_pages);
 	if (st.bad_calls)
 		EMIT("pfa: %llu bad calls rejected\n", (unsigned long long)st.bad_calls);
 #undef EMIT

@@ -59,6 +59,7 @@
 
 #include "lock_order.h"
 #include "pfa_internal.h"
+#include "util.h"
 
 #define PAGE_MASK_PA ((phys_addr_t)PAGE_SIZE - 1)
 #define PA_MAX_PAGE (~(phys_addr_t)0 & ~PAGE_MASK_PA)  /* highest page start */
@@ -348,7 +349,7 @@ static void mark_reserved(uint32_t a, uint32_t b)
 /* Order of the largest aligned block starting at index a inside [a, b). */
 static unsigned piece_order(uint32_t a, uint32_t b)
 {
-	unsigned k = a ? (unsigned)__builtin_ctz(a) : PFA_MAX_ORDER;
+	unsigned k = a ? mm_ctz32(a) : PFA_MAX_ORDER;
 	if (k > PFA_MAX_ORDER)
 		k = PFA_MAX_ORDER;
 	while (PFA_BLOCK_PAGES(k) > b - a)

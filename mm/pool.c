@@ -255,7 +255,10 @@ static struct mm_layer pool_layer = {
 
 void pool_init_all(uintptr_t secret)
 {
-	pools = (struct pool_state){ .lock = MM_SPINLOCK_INIT_LEVEL(MM_LOCK_POOLS) };
+	/* zeroed in place: a compound literal of the whole state would be
+	 * built on the stack first (592 bytes, clang) */
+	mm_zero_bytes(&pools, sizeof pools);
+	pools.lock = (mm_spinlock_t)MM_SPINLOCK_INIT_LEVEL(MM_LOCK_POOLS);
 	pool_classes_init();
 	pools.secret = secret;
 	for (unsigned i = 0; i < KM_HINTS; i++)

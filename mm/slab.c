@@ -348,7 +348,7 @@ static void *slab_take(struct kmem_cache *c, struct kmem_slab *s)
 	while (!s->bitmap[w])     /* nfree > 0, so some word below nobjs has a bit */
 		w++;
 	s->hint = w;
-	unsigned i = w * 64 + (unsigned)__builtin_ctzll(s->bitmap[w]);
+	unsigned i = w * 64 + mm_ctz64(s->bitmap[w]);
 	s->bitmap[w] &= s->bitmap[w] - 1;
 	s->nfree--;
 	s->inuse++;

@@ -10,11 +10,13 @@
  *   mm_zero_bytes / mm_fill   said), byte loops, and mm_first_not(p, n, v):
  *   mm_first_not              the first byte of p[0..n) that is not v
  *   mm_ceil_log2, mm_align_up
+ *   mm_clz32/64, mm_ctz32/64  count leading/trailing zero bits (x != 0)
  *
  * Argument order is always (pointer, length, value).  No state here.
  */
 #ifndef MM_UTIL_H
 #define MM_UTIL_H
+#include <strata/names.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -66,9 +68,97 @@ static inline const unsigned char *mm_first_not(const void *p, size_t n, unsigne
 	return NULL;
 }
 
+/*
+ * Counting zero bits.  Where the target has an instruction for it the
+ * compiler's builtin is that one instruction; where it has none (rv64gc
+ * without Zbb, ARMv4/v5, many small cores) gcc and clang turn the builtin
+ * into a call to libgcc's __clzdi2/__ctzdi2, which is outside the
+ * platform contract.  So mm/ uses the builtin only where the compiler says
+ * the instruction exists, and counts by halving (6 steps, no table, no
+ * multiply) everywhere else.  A port may force either with -DMM_HAVE_CLZ=0
+ * or 1 (and MM_HAVE_CTZ); scripts/check-lib proves the result on a
+ * riscv64 build without Zbb.  x != 0 for all four.
+ */
+#ifndef MM_HAVE_CLZ
+#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || \
+	defined(__riscv_zbb) || defined(__ARM_FEATURE_CLZ)
+#define MM_HAVE_CLZ 1
+#else
+#define MM_HAVE_CLZ 0
+#endif
+#endif
+#ifndef MM_HAVE_CTZ     /* ARM32's clz alone: ctz from clz (below) */
+#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || \
+	defined(__riscv_zbb)
+#define MM_HAVE_CTZ 1
+#else
+#define MM_HAVE_CTZ 0
+#endif
+#endif
+
+static inline unsigned mm_clz64_generic(uint64_t x)
+{
+	unsigned n = 0;
+	for (unsigned s = 32; s; s >>= 1)
+		if (!(x >> (64 - s))) {
+			n += s;
+			x <<= s;
+		}
+	return n;
+}
+
+static inline unsigned mm_ctz64_generic(uint64_t x)
+{
+	unsigned n = 0;
+	for (unsigned s = 32; s; s >>= 1)
+		if (!(x << (64 - s))) {
+			n += s;
+			x >>= s;
+		}
+	return n;
+}
+
+static inline unsigned mm_clz64(uint64_t x)
+{
+#if MM_HAVE_CLZ
+	return (unsigned)__builtin_clzll(x);
+#else
+	return mm_clz64_generic(x);
+#endif
+}
+
+static inline unsigned mm_ctz64(uint64_t x)
+{
+#if MM_HAVE_CTZ
+	return (unsigned)__builtin_ctzll(x);
+#elif MM_HAVE_CLZ
+	return 63u - (unsigned)__builtin_clzll(x & -x);
+#else
+	return mm_ctz64_generic(x);
+#endif
+}
+
+static inline unsigned mm_clz32(uint32_t x)
+{
+#if MM_HAVE_CLZ
+	return (unsigned)__builtin_clz(x);
+#else
+	return mm_clz64_generic(x) - 32u;
+#endif
+}
+
+static inline unsigned mm_ctz32(uint32_t x)
+{
+#if MM_HAVE_CTZ
+	return (unsigned)__builtin_ctz(x);
+#else
+	return mm_ctz64(x);
+#endif
+}
+
 static inline unsigned mm_ceil_log2(uint64_t n)   /* n >= 1 */
 {
-	return n <= 1 ? 0 : 64u - (unsigned)__builtin_clzll(n - 1);
+	return n <= 1 ? 0 : 64u - mm_clz64(n - 1);
 }
 
 static inline size_t mm_align_up(size_t x, size_t a)   /* a: power of two */

@@ -270,8 +270,11 @@ static void check_stats_match(const struct model *md)
 	CHECK(st.low_water_pages == md->low, "low water %llu, model %llu",
 	      (unsigned long long)st.low_water_pages, (unsigned long long)md->low);
 	uint64_t sum = 0, blocks = 0;
-	for (unsigned r = 0; r < st.nregions; r++)
-		sum += st.region[r].free_pages;
+	struct pfa_region_stats rs;
+	unsigned nr = 0;
+	for (; pfa_get_region_stats(nr, &rs) == 0; nr++)
+		sum += rs.free_pages;
+	CHECK(nr == st.nregions, "%u regions listed, stats say %u", nr, st.nregions);
 	for (unsigned k = 0; k <= PFA_MAX_ORDER; k++)
 		blocks += st.free_blocks[k] << k;
 	CHECK(sum == st.free_pages, "per-region free %llu != %llu",
@@ -502,9 +505,11 @@ TEST(unaligned_regions)
 	struct pfa_stats st;
 	pfa_get_stats(&st);
 	CHECK(st.nregions == 4, "%u regions (the no-page one is dropped)", st.nregions);
-	CHECK(st.region[0].base == ar.base + 4 * PG && st.region[0].size == 36 * PG,
-	      "region 0 trimmed to 0x%llx+0x%llx", (unsigned long long)st.region[0].base,
-	      (unsigned long long)st.region[0].size);
+	struct pfa_region_stats rs;
+	CHECK(pfa_get_region_stats(0, &rs) == 0 && rs.base == ar.base + 4 * PG &&
+	      rs.size == 36 * PG, "region 0 trimmed to 0x%llx+0x%llx",
+	      (unsigned long long)rs.base, (unsigned long long)rs.size);
+	CHECK(pfa_get_region_stats(4, &rs) == -1, "region 4 of 4");
 	arena_put(&ar);
 }
 
@@ -1089,7 +1094,9 @@ TEST(stats_and_print)
 	CHECK(st.reserved_pages == 4 + s.md.meta_pages, "reserved %llu",
 	      (unsigned long long)st.reserved_pages);
 	CHECK(st.free_pages + st.reserved_pages == st.total_pages, "sum");
-	CHECK(st.nregions == 2 && st.region[0].size == 6 * MIB, "regions");
+	struct pfa_region_stats rs;
+	CHECK(st.nregions == 2 && pfa_get_region_stats(0, &rs) == 0 && rs.size == 6 * MIB,
+	      "regions");
 	CHECK(st.largest_free_order == PFA_MAX_ORDER, "largest %u", st.largest_free_order);
 	uint64_t a = pfa_alloc(5, 0), b = pfa_alloc(0, 0);
 	pfa_free(a, 5);

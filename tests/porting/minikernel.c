@@ -15,11 +15,18 @@
  *
  * Here the boot stub of this repository's arch/ brings the CPU up and
  * passes the firmware's memory map; a real kernel passes its own.
+ *
+ * Like many kernels, this one has a kfree of its own (for pages, below),
+ * which collides with strata's.  So it is built, with the archive it
+ * links, with -DSTRATA_PREFIX=strata_ (strata/names.h): every strata name
+ * is strata_* (strata_kmalloc, strata_pfa_alloc, ...), and after the
+ * strata headers <strata/names_undef.h> gives the plain names back.
  */
 #include <stdint.h>
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
 #include <strata/platform.h>
+#include <strata/names_undef.h>
 
 #include <kernel/arch.h>
 #include <kernel/boot.h>
@@ -35,6 +42,20 @@ void mm_platform_panic(const char *msg)
 {
 	console_printf("minikernel: strata panic: %s\n", msg);
 	arch_exit(2);
+}
+
+/* ---- this kernel's own page interface: its kfree is not strata's ---- */
+static uint64_t direct_map;
+
+static void *kalloc_page(void)
+{
+	phys_addr_t pa = strata_pfa_alloc(0, 0);
+	return pa ? (void *)(uintptr_t)(pa + direct_map) : 0;
+}
+
+void kfree(void *page)
+{
+	strata_pfa_free((phys_addr_t)(uintptr_t)page - direct_map, 0);
 }
 
 static int passed, failed;
@@ -53,24 +74,25 @@ void kmain(struct boot_info *bi)
 	console_printf("\nminikernel: strata linked from an installed libstrata.a\n");
 
 	/* ---- 2. hand over RAM ---- */
-	pfa_setup_begin(bi->direct_map_offset);
+	direct_map = bi->direct_map_offset;
+	strata_pfa_setup_begin(bi->direct_map_offset);
 	for (unsigned i = 0; i < bi->nram; i++)
-		pfa_add_region(bi->ram[i].base, bi->ram[i].size);
+		strata_pfa_add_region(bi->ram[i].base, bi->ram[i].size);
 	for (unsigned i = 0; i < bi->nreserved; i++)
-		pfa_reserve(bi->reserved[i].base, bi->reserved[i].size);
-	check(pfa_setup_end() == 0, "pfa_setup");
+		strata_pfa_reserve(bi->reserved[i].base, bi->reserved[i].size);
+	check(strata_pfa_setup_end() == 0, "pfa_setup");
 
 	/* ---- 3. allocate ---- */
-	kmalloc_init();
-	struct pfa_stats before, after;
-	pfa_get_stats(&before);
+	strata_kmalloc_init();
+	static struct pfa_stats before, after;  /* static: no big boot-stack locals */
+	strata_pfa_get_stats(&before);
 
 	enum { N = 1000 };
 	static uint32_t *objs[N];
 	int ok = 1;
 	for (int i = 0; i < N; i++) {
 		size_t size = 8 + (size_t)(i * 37) % 3000;   /* small and large */
-		objs[i] = kmalloc(size, 0);
+		objs[i] = strata_kmalloc(size, 0);
 		if (!objs[i]) {
 			ok = 0;
 			break;
@@ -82,11 +104,16 @@ void kmain(struct boot_info *bi)
 		ok = objs[i][0] == (uint32_t)i;
 	check(ok, "objects keep their contents");
 	for (int i = 0; i < N; i++)
-		kfree(objs[i]);
-	kmalloc_trim();
-	pfa_get_stats(&after);
+		strata_kfree(objs[i]);
+	strata_kmalloc_trim();
+	uint32_t *page = kalloc_page();          /* this kernel's own pages */
+	check(page != 0, "kalloc_page");
+	if (page)
+		page[1023] = 7;
+	kfree(page);
+	strata_pfa_get_stats(&after);
 	check(after.free_pages == before.free_pages, "every page back in the PFA");
-	check(pfa_check() == 0, "pfa_check");
+	check(strata_pfa_check() == 0, "pfa_check");
 
 	console_printf("%d passed, %d failed\n", passed, failed);
 	arch_exit(failed ? 1 : 0);

@@ -46,6 +46,7 @@
  */
 #ifndef STRATA_DEBUG_H
 #define STRATA_DEBUG_H
+#include <strata/names.h>   /* -DSTRATA_PREFIX=...: prefixed names */
 
 #include <stddef.h>
 #include <stdint.h>

@@ -9,6 +9,7 @@
  */
 #ifndef STRATA_FORMAT_H
 #define STRATA_FORMAT_H
+#include <strata/names.h>   /* -DSTRATA_PREFIX=...: prefixed names */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,7 +18,8 @@ int mm_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap);
 int mm_snprintf(char *buf, size_t n, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Format and send to mm_platform_write() (at most 512 bytes per call). */
+/* Format and send to mm_platform_write(), any length: in pieces of up to
+ * 256 bytes (one piece for a line that fits), through a 256-byte buffer. */
 void mm_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -70,6 +70,7 @@
  */
 #ifndef STRATA_HEAPDUMP_H
 #define STRATA_HEAPDUMP_H
+#include <strata/names.h>   /* -DSTRATA_PREFIX=...: prefixed names */
 
 #include <stddef.h>
 

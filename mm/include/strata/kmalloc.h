@@ -36,6 +36,7 @@
  */
 #ifndef STRATA_KMALLOC_H
 #define STRATA_KMALLOC_H
+#include <strata/names.h>   /* -DSTRATA_PREFIX=...: prefixed names */
 
 #include <stddef.h>
 #include <stdint.h>

@@ -30,6 +30,7 @@
  */
 #ifndef STRATA_KMEM_CACHE_H
 #define STRATA_KMEM_CACHE_H
+#include <strata/names.h>   /* -DSTRATA_PREFIX=...: prefixed names */
 
 #include <stddef.h>
 #include <stdint.h>

@@ -27,6 +27,7 @@
  */
 #ifndef STRATA_PERCPU_H
 #define STRATA_PERCPU_H
+#include <strata/names.h>   /* -DSTRATA_PREFIX=...: prefixed names */
 
 #include <stdint.h>
 

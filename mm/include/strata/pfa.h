@@ -23,6 +23,7 @@
  */
 #ifndef STRATA_PFA_H
 #define STRATA_PFA_H
+#include <strata/names.h>   /* -DSTRATA_PREFIX=...: prefixed names */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -200,11 +201,14 @@ struct pfa_stats {
 	unsigned largest_free_order;  /* valid when free_pages > 0 */
 	uint64_t metadata_bytes;   /* page descriptors + section table */
 	uint64_t bad_calls;        /* rejected pfa_free() calls */
-	unsigned nregions;
-	struct pfa_region_stats region[PFA_MAX_REGIONS];
+	unsigned nregions;         /* pfa_get_region_stats(0 .. nregions-1) */
 };
 
+/* The numbers above (a struct of 208 bytes: fine on any stack). */
 void pfa_get_stats(struct pfa_stats *st);
+/* Region r's range and free pages (walks the free lists, so it costs
+ * time proportional to the free blocks); -1 when r >= nregions. */
+int pfa_get_region_stats(unsigned r, struct pfa_region_stats *rs);
 /* Pages under management (RAM minus nothing: reserved pages included). */
 uint64_t pfa_total_pages(void);
 void pfa_print_stats(void (*out)(const char *s, size_t n));

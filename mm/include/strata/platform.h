@@ -14,7 +14,9 @@
  *
  *   optional (mm/platform_default.c has weak single-CPU versions):
  *   mm_cpu_id()               <---  which CPU am I on (per-CPU caches)
- *   mm_cpu_count()            <---  how many CPUs may call strata
+ *   mm_cpu_count()                  (not called by strata today: the
+ *                                   per-CPU tables are MM_MAX_CPUS long;
+ *                                   declared so existing ports link)
  *   mm_irq_save/restore()     <---  interrupts off around per-CPU data and
  *                                   every strata lock, so an interrupt
  *                                   handler may call kmalloc/kfree
@@ -38,6 +40,7 @@
  */
 #ifndef STRATA_PLATFORM_H
 #define STRATA_PLATFORM_H
+#include <strata/names.h>   /* -DSTRATA_PREFIX=...: prefixed names */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -49,9 +52,7 @@ void mm_platform_write(const char *s, size_t n);
 _Noreturn void mm_platform_panic(const char *msg);
 
 /* ---- CPUs and interrupts ---- */
-#ifndef MM_MAX_CPUS
-#define MM_MAX_CPUS 64
-#endif
+#include <strata/config.h>   /* MM_MAX_CPUS */
 #define MM_CPU_NONE 0xffffffffu
 
 #ifdef MM_PLATFORM_INLINE
@@ -68,8 +69,12 @@ void mm_irq_restore(unsigned long flags); /* put the saved state back */
  * away), or return MM_CPU_NONE.  Default: MM_CPU_NONE. */
 unsigned mm_platform_cpu_attach(void);
 
-/* Some bits that differ from boot to boot (called once per kmalloc_init).
- * Default: a mix of addresses, which is weak: give it a cycle counter. */
+/* Some bits that differ from boot to boot, called once per kmalloc_init(),
+ * in whatever mode and context kmalloc_init runs (possibly before paging
+ * or interrupts are set up): it must not allocate, fault or trap.  A
+ * cycle counter will do where the kernel may read it (on RISC-V, reading
+ * time/cycle in S-mode traps unless M-mode enabled scounteren: check, or
+ * use an RNG/the DTB's rng-seed).  Default: a mix of addresses (weak). */
 uint64_t mm_platform_entropy(void);
 
 /* [va, va + bytes) is free, page aligned, and goes back to the PFA right

@@ -22,6 +22,7 @@
  */
 #ifndef STRATA_SPINLOCK_H
 #define STRATA_SPINLOCK_H
+#include <strata/names.h>   /* -DSTRATA_PREFIX=...: prefixed names */
 
 #include <stdatomic.h>
 #include <strata/platform.h>

@@ -22,6 +22,7 @@
  */
 #ifndef STRATA_TRACE_H
 #define STRATA_TRACE_H
+#include <strata/names.h>   /* -DSTRATA_PREFIX=...: prefixed names */
 
 #include <stddef.h>
 #include <stdint.h>

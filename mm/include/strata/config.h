@@ -1,0 +1,34 @@
+/*
+ * strata/config.h - the tunables a port may set.  Each is a macro with a
+ * default here; set it with -D when compiling mm/ (the same value for all
+ * of mm/ and for every file that includes strata's headers):
+ *
+ *   MM_MAX_CPUS     64  per-CPU slots (mm_cpu_id() < MM_MAX_CPUS); each
+ *                       costs its magazines' bss, so a 4-CPU port may
+ *                       set 4
+ *   KM_POOL_SHIFT   14  kmalloc pools of 2^14 = 16 KiB (12..15)
+ *   KM_ARENA_SHIFT  20  arenas of 2^20 = 1 MiB, the memory the first
+ *                       kmalloc takes from the PFA (> KM_POOL_SHIFT)
+ *   STRATA_PREFIX   -   prefix for every public name (strata/names.h)
+ *   MM_HAVE_CLZ/CTZ -   1/0: force the clz/ctz instructions on or off
+ *                       (default: what the compiler says the target has,
+ *                       mm/util.h)
+ *
+ * The heap's size is what the kernel hands over (pfa_add_region); a
+ * port limits it by handing over less.  mm/obj_layout.h checks the
+ * geometry's ranges at compile time.
+ */
+#ifndef STRATA_CONFIG_H
+#define STRATA_CONFIG_H
+
+#ifndef MM_MAX_CPUS
+#define MM_MAX_CPUS 64
+#endif
+#ifndef KM_POOL_SHIFT
+#define KM_POOL_SHIFT 14                 /* 16 KiB pools */
+#endif
+#ifndef KM_ARENA_SHIFT
+#define KM_ARENA_SHIFT 20                /* 1 MiB arenas */
+#endif
+
+#endif
