@@ -28,6 +28,7 @@
 #undef km_pcpu
 #undef kmalloc
 #undef kmalloc_aligned
+#undef kmalloc_caller
 #undef kmalloc_check
 #undef kmalloc_clear_report
 #undef kmalloc_front_stats
@@ -71,8 +72,10 @@
 #undef mm_check_all
 #undef mm_cpu_detach
 #undef mm_cpu_drain
+#undef mm_debug_check
 #undef mm_debug_flags
 #undef mm_debug_last_report
+#undef mm_debug_set_bad_pointer_panic
 #undef mm_debug_set_panic
 #undef mm_debug_setup
 #undef mm_heap_dump
@@ -87,6 +90,7 @@
 #undef mm_report_counts
 #undef mm_report_freelist
 #undef mm_report_lock_order
+#undef mm_report_magazine
 #undef mm_report_pointer
 #undef mm_report_reset
 #undef mm_snprintf
@@ -104,6 +108,7 @@
 #undef mm_vsnprintf
 #undef pcpu_alloc
 #undef pcpu_cached_blocks
+#undef pcpu_entry_corrupt
 #undef pcpu_free
 #undef pcpu_init
 #undef pcpu_internal_usage
