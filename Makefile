@@ -182,7 +182,7 @@ install: $(LIBSTRATA)
 # other files (a planted-bug module).  Every other object is the normal
 # build's; the lab's objects and kernel go to build/labs/N/<arch>/.
 ifneq ($(LAB_WORK),)
-LAB_BUILD   := build/labs/$(notdir $(LAB_WORK))/$(ARCH)
+LAB_BUILD   ?= build/labs/$(notdir $(LAB_WORK))/$(ARCH)
 LAB_MM_SRCS := $(filter $(addprefix $(LAB_WORK)/,$(notdir $(MM_SRCS))),$(wildcard $(LAB_WORK)/*.c))
 LAB_K_SRCS  := $(filter-out $(LAB_MM_SRCS),$(wildcard $(LAB_WORK)/*.c)) $(wildcard $(LAB_DIR)/grade*.c)
 LAB_MM_OBJS := $(patsubst %,$(LAB_BUILD)/%.o,$(LAB_MM_SRCS))
