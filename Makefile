@@ -200,7 +200,7 @@ $(LAB_MM_OBJS): $(LAB_BUILD)/%.c.o: %.c
 $(LAB_K_OBJS): $(LAB_BUILD)/%.c.o: %.c | newlib
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<  (lab)"
-	$(Q)$(KCC) $(KCFLAGS) -iquote $(LAB_WORK) -c $< -o $@
+	$(Q)$(KCC) $(KCFLAGS) -iquote $(LAB_WORK) -iquote $(LAB_DIR) -c $< -o $@
 $(LAB_BUILD)/libstrata.a: $(LAB_LIB_OBJS)
 	$(Q)rm -f $@ && $(KAR) rcs $@ $^
 $(LAB_BUILD)/kernel.elf: $(KERNEL_OBJS) $(LAB_K_OBJS) $(LAB_BUILD)/libstrata.a arch/$(ARCH)/linker.ld
