@@ -245,7 +245,7 @@ soak: deps
 #   make lab-reference LAB=2  labs/work/2/ gets strata's own code back
 .PHONY: lab-start grade lab-reference
 lab-start:
-	@scripts/lab start $(LAB)
+	@scripts/lab start $(LAB) $(if $(FORCE),--force)
 grade: deps
 	@scripts/lab grade $(LAB) $(if $(GRADE_ARCH),--arch $(GRADE_ARCH))
 lab-reference:
