@@ -58,13 +58,28 @@ static size_t demo_size(unsigned i)
 	return 16 + (i * 7919) % 497;
 }
 
+/* The story make run tells, level by level (labs/README.md: one lab
+ * each): CPython's levels as strata's layers, first. */
+static const char *const levels[][3] = {
+	{ "+3 object-specific", "kmem_cache (slab.c), per-CPU magazines (percpu.c)", "lab 8" },
+	{ "+2 object allocator", "size classes, pools, arenas (pool.c, arena.c)", "labs 3-5" },
+	{ "+1 raw allocator", "runs of whole pages, n > 2048 (large.c)", "-" },
+	{ " 0 malloc / the OS", "page frames, buddy system (pfa.c)", "lab 2" },
+	{ "beside them", "debug mode (debug.c), tracemalloc (trace.c)", "labs 6, 7" },
+};
+
 void demo_run(const struct boot_info *bi)
 {
 	(void)bi;
 	struct pfa_stats before, during, after;
 
+	printf("\n-- levels (labs/1-levels) --\n");
+	printf("  %-20s %-52s %s\n", "CPython's levels", "strata's layers (mm/LAYERS)", "lab");
+	for (unsigned i = 0; i < sizeof levels / sizeof levels[0]; i++)
+		printf("  %-20s %-52s %s\n", levels[i][0], levels[i][1], levels[i][2]);
 	pfa_get_stats(&before);
-	printf("\n-- demo: %d allocations with kmalloc --\n", DEMO_OBJECTS);
+	printf("\n-- demo: %d allocations with kmalloc (level +2: labs/3-pools, labs/4-classes) --\n",
+	       DEMO_OBJECTS);
 	for (unsigned i = 0; i < DEMO_OBJECTS; i++) {
 		objs[i] = kmalloc(demo_size(i), 0);
 		if (!objs[i])
@@ -86,7 +101,7 @@ void demo_run(const struct boot_info *bi)
 	}
 	pfa_get_stats(&during);
 	kmalloc_print_stats(console_write);
-	printf("\n-- object caches (kmem_cache), %d tasks and inodes live --\n", DEMO_TASKS);
+	printf("\n-- object caches (kmem_cache, level +3), %d tasks and inodes live --\n", DEMO_TASKS);
 	kmem_cache_print_slabinfo(console_write);
 	printf("\npfa free pages: %llu before, %llu with the objects live\n",
 		(unsigned long long)before.free_pages,
@@ -99,6 +114,7 @@ void demo_run(const struct boot_info *bi)
 	mm_heap_dump(dump_out);
 	printf("heap dump: %zu bytes\n", dump_bytes);
 
+	printf("\n-- giving memory back (labs/5-release) --\n");
 	for (unsigned i = 0; i < DEMO_OBJECTS; i++) {
 		if (*(unsigned *)objs[i] != i)
 			panic("demo: object %u at %p was overwritten", i, objs[i]);
@@ -117,7 +133,7 @@ void demo_run(const struct boot_info *bi)
 		(unsigned long long)after.free_pages,
 		after.free_pages == before.free_pages ? "equal to" : "NOT equal to",
 		(unsigned long long)before.free_pages);
-	printf("\n-- page-frame allocator --\n");
+	printf("\n-- page-frame allocator (level 0: labs/2-buddies) --\n");
 	pfa_print_stats(console_write);
 	printf("demo done\n");
 }

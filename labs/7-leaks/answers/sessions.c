@@ -1,0 +1,42 @@
+/*
+ * labs/7-leaks/sessions.c - lab 7's module: sessions that own memory.
+ *
+ * The teachers' copy: the leak fixed (see ../ANSWERS.md).
+ */
+#include <string.h>
+#include <strata/kmalloc.h>
+#include "sessions.h"
+
+struct session {
+	unsigned uid;
+	char *name;
+	void *buf;
+};
+
+struct session *session_open(unsigned uid, const char *name)
+{
+	struct session *s = kmalloc(sizeof *s, KM_ZERO);
+	if (!s)
+		return NULL;
+	s->uid = uid;
+	s->name = kmalloc(strlen(name) + 1, 0);
+	s->buf = kmalloc(512, 0);
+	if (!s->name || !s->buf) {
+		session_close(s);
+		return NULL;
+	}
+	strcpy(s->name, name);
+	return s;
+}
+
+const char *session_name(const struct session *s)
+{
+	return s->name;
+}
+
+void session_close(struct session *s)
+{
+	kfree(s->buf);
+	kfree(s->name);     /* the fix: the name was never freed */
+	kfree(s);
+}
