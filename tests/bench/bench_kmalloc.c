@@ -412,7 +412,10 @@ static void waste(void)
 	printf("waste: small max %zu (%u classes), pool %zu KiB\n", st.small_max, st.nclasses,
 	       st.pool_size / 1024);
 	static const size_t ranges[][2] = { { 1, 512 }, { 1, 2048 }, { 17, 2048 }, { 65, 2048 },
-					    { 513, 2048 }, { 2049, 16384 } };
+					    { 513, 2048 }, { 2049, 16384 }, { 1, 32768 },
+					    { 129, 256 }, { 257, 512 }, { 513, 1024 },
+					    { 1025, 2048 }, { 2049, 4096 }, { 4097, 8192 },
+					    { 8193, 16384 }, { 16385, 32768 } };
 	for (unsigned r = 0; r < sizeof ranges / sizeof ranges[0]; r++) {
 		double asked = 0, cost = 0, worst = 0;
 		size_t worst_at = 0;

@@ -136,6 +136,37 @@ TEST(kmalloc_hot_loop_stays_put)
  * cached run of at most twice the pages, cut down; bounded in runs and
  * pages; a double free of a cached run is still caught. */
 
+/* ------------------------------------------------------------------ */
+/* medium sizes (issue 15)                                            */
+/* ------------------------------------------------------------------ */
+
+/* Medium blocks of different classes are distinct and keep their bytes. */
+TEST(kmalloc_medium_blocks_distinct_and_intact)
+{
+	setup();
+	enum { N = 600 };
+	static void *v[N];
+	static size_t sz[N];
+	uint64_t x = 12345;
+	for (unsigned i = 0; i < N; i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		sz[i] = 2049 + (size_t)(x >> 33) % (30 * KIB);
+		v[i] = kmalloc(sz[i], 0);
+		REQUIRE(v[i], "kmalloc(%zu)", sz[i]);
+		fill(v[i], sz[i], i);
+	}
+	for (unsigned i = 0; i < N; i++)
+		REQUIRE(intact(v[i], sz[i], i), "block %u (%zu bytes) corrupted", i, sz[i]);
+	for (unsigned i = 0; i < N; i += 2)
+		kfree(v[i]);
+	CHECK_SOUND();
+	for (unsigned i = 1; i < N; i += 2)
+		REQUIRE(intact(v[i], sz[i], i), "block %u (%zu bytes) corrupted", i, sz[i]);
+	for (unsigned i = 1; i < N; i += 2)
+		kfree(v[i]);
+	CHECK_SOUND();
+}
+
 int main(int argc, char **argv)
 {
 	return harness_main(argc, argv);
