@@ -75,6 +75,7 @@
  * Locking: one spinlock around all state.  Zeroing (PFA_ZERO) happens
  * after the lock is dropped: the block already belongs to the caller.
  */
+#include <strata/fault.h>
 #include <strata/format.h>
 #include <strata/pfa.h>
 #include <strata/platform.h>
@@ -179,7 +180,7 @@ static __attribute__((noinline)) phys_addr_t alloc_by_splitting(unsigned order,
 
 phys_addr_t pfa_alloc(unsigned order, unsigned flags)
 {
-	if (order > PFA_MAX_ORDER)
+	if (order > PFA_MAX_ORDER || MM_FAULT(MM_FAULT_PFA))
 		return 0;
 
 	mm_spin_lock(&pfa.lock);
@@ -492,7 +493,8 @@ static uint32_t free_block_containing(uint32_t idx, unsigned order, unsigned *fo
  */
 int pfa_alloc_at(phys_addr_t pa, unsigned order)
 {
-	if (order > PFA_MAX_ORDER || (pa & (((phys_addr_t)PAGE_SIZE << order) - 1)))
+	if (order > PFA_MAX_ORDER || (pa & (((phys_addr_t)PAGE_SIZE << order) - 1)) ||
+	    MM_FAULT(MM_FAULT_PFA))
 		return -1;
 	mm_spin_lock(&pfa.lock);
 	uint32_t idx = pfa_phys_idx(pa);

@@ -57,6 +57,7 @@
  * cache layer (mm/layer.h), so mm_reclaim, mm_lock_all, mm_check_all and
  * mm_cpu_detach reach every cache without kmalloc naming this file.
  */
+#include <strata/fault.h>
 #include <strata/format.h>
 #include <strata/kmalloc.h>
 #include <strata/kmem_cache.h>
@@ -308,7 +309,7 @@ static void dbg_on_free(const struct kmem_cache *c, unsigned char *obj, void *ca
  * constructor may take its time, or even allocate). */
 static struct kmem_slab *slab_new(struct kmem_cache *c)
 {
-	phys_addr_t pa = pfa_alloc(c->order, 0);
+	phys_addr_t pa = MM_FAULT(MM_FAULT_SLAB) ? 0 : pfa_alloc(c->order, 0);
 
 	if (!pa)
 		return NULL;

@@ -78,6 +78,12 @@
 #undef mm_debug_set_bad_pointer_panic
 #undef mm_debug_set_panic
 #undef mm_debug_setup
+#undef mm_fault_get
+#undef mm_fault_hit
+#undef mm_fault_pause
+#undef mm_fault_point_name
+#undef mm_fault_set
+#undef mm_fault_setup
 #undef mm_heap_dump
 #undef mm_layer_register
 #undef mm_lock_all
