@@ -30,6 +30,9 @@
  *                    debug mode on, the heap is checked once more at exit.
  *   STRATA_HEAP=64G  size of the heap span: the most the heap can grow to
  *                    (default 64 GiB; only what is used is mapped)
+ *   STRATA_FAULT=os:every=3  fault injection (strata/fault.h), only in
+ *                    build/host/libstrata-faults.so (-DMM_FAULT_INJECT=1),
+ *                    which also exports strata_fault_set/strata_fault_get
  */
 #define _GNU_SOURCE
 #include <errno.h>
