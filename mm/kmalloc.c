@@ -577,13 +577,15 @@ static bool small_fits(size_t old, size_t size)
 	return size <= old && 4 * size > 3 * old;
 }
 
-/* A debug block: always moves, so stale pointers show. */
+/* A debug block: always moves, so stale pointers show.  Without memory
+ * for the move a shrink still succeeds, as it does without debug mode:
+ * the block stays (its red zone still starts at the old size). */
 static void *krealloc_debug(void *p, size_t dsize, size_t size, unsigned flags, void *caller)
 {
 	void *q = km_alloc(size, flags & ~KM_ZERO, caller);
 
 	if (!q)
-		return NULL;
+		return size <= dsize ? p : NULL;
 	mm_copy(q, p, dsize < size ? dsize : size);
 	if ((flags & KM_ZERO) && size > dsize)
 		mm_zero_bytes((char *)q + dsize, size - dsize);
