@@ -314,7 +314,7 @@ static void fresh_heap(void)
 	reserved_page = ram + 5 * MIB + 3 * PAGE_SIZE;
 	host_pfa_setup(ram, RAM_SIZE, reserved_page);
 	kmalloc_init();
-	mm_percpu_enable(1);
+	mm_percpu_enable(mm_debug_flags() == 0);   /* debug mode keeps them off */
 	free_at_start = pfa_free_pages();
 }
 
@@ -429,7 +429,9 @@ static void exercise(const struct op *o)
 	for (unsigned point = 0; point < MM_FAULT_OS; point++) {
 		uint64_t calls = count_calls(o, point);
 		printf(" %s %llu", mm_fault_point_name(point), (unsigned long long)calls);
-		if (o->reaches & (1u << point))
+		/* debug mode bypasses the magazines */
+		unsigned reaches = o->reaches & ~(mm_debug_flags() ? P(MAGAZINE) : 0);
+		if (reaches & (1u << point))
 			CHECK(calls > 0, "%s does not reach the %s point", o->name,
 			      mm_fault_point_name(point));
 		fail_each_call(o, point, calls);
@@ -467,6 +469,17 @@ OP_TEST(21, pfa_alloc_max)
 OP_TEST(22, kmalloc_burst_magazines)
 OP_TEST(23, kfree_burst_magazines)
 _Static_assert(NOPS == 24, "one OP_TEST per operation");
+
+/* Debug mode (a header and red zones on every block, the quarantine, no
+ * magazines; caches with red zones): every operation again, the same
+ * properties.  Last, since it leaves debug mode off again. */
+TEST(zz_debug_mode_every_operation)
+{
+	REQUIRE(mm_debug_setup("all,continue") == 0, "mm_debug_setup");
+	for (unsigned i = 0; i < NOPS && !harness_failed_now; i++)
+		exercise(&ops[i]);
+	CHECK(mm_debug_setup("off") == 0 && mm_debug_flags() == 0, "debug mode off");
+}
 
 /* ---- the modes ---- */
 
