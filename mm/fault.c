@@ -106,8 +106,12 @@ int mm_fault_set(unsigned point, enum mm_fault_mode mode, uint64_t n, uint64_t s
 
 void mm_fault_get(unsigned point, struct mm_fault_stats *st)
 {
-	st->calls = point < MM_FAULT_POINTS ? mm_load(rule[point].calls) : 0;
-	st->injected = point < MM_FAULT_POINTS ? mm_load(rule[point].injected) : 0;
+	st->calls = st->injected = 0;
+	for (unsigned p = 0; p < MM_FAULT_POINTS; p++)
+		if (point == MM_FAULT_ALL || point == p) {
+			st->calls += mm_load(rule[p].calls);
+			st->injected += mm_load(rule[p].injected);
+		}
 }
 
 int mm_fault_pause(int on)

@@ -82,6 +82,7 @@ struct mm_fault_stats {
 int mm_fault_set(unsigned point, enum mm_fault_mode mode, uint64_t n, uint64_t seed);
 /* The text form above; 0, or -1 (nothing changed) if not understood. */
 int mm_fault_setup(const char *spec);
+/* The counters of `point`; of all points added up for MM_FAULT_ALL. */
 void mm_fault_get(unsigned point, struct mm_fault_stats *st);
 /* Nonzero: no call fails (and none is counted) until mm_fault_pause(0);
  * for a test's own bookkeeping.  Returns the previous setting. */
