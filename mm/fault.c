@@ -63,7 +63,7 @@ static uint64_t mix(uint64_t seed, uint64_t i)
 
 static bool decide(const struct fault_rule *r, uint64_t i)
 {
-	switch (r->mode) {
+	switch (__atomic_load_n(&r->mode, __ATOMIC_ACQUIRE)) {
 	case MM_FAULT_NTH:    return i == r->n;
 	case MM_FAULT_EVERY:  return i % r->n == 0;
 	case MM_FAULT_RANDOM: return mix(r->seed, i) % r->n == 0;

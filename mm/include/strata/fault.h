@@ -78,7 +78,9 @@ struct mm_fault_stats {
 
 /* Set the rule of `point` (or MM_FAULT_ALL); its counters restart at 0.
  * n >= 1 (nth, every, random's 1-in-n); 0, or -1 for bad arguments or a
- * build without MM_FAULT_INJECT. */
+ * build without MM_FAULT_INJECT.  Safe while other CPUs allocate (they
+ * see the old rule or the new one), but counts are exact only when set
+ * between phases. */
 int mm_fault_set(unsigned point, enum mm_fault_mode mode, uint64_t n, uint64_t seed);
 /* The text form above; 0, or -1 (nothing changed) if not understood. */
 int mm_fault_setup(const char *spec);
