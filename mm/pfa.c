@@ -263,7 +263,7 @@ static __attribute__((noinline, cold)) int reject_free(phys_addr_t pa, unsigned 
 {
 	uint64_t detail = 0;
 	enum pfa_report_kind kind = diagnose_free(pa, order, pfa_phys_idx(pa), &detail);
-	pfa_report(kind, pa, order, detail, caller);
+	pfa_report_bad(kind, pa, order, detail, caller);
 	return -1;
 }
 
@@ -383,7 +383,7 @@ void pfa_set_owner(phys_addr_t pa, unsigned order, enum page_owner owner)
 	if (idx != PFA_NIL && pfa_is_allocated_head(owner))
 		pfa_idx_page(idx)->owner = (uint8_t)owner;  /* tails: set by pfa_alloc */
 	else
-		pfa_report(PFA_REPORT_BAD_OWNER, pa, order, (uint64_t)owner, caller);
+		pfa_report_bad(PFA_REPORT_BAD_OWNER, pa, order, (uint64_t)owner, caller);
 	mm_spin_unlock(&pfa.lock);
 }
 
@@ -468,7 +468,7 @@ int pfa_split(phys_addr_t pa, unsigned order)
 		enum pfa_report_kind kind = order ?
 			diagnose_free(pa, order, pfa_phys_idx(pa), &detail) :
 			PFA_REPORT_BAD_ORDER;
-		pfa_report(kind, pa, order, detail, caller);
+		pfa_report_bad(kind, pa, order, detail, caller);
 	}
 	mm_spin_unlock(&pfa.lock);
 	return ret;
@@ -531,8 +531,8 @@ int pfa_alloc_at(phys_addr_t pa, unsigned order)
 /* reports                                                            */
 /* ------------------------------------------------------------------ */
 
-void pfa_report(enum pfa_report_kind kind, phys_addr_t pa, unsigned order,
-		uint64_t detail, void *caller)
+void pfa_report_bad(enum pfa_report_kind kind, phys_addr_t pa, unsigned order,
+		    uint64_t detail, void *caller)
 {
 	unsigned long long a = pa, c = (uintptr_t)caller, d = detail;
 
