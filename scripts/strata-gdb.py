@@ -2,6 +2,9 @@
 #
 #     (gdb) source scripts/strata-gdb.py      (make debug's gdbinit does it)
 #     (gdb) strata pfa                        free blocks per order, regions
+#     (gdb) strata pools                      arenas, pools per class, fullness
+#     (gdb) strata slabinfo                   the kmem caches, their magazines
+#     (gdb) strata whatis ADDR                which layer owns ADDR, and how
 #     (gdb) strata check                      the invariant walk
 #     (gdb) help strata
 #
@@ -14,8 +17,12 @@
 # Layer by layer, like mm/ itself: each command reads the state struct of
 # the layer it shows, by the names that layer's header gives it, and
 # follows the same arithmetic as the C code (the PFA's section table, the
-# descriptor index math of mm/pfa_internal.h).  If the C side changes a
-# name, the command says which symbol or field it could not find.
+# descriptor index math of mm/pfa_internal.h, the free-link decoding of
+# mm/pool.h, the statistics of mm/kmalloc_stats.c).  Structs are read by
+# their C types (a gdb.Value of the bytes read in one go, or a Layout of
+# their fields' offsets when thousands are unpacked); file-local state is
+# named 'file.c'::name.  If the C side changes a name, the command says
+# which symbol or field it could not find.
 #
 # Python 3, gdb >= 12; stdlib only.
 
