@@ -909,8 +909,10 @@ def whatis_arena(mem, p, pa, what):
     if state:
         return out + "\n  " + state
     mark = mem.u64(blk + h.block_lay.off("mark"))
-    if mark == blk ^ KM_FREE_MAGIC and blk in h.free_list(ph, [], "whatis"):
-        state = "free, on its pool's free list"
+    if mark == blk ^ KM_FREE_MAGIC:
+        state = ("free, on its pool's free list" if blk in h.free_list(ph, [], "whatis") else
+                 "carries the free mark but is not on its pool's free list "
+                 "(allocated, or the list is broken: strata check)")
     elif mark == blk ^ KM_MAG_MAGIC:
         m = h.where_in_magazines(ph["cls"], blk)
         state = ("free, in %s" % m) if m else \
@@ -981,7 +983,7 @@ def whatis_cache(mem, p, pa, what):
         state = ("free, in the %s magazine" % where if where and where != "depot" else
                  "free, in a full magazine of the cache's depot" if where else "allocated")
     return ("0x%x: object %d of cache \"%s\" (kmem_cache 0x%x), object 0x%x + %d, "
-            "%d-byte objects, slab 0x%x (%d of %d in use)\n  %s"
+            "%d-byte objects, slab 0x%x (%d of %d handed out)\n  %s"
             % (va, i, name, s["cache"], obj, va - obj, u64(v["size"]), slab, s["inuse"],
                nobjs, state))
 
