@@ -107,7 +107,7 @@ void demo_run(const struct boot_info *bi)
 	phys_addr_t page = pfa_alloc(0, 0);
 	if (!live || !freed || !big || !page)
 		panic("demo: out of memory");
-	kfree(freed);                               /* to this CPU's magazine */
+	kfree(freed);          /* to this CPU's magazine (mm.debug=Q: the quarantine) */
 	pfa_get_stats(&during);
 	kmalloc_print_stats(console_write);
 	printf("\n-- object caches (kmem_cache, level +3), %d tasks and inodes live --\n", DEMO_TASKS);

@@ -46,7 +46,7 @@ void mm_init(const struct boot_info *bi)
 		panic("mm: bad mm.debug=%s (letters FZPUQ, all or off, then ,continue)", spec);
 	/* mm.trace=N: tracemalloc with N frames per site (strata/trace.h) */
 	uint64_t frames = cmdline_get_u64(bi->cmdline, "mm.trace", 0);
-	if (frames && mm_trace_start((unsigned)frames) != 0)
+	if (frames && (frames > MM_TRACE_MAX_FRAMES || mm_trace_start((unsigned)frames) != 0))
 		panic("mm: mm.trace=%llu: tracemalloc did not start (1..%d frames, MM_DEBUG=1)",
 		      (unsigned long long)frames, MM_TRACE_MAX_FRAMES);
 }
