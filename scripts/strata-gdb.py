@@ -363,12 +363,26 @@ def cmd_whatis(arg):
     addr = u64(gdb.parse_and_eval(arg))
     mem = Mem()
     p = PFA(mem)
+    if not p.ready:
+        print("0x%x: the page-frame allocator is not set up yet (pfa_setup_end() has not run)"
+              % addr)
+        return
     # a direct-map virtual address, or a physical one
     pa = (addr - p.offset) & 0xFFFFFFFFFFFFFFFF
     if p.idx_of(pa) is None and p.idx_of(addr) is not None:
         pa = addr
     layer, what = whatis_page(p, pa)
-    if layer is None or isinstance(what, str):
+    if layer is None:
+        # not a heap address: say what gdb knows of it (a global, code)
+        try:
+            known = gdb.execute("info symbol 0x%x" % addr, to_string=True).strip()
+        except gdb.error:
+            known = ""
+        print("0x%x: not a direct-map or physical address of RAM strata manages%s"
+              % (addr, "; gdb: " + known if known and not known.startswith("No symbol")
+                 else ""))
+        return
+    if isinstance(what, str):
         print(what)
         return
     for fn in WHATIS_BY_OWNER.get(layer, []):
@@ -458,7 +472,7 @@ class ObjHeap:
             d = pfa.desc(pfa.idx_of(a["pa"]))
             self.arena_size = 1 << (d["order"] + PAGE_SHIFT)
         else:
-            self.arena_size = 1 << 20
+            self.arena_size = 1 << 20        # a guess: only "0 arenas * N bytes" shows it
         self.pool_size = self.arena_size // self.arena_pools
         self.pool_pages = self.pool_size >> PAGE_SHIFT
         self._pool_hdr = {}
@@ -666,8 +680,12 @@ def cmd_pools(arg):
     p = PFA(mem)
     h = ObjHeap(mem, p)
     st = h.stats()
-    print("pools: %d arenas of %d bytes, %d pools of %d bytes each, %d size classes"
-          % (len(h.arenas), h.arena_size, h.arena_pools, h.pool_size, h.nclasses))
+    if h.arenas:
+        print("pools: %d arenas of %d bytes, %d pools of %d bytes each, %d size classes"
+              % (len(h.arenas), h.arena_size, h.arena_pools, h.pool_size, h.nclasses))
+    else:
+        print("pools: no arenas yet (%d size classes%s)"
+              % (h.nclasses, "" if h.nclasses else ": kmalloc_init() has not run"))
     for a in h.arenas:
         inuse = sum(h.pool_in_use(a, i) for i in range(h.arena_pools))
         print("arena 0x%x (phys 0x%x): carved=%d nfree=%d state=%s, %d pools in use, %d free"
