@@ -1122,6 +1122,90 @@ def check_pool(h, a, i, ph, problems):
 
 CHECKS.append(("pools", check_pools))
 
+def check_magazines(mem, problems):
+    """Every object in a magazine (each CPU's loaded and prev, each depot's
+    full ones), of the kmalloc classes and of every kmem cache: a free
+    block or object of its class or cache, where alloc would hand it out
+    (mm/percpu.c, mm/slab.c), and no magazine over its capacity.  Returns
+    the entries checked."""
+    p = PFA(mem)
+    h = ObjHeap(mem, p)
+    n = 0
+    mags = [("class %d: %s" % (c, "CPU %d's %s magazine" % (cpu, which)), c, m)
+            for (c, cpu, which), m in sorted(h.cpu_slots().items())]
+    dep = h.class_depots()
+    if dep is not None:
+        for c in range(h.nclasses):
+            mags += [("class %d: depot magazine" % c, c, m) for m in h.depot_mags(dep[c])]
+    for where, c, m in mags:
+        v = mem.value(m, "struct mm_mag")
+        if int(v["count"]) > int(v["cap"]):
+            problems.append("magazines: %s 0x%x holds %d, cap %d"
+                            % (where, m, int(v["count"]), int(v["cap"])))
+        for i, b in enumerate(h.mag_objects(m)):
+            n += 1
+            why = magazine_block_problem(mem, p, h, c, b)
+            if why:
+                problems.append("magazines: %s 0x%x entry %d: 0x%x %s" % (where, m, i, b, why))
+    for addr, v in caches(mem):
+        name = v["name"].string()
+        for where, objs in sorted(cache_magazines(h, v).items()):
+            for i, o in enumerate(objs):
+                n += 1
+                why = cache_object_problem(mem, p, addr, v, o)
+                if why:
+                    problems.append("magazines: cache \"%s\" %s magazine entry %d: 0x%x %s"
+                                    % (name, where, i, o, why))
+    return n
+
+
+def magazine_block_problem(mem, p, h, c, b):
+    """Why block b cannot sit in a magazine of class c (None: it can)."""
+    idx = p.idx_of((b - p.offset) & MASK64)
+    if idx is None:
+        return "is not in RAM strata manages"
+    pool = b & ~(h.pool_size - 1)
+    layer, what = whatis_page(p, (pool - p.offset) & MASK64)
+    if layer != "PG_ARENA" or p.desc(idx)["cls"] == 0:
+        return "is not in a pool in use"
+    ph = h.pool(pool)
+    if ph["cls"] != c:
+        return "is in pool 0x%x of class %d" % (pool, ph["cls"])
+    rel = b - pool - ph["first"]
+    if rel < 0 or b - pool >= ph["nextoffset"] or rel % h.cls[c]["size"]:
+        return "is not a carved block boundary of pool 0x%x" % pool
+    mark = mem.u64(b + h.block_lay.off("mark"))
+    if mark != b ^ KM_MAG_MAGIC:
+        return "does not carry the magazine mark (0x%x)" % mark
+    return None
+
+
+def cache_object_problem(mem, p, cache, v, o):
+    """Why object o cannot sit in a magazine of cache v (None: it can)."""
+    idx = p.idx_of((o - p.offset) & MASK64)
+    if idx is None:
+        return "is not in RAM strata manages"
+    layer, what = whatis_page(p, (o - p.offset) & MASK64)
+    if layer != "PG_CACHE":
+        return "is not in a slab (%s)" % layer
+    slab = p.virt(p.phys(what["head"]))
+    lay = layout("struct kmem_slab")
+    s = lay.unpack(mem.read(slab, lay.size))
+    if s["magic"] != slab ^ SLAB_MAGIC or s["cache"] != cache:
+        return "is in slab 0x%x of another cache (or a bad one)" % slab
+    rel = o - slab - int(v["first"])
+    stride = u64(v["stride"])
+    if rel < 0 or rel % stride or rel // stride >= int(v["nobjs"]):
+        return "is not an object boundary of slab 0x%x" % slab
+    i = rel // stride
+    if (mem.u64(slab + lay.size + (i // 64) * 8) >> (i % 64)) & 1:
+        return "is free in its slab's bitmap too (object %d)" % i
+    return None
+
+
+CHECKS.append(("magazines", check_magazines))
+
+
 
 def cmd_check(arg):
     mem = Mem()
