@@ -789,7 +789,7 @@ def cmd_slabinfo(arg):
     h = ObjHeap(mem, p)
     print("# slabinfo: name              active    total  objsize  stride "
           "objperslab pagesperslab   slabs (partial/full/empty)  depot   cpu  in use")
-    for addr, v in caches(mem):
+    for _, v in caches(mem):
         nslabs = [u64(v["nslabs"][i]) for i in range(array_len(v["nslabs"]))]
         mags = cache_magazines(h, v)
         depot = len(mags.get("depot", []))
@@ -909,10 +909,12 @@ def whatis_arena(mem, p, pa, what):
                 % (va, i, pool, "empty (on the free-pool list)" if carved else
                    "never carved", where))
     ph = h.pool(pool)
+    if ph["cls"] >= h.nclasses:
+        return ("0x%x: in pool 0x%x, whose header says class %d of %d (damaged: strata check)"
+                % (va, pool, ph["cls"], h.nclasses))
     k = h.cls[ph["cls"]]
     off = va - pool
-    hdr_end = ph["first"]
-    if off < hdr_end:
+    if off < ph["first"]:
         return ("0x%x: header of pool 0x%x (class %d)%s, %s"
                 % (va, pool, ph["cls"], " and of its arena" if i == 0 else "", where))
     bi = (off - ph["first"]) // k["size"]
@@ -1165,7 +1167,7 @@ def magazine_block_problem(mem, p, h, c, b):
     if idx is None:
         return "is not in RAM strata manages"
     pool = b & ~(h.pool_size - 1)
-    layer, what = whatis_page(p, (pool - p.offset) & MASK64)
+    layer, _ = whatis_page(p, (pool - p.offset) & MASK64)
     if layer != "PG_ARENA" or p.desc(idx)["cls"] == 0:
         return "is not in a pool in use"
     ph = h.pool(pool)
