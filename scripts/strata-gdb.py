@@ -231,6 +231,15 @@ class PFA:
             c = self.mem.desc_cache[idx]
         return c
 
+    def head_of(self, idx):
+        """The head page of the allocated block holding page idx: a PG_TAIL
+        page keeps its distance to the head (pfa.h).  With desc(), the only
+        code that knows how tail pages are stored."""
+        d = self.desc(idx)
+        if d["owner"] == self.owner["PG_TAIL"]:
+            return idx - d["data"]
+        return idx
+
     def lazy(self, idx):
         return self.fresh and self.lazy_next <= idx < self.lazy_end
 
@@ -350,10 +359,8 @@ def whatis_page(p, pa):
                     return "pfa", ("0x%x: free, in the order-%d buddy block at 0x%x"
                                    % (pa, dh["order"], p.phys(h)))
         return "pfa", "0x%x: free page (%s)" % (pa, owner_name(own))
-    head, dh = idx, d
-    if own == p.owner["PG_TAIL"]:
-        head = idx - d["data"]
-        dh = p.desc(head)
+    head = p.head_of(idx)
+    dh = p.desc(head)
     return owner_name(dh["owner"]), {"head": head, "desc": dh, "idx": idx}
 
 
