@@ -528,6 +528,8 @@ class ObjHeap:
     def free_list(self, p, problems, where):
         """The blocks on pool p's free list, each link checked as km_next_ok
         and pool_check.c check it; the walk stops at the first bad link."""
+        if not p["freeblock"]:
+            return []                   # a full pool: nothing to read
         k = self.cls[p["cls"]]
         base = p["addr"]
         data = self.mem.read(base, self.pool_size)
