@@ -56,7 +56,7 @@ $(BUILD)/lib/%.o: %.c
 	$(Q)$(HOST_CC) $(LIB_CFLAGS) -c $< -o $@
 
 $(BUILD)/lib/arch/host/libstrata.o: LIB_CFLAGS += $(LIB_NOBUILTIN)
-$(BUILD)/lib/arch/host/libstrata.o: mm/malloc_std.c
+$(BUILD)/lib/arch/host/libstrata.o: mm/malloc_std.c arch/host/cxx_operators.c
 
 $(LIBSTRATA_SO): $(LIB_OBJS)
 	@echo "  LD      $@"

@@ -24,10 +24,13 @@
  *   STRATA_STATS=1   statistics on stderr at exit
  *   STRATA_DEBUG=... debug mode and what a bug found does, comma-separated:
  *                    letters F Z P U Q (sanity, red zones, poison, call
- *                    sites, quarantine), "all" or "off"; then "abort" (the
+ *                    sites, quarantine) and O (zero on free, not in
+ *                    "all"), "all" or "off"; then "abort" (the
  *                    default: report, then abort(), as glibc does on a
  *                    double free) or "continue" (report and go on).  With
  *                    debug mode on, the heap is checked once more at exit.
+ *   C++           operator new / delete in every form (cxx_operators.c):
+ *                 the sized and aligned deletes are checked
  *   STRATA_HEAP=64G  size of the heap span: the most the heap can grow to
  *                    (default 64 GiB; only what is used is mapped)
  */
@@ -86,6 +89,7 @@ static inline void host_ensure_init(void)
 #define STRATA_STD_ENTRY() host_ensure_init()
 #define STRATA_STD_GROW(n, align) host_grow(n, align)
 #include "../../mm/malloc_std.c"
+#include "cxx_operators.c"
 
 void mm_platform_set_errno(int e)
 {
@@ -377,9 +381,8 @@ static void setup_debug(const char *env)
 			cont = 1;
 		else if (word_is(s, n, "abort"))
 			cont = 0;
-		else if (n < sizeof letters) {
-			memcpy(letters, s, n);
-			letters[n] = 0;
+		else if (n < sizeof letters - strlen(letters)) {
+			strncat(letters, s, n);      /* "all,O": both */
 		} else
 			fprintf(stderr, "strata: STRATA_DEBUG=%s: not understood\n", env);
 		s += n + (s[n] == ',');
