@@ -4,8 +4,9 @@
 #   build/host/tests/test_*      tests/host/test_*.c + mm/ + platform.c, ASan/UBSan
 #   build/host/libstrata.so      mm/ + arch/host/libstrata.c, -O2 -fPIC, only
 #                                the malloc names exported (LD_PRELOAD it)
-#   build/host/tests/lib_*       tests/host/lib_*.c: plain programs meant to
-#                                run under LD_PRELOAD=build/host/libstrata.so
+#   build/host/tests/lib_*       tests/host/lib_*.c (and lib_*.cc, C++: the
+#                                operators): plain programs meant to run
+#                                under LD_PRELOAD=build/host/libstrata.so
 HOST_CC     ?= $(if $(filter clang,$(TOOLCHAIN)),clang,gcc)
 # -DMM_LOCKDEP=1: the unit tests are strata's debug build, every lock taken
 # out of the order of mm/lock_order.h is reported (mm/lockdep.c).
@@ -30,7 +31,9 @@ LIB_MM_SRCS := $(filter-out $(wildcard mm/*std*.c),$(wildcard mm/*.c))
 LIB_OBJS    := $(patsubst %.c,$(BUILD)/lib/%.o,$(LIB_MM_SRCS) arch/host/platform.c \
 	arch/host/libstrata.c)
 LIBSTRATA_SO := $(BUILD)/libstrata.so
-LIB_TESTS   := $(patsubst tests/host/%.c,$(BUILD)/tests/%,$(wildcard tests/host/lib_*.c))
+LIB_TESTS   := $(patsubst tests/host/%.c,$(BUILD)/tests/%,$(wildcard tests/host/lib_*.c)) \
+	$(patsubst tests/host/%.cc,$(BUILD)/tests/%,$(wildcard tests/host/lib_*.cc))
+HOST_CXX    ?= $(if $(filter clang,$(TOOLCHAIN)),clang++,g++)
 
 all: $(HOST_TESTS) $(LIBSTRATA_SO) $(LIB_TESTS)
 lib: $(LIBSTRATA_SO)
@@ -67,6 +70,14 @@ $(BUILD)/tests/lib_%: tests/host/lib_%.c $(wildcard tests/host/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  HOSTCC  $@"
 	$(Q)$(HOST_CC) -std=gnu11 -O1 -g $(WARN) -fno-builtin $(MM_INC) -Itests/host -o $@ $< -lpthread -ldl
+
+# C++ (operator new/delete): sized deallocation on, as C++14 and later have it
+$(BUILD)/tests/lib_%: tests/host/lib_%.cc $(wildcard tests/host/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  HOSTCXX $@"
+	$(Q)$(HOST_CXX) -std=gnu++17 -O1 -g -Wall -Wextra -fsized-deallocation \
+		-D_Static_assert=static_assert $(MM_INC) -Itests/host \
+		-o $@ $< -lpthread -ldl
 
 -include $(LIB_OBJS:.o=.d)
 

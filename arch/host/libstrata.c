@@ -184,6 +184,7 @@ static uintptr_t span_lo, span_hi;     /* the PFA's region */
 static uintptr_t heap_end;             /* = the descriptors' start */
 static uintptr_t heap_top;             /* heap pieces mapped below this */
 static uintptr_t desc_top;             /* descriptors mapped below this */
+static bool desc_readable;             /* the rest of them: zero pages, read-only */
 static size_t heap_mapped;             /* bytes of heap mapped now */
 static atomic_ulong grows, grow_failures, trims;
 static pthread_mutex_t grow_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -214,12 +215,33 @@ static uintptr_t desc_needed(uintptr_t top)
 	return end < span_hi ? end : span_hi;
 }
 
+/* Descriptors [lo, hi) become writable memory.  Unless the address space
+ * is limited, the whole descriptor run is mapped read-only (zero pages,
+ * no memory) at setup, so that looking up any pointer of the span - a
+ * wild free 1 GiB above the heap - reads a zero descriptor (PG_UNMANAGED:
+ * reported "in strata's heap span, but in no block") and does not fault. */
+static bool desc_back(uintptr_t lo, uintptr_t hi)
+{
+	if (desc_readable)
+		return mprotect((void *)lo, hi - lo, PROT_READ | PROT_WRITE) == 0;
+	return map_fixed(lo, hi, PROT_READ | PROT_WRITE);
+}
+
+/* Descriptors [lo, hi) given back: zero pages again, or not mapped. */
+static void desc_unback(uintptr_t lo, uintptr_t hi)
+{
+	if (!desc_readable ||
+	    mmap((void *)lo, hi - lo, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+		 -1, 0) == MAP_FAILED)
+		munmap((void *)lo, hi - lo);
+}
+
 /* Map [lo, hi) of the heap (lo >= heap_top) and hot-add it.  Lock held. */
 static bool add_piece(uintptr_t lo, uintptr_t hi)
 {
 	uintptr_t d = desc_needed(hi);
 	if (d > desc_top) {
-		if (!map_fixed(desc_top, d, PROT_READ | PROT_WRITE))
+		if (!desc_back(desc_top, d))
 			return false;
 		desc_top = d;
 	}
@@ -289,7 +311,7 @@ static size_t give_back_top(void)
 	}
 	uintptr_t d = desc_needed(heap_top);
 	if (d < desc_top) {
-		munmap((void *)d, desc_top - d);
+		desc_unback(d, desc_top);
 		desc_top = d;
 	}
 	heap_mapped = given > heap_mapped ? 0 : heap_mapped - given;
@@ -356,6 +378,7 @@ static bool setup_span(void)
 		return false;
 	heap_top = lo;
 	desc_top = heap_end;
+	desc_readable = !address_space_limited() && map_fixed(heap_end, span_hi, PROT_READ);
 	return true;
 }
 
@@ -387,14 +410,18 @@ static void setup_debug(const char *env)
 			fprintf(stderr, "strata: STRATA_DEBUG=%s: not understood\n", env);
 		s += n + (s[n] == ',');
 	}
+	bool debug = false;
 	if (letters[0] && strcmp(letters, "off") != 0 && strcmp(letters, "0") != 0) {
-		if (mm_debug_setup(letters) != 0)
+		debug = mm_debug_setup(letters) == 0;
+		if (!debug)
 			fprintf(stderr, "strata: STRATA_DEBUG=%s: not understood\n", env);
 		else
 			atexit(check_at_exit);
 	}
 	mm_debug_set_panic(!cont);
-	mm_debug_set_bad_pointer_panic(!cont);
+	/* in debug mode every bad pointer is also a bug report, which stops
+	 * (or not) after its fuller text */
+	mm_debug_set_bad_pointer_panic(!cont && !debug);
 }
 
 static void host_init(void)
