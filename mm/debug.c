@@ -10,9 +10,12 @@
  *
  *   kfree(p) ──► dbg_free: header magic says live?  (free: double free)
  *                 red zones intact? (no: overflow / underflow + hex dump)
- *                 data := DD, magic := free, free site recorded
- *                 -> quarantine FIFO -> when it leaves: DD intact? (no:
- *                 use after free) -> the raw block is really freed
+ *                 data := DD (O: 00), magic := free, free site recorded
+ *                 -> quarantine FIFO (the newest block stays however big)
+ *                 -> when it leaves: DD (00) intact? (no: use after free)
+ *                 -> O: the whole raw block := 00 and marked -> the raw
+ *                 block is really freed; the next dbg_alloc of a marked
+ *                 block checks its zeroes (a write after the quarantine)
  *
  * Every finding becomes one struct mm_bug_report, sent to the report sink
  * (mm/report.c): a multi-line report, then strata panics (default) or goes
