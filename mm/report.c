@@ -151,8 +151,7 @@ static const char *const bug_names[MM_BUG_KINDS] = {
 	[MM_BUG_BAD_POINTER]    = "invalid pointer (realloc or usable size of no block)",
 	[MM_BUG_FREED_POINTER]  = "use after free (realloc or usable size of a freed block)",
 	[MM_BUG_SIZED_DELETE]   = "sized delete with the wrong size",
-	[MM_BUG_ALIGNED_DELETE] = "aligned delete of a block not from the aligned new "
-				  "(or the reverse)",
+	[MM_BUG_ALIGNED_DELETE] = "aligned delete of a block not from the aligned new (or the reverse)",
 };
 
 const char *mm_bug_name(enum mm_bug_kind kind)

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "lib_strata.h"
 
 struct lib_case {
 	const char *name;
@@ -121,6 +122,22 @@ static inline void expect_site_in_case(const char *name, const char *label, unsi
 	unsigned long start = strtoul(fn + 8, NULL, 16);
 	CHECK(site > start && site < start + span, "%s: %s%#lx, not in the case's function at %#lx:\n%s",
 	      name, label, site, start, out);
+}
+
+/* main(): `--case NAME` runs a case (the child); otherwise the tests,
+ * under strata only. */
+static inline int lib_cases_main(const struct lib_case *cases, int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "--case") == 0)
+		return run_case(cases, argv[2]);
+	struct strata_api api;
+	if (!strata_api_get(&api)) {
+		fprintf(stderr, "not under strata (run with LD_PRELOAD=build/host/libstrata.so)\n");
+		return 1;
+	}
+	if (!find_self())
+		return 1;
+	return harness_main(argc, argv);
 }
 
 #endif

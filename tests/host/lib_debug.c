@@ -429,14 +429,5 @@ TEST(zero_on_free_checked_on_reuse)
 
 int main(int argc, char **argv)
 {
-	if (argc == 3 && strcmp(argv[1], "--case") == 0)
-		return run_case(bugs, argv[2]);
-	struct strata_api api;
-	if (!strata_api_get(&api)) {
-		fprintf(stderr, "not under strata (run with LD_PRELOAD=build/host/libstrata.so)\n");
-		return 1;
-	}
-	if (!find_self())
-		return 1;
-	return harness_main(argc, argv);
+	return lib_cases_main(bugs, argc, argv);
 }
