@@ -67,10 +67,10 @@ static struct {
 } dbg = { .lock = MM_SPINLOCK_INIT_LEVEL(MM_LOCK_DEBUG) };
 
 static void *dbg_alloc(size_t size, unsigned flags, void *caller);
-static bool dbg_free(const void *p, void *caller);
+static enum km_dbg_free dbg_free(const void *p, void *caller);
 static bool dbg_usable(const void *p, size_t *size);
 static bool dbg_freed(const void *p);
-static bool plain_free(const void *p);
+static enum km_dbg_free plain_free(const void *p);
 static void dbg_reset(void);
 static uint64_t dbg_trim(void);
 static int dbg_check(void);
@@ -335,7 +335,7 @@ static struct dbg_hdr *header_of(const void *p, size_t *raw)
 	return h;
 }
 
-static bool dbg_free(const void *p, void *caller)
+static enum km_dbg_free dbg_free(const void *p, void *caller)
 {
 	size_t raw;
 	struct dbg_hdr *h = header_of(p, &raw);
@@ -351,7 +351,7 @@ static bool dbg_free(const void *p, void *caller)
 		r.kind = MM_BUG_DOUBLE_FREE;
 		mm_report_bug(&r);
 		mm_spin_unlock(&dbg.lock);
-		return true;
+		return KM_DBG_REFUSED;
 	}
 	if (h->magic != ((uintptr_t)h ^ DBG_LIVE)) {
 		/* a plain block that happens to start 64 bytes before p? then p
@@ -364,7 +364,7 @@ static bool dbg_free(const void *p, void *caller)
 		r.bad = &h->size;
 		mm_report_bug(&r);
 		mm_spin_unlock(&dbg.lock);
-		return true;   /* its links can't be trusted: leave it alone */
+		return KM_DBG_REFUSED;   /* its links can't be trusted: leave it alone */
 	}
 	check_zones(h, raw, caller);
 	live_unlink(h);
@@ -384,20 +384,20 @@ static bool dbg_free(const void *p, void *caller)
 		mm_spin_unlock(&dbg.lock);
 		release(h);
 	}
-	return true;
+	return KM_DBG_FREED;
 }
 
-/* Not a debug block: kfree's plain path decides (false).  With O, a
+/* Not a debug block: kfree's plain path decides (NOT_OURS).  With O, a
  * plain block (kmalloc_aligned's) is zeroed first, so that no mark of
  * an earlier debug block inside it survives. */
-static bool plain_free(const void *p)
+static enum km_dbg_free plain_free(const void *p)
 {
 	if (km_debug_on & MM_DBG_ZERO) {
 		size_t n = km_block_size_quiet(p);
 		if (n)
 			mm_fill((void *)p, n, 0);
 	}
-	return false;
+	return KM_DBG_NOT_OURS;
 }
 
 /* A debug block freed and not yet released (quarantined)? */
