@@ -19,15 +19,18 @@
 #undef depot_objects
 #undef free
 #undef kcalloc
+#undef kcalloc_caller
 #undef kfree
 #undef kfree_caller
 #undef kfree_nodebug
+#undef kfree_sized_caller
 #undef km_alloc_nodebug
 #undef km_block_size_quiet
 #undef km_debug_on
 #undef km_pcpu
 #undef kmalloc
 #undef kmalloc_aligned
+#undef kmalloc_aligned_caller
 #undef kmalloc_caller
 #undef kmalloc_check
 #undef kmalloc_clear_report
@@ -36,6 +39,7 @@
 #undef kmalloc_hook_debug
 #undef kmalloc_hook_trace
 #undef kmalloc_init
+#undef kmalloc_is_block
 #undef kmalloc_last_report
 #undef kmalloc_print_stats
 #undef kmalloc_report_name
@@ -91,7 +95,7 @@
 #undef mm_percpu_enable
 #undef mm_printf
 #undef mm_reclaim
-#undef mm_report_bad_free
+#undef mm_report_bad_call
 #undef mm_report_bug
 #undef mm_report_counts
 #undef mm_report_freelist
@@ -132,6 +136,7 @@
 #undef pfa_free_caller
 #undef pfa_get_region_stats
 #undef pfa_get_stats
+#undef pfa_in_span
 #undef pfa_last_report
 #undef pfa_layer_register
 #undef pfa_lazy_grow

@@ -25,6 +25,7 @@
 #define STRATA_PFA_H
 #include <strata/names.h>   /* -DSTRATA_PREFIX=...: prefixed names */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -182,6 +183,9 @@ void *pfa_virt(phys_addr_t pa);
 phys_addr_t pfa_phys(const void *va);
 struct page *pfa_page(phys_addr_t pa);          /* NULL if pa is not managed RAM */
 struct page *pfa_virt_to_page(const void *va);  /* NULL if not in the direct map of managed RAM */
+/* Is va inside the span of indices the PFA was set up for (managed now
+ * or not: holes between regions, absent pages of a hosted heap)? */
+bool pfa_in_span(const void *va);
 phys_addr_t pfa_page_phys(const struct page *pg);
 
 /* Mark every page of an allocated block [pa, pa + 2^order pages) as
