@@ -272,8 +272,10 @@ static bool in_address_order(const struct pfa_range *r, unsigned n)
 }
 
 /* Page indices are 32 bits: RAM more than PFA_SPAN_PAGES above the first
- * region cannot be described.  Sorted, merged regions are cut there. */
-#define PFA_SPAN_PAGES ((phys_addr_t)1 << 31)
+ * region cannot be described.  Sorted, merged regions are cut there.  The
+ * 1/256 left below 2^32 is what aligning the span's base down to a section
+ * (at most 2/512 of the span) may add, so choose_sections() then fits. */
+#define PFA_SPAN_PAGES (((phys_addr_t)1 << 32) - ((phys_addr_t)1 << 24))
 
 static void clip_to_span(void)
 {

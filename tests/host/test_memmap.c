@@ -482,13 +482,14 @@ TEST(pfa_setup_results)
 	phys_put(&p);
 }
 
-/* RAM more than 2^31 pages (8 TiB) above the first region cannot be
- * indexed: clipped or ignored, said, instead of refusing the whole map. */
+/* RAM more than 2^32 - 2^24 pages (16 TiB - 64 GiB) above the first
+ * region cannot be indexed: clipped or ignored, said, instead of refusing
+ * the whole map. */
 TEST(pfa_span_too_wide)
 {
 	struct phys p;
 	REQUIRE(phys_get(&p, 0x40000000, 0x40000000 + 64 * MIB), "mmap");
-	const uint64_t far = 0x40000000 + (8ull << 40);
+	const uint64_t far = 0x40000000 + (16ull << 40);
 	pfa_setup_begin(p.offset);
 	pfa_add_region(0x40000000, 64 * MIB);
 	pfa_add_region(far, GIB);
@@ -496,7 +497,7 @@ TEST(pfa_span_too_wide)
 	int r = pfa_setup_end();
 	uncapture();
 	CHECK(r == PFA_MAP_OK, "setup: %s", pfa_map_strerror(r));
-	SAID("pfa: region 0x80040000000-0x80080000000 ignored: beyond the span 32-bit page "
+	SAID("pfa: region 0x100040000000-0x100080000000 ignored: beyond the span 32-bit page "
 	     "indices reach from the first region");
 	CHECK(pfa_total_pages() == 64 * MIB / PAGE_SIZE, "%llu pages",
 	      (unsigned long long)pfa_total_pages());

@@ -110,8 +110,8 @@ int pfa_setup_end(void);                               /* enum pfa_map_result */
  *   pfa_setup_end():
  *     regions out of order         sorted: "pfa: regions not given in address order: sorted"
  *     overlapping regions          merged: "pfa: region A-B overlaps the one before: merged into C-D"
- *     RAM beyond 2^31 pages (8 TiB) above the first region (32-bit page
- *     indices)                     clipped or ignored: "pfa: region A-B clipped to A-C: beyond ..."
+ *     RAM beyond 2^32 - 2^24 pages (16 TiB - 64 GiB) above the first region
+ *     (32-bit page indices)        clipped or ignored: "pfa: region A-B clipped to A-C: beyond ..."
  *     reservation touching no region   ignored: "pfa: reservation A-B ignored: outside every region"
  *     no region at all             PFA_MAP_NO_RAM
  *     reservations cover all RAM   PFA_MAP_ALL_RESERVED: "pfa: setup refused: reservations cover all RAM ..."
