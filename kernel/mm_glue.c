@@ -13,6 +13,7 @@
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
 #include <strata/platform.h>
+#include <strata/trace.h>
 
 void mm_platform_write(const char *s, size_t n)
 {
@@ -45,6 +46,11 @@ void mm_init(const struct boot_info *bi)
 	if (cmdline_get(bi->cmdline, "mm.debug", spec, sizeof spec) &&
 	    mm_debug_setup(spec) != 0)
 		panic("mm: bad mm.debug=%s (letters FZPUQ, all or off, then ,continue)", spec);
+	/* mm.trace=N: tracemalloc with N frames per site (strata/trace.h) */
+	uint64_t frames = cmdline_get_u64(bi->cmdline, "mm.trace", 0);
+	if (frames && (frames > MM_TRACE_MAX_FRAMES || mm_trace_start((unsigned)frames) != 0))
+		panic("mm: mm.trace=%llu: tracemalloc did not start (1..%d frames, MM_DEBUG=1)",
+		      (unsigned long long)frames, MM_TRACE_MAX_FRAMES);
 }
 
 /* ---- CPUs and interrupts for strata's per-CPU caches and locks ---- */

@@ -121,6 +121,7 @@
 #undef pfa_alloc_at
 #undef pfa_allocated_head
 #undef pfa_check
+#undef pfa_clear_report
 #undef pfa_free
 #undef pfa_free_caller
 #undef pfa_get_region_stats
@@ -135,7 +136,7 @@
 #undef pfa_phys
 #undef pfa_print_stats
 #undef pfa_remove_region
-#undef pfa_report
+#undef pfa_report_bad
 #undef pfa_reserve
 #undef pfa_set_owner
 #undef pfa_setup_begin
