@@ -141,6 +141,7 @@
 #undef pfa_layer_register
 #undef pfa_lazy_grow
 #undef pfa_lazy_materialize_upto
+#undef pfa_map_strerror
 #undef pfa_page
 #undef pfa_page_phys
 #undef pfa_phys
