@@ -177,9 +177,13 @@ static void lookup_other(const void *p, struct page *pg, struct km_lookup *l)
 		else
 			l->kind = KM_LARGE;
 		return;
-	case PG_TAIL:
-		l->why = inside_block(pg - pg->data);
+	case PG_FREE_TAIL: {              /* inside a block: whose? */
+		uint32_t dist;
+		const struct page *head = pfa_virt_to_head(p, &dist);
+		l->why = !head || head->owner == PG_FREE || head->owner == PG_FREE_TAIL ?
+			 KM_BAD_FREE_PAGE : inside_block(head);
 		return;
+	}
 	case PG_ARENA:
 	case PG_PFA:
 		l->why = inside_block(pg);
@@ -188,7 +192,6 @@ static void lookup_other(const void *p, struct page *pg, struct km_lookup *l)
 		l->why = KM_BAD_RESERVED;
 		return;
 	case PG_FREE:
-	case PG_FREE_TAIL:
 		l->why = KM_BAD_FREE_PAGE;
 		return;
 	default:

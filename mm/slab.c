@@ -385,20 +385,17 @@ static unsigned slabs_fill(struct kmem_cache *c, void **obj, unsigned n)
 	return got;
 }
 
-/* The slab holding the byte at obj, from its page descriptor (a slab's
- * pages are contiguous in the direct map, the head page is `data` pages
- * before a tail), or NULL if obj is not in a slab page. */
+/* The slab holding the byte at obj, from its block's head descriptor (a
+ * slab's pages are contiguous in the direct map, the head page is `dist`
+ * pages before obj's), or NULL if obj is not in a slab page. */
 static inline struct kmem_slab *slab_base(const void *obj)
 {
-	const struct page *pg = pfa_virt_to_page(obj);
-	uintptr_t page = (uintptr_t)obj & ~(PAGE_SIZE - 1);
+	uint32_t dist;
+	const struct page *pg = pfa_virt_to_head(obj, &dist);
+	uintptr_t page = ((uintptr_t)obj & ~(PAGE_SIZE - 1)) - ((uintptr_t)dist << PAGE_SHIFT);
 
 	if (__builtin_expect(pg == NULL, 0))
 		return NULL;
-	if (pg->owner == PG_TAIL) {
-		page -= (uintptr_t)pg->data << PAGE_SHIFT;
-		pg -= pg->data;
-	}
 	return pg->owner == PG_CACHE ? (struct kmem_slab *)page : NULL;
 }
 
@@ -406,14 +403,13 @@ static inline struct kmem_slab *slab_base(const void *obj)
 static struct kmem_slab *slab_of(struct kmem_cache *c, const void *obj,
 				 enum kmalloc_report_kind *why, unsigned *slot)
 {
-	struct page *pg = pfa_virt_to_page(obj);
+	uint32_t dist;
+	const struct page *pg = pfa_virt_to_head(obj, &dist);
 
 	if (!pg) {
 		*why = KM_BAD_UNMANAGED;
 		return NULL;
 	}
-	if (pg->owner == PG_TAIL)
-		pg -= pg->data;
 	if (pg->owner != PG_CACHE) {
 		*why = pg->owner == PG_RESERVED ? KM_BAD_RESERVED :
 		       pg->owner == PG_FREE || pg->owner == PG_FREE_TAIL ? KM_BAD_FREE_PAGE :

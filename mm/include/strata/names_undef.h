@@ -125,6 +125,7 @@
 #undef pfa_free_caller
 #undef pfa_get_region_stats
 #undef pfa_get_stats
+#undef pfa_head_page
 #undef pfa_last_report
 #undef pfa_layer_register
 #undef pfa_lazy_grow
@@ -143,6 +144,7 @@
 #undef pfa_split
 #undef pfa_total_pages
 #undef pfa_virt
+#undef pfa_virt_to_head
 #undef pfa_virt_to_page
 #undef pfa_zero
 #undef pool_alloc_slow
