@@ -681,6 +681,32 @@ void *krealloc(void *p, size_t size, unsigned flags)
 	return krealloc_caller(p, size, flags, RET_ADDR());
 }
 
+/* The magazines first (they take blocks from the pools), then n blocks
+ * of the class made free in pools, with the arenas pinned from now on. */
+int kmalloc_reserve(size_t size, unsigned n)
+{
+	if (size == 0 || size > KM_SMALL_MAX)
+		return -1;
+	unsigned c = km_size_class(size), cached = 0;
+	bool mags = pcpu_reserve(c, &cached);
+
+	mm_spin_lock(&pools.lock);       /* live ones plus what magazines hold */
+	unsigned got = pool_reserve(c, n + cached);
+	mm_spin_unlock(&pools.lock);
+	if (got < n + cached || !mags) {
+		kmalloc_unreserve();
+		return -1;
+	}
+	return 0;
+}
+
+void kmalloc_unreserve(void)
+{
+	mm_spin_lock(&pools.lock);
+	pool_unreserve();
+	mm_spin_unlock(&pools.lock);
+}
+
 /* Everything cached back to the PFA: every layer's trim (mm/mm.c), the
  * caches' and the per-CPU layer's before the pools'. */
 uint64_t kmalloc_trim(void)

@@ -50,6 +50,7 @@ struct pool_state {
 	struct km_arena *held;                    /* an arena with only parked pools */
 	uintptr_t hint[KM_HINTS];                 /* arena bases (virtual), or NONE */
 	uint64_t freelist_corruptions;
+	unsigned reserves;                        /* kmalloc_reserve()s held */
 };
 extern struct pool_state pools;
 
@@ -89,6 +90,14 @@ bool pool_on_free_list(const struct km_pool *p, const struct km_block *b);
 /* kmalloc_trim(): every parked pool back, idle arenas emptied, the spare
  * freed (lock held); pages given back. */
 uint64_t pool_trim(void);
+/* kmalloc_reserve()'s half here (lock held): from now until the matching
+ * pool_unreserve() an empty pool stays on its class's usedpools (so no
+ * pool changes class and no arena goes back to the PFA), and n blocks of
+ * class c are made free in pools (taken, then given back).  Returns how
+ * many could be (fewer: out of memory).  The last pool_unreserve() sends
+ * the empty pools kept meanwhile back as frees would have. */
+unsigned pool_reserve(unsigned c, unsigned n);
+void pool_unreserve(void);
 
 /* Size class of a request of `size` bytes (size <= KM_SMALL_MAX). */
 static inline unsigned km_size_class(size_t size)

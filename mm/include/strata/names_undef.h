@@ -39,7 +39,9 @@
 #undef kmalloc_last_report
 #undef kmalloc_print_stats
 #undef kmalloc_report_name
+#undef kmalloc_reserve
 #undef kmalloc_trim
+#undef kmalloc_unreserve
 #undef kmalloc_usable_size
 #undef kmalloc_usable_size_caller
 #undef kmem_cache_alloc
@@ -114,6 +116,7 @@
 #undef pcpu_internal_usage
 #undef pcpu_mag_delete
 #undef pcpu_mag_new
+#undef pcpu_reserve
 #undef pfa
 #undef pfa_add_region
 #undef pfa_alloc
@@ -153,7 +156,9 @@
 #undef pool_full_slow
 #undef pool_init_all
 #undef pool_on_free_list
+#undef pool_reserve
 #undef pool_trim
+#undef pool_unreserve
 #undef pools
 #undef posix_memalign
 #undef pvalloc
@@ -161,4 +166,5 @@
 #undef reallocarray
 #undef slot_drain
 #undef slot_init
+#undef slot_stock
 #undef valloc
