@@ -391,8 +391,8 @@ void pool_free_slow(struct km_pool *p, bool was_full)
 
 	if (was_full)
 		used_link(c, p);
-	if (p->ref != 0 || pools.reserves)
-		return;                  /* in use, or kept for a reserve */
+	if (p->ref != 0)
+		return;
 	if (pools.usedpools[c] == p && p->next == NULL) {
 		pool_parked(p->arena);   /* the last pool of c: park it */
 		return;
@@ -506,7 +506,7 @@ static void settle(struct km_arena *a)
 {
 	unsigned in_use = KM_ARENA_POOLS - a->nfreepools;
 
-	if (in_use > pools.nclasses || parked_in(a) != in_use)
+	if (in_use > pools.nclasses || parked_in(a) != in_use || pools.reserves)
 		return;
 	if (in_use > 0 && !other_unused(a)) {
 		pools.held = a;
@@ -526,6 +526,10 @@ static void pool_return(struct km_pool *p)
 {
 	struct km_arena *a = p->arena;
 
+	if (pools.reserves) {            /* kept for a kmalloc_reserve() */
+		used_push(p->cls, p);
+		return;
+	}
 	pool_release(p);
 	settle(a);
 }
