@@ -399,9 +399,25 @@ static inline struct kmem_slab *slab_base(const void *obj)
 	return pg->owner == PG_CACHE ? (struct kmem_slab *)page : NULL;
 }
 
-/* The slab of obj if obj is a slot of cache c; else the report kind. */
-static struct kmem_slab *slab_of(struct kmem_cache *c, const void *obj,
-				 enum kmalloc_report_kind *why, unsigned *slot)
+/* The fast way, for a slab of c's order: slabs are naturally aligned
+ * PFA blocks, so the one candidate head is obj's physical address aligned
+ * down to the slab size, and a PG_CACHE head of that order there is the
+ * slab (the PFA writes heads only where blocks start).  One descriptor,
+ * whatever page of the slab obj is in.  NULL: not in such a slab. */
+static inline struct kmem_slab *slab_in(const struct kmem_cache *c, const void *obj)
+{
+	phys_addr_t pa = pfa_phys(obj);
+	phys_addr_t off = pa & (((phys_addr_t)PAGE_SIZE << c->order) - 1);
+	const struct page *pg = pfa_virt_to_page((const char *)obj - off);
+
+	if (__builtin_expect(pg == NULL || pg->owner != PG_CACHE || pg->order != c->order, 0))
+		return NULL;
+	return (struct kmem_slab *)((uintptr_t)obj - off);
+}
+
+/* Not in a slab of c's order: why not, from the descriptor of the block
+ * obj is in; or that other cache's slab. */
+static struct kmem_slab *slab_of_other(const void *obj, enum kmalloc_report_kind *why)
 {
 	uint32_t dist;
 	const struct page *pg = pfa_virt_to_head(obj, &dist);
@@ -416,7 +432,17 @@ static struct kmem_slab *slab_of(struct kmem_cache *c, const void *obj,
 		       KM_BAD_FOREIGN;
 		return NULL;
 	}
-	struct kmem_slab *s = slab_base(obj);
+	return slab_base(obj);
+}
+
+/* The slab of obj if obj is a slot of cache c; else the report kind. */
+static struct kmem_slab *slab_of(struct kmem_cache *c, const void *obj,
+				 enum kmalloc_report_kind *why, unsigned *slot)
+{
+	struct kmem_slab *s = slab_in(c, obj);
+
+	if (!s && !(s = slab_of_other(obj, why)))
+		return NULL;
 	if (s->magic != ((uintptr_t)s ^ SLAB_MAGIC) || s->cache != c) {
 		*why = s->magic == ((uintptr_t)s ^ SLAB_MAGIC) ? KM_BAD_WRONG_CACHE : KM_BAD_FOREIGN;
 		return NULL;
@@ -735,7 +761,7 @@ static __attribute__((noinline)) void cache_free_slow(struct kmem_cache *c, void
  * CPU's loaded magazine. */
 void kmem_cache_free(struct kmem_cache *c, void *obj)
 {
-	struct kmem_slab *s = slab_base(obj);
+	struct kmem_slab *s = slab_in(c, obj);
 
 	if (__builtin_expect(s != NULL && s->cache == c, 1)) {
 		uint64_t rel = (uint64_t)((uintptr_t)obj - (uintptr_t)s) - c->first;
