@@ -409,7 +409,7 @@ static inline struct kmem_slab *slab_in(const struct kmem_cache *c, const void *
 {
 	phys_addr_t pa = pfa_phys(obj);
 	phys_addr_t off = pa & (((phys_addr_t)PAGE_SIZE << c->order) - 1);
-	const struct page *pg = pfa_virt_to_page((const char *)obj - off);
+	const struct page *pg = pfa_page(pa - off);   /* NULL outside managed RAM */
 
 	if (__builtin_expect(pg == NULL || pg->owner != PG_CACHE || pg->order != c->order, 0))
 		return NULL;
