@@ -39,16 +39,18 @@
  * the PFA.  kmalloc_trim() returns parked pools, the held arena and the
  * spare.
  *
- * Page descriptors of an arena: owner and data stay as the PFA set them
+ * Page descriptors of an arena: owners stay as the PFA set them
  * (strata/pfa.h reserves them; pfa_check() verifies them), we use cls:
  *
  *   page 0            PG_ARENA, order 8 (pfa_set_owner)
- *   other pages       PG_TAIL, data = distance to page 0
+ *   other pages       PG_FREE_TAIL (the PFA never writes them: creating an
+ *                     arena costs one descriptor, not 256)
  *   every page        cls = size class + 1 while its pool is in use, else 0
+ *                     (0 again before the arena goes back: pfa.h's rule)
  *
- * kfree(p): descriptor of p -> (PG_TAIL: head = pg - data) -> the head
- * says PG_ARENA and cls != 0 -> pool = p's page - (data mod 4) pages.  An
- * address in a free pool (cls 0) is told apart from a block that way.
+ * kfree(p): descriptor of p has cls != 0 -> pfa_virt_to_head() (at most 8
+ * probes) says PG_ARENA at distance d -> pool = p's page - (d mod 4) pages.
+ * An address in a free pool (cls 0) is told apart from a block that way.
  *
  * kfree's fast path skips the descriptor: pools.hint[] (the pool layer's,
  * pool.h) caches the virtual base of each arena (direct-mapped on base >> 20, 256 slots; an arena

@@ -177,9 +177,13 @@ static void lookup_other(const void *p, struct page *pg, struct km_lookup *l)
 		else
 			l->kind = KM_LARGE;
 		return;
-	case PG_TAIL:
-		l->why = inside_block(pg - pg->data);
+	case PG_FREE_TAIL: {              /* inside a block: whose? */
+		uint32_t dist;
+		const struct page *head = pfa_virt_to_head(p, &dist);
+		l->why = !head || head->owner == PG_FREE || head->owner == PG_FREE_TAIL ?
+			 KM_BAD_FREE_PAGE : inside_block(head);
 		return;
+	}
 	case PG_ARENA:
 	case PG_PFA:
 		l->why = inside_block(pg);
@@ -188,7 +192,6 @@ static void lookup_other(const void *p, struct page *pg, struct km_lookup *l)
 		l->why = KM_BAD_RESERVED;
 		return;
 	case PG_FREE:
-	case PG_FREE_TAIL:
 		l->why = KM_BAD_FREE_PAGE;
 		return;
 	default:
@@ -811,6 +814,32 @@ void *krealloc_caller(void *p, size_t size, unsigned flags, void *caller)
 void *krealloc(void *p, size_t size, unsigned flags)
 {
 	return krealloc_caller(p, size, flags, RET_ADDR());
+}
+
+/* The magazines first (they take blocks from the pools), then n blocks
+ * of the class made free in pools, with the arenas pinned from now on. */
+int kmalloc_reserve(size_t size, unsigned n)
+{
+	if (size == 0 || size > KM_SMALL_MAX)
+		return -1;
+	unsigned c = km_size_class(size), cached = 0;
+	bool mags = pcpu_reserve(c, &cached);
+
+	mm_spin_lock(&pools.lock);       /* live ones plus what magazines hold */
+	unsigned got = pool_reserve(c, n + cached);
+	mm_spin_unlock(&pools.lock);
+	if (got < n + cached || !mags) {
+		kmalloc_unreserve();
+		return -1;
+	}
+	return 0;
+}
+
+void kmalloc_unreserve(void)
+{
+	mm_spin_lock(&pools.lock);
+	pool_unreserve();
+	mm_spin_unlock(&pools.lock);
 }
 
 /* Everything cached back to the PFA: every layer's trim (mm/mm.c), the

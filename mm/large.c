@@ -11,7 +11,8 @@
  *                 for (statistics), prev = 0
  *   more blocks   owner PG_PFA (as pfa_alloc left it), cls = LARGE_CONT,
  *                 next = distance in pages to the run's head
- *   tails         PG_TAIL, data = distance to their block's head (PFA's)
+ *   other pages   PG_FREE_TAIL (the PFA's "not a head"; pfa_head_page()
+ *                 finds their block's head)
  *
  * so kfree() of a pointer into a run but not at its start is refused, and
  * kfree() of the run finds every block from the head: walk forward,

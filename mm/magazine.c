@@ -155,6 +155,27 @@ bool mag_free_slow(struct mm_cpu_slot *s, struct mm_depot *d, void *obj)
 	return mag_push(m, obj);
 }
 
+bool slot_stock(struct mm_cpu_slot *s, struct mm_depot *d)
+{
+	if (s->loaded == &mag_none && !(s->loaded = depot_get_empty(d)))
+		return (s->loaded = &mag_none), false;
+	if (s->prev == &mag_none && !(s->prev = depot_get_empty(d)))
+		return (s->prev = &mag_none), false;
+	for (;;) {
+		mm_spin_lock(&d->lock);
+		bool stocked = d->nempty >= d->max_full + 2;
+		mm_spin_unlock(&d->lock);
+		if (stocked)
+			return true;
+		struct mm_mag *m = d->ops->mag_new(d->owner);
+		if (!m)
+			return false;
+		m->count = 0;
+		m->cap = d->cap;
+		depot_put_empty(d, m);
+	}
+}
+
 static void mag_drain(struct mm_depot *d, struct mm_mag *m)
 {
 	if (m == &mag_none)

@@ -94,6 +94,13 @@ bool mag_free_slow(struct mm_cpu_slot *s, struct mm_depot *d, void *obj);
  * run again), leaving s at mag_none.  Then depot_flush() empties the
  * depot: objects to the layer below, magazines freed. */
 void slot_drain(struct mm_cpu_slot *s, struct mm_depot *d);
+
+/* For a section whose frees and allocations must not make magazines
+ * (kmalloc_reserve): both of slot s's magazines real, and the depot's
+ * stack of empty ones full (max_full + 2).  Then a magazine is always
+ * to be had without mag_new: at most 2 + max_full are ever loaded or
+ * full, and 4 + max_full exist.  false: no memory for them. */
+bool slot_stock(struct mm_cpu_slot *s, struct mm_depot *d);
 void depot_flush(struct mm_depot *d);
 
 /* Objects held in the depot (full magazines). */

@@ -212,6 +212,17 @@ bool pcpu_free(unsigned c, void *b)
 	return done;
 }
 
+bool pcpu_reserve(unsigned c, unsigned *cached)
+{
+	unsigned long irq = mm_irq_save();
+	struct km_pcpu *pc = my_area();
+	bool ok = !percpu_on || (pc && slot_stock(&pc->slot[c], &depot[c]));
+
+	mm_irq_restore(irq);
+	*cached = percpu_on ? (2 + depot[c].max_full) * depot[c].cap : 0;
+	return ok;
+}
+
 /* Blocks of class c in magazines: the depot's, and every CPU's (another
  * CPU's counts are read without its cooperation: a snapshot). */
 uint64_t pcpu_cached_blocks(unsigned c)

@@ -43,6 +43,11 @@ void pcpu_entry_corrupt(unsigned c, const struct km_block *b);
  * layer (mm/layer.h: trim, lock, CPU detach). */
 void pcpu_init(void);
 uint64_t pcpu_cached_blocks(unsigned c);   /* in depots (not CPUs) */
+/* kmalloc_reserve(): the calling CPU's area and its magazines of class c
+ * made now (slot_stock), so the section makes none; *cached: how many
+ * blocks of c this CPU's magazines and the depot may hold (taken from
+ * the pools but not live).  false: no memory. */
+bool pcpu_reserve(unsigned c, unsigned *cached);
 /* strata's own blocks (per-CPU areas, magazines): bytes and count;
  * pools.lock held. */
 void pcpu_internal_usage(uint64_t *bytes, uint64_t *blocks);

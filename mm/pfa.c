@@ -53,16 +53,27 @@
  * Page descriptors (struct page, 16 bytes, see strata/pfa.h)
  * -----------------------------------------------------------
  *   head of a free block      PG_FREE, order, next/prev = list links
- *   rest of a free block      PG_FREE_TAIL
  *   head of allocated block   PG_PFA (or PG_LARGE/ARENA/POOL/CACHE after
  *                             pfa_set_owner()), order
- *   rest of allocated block   PG_TAIL, data = distance to the head
+ *   every other page          PG_FREE_TAIL, cls 0: "not a head", in a free
+ *                             block or an allocated one alike
  *   reserved                  PG_RESERVED;  hole inside a section: PG_UNMANAGED
  *
- * Marking tails costs O(2^order) per allocation and free; it buys exact
- * diagnosis of a free of an interior page and O(1) pointer-to-owner for
- * the layers above.  The order-0 fast paths touch one descriptor (plus the
- * list neighbour's).
+ * Only heads are ever written on the run-time paths.  A page becomes
+ * PG_FREE_TAIL when its memory is described (setup, fresh mode) and when
+ * a merge turns a head into an inner page; splitting, allocating and
+ * freeing write the heads involved and nothing else, so the inner pages
+ * of a block just allocated are still the PG_FREE_TAIL they were while it
+ * was free.  That makes pfa_alloc and pfa_free O(1) in the block size
+ * (writing 2^k - 1 tails cost 8,294 instructions for an order-10 block),
+ * and the head of any page is still found in at most PFA_MAX_ORDER probes
+ * (pfa_head_idx, pfa_internal.h): blocks are naturally aligned, so the
+ * head is the nearest aligned-down index that is not PG_FREE_TAIL.  That
+ * lookup is what the layers above (pfa_head_page()) and the bad-free
+ * diagnosis use; a free of an inner page is still caught at once, its
+ * descriptor is not a head.  The head's cls is cleared on free, so every
+ * inner page has cls 0 when a block is handed out (the arena layer marks
+ * pools with it and clears it before the arena goes back).
  *
  * Bad input
  * ---------
@@ -143,8 +154,6 @@ static inline void mark_head(struct page *pg, unsigned order)
 	pg->data = 0;
 }
 
-static void mark_tails(struct page *pg, unsigned order);
-
 static inline void account_alloc(unsigned order)
 {
 	pfa.free_pages -= PFA_BLOCK_PAGES(order);
@@ -152,13 +161,12 @@ static inline void account_alloc(unsigned order)
 		pfa.low_water = pfa.free_pages;
 }
 
-/* The rest of an allocation that is not a plain order-0 page: each tail
- * records how far back its head is, then (after the lock) PFA_ZERO. */
+/* The rest of an allocation that is not a plain order-0 page: the head,
+ * then (after the lock) PFA_ZERO.  The inner pages are left alone. */
 static __attribute__((noinline)) phys_addr_t finish_block(uint32_t idx, struct page *pg,
 							  unsigned order, unsigned flags)
 {
 	mark_head(pg, order);
-	mark_tails(pg, order);
 	account_alloc(order);
 	mm_spin_unlock(&pfa.lock);
 
@@ -194,7 +202,7 @@ phys_addr_t pfa_alloc(unsigned order, unsigned flags)
 	struct page *pg = pfa_idx_page(idx);
 	take_first_block(order, pg);
 	if (__builtin_expect(order | flags, 0))
-		return finish_block(idx, pg, order, flags);     /* tails, zeroing */
+		return finish_block(idx, pg, order, flags);     /* order, zeroing */
 	mark_head(pg, 0);
 	account_alloc(0);
 	mm_spin_unlock(&pfa.lock);
@@ -204,6 +212,18 @@ phys_addr_t pfa_alloc(unsigned order, unsigned flags)
 /* ------------------------------------------------------------------ */
 /* free                                                               */
 /* ------------------------------------------------------------------ */
+
+/* A free of an inner page: inside a free block (a double free) or inside
+ * an allocated one (detail: that block's address). */
+static enum pfa_report_kind diagnose_inner(uint32_t idx, uint64_t *detail)
+{
+	uint32_t head = pfa_head_idx(idx);
+
+	if (head == PFA_NIL || !pfa_is_allocated_head(pfa_idx_page(head)->owner))
+		return PFA_REPORT_DOUBLE_FREE;
+	*detail = pfa_idx_phys(head);
+	return PFA_REPORT_TAIL;
+}
 
 /* Classify a call that is not a valid free of an allocated block. */
 static enum pfa_report_kind diagnose_free(phys_addr_t pa, unsigned order,
@@ -225,11 +245,9 @@ static enum pfa_report_kind diagnose_free(phys_addr_t pa, unsigned order,
 	case PG_RESERVED:
 		return PFA_REPORT_RESERVED;
 	case PG_FREE:
-	case PG_FREE_TAIL:
 		return PFA_REPORT_DOUBLE_FREE;
-	case PG_TAIL:
-		*detail = pa - ((phys_addr_t)pg->data << PAGE_SHIFT);
-		return PFA_REPORT_TAIL;
+	case PG_FREE_TAIL:
+		return diagnose_inner(idx, detail);
 	default:
 		return PFA_REPORT_NOT_RAM;
 	}
@@ -250,12 +268,6 @@ static inline uint32_t block_to_free(phys_addr_t pa, unsigned order)
 	if (!pfa_is_allocated_head(pg->owner) || pg->order != order)
 		return PFA_NIL;
 	return idx;
-}
-
-static __attribute__((noinline)) void release_tails(struct page *pg, unsigned order)
-{
-	for (uint32_t i = 1; i < PFA_BLOCK_PAGES(order); i++)
-		pg[i].owner = PG_FREE_TAIL;
 }
 
 /* Not a valid free: work out why, report it, change nothing; -1. */
@@ -311,8 +323,7 @@ int pfa_free_caller(phys_addr_t pa, unsigned order, void *caller)
 	uint32_t idx = block_to_free(pa, order);
 	if (__builtin_expect(idx != PFA_NIL, 1)) {
 		struct page *pg = pfa_idx_page(idx);
-		if (order)
-			release_tails(pg, order);
+		pg->cls = 0;              /* the owner's mark; inner pages: already 0 */
 		pfa.free_pages += PFA_BLOCK_PAGES(order);
 		if (!buddy_is_free(pg, idx, order))
 			pfa_list_push(order, idx, pg);          /* fast path */
@@ -382,7 +393,7 @@ void pfa_set_owner(phys_addr_t pa, unsigned order, enum page_owner owner)
 	mm_spin_lock(&pfa.lock);
 	uint32_t idx = block_to_free(pa, order);
 	if (idx != PFA_NIL && pfa_is_allocated_head(owner))
-		pfa_idx_page(idx)->owner = (uint8_t)owner;  /* tails: set by pfa_alloc */
+		pfa_idx_page(idx)->owner = (uint8_t)owner;  /* the head only */
 	else
 		pfa_report_bad(PFA_REPORT_BAD_OWNER, pa, order, (uint64_t)owner, caller);
 	mm_spin_unlock(&pfa.lock);
@@ -391,16 +402,6 @@ void pfa_set_owner(phys_addr_t pa, unsigned order, enum page_owner owner)
 /* ------------------------------------------------------------------ */
 /* reshaping allocated blocks (for large runs, level +1)              */
 /* ------------------------------------------------------------------ */
-
-/* Tails of the block whose head is pg record their distance to it. */
-static void mark_tails(struct page *pg, unsigned order)
-{
-	for (uint32_t i = 1; i < PFA_BLOCK_PAGES(order); i++) {
-		pg[i].owner = PG_TAIL;
-		pg[i].data = i;
-		pg[i].cls = 0;   /* an earlier owner's mark must not survive */
-	}
-}
 
 /* Alignments above a block's own: a block of order k is aligned to 2^k
  * pages and no more.  A free block of order K >= k whose head is aligned
@@ -443,8 +444,8 @@ phys_addr_t pfa_alloc_aligned(unsigned order, uint64_t align)
 }
 
 /*
- *   before   [ head(order k) | tail ... tail | tail ... tail ]
- *   after    [ head(k-1)     | tail ... tail | PG_PFA(k-1) | tail ... ]
+ *   before   [ head(order k) | inner ... inner | inner ... inner ]
+ *   after    [ head(k-1)     | inner ... inner | PG_PFA(k-1) | inner ... ]
  *
  * The lower half keeps its owner (a large run stays a large run); the
  * upper half becomes a block fresh from pfa_alloc() that the caller may
@@ -462,7 +463,6 @@ int pfa_split(phys_addr_t pa, unsigned order)
 		struct page *upper = pg + PFA_BLOCK_PAGES(order - 1);
 		pg->order = (uint8_t)(order - 1);
 		mark_head(upper, order - 1);
-		mark_tails(upper, order - 1);
 		ret = 0;
 	} else {
 		uint64_t detail = 0;
@@ -473,22 +473,6 @@ int pfa_split(phys_addr_t pa, unsigned order)
 	}
 	mm_spin_unlock(&pfa.lock);
 	return ret;
-}
-
-/* The free block of order >= `order` that contains page idx, or PFA_NIL. */
-static uint32_t free_block_containing(uint32_t idx, unsigned order, unsigned *found)
-{
-	for (unsigned k = order; k <= PFA_MAX_ORDER; k++) {
-		uint32_t head = idx & ~(PFA_BLOCK_PAGES(k) - 1);
-		const struct page *hp = pfa_idx_page(head);
-		if (hp->owner == PG_FREE && hp->order == k) {
-			*found = k;
-			return head;
-		}
-		if (hp->owner != PG_FREE_TAIL && hp->owner != PG_FREE)
-			return PFA_NIL;   /* an allocated or reserved page in the way */
-	}
-	return PFA_NIL;
 }
 
 /*
@@ -508,7 +492,7 @@ int pfa_alloc_at(phys_addr_t pa, unsigned order)
 	if (idx != PFA_NIL && idx + PFA_BLOCK_PAGES(order) > pfa.lazy_next &&
 	    idx < pfa.lazy_end)
 		pfa_lazy_materialize_upto(idx + PFA_BLOCK_PAGES(order));
-	uint32_t head = idx == PFA_NIL ? PFA_NIL : free_block_containing(idx, order, &k);
+	uint32_t head = idx == PFA_NIL ? PFA_NIL : pfa_free_block_of(idx, order, &k);
 	if (head == PFA_NIL) {
 		mm_spin_unlock(&pfa.lock);
 		return -1;
@@ -521,9 +505,7 @@ int pfa_alloc_at(phys_addr_t pa, unsigned order)
 			head += PFA_BLOCK_PAGES(k);
 		pfa_list_push(k, other, pfa_idx_page(other));
 	}
-	struct page *pg = pfa_idx_page(idx);
-	mark_head(pg, order);
-	mark_tails(pg, order);
+	mark_head(pfa_idx_page(idx), order);
 	account_alloc(order);
 	mm_spin_unlock(&pfa.lock);
 	return 0;
@@ -629,6 +611,25 @@ bool pfa_in_span(const void *va)
 {
 	return (uintptr_t)va >= pfa.offset &&
 	       pfa_phys(va) - pfa.base < ((phys_addr_t)pfa.npages << PAGE_SHIFT);
+}
+
+struct page *pfa_head_page(phys_addr_t pa, uint32_t *dist)
+{
+	uint32_t idx = pfa_phys_idx(pa);
+	if (idx == PFA_NIL || pfa_idx_page(idx)->owner == PG_UNMANAGED)
+		return NULL;
+	uint32_t head = pfa_head_idx(idx);
+	if (head == PFA_NIL)
+		head = idx;                 /* broken descriptors: the page itself */
+	*dist = idx - head;
+	return pfa_idx_page(head);
+}
+
+struct page *pfa_virt_to_head(const void *va, uint32_t *dist)
+{
+	if ((uintptr_t)va < pfa.offset)
+		return NULL;
+	return pfa_head_page(pfa_phys(va), dist);
 }
 
 /* Start of section s's descriptor array.  Arrays are laid out in section

@@ -8,10 +8,11 @@
  *   free lists                              descriptors, page by page
  *   ----------                              -------------------------
  *   free_head[k] ─► A ⇄ B ⇄ C ─► NIL        [A: FREE k][FREE_TAIL ...]
- *     every entry a PG_FREE head of          [PFA j][TAIL 1][TAIL 2]...
+ *     every entry a PG_FREE head of          [PFA j][FREE_TAIL ...]
  *     order k, aligned, prev links           [RESERVED] [UNMANAGED] ...
  *     consistent, length == nr_free[k]         heads of order k counted,
- *                                              tails where they belong,
+ *                                              every other page of a block
+ *                                              PG_FREE_TAIL (cls 0 if free),
  *                                              no free buddy pair
  *
  * A list with consistent prev links cannot visit an entry twice, so
@@ -259,11 +260,10 @@ static uint32_t check_block(struct check *c, struct tally *t, const struct pfa_s
 	}
 	for (uint32_t j = 1; j < PFA_BLOCK_PAGES(k); j++) {
 		const struct page *tp = pg + j;
-		if (is_free ? tp->owner != PG_FREE_TAIL
-			    : (tp->owner != PG_TAIL || tp->data != j)) {
-			PROBLEM(c, "page 0x%llx in the %s block at 0x%llx (order %u) has owner %u data %u\n",
+		if (tp->owner != PG_FREE_TAIL || (is_free && tp->cls)) {
+			PROBLEM(c, "page 0x%llx in the %s block at 0x%llx (order %u) has owner %u cls %u\n",
 				pa_of(i + j), is_free ? "free" : "allocated", pa_of(i), k,
-				tp->owner, tp->data);
+				tp->owner, tp->cls);
 			return j;
 		}
 	}

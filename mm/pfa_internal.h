@@ -131,6 +131,48 @@ static inline uint32_t pfa_phys_idx(phys_addr_t pa)
 	return idx;
 }
 
+/*
+ * The head of the block (free or allocated) holding page idx.  The PFA
+ * writes only heads: every other page of a block, free or allocated, is
+ * PG_FREE_TAIL (set when the memory was described, and when a merge made
+ * a head an inner page; see pfa.c, "Page descriptors").  The head is the
+ * nearest index at or below idx, aligned to some order <= PFA_MAX_ORDER,
+ * whose descriptor is not PG_FREE_TAIL: clearing the lowest set bit of
+ * idx's offset in its largest block, one probe per set bit, at most
+ * PFA_MAX_ORDER probes.  idx must have a descriptor; PFA_NIL if the
+ * descriptors break that rule (pfa_check() reports it).
+ */
+static inline uint32_t pfa_head_idx(uint32_t idx)
+{
+	const struct page *pg = pfa_idx_page(idx);
+	uint32_t head = idx;
+
+	while (pg->owner == PG_FREE_TAIL) {
+		uint32_t low = head & (PFA_BLOCK_PAGES(PFA_MAX_ORDER) - 1);
+		if (!low)
+			return PFA_NIL;
+		low &= -low;               /* up to the next aligned boundary */
+		head -= low;
+		pg -= low;
+	}
+	return head;
+}
+
+/* The free block of order >= `order` holding page idx (its order in
+ * *found), or PFA_NIL if that page is in an allocated block, reserved,
+ * or in a free block smaller than `order`. */
+static inline uint32_t pfa_free_block_of(uint32_t idx, unsigned order, unsigned *found)
+{
+	uint32_t head = pfa_head_idx(idx);
+	if (head == PFA_NIL)
+		return PFA_NIL;
+	const struct page *hp = pfa_idx_page(head);
+	if (hp->owner != PG_FREE || hp->order < order)
+		return PFA_NIL;
+	*found = hp->order;
+	return head;
+}
+
 /* Owners whose page is the head of an allocated block: a table, so the
  * test is one load whatever byte the descriptor holds. */
 extern const uint8_t pfa_allocated_head[256];

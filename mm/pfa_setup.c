@@ -531,20 +531,6 @@ static unsigned piece_order(uint32_t a, uint32_t b)
 	return k;
 }
 
-/* Head of the free block holding page idx (its order in *order), or PFA_NIL. */
-static uint32_t free_block_of(uint32_t idx, unsigned *order)
-{
-	for (unsigned k = 0; k <= PFA_MAX_ORDER; k++) {
-		uint32_t head = idx & ~(PFA_BLOCK_PAGES(k) - 1);
-		const struct page *hp = pfa_idx_page(head);
-		if (hp->owner == PG_FREE && hp->order == k) {
-			*order = k;
-			return head;
-		}
-	}
-	return PFA_NIL;
-}
-
 /* Take the aligned block [i, i + 2^k) out of the free block (head, K)
  * holding it; the halves around it go back to the free lists. */
 static void split_out(uint32_t head, unsigned K, uint32_t i, unsigned k)
@@ -752,7 +738,7 @@ int pfa_setup_end(void)
 static void isolate_free_page(uint32_t idx)
 {
 	unsigned k = 0;
-	uint32_t head = free_block_of(idx, &k);
+	uint32_t head = pfa_free_block_of(idx, 0, &k);
 
 	if (head == PFA_NIL) {
 		mm_printf("pfa: no free block holds page 0x%llx\n",
@@ -771,7 +757,9 @@ static void reserve_pages_live(uint32_t a, uint32_t b)
 {
 	for (uint32_t idx = a; idx < b; idx++) {
 		unsigned owner = pfa_idx_page(idx)->owner;
-		if (owner == PG_FREE || owner == PG_FREE_TAIL)
+		unsigned k;
+		if (owner == PG_FREE || (owner == PG_FREE_TAIL &&
+					 pfa_free_block_of(idx, 0, &k) != PFA_NIL))
 			isolate_free_page(idx);
 		else if (owner != PG_RESERVED && owner != PG_UNMANAGED)
 			mm_printf("pfa: reserve of allocated page 0x%llx ignored\n",
@@ -892,7 +880,7 @@ static void describe_as_allocated(uint32_t a, uint32_t b)
 		struct page *pg = pfa_idx_page(i);
 		pg[0] = (struct page){ PFA_NIL, PFA_NIL, PG_PFA, (uint8_t)k, 0, 0 };
 		for (uint32_t j = 1; j < PFA_BLOCK_PAGES(k); j++)
-			pg[j] = (struct page){ 0, 0, PG_TAIL, 0, 0, j };
+			pg[j] = (struct page){ 0, 0, PG_FREE_TAIL, 0, 0, 0 };
 		i += PFA_BLOCK_PAGES(k);
 	}
 }
@@ -937,8 +925,8 @@ static bool all_free_or_absent(uint32_t a, uint32_t b)
 			i = pfa.lazy_end;
 			continue;
 		}
-		unsigned owner = pfa_idx_page(i)->owner;
-		if (owner != PG_FREE && owner != PG_FREE_TAIL && owner != PG_UNMANAGED)
+		unsigned owner = pfa_idx_page(i)->owner, k;
+		if (owner != PG_UNMANAGED && pfa_free_block_of(i, 0, &k) == PFA_NIL)
 			return false;
 		i++;
 	}
@@ -960,7 +948,7 @@ static uint64_t remove_free_blocks(uint32_t a, uint32_t b)
 			continue;
 		}
 		unsigned K = 0, k = piece_order(i, b);
-		uint32_t head = free_block_of(i, &K);
+		uint32_t head = pfa_free_block_of(i, 0, &K);
 		if (head == PFA_NIL) {          /* cannot happen: checked before */
 			mm_printf("pfa: no free block holds page 0x%llx\n",
 				  (unsigned long long)pfa_idx_phys(i));

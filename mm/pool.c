@@ -295,7 +295,7 @@ static void used_link(unsigned c, struct km_pool *p)
 {
 	struct km_pool *head = pools.usedpools[c];
 
-	if (head && is_parked(head)) {
+	if (head && is_parked(head) && !pools.reserves) {
 		used_unlink(c, head);
 		pool_return(head);
 	}
@@ -506,7 +506,7 @@ static void settle(struct km_arena *a)
 {
 	unsigned in_use = KM_ARENA_POOLS - a->nfreepools;
 
-	if (in_use > pools.nclasses || parked_in(a) != in_use)
+	if (in_use > pools.nclasses || parked_in(a) != in_use || pools.reserves)
 		return;
 	if (in_use > 0 && !other_unused(a)) {
 		pools.held = a;
@@ -526,6 +526,10 @@ static void pool_return(struct km_pool *p)
 {
 	struct km_arena *a = p->arena;
 
+	if (pools.reserves) {            /* kept for a kmalloc_reserve() */
+		used_push(p->cls, p);
+		return;
+	}
 	pool_release(p);
 	settle(a);
 }
@@ -538,6 +542,57 @@ static void pool_parked(struct km_arena *a)
 {
 	if (a != pools.held)
 		settle(a);
+}
+
+/* ------------------------------------------------------------------ */
+/* reserves for sections that must not reach the PFA                  */
+/* ------------------------------------------------------------------ */
+
+unsigned pool_reserve(unsigned c, unsigned n)
+{
+	struct km_block *taken = NULL;
+	unsigned got;
+
+	pools.reserves++;                 /* from now on no empty pool leaves */
+	for (got = 0; got < n; got++) {   /* may create pools and arenas */
+		struct km_block *b = pool_alloc_fast(c);
+		if (!b)
+			break;
+		b->enc = (uintptr_t)taken;    /* a plain chain, ours until freed */
+		taken = b;
+	}
+	while (taken) {                   /* pools may empty: they stay */
+		struct km_block *next = (struct km_block *)taken->enc;
+		pool_free_fast(km_pool_of(taken), taken);
+		taken = next;
+	}
+	return got;
+}
+
+/* An empty pool of class c that a free would not have kept (any but a
+ * lone one, which is parked), or NULL. */
+static struct km_pool *kept_for_reserve(unsigned c)
+{
+	struct km_pool *head = pools.usedpools[c];
+
+	for (struct km_pool *p = head; p; p = p->next)
+		if (p->ref == 0 && (p != head || p->next))
+			return p;
+	return NULL;
+}
+
+/* The empty pools kept on usedpools meanwhile go as frees would have
+ * sent them.  One at a time: a return may settle an arena, which
+ * changes the lists.  Not on an allocation path: the walks may be long. */
+void pool_unreserve(void)
+{
+	if (!pools.reserves || --pools.reserves)
+		return;
+	for (unsigned c = 0; c < pools.nclasses; c++)
+		for (struct km_pool *p; (p = kept_for_reserve(c)) != NULL;) {
+			used_unlink(c, p);
+			pool_return(p);
+		}
 }
 
 uint64_t pool_trim(void)

@@ -50,6 +50,7 @@ struct pool_state {
 	struct km_arena *held;                    /* an arena with only parked pools */
 	uintptr_t hint[KM_HINTS];                 /* arena bases (virtual), or NONE */
 	uint64_t freelist_corruptions;
+	unsigned reserves;                        /* kmalloc_reserve()s held */
 };
 extern struct pool_state pools;
 
@@ -89,6 +90,14 @@ bool pool_on_free_list(const struct km_pool *p, const struct km_block *b);
 /* kmalloc_trim(): every parked pool back, idle arenas emptied, the spare
  * freed (lock held); pages given back. */
 uint64_t pool_trim(void);
+/* kmalloc_reserve()'s half here (lock held): from now until the matching
+ * pool_unreserve() an empty pool stays on its class's usedpools (so no
+ * pool changes class and no arena goes back to the PFA), and n blocks of
+ * class c are made free in pools (taken, then given back).  Returns how
+ * many could be (fewer: out of memory).  The last pool_unreserve() sends
+ * the empty pools kept meanwhile back as frees would have. */
+unsigned pool_reserve(unsigned c, unsigned n);
+void pool_unreserve(void);
 
 /* Size class of a request of `size` bytes (size <= KM_SMALL_MAX). */
 static inline unsigned km_size_class(size_t size)
@@ -183,24 +192,24 @@ static inline bool pool_block_ok_fast(const struct km_pool *p, const void *ptr)
 
 /*
  * The pool holding the byte at va, or NULL if va is not in a pool in use.
- * Arena pages keep the descriptors the PFA gave them (head PG_ARENA, tails
- * PG_TAIL with data = distance to the head; pfa.h forbids touching those);
- * the arena layer only sets `cls` = class + 1 on the pages of a pool in
- * use.  Pools are aligned inside their arena, so the pool starts (distance
- * mod pool pages) pages before va's page.  A block's descriptors are
- * contiguous (the PFA keeps each block inside one section), so the head is
- * pg - distance.
+ * Arena pages keep the descriptors the PFA gave them (head PG_ARENA, the
+ * others PG_FREE_TAIL; pfa.h forbids touching those); the arena layer
+ * only sets `cls` = class + 1 on the pages of a pool in use (every other
+ * page of memory has cls 0 there, pfa.h).  The arena's head is found by
+ * pfa_virt_to_head() (at most 8 probes in an order-8 arena), and pools
+ * are aligned inside their arena, so the pool starts (distance mod pool
+ * pages) pages before va's page.
  */
 static inline struct km_pool *km_pool_lookup(const void *va, const struct page *pg)
 {
 	uint32_t dist = 0;
 	const struct page *head = pg;
 
-	if (mm_likely(pg->owner == PG_TAIL)) {
-		dist = pg->data;
-		head = pg - dist;
-	}
-	if (mm_unlikely(head->owner != PG_ARENA || pg->cls == 0))
+	if (mm_unlikely(pg->cls == 0))
+		return NULL;
+	if (mm_likely(pg->owner == PG_FREE_TAIL))
+		head = pfa_virt_to_head(va, &dist);
+	if (mm_unlikely(!head || head->owner != PG_ARENA))
 		return NULL;
 	uintptr_t page = (uintptr_t)va & ~(PAGE_SIZE - 1);
 	return (struct km_pool *)(page - ((uintptr_t)(dist & (KM_POOL_PAGES - 1)) << PAGE_SHIFT));

@@ -132,7 +132,7 @@ int kmalloc_check(void)
 				PROBLEM("usedpools[%u]: bad pool %p\n", c, (void *)p);
 				break;
 			}
-			if (p->ref == 0 && (p != pools.usedpools[c] || p->next))
+			if (p->ref == 0 && (p != pools.usedpools[c] || p->next) && !pools.reserves)
 				PROBLEM("usedpools[%u]: empty pool %p not alone\n", c, (void *)p);
 			listed++;
 		}

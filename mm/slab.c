@@ -386,42 +386,64 @@ static unsigned slabs_fill(struct kmem_cache *c, void **obj, unsigned n)
 	return got;
 }
 
-/* The slab holding the byte at obj, from its page descriptor (a slab's
- * pages are contiguous in the direct map, the head page is `data` pages
- * before a tail), or NULL if obj is not in a slab page. */
+/* The slab holding the byte at obj, from its block's head descriptor (a
+ * slab's pages are contiguous in the direct map, the head page is `dist`
+ * pages before obj's), or NULL if obj is not in a slab page. */
 static inline struct kmem_slab *slab_base(const void *obj)
 {
-	const struct page *pg = pfa_virt_to_page(obj);
-	uintptr_t page = (uintptr_t)obj & ~(PAGE_SIZE - 1);
+	uint32_t dist;
+	const struct page *pg = pfa_virt_to_head(obj, &dist);
+	uintptr_t page = ((uintptr_t)obj & ~(PAGE_SIZE - 1)) - ((uintptr_t)dist << PAGE_SHIFT);
 
 	if (__builtin_expect(pg == NULL, 0))
 		return NULL;
-	if (pg->owner == PG_TAIL) {
-		page -= (uintptr_t)pg->data << PAGE_SHIFT;
-		pg -= pg->data;
-	}
 	return pg->owner == PG_CACHE ? (struct kmem_slab *)page : NULL;
 }
 
-/* The slab of obj if obj is a slot of cache c; else the report kind. */
-static struct kmem_slab *slab_of(struct kmem_cache *c, const void *obj,
-				 enum kmalloc_report_kind *why, unsigned *slot)
+/* The fast way, for a slab of c's order: slabs are naturally aligned
+ * PFA blocks, so the one candidate head is obj's physical address aligned
+ * down to the slab size, and a PG_CACHE head of that order there is the
+ * slab (the PFA writes heads only where blocks start).  One descriptor,
+ * whatever page of the slab obj is in.  NULL: not in such a slab. */
+static inline struct kmem_slab *slab_in(const struct kmem_cache *c, const void *obj)
 {
-	struct page *pg = pfa_virt_to_page(obj);
+	phys_addr_t pa = pfa_phys(obj);
+	phys_addr_t off = pa & (((phys_addr_t)PAGE_SIZE << c->order) - 1);
+	const struct page *pg = pfa_page(pa - off);   /* NULL outside managed RAM */
+
+	if (__builtin_expect(pg == NULL || pg->owner != PG_CACHE || pg->order != c->order, 0))
+		return NULL;
+	return (struct kmem_slab *)((uintptr_t)obj - off);
+}
+
+/* Not in a slab of c's order: why not, from the descriptor of the block
+ * obj is in; or that other cache's slab. */
+static struct kmem_slab *slab_of_other(const void *obj, enum kmalloc_report_kind *why)
+{
+	uint32_t dist;
+	const struct page *pg = pfa_virt_to_head(obj, &dist);
 
 	if (!pg) {
 		*why = KM_BAD_UNMANAGED;
 		return NULL;
 	}
-	if (pg->owner == PG_TAIL)
-		pg -= pg->data;
 	if (pg->owner != PG_CACHE) {
 		*why = pg->owner == PG_RESERVED ? KM_BAD_RESERVED :
 		       pg->owner == PG_FREE || pg->owner == PG_FREE_TAIL ? KM_BAD_FREE_PAGE :
 		       KM_BAD_FOREIGN;
 		return NULL;
 	}
-	struct kmem_slab *s = slab_base(obj);
+	return slab_base(obj);
+}
+
+/* The slab of obj if obj is a slot of cache c; else the report kind. */
+static struct kmem_slab *slab_of(struct kmem_cache *c, const void *obj,
+				 enum kmalloc_report_kind *why, unsigned *slot)
+{
+	struct kmem_slab *s = slab_in(c, obj);
+
+	if (!s && !(s = slab_of_other(obj, why)))
+		return NULL;
 	if (s->magic != ((uintptr_t)s ^ SLAB_MAGIC) || s->cache != c) {
 		*why = s->magic == ((uintptr_t)s ^ SLAB_MAGIC) ? KM_BAD_WRONG_CACHE : KM_BAD_FOREIGN;
 		return NULL;
@@ -741,7 +763,7 @@ static __attribute__((noinline)) int cache_free_slow(struct kmem_cache *c, void 
  * CPU's loaded magazine.  0, or -1 for an object refused (reported). */
 int kmem_cache_free(struct kmem_cache *c, void *obj)
 {
-	struct kmem_slab *s = slab_base(obj);
+	struct kmem_slab *s = slab_in(c, obj);
 
 	if (__builtin_expect(s != NULL && s->cache == c, 1)) {
 		uint64_t rel = (uint64_t)((uintptr_t)obj - (uintptr_t)s) - c->first;

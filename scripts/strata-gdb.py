@@ -232,13 +232,19 @@ class PFA:
         return c
 
     def head_of(self, idx):
-        """The head page of the allocated block holding page idx: a PG_TAIL
-        page keeps its distance to the head (pfa.h).  With desc(), the only
-        code that knows how tail pages are stored."""
-        d = self.desc(idx)
-        if d["owner"] == self.owner["PG_TAIL"]:
-            return idx - d["data"]
-        return idx
+        """Index of the head of the block holding page idx, as
+        pfa_head_idx() finds it: every page that is not a head is
+        PG_FREE_TAIL, so the head is the nearest index below idx, aligned
+        to some order, that is not (at most max_order probes).  None if
+        the descriptors break that rule."""
+        tail = self.owner["PG_FREE_TAIL"]
+        head = idx
+        while self.desc(head)["owner"] == tail:
+            low = head & ((1 << self.max_order) - 1)
+            if not low:
+                return None
+            head -= low & -low
+        return head
 
     def lazy(self, idx):
         return self.fresh and self.lazy_next <= idx < self.lazy_end
@@ -303,7 +309,7 @@ def cmd_pfa(arg):
 def check_pfa(mem, problems):
     """The PFA half of pfa_check(), from memory: every free list is a
     well-linked list of aligned PG_FREE heads of its order, the counts
-    agree, every page of a free block is PG_FREE_TAIL, no two free buddies
+    agree, every other page of a free block is PG_FREE_TAIL, no two free buddies
     are left unmerged."""
     p = PFA(mem)
     if not p.ready:
@@ -347,20 +353,15 @@ def whatis_page(p, pa):
         return None, "0x%x is not in RAM strata manages" % pa
     if p.lazy(idx):
         return "pfa", "0x%x: free page of the PFA (lazy span, not yet described)" % pa
-    d = p.desc(idx)
-    own = d["owner"]
-    if own == p.owner["PG_FREE_TAIL"] or own == p.owner["PG_FREE"]:
-        # find the head: the aligned block that is on a free list
-        for k in range(p.max_order + 1):
-            h = idx & ~((1 << k) - 1)
-            dh = p.desc(h)
-            if dh["owner"] == p.owner["PG_FREE"] and dh["order"] >= k:
-                if h + (1 << dh["order"]) > idx:
-                    return "pfa", ("0x%x: free, in the order-%d buddy block at 0x%x"
-                                   % (pa, dh["order"], p.phys(h)))
-        return "pfa", "0x%x: free page (%s)" % (pa, owner_name(own))
+    own = p.desc(idx)["owner"]
     head = p.head_of(idx)
+    if head is None:
+        return "pfa", "0x%x: no block head below it (%s): broken descriptors" % (
+            pa, owner_name(own))
     dh = p.desc(head)
+    if dh["owner"] == p.owner["PG_FREE"]:
+        return "pfa", ("0x%x: free, in the order-%d buddy block at 0x%x"
+                       % (pa, dh["order"], p.phys(head)))
     return owner_name(dh["owner"]), {"head": head, "desc": dh, "idx": idx}
 
 

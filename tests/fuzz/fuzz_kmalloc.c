@@ -986,8 +986,9 @@ static void op_bad_wild(struct rd *r)
 	case 4: {   /* inside a page the PFA has free */
 		for (int tries = 0; tries < 16; tries++) {
 			uint8_t *p = ram + (size_t)(x + tries * 7919u) * PAGE_SIZE % RAM_SIZE;
-			struct page *pg = pfa_virt_to_page(p);
-			if (pg && (pg->owner == PG_FREE || pg->owner == PG_FREE_TAIL)) {
+			uint32_t d;
+			struct page *pg = pfa_virt_to_head(p, &d);
+			if (pg && pg->owner == PG_FREE) {
 				bad_call(how, p + (x >> 20) % PAGE_SIZE, KM_BAD_FREE_PAGE, cache);
 				break;
 			}

@@ -1003,7 +1003,10 @@ TEST(owners_and_lookup)
 	CHECK(h && h->owner == PG_PFA && h->order == 3, "head after alloc");
 	for (unsigned j = 1; j < 8; j++) {
 		struct page *t = pfa_virt_to_page((char *)(uintptr_t)pa + j * PG + 123);
-		CHECK(t && t->owner == PG_TAIL && t->data == j, "tail %u", j);
+		uint32_t d = 0;
+		CHECK(t && t->owner == PG_FREE_TAIL, "inner page %u is not a head", j);
+		CHECK(pfa_virt_to_head((char *)(uintptr_t)pa + j * PG + 123, &d) == h && d == j,
+		      "head of inner page %u", j);
 		CHECK(t == h + j, "descriptors of a block are adjacent");
 	}
 	pfa_set_owner(pa, 3, PG_LARGE);
@@ -1069,7 +1072,7 @@ TEST(check_detects_corruption)
 		struct page *pg;
 		struct page bad;
 		const char *expect;
-	} cases[5];
+	} cases[6];
 	/* a free head with a successor on its list, a free tail, a hole page */
 	struct page *fh = NULL, *ft = NULL, *hole = pfa_page(s.ar.base + 7 * MIB);
 	for (uint64_t off = 0; off < 16 * MIB; off += PG) {
@@ -1089,13 +1092,16 @@ TEST(check_detects_corruption)
 	cases[0].bad.order = (uint8_t)(fh->order ? fh->order - 1 : 1);
 	cases[1] = (typeof(cases[1])){ "tail of allocated block", pfa_page(c + 3 * PG),
 				       *pfa_page(c + 3 * PG), "in the allocated block" };
-	cases[1].bad.data = 1;
+	cases[1].bad.owner = PG_TAIL;
 	cases[2] = (typeof(cases[2])){ "tail of free block", ft, *ft, "in the free block" };
 	cases[2].bad.owner = PG_TAIL;
 	cases[3] = (typeof(cases[3])){ "broken prev link", fh, *fh, "prev link" };
 	cases[3].bad.prev = 42;
 	cases[4] = (typeof(cases[4])){ "free tail in a hole", hole, *hole, "outside any block" };
 	cases[4].bad.owner = PG_FREE_TAIL;
+	cases[5] = (typeof(cases[5])){ "owner mark left in a free block", ft, *ft,
+				       "in the free block" };
+	cases[5].bad.cls = 3;
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct page saved = *cases[i].pg;
@@ -1183,8 +1189,10 @@ TEST(split_and_alloc_at)
 	const struct page *up = pfa_page(pa + 4 * PG);
 	CHECK(up->owner == PG_PFA && up->order == 2, "upper head owner %u order %u",
 	      up->owner, up->order);
-	CHECK(pfa_page(pa + 5 * PG)->owner == PG_TAIL && pfa_page(pa + 5 * PG)->data == 1,
-	      "upper tail points at the upper head");
+	uint32_t d = 0;
+	CHECK(pfa_page(pa + 5 * PG)->owner == PG_FREE_TAIL &&
+	      pfa_head_page(pa + 5 * PG, &d) == up && d == 1,
+	      "the upper half's inner page finds the upper head");
 	CHECK(quiet_check() == 0, "check after split");
 	pfa_free(pa + 4 * PG, 2);
 	/* the freed upper half can be taken back exactly where it was */

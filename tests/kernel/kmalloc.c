@@ -340,3 +340,20 @@ KTEST(kmalloc, bad_pointer)
 	kfree(big);
 	KT_CHECK(t, kmalloc_check() == 0, "kmalloc_check after bad pointers");
 }
+
+/* kmalloc_reserve(): a reserved section makes no PFA call (the proof is
+ * shared with tests/host/test_reserve.c).  The reserve is the calling
+ * CPU's; the demo kernel never moves a test to another CPU, and the
+ * other CPUs are idle during this suite. */
+static struct ktest_ctx *rs_ctx;
+#define RS_CHECK(cond, ...) KT_CHECK(rs_ctx, cond, __VA_ARGS__)
+#include "reserve_section.h"
+
+KTEST(kmalloc, reserve)
+{
+	static void *v[20000];
+
+	ensure_init();
+	rs_ctx = t;
+	rs_prove(v, 20000);
+}

@@ -455,8 +455,10 @@ KTEST(pfa, zero_owner_lookup)
 		KT_CHECK(t, pfa_page_phys(h) == pa, "page_phys");
 		for (uint64_t j = 1; j < (1ULL << k); j++) {
 			struct page *tp = pfa_virt_to_page((char *)pfa_virt(pa) + j * PAGE_SIZE + 8);
-			KT_CHECK(t, tp == h + j && tp->owner == PG_TAIL && tp->data == j,
-				 "tail %llu of order %u", (unsigned long long)j, k);
+			uint32_t d = 0;
+			struct page *hp = pfa_virt_to_head((char *)pfa_virt(pa) + j * PAGE_SIZE + 8, &d);
+			KT_CHECK(t, tp == h + j && tp->owner == PG_FREE_TAIL && hp == h && d == j,
+				 "inner page %llu of order %u", (unsigned long long)j, k);
 		}
 		pfa_set_owner(pa, k, PG_LARGE);
 		KT_CHECK(t, h->owner == PG_LARGE, "set_owner");

@@ -208,4 +208,32 @@ int kmalloc_check(void);
  * Returns the number of pages given back to the PFA. */
 uint64_t kmalloc_trim(void);
 
+/*
+ * A reserve for hard real-time sections: after kmalloc_reserve(size, n)
+ * returns 0 and until the matching kmalloc_unreserve(),
+ *
+ *   - n blocks of size's class are free in pools (made now: this call may
+ *     take arenas from the PFA), and the calling CPU's magazines of that
+ *     class exist (so the section makes none);
+ *   - no empty pool leaves its class (each stays on the class's list of
+ *     pools with free blocks), so no pool changes class and no arena
+ *     goes back to the PFA.
+ *
+ * So a section on this CPU whose kmalloc/kfree of small sizes (<= 2048
+ * bytes) in reserved classes never has more than n blocks of a class
+ * live beyond what was live at the reserve calls no page-allocator
+ * function (a test counts PFA calls: tests/host/test_reserve.c and
+ * test=kmalloc "reserve").  Each call takes the cost of the slow paths
+ * ahead of time: inside the section every call is bounded by the fast
+ * and magazine paths (README, "Worst case").  Not covered: large
+ * requests (> 2048 bytes, runs of pages), other CPUs (call it on each,
+ * with migration off), kmalloc_trim()/mm_reclaim() inside the section.
+ * Reserves nest (one per class used); -1 (nothing held) for size 0, a
+ * large size, or when memory for the reserve is missing.  The last
+ * kmalloc_unreserve() sends the empty pools kept meanwhile back to their
+ * arenas (and so arenas to the PFA) as the frees would have.
+ */
+int kmalloc_reserve(size_t size, unsigned n);
+void kmalloc_unreserve(void);
+
 #endif

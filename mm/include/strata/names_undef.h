@@ -43,7 +43,9 @@
 #undef kmalloc_last_report
 #undef kmalloc_print_stats
 #undef kmalloc_report_name
+#undef kmalloc_reserve
 #undef kmalloc_trim
+#undef kmalloc_unreserve
 #undef kmalloc_usable_size
 #undef kmalloc_usable_size_caller
 #undef kmem_cache_alloc
@@ -124,6 +126,7 @@
 #undef pcpu_internal_usage
 #undef pcpu_mag_delete
 #undef pcpu_mag_new
+#undef pcpu_reserve
 #undef pfa
 #undef pfa_add_region
 #undef pfa_alloc
@@ -136,6 +139,7 @@
 #undef pfa_free_caller
 #undef pfa_get_region_stats
 #undef pfa_get_stats
+#undef pfa_head_page
 #undef pfa_in_span
 #undef pfa_last_report
 #undef pfa_layer_register
@@ -156,6 +160,7 @@
 #undef pfa_split
 #undef pfa_total_pages
 #undef pfa_virt
+#undef pfa_virt_to_head
 #undef pfa_virt_to_page
 #undef pfa_zero
 #undef pool_alloc_slow
@@ -164,7 +169,9 @@
 #undef pool_full_slow
 #undef pool_init_all
 #undef pool_on_free_list
+#undef pool_reserve
 #undef pool_trim
+#undef pool_unreserve
 #undef pools
 #undef posix_memalign
 #undef pvalloc
@@ -172,4 +179,5 @@
 #undef reallocarray
 #undef slot_drain
 #undef slot_init
+#undef slot_stock
 #undef valloc

@@ -48,16 +48,20 @@ typedef uint64_t phys_addr_t;
 
 /*
  * Owner of a page, kept in struct page.owner.  Only the head page of a
- * block carries the block's order; the others are PG_TAIL pointing back
- * (for PG_LARGE and PG_PFA blocks) so an interior pointer is recognised.
+ * block carries the block's owner and order; every other page of a block,
+ * free or allocated, is PG_FREE_TAIL ("not a head"), and pfa_head_page()
+ * finds its head in at most PFA_MAX_ORDER probes (blocks are naturally
+ * aligned).  The PFA never writes the inner pages of a block it hands
+ * out or takes back, so pfa_alloc/pfa_free cost the same at every order.
  */
 enum page_owner {
 	PG_UNMANAGED = 0, /* hole between regions inside a descriptor section */
 	PG_RESERVED,      /* never handed out */
 	PG_FREE,          /* head of a free buddy block (order valid) */
-	PG_FREE_TAIL,     /* inside a free buddy block */
+	PG_FREE_TAIL,     /* not a head: inside a block, free or allocated */
 	PG_PFA,           /* head of a block returned by pfa_alloc(), no owner yet */
-	PG_TAIL,          /* non-head page of an allocated block */
+	PG_TAIL,          /* not written any more (inner pages of allocated
+	                     blocks were once marked so); kept for the numbers */
 	PG_LARGE,         /* head of a kmalloc large run  (level +1) */
 	PG_ARENA,         /* page of an arena of pools      (level +2) */
 	PG_POOL,          /* not set by strata (pools live in PG_ARENA pages,
@@ -69,9 +73,9 @@ enum page_owner {
 
 /*
  * One per page, 16 bytes.  The descriptors of one block are contiguous in
- * memory (a block never straddles a descriptor section), so the head of a
- * PG_TAIL page is simply `pg - pg->data`.  The PFA uses link/order for free blocks; for
- * allocated pages the fields after `owner` belong to whoever owns the page.
+ * memory (a block never straddles a descriptor section).  The PFA uses
+ * link/order for free blocks; for allocated pages the fields after `owner`
+ * belong to whoever owns the page.
  */
 struct page {
 	uint32_t next;     /* free list: page frame index of next block (or owner data) */
@@ -79,8 +83,7 @@ struct page {
 	uint8_t owner;     /* enum page_owner */
 	uint8_t order;     /* block order for PG_FREE / PG_PFA / PG_LARGE heads */
 	uint16_t cls;      /* owner data, e.g. size class of a pool */
-	uint32_t data;     /* owner data, e.g. byte count of a large run, or
-	                      for PG_TAIL the distance in pages to the head */
+	uint32_t data;     /* owner data, e.g. page count of a large run */
 };
 
 _Static_assert(sizeof(struct page) == 16, "struct page must stay 16 bytes");
@@ -235,17 +238,28 @@ struct page *pfa_virt_to_page(const void *va);  /* NULL if not in the direct map
 /* Is va inside the span of indices the PFA was set up for (managed now
  * or not: holes between regions, absent pages of a hosted heap)? */
 bool pfa_in_span(const void *va);
+
+/* The head descriptor of the block (free or allocated) holding the page
+ * of pa, and in *dist how many pages pa's page is past that head; for a
+ * reserved page its own descriptor (dist 0).  NULL where pfa_page() is.
+ * At most PFA_MAX_ORDER descriptor reads; no lock (the answer is stable
+ * for a block the caller owns).  The one way to go from a page to its
+ * block: heapdump, kfree's checks and the gdb script all use it. */
+struct page *pfa_head_page(phys_addr_t pa, uint32_t *dist);
+struct page *pfa_virt_to_head(const void *va, uint32_t *dist);  /* same, for a direct-map address */
 phys_addr_t pfa_page_phys(const struct page *pg);
 
-/* Mark every page of an allocated block [pa, pa + 2^order pages) as
- * belonging to `owner`: head gets owner, order; tails get PG_TAIL and the
- * distance to the head.  Used by the layers above after pfa_alloc().
- * The owner may use next, prev, cls and data of the head and next, prev, cls of
- * the tails, but must leave `owner`/`order` of the head and `owner`/`data`
- * of the tails alone: pfa_free() checks them.  Every page of a block fresh
- * from pfa_alloc() or pfa_split() has cls 0, whatever earlier owners of
- * those pages left there (kmalloc's pool lookup relies on it).  pfa_set_owner() on a block
- * that is not allocated with that order is reported (PFA_REPORT_BAD_OWNER). */
+/* Mark the allocated block [pa, pa + 2^order pages) as belonging to
+ * `owner`: its head gets owner (the order stays; the other pages stay
+ * PG_FREE_TAIL).  Used by the layers above after pfa_alloc().  The owner
+ * may use next, prev, cls and data of the head and next, prev, cls of the
+ * other pages, but must leave `owner`/`order` of the head and `owner` of
+ * the others alone (pfa_free() and pfa_head_page() rely on them), and must
+ * give the other pages' cls back as 0 before pfa_free(): every page of a
+ * block fresh from pfa_alloc() or pfa_split() has cls 0 (kmalloc's pool
+ * lookup relies on it; pfa_free() clears the head's).  pfa_set_owner() on
+ * a block that is not allocated with that order is reported
+ * (PFA_REPORT_BAD_OWNER). */
 void pfa_set_owner(phys_addr_t pa, unsigned order, enum page_owner owner);
 
 /* ---- statistics ---- */
