@@ -147,6 +147,9 @@ static const char *const bug_names[MM_BUG_KINDS] = {
 	[MM_BUG_UNDERFLOW]      = "buffer underflow (red zone or header before the block damaged)",
 	[MM_BUG_USE_AFTER_FREE] = "use after free (write to a freed block)",
 	[MM_BUG_FREELIST]       = "corrupted free list",
+	[MM_BUG_GUARD_OVERFLOW] = "buffer overflow (guard page after the block touched)",
+	[MM_BUG_GUARD_UNDERFLOW] = "buffer underflow (guard page before the block touched)",
+	[MM_BUG_READ_AFTER_FREE] = "use after free (read of a freed block)",
 };
 
 const char *mm_bug_name(enum mm_bug_kind kind)

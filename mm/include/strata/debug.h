@@ -88,6 +88,9 @@ enum mm_bug_kind {
 	MM_BUG_UNDERFLOW,        /* red zone or header before the data damaged */
 	MM_BUG_USE_AFTER_FREE,   /* poison of a freed block damaged */
 	MM_BUG_FREELIST,         /* a free list link decodes outside its pool */
+	MM_BUG_GUARD_OVERFLOW,   /* sampled block: guard page after it touched */
+	MM_BUG_GUARD_UNDERFLOW,  /* sampled block: guard page before it touched */
+	MM_BUG_READ_AFTER_FREE,  /* sampled block: read after free (it trapped) */
 	MM_BUG_KINDS
 };
 
