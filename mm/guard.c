@@ -189,8 +189,20 @@ static const char *const state_name[] = {
 	[SLOT_FREED] = "freed", [SLOT_RETIRED] = "no longer guarded",
 };
 
-/* One bug about slot s (its data page readable for the dump), then the
- * policy: the report sink panics unless told to continue. */
+/* The guard pages on both sides of slot i (those not opened for good):
+ * read/write while a report dumps bytes near them, then none again. */
+static void neighbours(unsigned i, int prot)
+{
+	mm_spin_lock(&g.lock);
+	for (unsigned pg = 2 * i; pg <= 2 * i + 2; pg += 2)
+		if (!page_is_open(pg))
+			protect_page(page_addr(pg), prot);
+	mm_spin_unlock(&g.lock);
+}
+
+/* One bug about slot s (its data page readable), then the policy: the
+ * report sink panics unless told to continue.  Its dump of 32 bytes
+ * around `bad` may reach into a guard page: opened meanwhile. */
 static void report_slot(enum mm_bug_kind kind, const struct guard_slot *s, const void *ptr,
 			const void *bad, void *caller)
 {
@@ -199,7 +211,9 @@ static void report_slot(enum mm_bug_kind kind, const struct guard_slot *s, const
 		.block_size = (size_t)(data_page(slot_index(s)) + PAGE_SIZE - s->obj),
 		.alloc_site = s->alloc_site, .free_site = s->free_site, .caller = caller,
 	};
+	neighbours(slot_index(s), MM_PROT_RW);
 	mm_report_bug(&r);
+	neighbours(slot_index(s), MM_PROT_NONE);
 }
 
 /* kfree/krealloc of a pointer into the pool that is not a live object:
@@ -362,7 +376,7 @@ int32_t guard_next_countdown(uint64_t *rng, unsigned cpu)
 	x ^= x >> 7;
 	x ^= x << 17;
 	*rng = x;
-	return (int32_t)(1 + (x >> 11) % (2ull * rate - 1));
+	return (int32_t)(1 + (x >> 11) % (3ull * rate - 1));
 }
 
 /* ------------------------------------------------------------------ */
