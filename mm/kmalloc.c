@@ -26,7 +26,7 @@
  * used, all below: per-CPU magazines (percpu_internal.h), pools and
  * arenas (pool.h, arena.h), large runs (large.h), the PFA's descriptors,
  * the report sink (report.h), sampled guarded blocks (guard.h: the
- * fast path counts down this CPU's sample_left; at zero kmalloc_sample()
+ * fast path counts down this CPU's sample_left; below zero kmalloc_sample()
  * asks mm/guard.c for a slot).  Debug mode and tracing sit above and come
  * in only through the hook table they install (kmalloc_front.h).
  *
@@ -286,12 +286,12 @@ static void sample_rearm(void)
 	unsigned cpu = mm_cpu_id();
 	struct km_pcpu *pc = cpu < MM_MAX_CPUS ? km_pcpu[cpu] : NULL;
 	if (pc) {
-		pc->sample_left = guard_next_countdown(&pc->sample_rng, cpu);
+		pc->sample_left = guard_next_countdown(&pc->sample_rng, cpu) - 1;
 	} else {
 		uint64_t rng = mm_load(sample_shared.rng);
 		int32_t n = guard_next_countdown(&rng, MM_MAX_CPUS);
 		mm_store(sample_shared.rng, rng);
-		mm_store(sample_shared.left, n);
+		mm_store(sample_shared.left, n - 1);
 	}
 	mm_irq_restore(irq);
 }
@@ -304,8 +304,8 @@ static __attribute__((noinline)) bool sample_tick(void)
 	unsigned long irq = mm_irq_save();
 	unsigned cpu = mm_cpu_id();
 	struct km_pcpu *pc = cpu < MM_MAX_CPUS ? km_pcpu[cpu] : NULL;
-	bool due = pc ? --pc->sample_left <= 0
-		      : __atomic_sub_fetch(&sample_shared.left, 1, __ATOMIC_RELAXED) <= 0;
+	bool due = pc ? --pc->sample_left < 0
+		      : __atomic_sub_fetch(&sample_shared.left, 1, __ATOMIC_RELAXED) < 0;
 	mm_irq_restore(irq);
 	if (due)
 		sample_rearm();
@@ -374,7 +374,7 @@ static inline __attribute__((always_inline)) void *kmalloc_from(size_t size, uns
 		if (mm_likely(cpu < MM_MAX_CPUS)) {
 			struct km_pcpu *pc = km_pcpu[cpu];
 			if (mm_likely(pc != NULL)) {
-				if (mm_unlikely(--pc->sample_left <= 0)) {
+				if (mm_unlikely(--pc->sample_left < 0)) {
 					mm_irq_restore(irq);
 					return kmalloc_sample(size, flags, own ? RET_ADDR() : caller);
 				}
