@@ -376,7 +376,7 @@ int32_t guard_next_countdown(uint64_t *rng, unsigned cpu)
 	x ^= x >> 7;
 	x ^= x << 17;
 	*rng = x;
-	return (int32_t)(1 + (x >> 11) % (3ull * rate - 1));
+	return (int32_t)(1 + (x >> 11) % (2ull * rate - 1));
 }
 
 /* ------------------------------------------------------------------ */

@@ -449,7 +449,6 @@ static void segv_handler(int sig, siginfo_t *si, void *ucv)
 #endif
 	if (si->si_code > 0 && mm_guard_fault(si->si_addr, access, pc))
 		return;
-	return;
 	if ((old_segv.sa_flags & SA_SIGINFO) && old_segv.sa_sigaction) {
 		old_segv.sa_sigaction(sig, si, ucv);
 	} else if (old_segv.sa_handler != SIG_DFL && old_segv.sa_handler != SIG_IGN) {
