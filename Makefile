@@ -11,6 +11,8 @@
 # Variables: ARCH=x86_64|aarch64|riscv64|host  TOOLCHAIN=gcc|clang
 #            KARGS="test=all seed=7"   MEM=512M   SMP=1   V=1 (echo commands)
 #            RISCV_NOZBB=1 (with ARCH=riscv64 lib: rv64imac, no Zbb)
+#            FAULT_INJECT=1 (a kernel: fault injection compiled in, in
+#            build/<arch>-faults/; boot it with KARGS="mm.fault=pfa:every=7")
 
 ARCH      ?= x86_64
 TOOLCHAIN ?= gcc
@@ -30,6 +32,13 @@ endif
 # demo kernel needs FP), where __builtin_clz/ctz would call libgcc.
 ifeq ($(RISCV_NOZBB),1)
 BUILD := $(BUILD)-nozbb
+endif
+
+# FAULT_INJECT=1: mm/ and everything including its headers built with
+# -DMM_FAULT_INJECT=1 (strata/fault.h), so the kernel's mm.fault= works.
+ifeq ($(FAULT_INJECT),1)
+BUILD := $(BUILD)-faults
+FAULT_CFLAGS := -DMM_FAULT_INJECT=1
 endif
 
 ifneq ($(V),1)
@@ -62,7 +71,7 @@ include arch/$(ARCH)/arch.mk
 # path for the C library here: mm/ and kernel/ differ (below).
 KCFLAGS_COMMON := -std=gnu11 -O2 -g -ffreestanding -fno-stack-protector -fno-pic \
 	-fno-omit-frame-pointer -fno-common \
-	$(WARN) -MMD -MP $(ARCH_CFLAGS) $(ARCH_CFLAGS_$(TOOLCHAIN)) \
+	$(WARN) -MMD -MP $(ARCH_CFLAGS) $(ARCH_CFLAGS_$(TOOLCHAIN)) $(FAULT_CFLAGS) \
 	-Ikernel/include -Ilib/include -Iarch/$(ARCH)
 CC_INCLUDE := $(shell $(KCC) $(ARCH_CFLAGS) -print-file-name=include)
 # A cross gcc without a target libc (riscv64-unknown-elf-gcc) keeps its

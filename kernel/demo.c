@@ -99,10 +99,28 @@ void demo_run(const struct boot_info *bi)
 		tasks[i] = t;
 		inodes[i] = kmem_cache_alloc(inode_cache, KM_ZERO);
 	}
+	/* a few addresses for the debugger: tests/gdb/run stops the demo at
+	 * mm_heap_dump and asks `strata whatis` about each one */
+	void *live = kmalloc(100, 0);               /* gdb: the live block's site */
+	void *freed = kmalloc(100, 0);
+	void *big = kmalloc(6 * 4096 - 100, 0);    /* 6 pages: blocks of 4 + 2 */
+	phys_addr_t page = pfa_alloc(0, 0);
+	if (!live || !freed || !big || !page)
+		panic("demo: out of memory");
+	kfree(freed);          /* to this CPU's magazine (mm.debug=Q: the quarantine) */
 	pfa_get_stats(&during);
 	kmalloc_print_stats(console_write);
 	printf("\n-- object caches (kmem_cache, level +3), %d tasks and inodes live --\n", DEMO_TASKS);
 	kmem_cache_print_slabinfo(console_write);
+	printf("\n-- addresses for the debugger (strata whatis: tests/gdb/run) --\n");
+	printf("  live block   %p  kmalloc(100), usable size %zu\n", live,
+	       kmalloc_usable_size(live));
+	printf("  freed block  %p  kmalloc(100), then kfree\n", freed);
+	printf("  task object  %p  task %u of cache \"task\", size %zu\n", tasks[7], 7u,
+	       sizeof(struct demo_task));
+	printf("  large run    %p  kmalloc(%d), usable size %zu\n", big, 6 * 4096 - 100,
+	       kmalloc_usable_size(big));
+	printf("  page         0x%llx  pfa_alloc(order 0), physical\n", (unsigned long long)page);
 	printf("\npfa free pages: %llu before, %llu with the objects live\n",
 		(unsigned long long)before.free_pages,
 		(unsigned long long)during.free_pages);
@@ -124,6 +142,9 @@ void demo_run(const struct boot_info *bi)
 		kmem_cache_free(task_cache, tasks[i]);
 		kmem_cache_free(inode_cache, inodes[i]);
 	}
+	kfree(live);
+	kfree(big);
+	pfa_free(page, 0);
 	if (kmem_cache_destroy(task_cache) || kmem_cache_destroy(inode_cache))
 		panic("demo: caches still had objects");
 	uint64_t trimmed = kmalloc_trim();

@@ -103,6 +103,7 @@ void kmain(struct boot_info *bi)
 	unsigned n = smp_init(bi, want);
 	printf("smp: %u CPU%s online (%u described by the firmware)\n", n,
 		n == 1 ? "" : "s", arch_cpu_count_firmware());
+	mm_fault_arm();   /* mm.fault=...: from here on, calls may fail */
 
 	char spec[256];
 	if (cmdline_get(bi->cmdline, "test", spec, sizeof spec)) {

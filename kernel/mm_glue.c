@@ -10,10 +10,12 @@
 #include <kernel/smp.h>
 #include <kernel/cmdline.h>
 #include <strata/debug.h>
+#include <strata/fault.h>
 #include <strata/guard.h>
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
 #include <strata/platform.h>
+#include <strata/trace.h>
 
 void mm_platform_write(const char *s, size_t n)
 {
@@ -54,6 +56,29 @@ void mm_init(const struct boot_info *bi)
 			console_printf("mm: mm.sample=%s: no page protection here, sampling off\n",
 				       spec);
 	}
+
+	/* mm.trace=N: tracemalloc with N frames per site (strata/trace.h) */
+	uint64_t frames = cmdline_get_u64(bi->cmdline, "mm.trace", 0);
+	if (frames && (frames > MM_TRACE_MAX_FRAMES || mm_trace_start((unsigned)frames) != 0))
+		panic("mm: mm.trace=%llu: tracemalloc did not start (1..%d frames, MM_DEBUG=1)",
+		      (unsigned long long)frames, MM_TRACE_MAX_FRAMES);
+
+	/* mm.fault=pfa:every=7 (strata/fault.h): the rule is set now and
+	 * armed by kmain once the kernel is up (mm_fault_arm), so that the
+	 * boot's own allocations (page tables, CPU stacks) never fail */
+	char fspec[64];
+	if (cmdline_get(bi->cmdline, "mm.fault", fspec, sizeof fspec)) {
+		if (mm_fault_setup(fspec) != 0)
+			panic("mm: bad mm.fault=%s (POINTS:nth=N|every=K|random=SEED,1in=N|off)%s",
+			      fspec, MM_FAULT_INJECT ? "" :
+			      ": this kernel has no fault injection (build with make FAULT_INJECT=1)");
+		mm_fault_pause(1);
+	}
+}
+
+void mm_fault_arm(void)
+{
+	mm_fault_pause(0);
 }
 
 /* ---- CPUs and interrupts for strata's per-CPU caches and locks ---- */

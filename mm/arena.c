@@ -76,6 +76,7 @@
  * workload grows and shrinks, so arenas are 1 MiB: order 8, well below
  * the PFA's 4 MiB blocks, so they stay available in a fragmented PFA.
  */
+#include <strata/fault.h>
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
 #include <strata/platform.h>
@@ -144,6 +145,8 @@ static struct km_arena *fullest_usable(void)
 
 static struct km_arena *arena_new(void)
 {
+	if (MM_FAULT(MM_FAULT_ARENA))
+		return NULL;
 	phys_addr_t pa = pfa_alloc(KM_ARENA_ORDER, 0);
 
 	if (!pa)

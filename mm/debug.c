@@ -61,7 +61,7 @@ static struct {
 } dbg = { .lock = MM_SPINLOCK_INIT_LEVEL(MM_LOCK_DEBUG) };
 
 static void *dbg_alloc(size_t size, unsigned flags, void *caller);
-static bool dbg_free(const void *p, void *caller);
+static enum km_dbg_free dbg_free(const void *p, void *caller);
 static bool dbg_usable(const void *p, size_t *size);
 static void dbg_reset(void);
 static uint64_t dbg_trim(void);
@@ -266,13 +266,13 @@ static struct dbg_hdr *header_of(const void *p, size_t *raw)
 	return h;
 }
 
-static bool dbg_free(const void *p, void *caller)
+static enum km_dbg_free dbg_free(const void *p, void *caller)
 {
 	size_t raw;
 	struct dbg_hdr *h = header_of(p, &raw);
 
 	if (!h)
-		return false;     /* a plain block, or not a block: kfree decides */
+		return KM_DBG_NOT_OURS;   /* a plain block, or not a block: kfree decides */
 	mm_spin_lock(&dbg.lock);
 	struct mm_bug_report r = {
 		.ptr = p, .requested = h->size, .block_size = raw,
@@ -282,20 +282,20 @@ static bool dbg_free(const void *p, void *caller)
 		r.kind = MM_BUG_DOUBLE_FREE;
 		mm_report_bug(&r);
 		mm_spin_unlock(&dbg.lock);
-		return true;
+		return KM_DBG_REFUSED;
 	}
 	if (h->magic != ((uintptr_t)h ^ DBG_LIVE)) {
 		/* a plain block that happens to start 64 bytes before p? then p
 		 * is inside it: not ours to judge here */
 		mm_spin_unlock(&dbg.lock);
-		return false;
+		return KM_DBG_NOT_OURS;
 	}
 	if (h->size > raw - DBG_PREFIX) {   /* header overwritten */
 		r.kind = MM_BUG_UNDERFLOW;
 		r.bad = &h->size;
 		mm_report_bug(&r);
 		mm_spin_unlock(&dbg.lock);
-		return true;   /* its links can't be trusted: leave it alone */
+		return KM_DBG_REFUSED;   /* its links can't be trusted: leave it alone */
 	}
 	check_zones(h, raw, caller);
 	live_unlink(h);
@@ -311,7 +311,7 @@ static bool dbg_free(const void *p, void *caller)
 		h->magic = 0;
 		kfree_nodebug(h, caller);
 	}
-	return true;
+	return KM_DBG_FREED;
 }
 
 static bool dbg_usable(const void *p, size_t *size)

@@ -361,21 +361,24 @@ enum kmalloc_report_kind guard_bad_reason(const void *p)
 /* the sampling countdown                                             */
 /* ------------------------------------------------------------------ */
 
-int32_t guard_next_countdown(uint64_t *rng, unsigned cpu)
+int32_t guard_next_countdown(uint64_t *rng, unsigned cpu, bool *sample_now)
 {
 	unsigned rate = mm_load(g.rate);
-
-	if (rate == 0)
-		return RECHECK;
-	if (rate == 1)
-		return 1;
 	uint64_t x = *rng;
+
+	/* the first countdown of a CPU is drawn, not taken: else every
+	 * CPU's (every thread's) first allocation would be sampled */
+	*sample_now = x != 0 || rate == 1;
 	if (x == 0)
 		x = (mm_load(g.seed) + (cpu + 1ull) * 0x9E3779B97F4A7C15ull) | 1;
 	x ^= x << 13;          /* xorshift64 */
 	x ^= x >> 7;
 	x ^= x << 17;
 	*rng = x;
+	if (rate == 0)
+		return RECHECK;
+	if (rate == 1)
+		return 1;
 	return (int32_t)(1 + (x >> 11) % (2ull * rate - 1));
 }
 

@@ -40,7 +40,8 @@ enum kmalloc_report_kind guard_bad_reason(const void *p);
 /* How many allocations until the next sample on this CPU: random with a
  * mean of the rate (1..2N-1); rng is the CPU's generator state (0: not
  * seeded yet).  With sampling off a large count after which the front end
- * asks again. */
-int32_t guard_next_countdown(uint64_t *rng, unsigned cpu);
+ * asks again.  *sample_now: the countdown that ran out was a real one
+ * (not the CPU's first, unseeded one), so this allocation is sampled. */
+int32_t guard_next_countdown(uint64_t *rng, unsigned cpu, bool *sample_now);
 
 #endif

@@ -279,21 +279,24 @@ static struct {
 	uint64_t rng;
 } sample_shared;
 
-/* This CPU's next sampling countdown (or the shared one's). */
-static void sample_rearm(void)
+/* This CPU's next sampling countdown (or the shared one's); true if the
+ * allocation that ran it out is to be sampled. */
+static bool sample_rearm(void)
 {
 	unsigned long irq = mm_irq_save();
 	unsigned cpu = mm_cpu_id();
 	struct km_pcpu *pc = cpu < MM_MAX_CPUS ? km_pcpu[cpu] : NULL;
+	bool now;
 	if (pc) {
-		pc->sample_left = guard_next_countdown(&pc->sample_rng, cpu) - 1;
+		pc->sample_left = guard_next_countdown(&pc->sample_rng, cpu, &now) - 1;
 	} else {
 		uint64_t rng = mm_load(sample_shared.rng);
-		int32_t n = guard_next_countdown(&rng, MM_MAX_CPUS);
+		int32_t n = guard_next_countdown(&rng, MM_MAX_CPUS, &now);
 		mm_store(sample_shared.rng, rng);
 		mm_store(sample_shared.left, n - 1);
 	}
 	mm_irq_restore(irq);
+	return now;
 }
 
 /* The count for requests kmalloc's fast path did not count (flags, sizes
@@ -307,9 +310,7 @@ static __attribute__((noinline)) bool sample_tick(void)
 	bool due = pc ? --pc->sample_left < 0
 		      : __atomic_sub_fetch(&sample_shared.left, 1, __ATOMIC_RELAXED) < 0;
 	mm_irq_restore(irq);
-	if (due)
-		sample_rearm();
-	return due;
+	return due && sample_rearm();
 }
 
 /* Not counted yet: sampled (a page of its own), or as usual. */
@@ -353,8 +354,7 @@ static __attribute__((noinline)) void *kmalloc_bad_entry(size_t size, unsigned c
  * request a guarded slot if sampling is on and a slot is free. */
 static __attribute__((noinline)) void *kmalloc_sample(size_t size, unsigned flags, void *caller)
 {
-	sample_rearm();
-	void *p = guard_alloc(size, KMALLOC_MIN_ALIGN, false, caller);
+	void *p = sample_rearm() ? guard_alloc(size, KMALLOC_MIN_ALIGN, false, caller) : NULL;
 	return p ? p : kmalloc_counted(size, flags, caller);
 }
 
@@ -490,32 +490,36 @@ static size_t guard_usable_or_report(const void *p, const char *op, void *caller
 }
 
 /* Everything kfree's fast path does not take: NULL, debug mode, large
- * runs, bad pointers, a full magazine, no per-CPU cache. */
-static __attribute__((noinline)) void kfree_generic(const void *p, void *caller)
+ * runs, bad pointers, a full magazine, no per-CPU cache.  0, or -1 for a
+ * pointer refused (reported). */
+static __attribute__((noinline)) int kfree_generic(const void *p, void *caller)
 {
 	if (mm_unlikely(!p))
-		return;
+		return 0;
 	if (mm_unlikely(guard_owns(p))) {
 		trace_free(p);
 		guard_free(p, caller);
-		return;
+		return 0;
 	}
 	if (mm_unlikely(km_debug_on)) {
 		trace_free(p);
-		if ((km_debug_on & MM_DBG_ALL) && front.debug.free(p, caller))
-			return;
+		if (km_debug_on & MM_DBG_ALL) {
+			enum km_dbg_free r = front.debug.free(p, caller);
+			if (r != KM_DBG_NOT_OURS)
+				return r == KM_DBG_REFUSED ? -1 : 0;
+		}
 	}
-	kfree_nodebug(p, caller);
+	return kfree_nodebug(p, caller);
 }
 
-void kfree_nodebug(const void *p, void *caller)
+int kfree_nodebug(const void *p, void *caller)
 {
 	struct page *pg = pfa_virt_to_page(p);
 	if (mm_unlikely(!pg)) {
 		mm_report_pointer(KM_BAD_UNMANAGED, "kfree", p, 0, caller, 0);
 		if (km_debug_on)
 			mm_report_bad_free(KM_BAD_UNMANAGED, p, caller);
-		return;
+		return -1;
 	}
 
 	struct km_lookup l;
@@ -525,7 +529,7 @@ void kfree_nodebug(const void *p, void *caller)
 		unsigned c = l.pool->cls;
 		mm_spin_unlock(&pools.lock);
 		if (pcpu_free(c, (void *)p))
-			return;
+			return 0;
 		/* no per-CPU cache: the block is still ours to give back */
 		mm_spin_lock(&pools.lock);
 		pool_free_fast(km_pool_of(p), (struct km_block *)p);
@@ -534,17 +538,21 @@ void kfree_nodebug(const void *p, void *caller)
 	else
 		free_bad(p, &l, caller);
 	mm_spin_unlock(&pools.lock);
-	if (mm_unlikely(l.kind == KM_BAD) && km_debug_on)
+	if (mm_likely(l.kind != KM_BAD))
+		return 0;
+	if (km_debug_on)
 		mm_report_bad_free(l.why, p, caller);
+	return -1;
 }
 
 /* kfree of a checked block whose CPU's loaded magazine is full: swap
  * with the previous magazine or trade with the depot (pcpu_free), no
  * pools.lock, no descriptor; the locked path only if there is no cache. */
-static __attribute__((noinline)) void kfree_full(unsigned c, const void *p, void *caller)
+static __attribute__((noinline)) int kfree_full(unsigned c, const void *p, void *caller)
 {
-	if (!pcpu_free(c, (void *)p))
-		kfree_generic(p, caller);
+	if (pcpu_free(c, (void *)p))
+		return 0;
+	return kfree_generic(p, caller);
 }
 
 /*
@@ -599,30 +607,29 @@ static inline __attribute__((always_inline)) int kfree_fast(const void *p, unsig
  * `own`, the caller is kfree's own return address, computed only on the
  * slow branches (RET_ADDR in an always_inline function names the caller
  * of the function it is inlined into). */
-static inline __attribute__((always_inline)) void kfree_from(const void *p, void *caller,
-							     bool own)
+static inline __attribute__((always_inline)) int kfree_from(const void *p, void *caller,
+							    bool own)
 {
 	unsigned c;
 	int r = kfree_fast(p, &c);
 
 	if (mm_likely(r == KF_DONE))
-		return;
+		return 0;
 	if (r == KF_FULL)
-		kfree_full(c, p, own ? RET_ADDR() : caller);
-	else
-		kfree_generic(p, own ? RET_ADDR() : caller);
+		return kfree_full(c, p, own ? RET_ADDR() : caller);
+	return kfree_generic(p, own ? RET_ADDR() : caller);
 }
 
-void kfree(const void *p)
+int kfree(const void *p)
 {
-	kfree_from(p, NULL, true);
+	return kfree_from(p, NULL, true);
 }
 
 /* kfree() for wrappers (free(), newlib's _free_r) that name their own
  * caller in reports; the same fast path. */
-void kfree_caller(const void *p, void *caller)
+int kfree_caller(const void *p, void *caller)
 {
-	kfree_from(p, caller, false);
+	return kfree_from(p, caller, false);
 }
 
 /* ------------------------------------------------------------------ */
@@ -697,13 +704,15 @@ static bool small_fits(size_t old, size_t size)
 	return size <= old && 4 * size > 3 * old;
 }
 
-/* A debug block: always moves, so stale pointers show. */
+/* A debug block: always moves, so stale pointers show.  Without memory
+ * for the move a shrink still succeeds, as it does without debug mode:
+ * the block stays (its red zone still starts at the old size). */
 static void *krealloc_debug(void *p, size_t dsize, size_t size, unsigned flags, void *caller)
 {
 	void *q = km_alloc(size, flags & ~KM_ZERO, caller);
 
 	if (!q)
-		return NULL;
+		return size <= dsize ? p : NULL;
 	mm_copy(q, p, dsize < size ? dsize : size);
 	if ((flags & KM_ZERO) && size > dsize)
 		mm_zero_bytes((char *)q + dsize, size - dsize);

@@ -28,9 +28,17 @@ extern unsigned km_debug_on;          /* MM_DBG_* flags, | KM_TRACING */
 #endif
 #define KM_TRACING 0x100u             /* in km_debug_on: mm/trace.c is on */
 
+/* What the debug free hook did with a pointer.  NOT_OURS and FREED keep
+ * the values false and true had when the hook returned bool. */
+enum km_dbg_free {
+	KM_DBG_NOT_OURS = 0,   /* not a debug block: kfree decides */
+	KM_DBG_FREED = 1,      /* taken (freed or quarantined) */
+	KM_DBG_REFUSED = 2,    /* a bug, reported; the block left alone */
+};
+
 struct km_debug_hooks {
 	void *(*alloc)(size_t size, unsigned flags, void *caller);
-	bool (*free)(const void *p, void *caller);   /* false: not a debug block */
+	enum km_dbg_free (*free)(const void *p, void *caller);
 	bool (*usable)(const void *p, size_t *size); /* false: not a live debug block */
 	void (*reset)(void);                         /* kmalloc_init: all blocks gone */
 };
@@ -47,7 +55,7 @@ void kmalloc_hook_trace(const struct km_trace_hooks *h, bool on);
 
 /* The plain (non-debug) paths, for debug.c. */
 void *km_alloc_nodebug(size_t size, unsigned flags, void *caller);
-void kfree_nodebug(const void *p, void *caller);
+int kfree_nodebug(const void *p, void *caller);   /* 0, or -1: refused */
 /* Usable size if p is the start of a small block in use or of a large run
  * (no report otherwise: 0). */
 size_t km_block_size_quiet(const void *p);

@@ -30,6 +30,7 @@
  * flushes the depots, lock takes the depot locks, cpu_detach drains a
  * CPU that will not run again.  It calls nothing above itself.
  */
+#include <strata/fault.h>
 #include <strata/kmalloc.h>
 #include <strata/percpu.h>
 #include <strata/platform.h>
@@ -54,6 +55,8 @@ static void *internal_alloc(size_t size)
 {
 	unsigned c = km_size_class(size);
 
+	if (MM_FAULT(MM_FAULT_MAGAZINE))
+		return NULL;
 	mm_spin_lock(&pools.lock);
 	void *b = pool_alloc_fast(c);
 	if (b) {

@@ -70,11 +70,14 @@
  * not aligned to its block, outside managed RAM, reserved, free already,
  * inside a block, or freed with another order than it was allocated with
  * is reported in one line with the caller, counted, remembered for
- * pfa_last_report(), and the state is left exactly as it was.
+ * pfa_last_report() with a serial number, and the state is left exactly
+ * as it was; pfa_free() returns -1 then (0 when it took the block), so a
+ * kernel that wants to panic on a bad free can.
  *
  * Locking: one spinlock around all state.  Zeroing (PFA_ZERO) happens
  * after the lock is dropped: the block already belongs to the caller.
  */
+#include <strata/fault.h>
 #include <strata/format.h>
 #include <strata/pfa.h>
 #include <strata/platform.h>
@@ -179,7 +182,7 @@ static __attribute__((noinline)) phys_addr_t alloc_by_splitting(unsigned order,
 
 phys_addr_t pfa_alloc(unsigned order, unsigned flags)
 {
-	if (order > PFA_MAX_ORDER)
+	if (order > PFA_MAX_ORDER || MM_FAULT(MM_FAULT_PFA))
 		return 0;
 
 	mm_spin_lock(&pfa.lock);
@@ -255,13 +258,14 @@ static __attribute__((noinline)) void release_tails(struct page *pg, unsigned or
 		pg[i].owner = PG_FREE_TAIL;
 }
 
-/* Not a valid free: work out why, report it, change nothing. */
-static __attribute__((noinline, cold)) void reject_free(phys_addr_t pa, unsigned order,
-							void *caller)
+/* Not a valid free: work out why, report it, change nothing; -1. */
+static __attribute__((noinline, cold)) int reject_free(phys_addr_t pa, unsigned order,
+						       void *caller)
 {
 	uint64_t detail = 0;
 	enum pfa_report_kind kind = diagnose_free(pa, order, pfa_phys_idx(pa), &detail);
-	pfa_report(kind, pa, order, detail, caller);
+	pfa_report_bad(kind, pa, order, detail, caller);
+	return -1;
 }
 
 static inline struct page *buddy_page(struct page *pg, uint32_t idx, unsigned order)
@@ -299,8 +303,10 @@ static __attribute__((noinline)) void merge_and_push(uint32_t idx, struct page *
 	pfa_list_push(order, idx, pg);
 }
 
-void pfa_free_caller(phys_addr_t pa, unsigned order, void *caller)
+int pfa_free_caller(phys_addr_t pa, unsigned order, void *caller)
 {
+	int ret = 0;
+
 	mm_spin_lock(&pfa.lock);
 	uint32_t idx = block_to_free(pa, order);
 	if (__builtin_expect(idx != PFA_NIL, 1)) {
@@ -313,14 +319,15 @@ void pfa_free_caller(phys_addr_t pa, unsigned order, void *caller)
 		else
 			merge_and_push(idx, pg, order);         /* slow path */
 	} else {
-		reject_free(pa, order, caller);
+		ret = reject_free(pa, order, caller);
 	}
 	mm_spin_unlock(&pfa.lock);
+	return ret;
 }
 
-void pfa_free(phys_addr_t pa, unsigned order)
+int pfa_free(phys_addr_t pa, unsigned order)
 {
-	pfa_free_caller(pa, order, __builtin_return_address(0));
+	return pfa_free_caller(pa, order, __builtin_return_address(0));
 }
 
 /* ------------------------------------------------------------------ */
@@ -377,7 +384,7 @@ void pfa_set_owner(phys_addr_t pa, unsigned order, enum page_owner owner)
 	if (idx != PFA_NIL && pfa_is_allocated_head(owner))
 		pfa_idx_page(idx)->owner = (uint8_t)owner;  /* tails: set by pfa_alloc */
 	else
-		pfa_report(PFA_REPORT_BAD_OWNER, pa, order, (uint64_t)owner, caller);
+		pfa_report_bad(PFA_REPORT_BAD_OWNER, pa, order, (uint64_t)owner, caller);
 	mm_spin_unlock(&pfa.lock);
 }
 
@@ -462,7 +469,7 @@ int pfa_split(phys_addr_t pa, unsigned order)
 		enum pfa_report_kind kind = order ?
 			diagnose_free(pa, order, pfa_phys_idx(pa), &detail) :
 			PFA_REPORT_BAD_ORDER;
-		pfa_report(kind, pa, order, detail, caller);
+		pfa_report_bad(kind, pa, order, detail, caller);
 	}
 	mm_spin_unlock(&pfa.lock);
 	return ret;
@@ -492,7 +499,8 @@ static uint32_t free_block_containing(uint32_t idx, unsigned order, unsigned *fo
  */
 int pfa_alloc_at(phys_addr_t pa, unsigned order)
 {
-	if (order > PFA_MAX_ORDER || (pa & (((phys_addr_t)PAGE_SIZE << order) - 1)))
+	if (order > PFA_MAX_ORDER || (pa & (((phys_addr_t)PAGE_SIZE << order) - 1)) ||
+	    MM_FAULT(MM_FAULT_PFA))
 		return -1;
 	mm_spin_lock(&pfa.lock);
 	uint32_t idx = pfa_phys_idx(pa);
@@ -525,13 +533,14 @@ int pfa_alloc_at(phys_addr_t pa, unsigned order)
 /* reports                                                            */
 /* ------------------------------------------------------------------ */
 
-void pfa_report(enum pfa_report_kind kind, phys_addr_t pa, unsigned order,
-		uint64_t detail, void *caller)
+void pfa_report_bad(enum pfa_report_kind kind, phys_addr_t pa, unsigned order,
+		    uint64_t detail, void *caller)
 {
 	unsigned long long a = pa, c = (uintptr_t)caller, d = detail;
 
 	pfa.bad_calls++;
-	pfa.last = (struct pfa_report){ kind, pa, order, detail, (uintptr_t)caller };
+	pfa.last = (struct pfa_report){ kind, pa, order, detail, (uintptr_t)caller,
+					pfa.last.serial + 1 };
 	switch (kind) {
 	case PFA_REPORT_DOUBLE_FREE:
 		mm_printf("pfa: double free of 0x%llx (order %u) from 0x%llx\n", a, order, c);
@@ -573,6 +582,16 @@ void pfa_last_report(struct pfa_report *r)
 {
 	mm_spin_lock(&pfa.lock);
 	*r = pfa.last;
+	mm_spin_unlock(&pfa.lock);
+}
+
+/* Forget the last report (kind back to PFA_REPORT_NONE); the serial
+ * number keeps counting, so a reader can tell a new report from the
+ * cleared one. */
+void pfa_clear_report(void)
+{
+	mm_spin_lock(&pfa.lock);
+	pfa.last = (struct pfa_report){ .serial = pfa.last.serial };
 	mm_spin_unlock(&pfa.lock);
 }
 

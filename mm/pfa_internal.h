@@ -173,8 +173,8 @@ static inline void pfa_list_remove(unsigned order, uint32_t idx, struct page *pg
 /* ---- shared between files ---- */
 
 /* Print one report line, count it, remember it.  Lock held. */
-void pfa_report(enum pfa_report_kind kind, phys_addr_t pa, unsigned order,
-		uint64_t detail, void *caller);
+void pfa_report_bad(enum pfa_report_kind kind, phys_addr_t pa, unsigned order,
+		    uint64_t detail, void *caller);
 
 /* Fresh mode, lock held: describe and list lazy pages up to at least
  * index `upto` (exclusive; clipped to the lazy span), or, for

@@ -57,6 +57,7 @@
  * cache layer (mm/layer.h), so mm_reclaim, mm_lock_all, mm_check_all and
  * mm_cpu_detach reach every cache without kmalloc naming this file.
  */
+#include <strata/fault.h>
 #include <strata/format.h>
 #include <strata/kmalloc.h>
 #include <strata/kmem_cache.h>
@@ -308,7 +309,7 @@ static void dbg_on_free(const struct kmem_cache *c, unsigned char *obj, void *ca
  * constructor may take its time, or even allocate). */
 static struct kmem_slab *slab_new(struct kmem_cache *c)
 {
-	phys_addr_t pa = pfa_alloc(c->order, 0);
+	phys_addr_t pa = MM_FAULT(MM_FAULT_SLAB) ? 0 : pfa_alloc(c->order, 0);
 
 	if (!pa)
 		return NULL;
@@ -693,8 +694,8 @@ void *kmem_cache_alloc(struct kmem_cache *c, unsigned flags)
 	return cache_alloc_slow(c, flags, RET_ADDR());
 }
 
-static __attribute__((noinline)) void cache_free_slow(struct kmem_cache *c, void *obj,
-						      void *caller)
+static __attribute__((noinline)) int cache_free_slow(struct kmem_cache *c, void *obj,
+						     void *caller)
 {
 	enum kmalloc_report_kind why = KM_REPORT_NONE;
 	unsigned i;
@@ -702,14 +703,14 @@ static __attribute__((noinline)) void cache_free_slow(struct kmem_cache *c, void
 
 	if (!s) {
 		bad_free(c, obj, why, caller);
-		return;
+		return -1;
 	}
 	mm_spin_lock(&c->lock);
 	bool already_free = (s->bitmap[i / 64] >> (i % 64)) & 1;
 	mm_spin_unlock(&c->lock);
 	if (already_free) {
 		bad_free(c, obj, KM_DOUBLE_FREE, caller);
-		return;
+		return -1;
 	}
 	if (c->dbg)
 		dbg_on_free(c, obj, caller);
@@ -722,22 +723,23 @@ static __attribute__((noinline)) void cache_free_slow(struct kmem_cache *c, void
 		if (m->count && m->obj[m->count - 1] == obj) {
 			mm_irq_restore(irq);
 			bad_free(c, obj, KM_DOUBLE_FREE, caller);
-			return;
+			return -1;
 		}
 		bool done = mag_free_slow(&c->cpu[cpu], &c->depot, obj);
 		mm_irq_restore(irq);
 		if (done)
-			return;
+			return 0;
 	} else {
 		mm_irq_restore(irq);
 	}
 	slabs_flush(c, &obj, 1, caller);
+	return 0;
 }
 
 /* Fast path: obj is a slot of one of c's slabs (page descriptor + slab
  * header), was not the object freed last on this CPU, and fits on this
- * CPU's loaded magazine. */
-void kmem_cache_free(struct kmem_cache *c, void *obj)
+ * CPU's loaded magazine.  0, or -1 for an object refused (reported). */
+int kmem_cache_free(struct kmem_cache *c, void *obj)
 {
 	struct kmem_slab *s = slab_base(obj);
 
@@ -754,13 +756,13 @@ void kmem_cache_free(struct kmem_cache *c, void *obj)
 					m->obj[n] = obj;
 					m->count = n + 1;
 					mm_irq_restore(irq);
-					return;
+					return 0;
 				}
 			}
 			mm_irq_restore(irq);
 		}
 	}
-	cache_free_slow(c, obj, RET_ADDR());
+	return cache_free_slow(c, obj, RET_ADDR());
 }
 
 /* ------------------------------------------------------------------ */

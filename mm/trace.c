@@ -18,6 +18,7 @@
  * with mm_lock_all (mm/layer.h).  It calls only down (the PFA, the
  * formatter); the front end never names it.
  */
+#include <strata/config.h>   /* MM_FRAME_RECORD */
 #include <strata/format.h>
 #include <strata/pfa.h>
 #include <strata/spinlock.h>
@@ -130,8 +131,18 @@ uint64_t mm_trace_untraced(void)
 	return tr.untraced;
 }
 
-/* The return addresses above `caller` on the frame-pointer chain. */
-static void capture(void **frames, void *caller, unsigned n)
+/*
+ * The return addresses above `caller` on the frame-pointer chain.  Each
+ * frame record is {previous frame pointer, return address}, found
+ * MM_FRAME_RECORD words from the frame pointer (strata/config.h: at it
+ * on x86_64 and aarch64, below it on RISC-V).  Inlined so that the walk
+ * starts in a function that calls others, whose record holds a saved
+ * return address (a leaf need not save one).  Each step is checked: the
+ * chain goes up the stack, by less than 64 KiB, word aligned, so a
+ * frame without a record ends the walk instead of reading stray words.
+ */
+static inline __attribute__((always_inline)) void capture(void **frames, void *caller,
+							  unsigned n)
 {
 	frames[0] = caller;
 	for (unsigned i = 1; i < MM_TRACE_MAX_FRAMES; i++)
@@ -141,13 +152,13 @@ static void capture(void **frames, void *caller, unsigned n)
 	uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
 	unsigned got = 0;
 	for (unsigned step = 0; step < 16 && got < n; step++) {
-		const uintptr_t *rec = (const uintptr_t *)fp;
+		const uintptr_t *rec = (const uintptr_t *)fp + MM_FRAME_RECORD;
 		uintptr_t next = rec[0], ret = rec[1];
 		if (got)
 			frames[got++] = (void *)ret;
 		else if ((void *)ret == caller)
 			got = 1;
-		if (next <= fp || next - fp > 65536 || (next & 7) || !ret)
+		if (next <= fp || next - fp > 65536 || (next & (sizeof(uintptr_t) - 1)) || !ret)
 			break;
 		fp = next;
 	}

@@ -4,6 +4,8 @@
 #   build/host/tests/test_*      tests/host/test_*.c + mm/ + platform.c, ASan/UBSan
 #   build/host/libstrata.so      mm/ + arch/host/libstrata.c, -O2 -fPIC, only
 #                                the malloc names exported (LD_PRELOAD it)
+#   build/host/libstrata-faults.so  the same with -DMM_FAULT_INJECT=1
+#                                (strata/fault.h), for tests/host/lib_faults.c
 #   build/host/tests/lib_*       tests/host/lib_*.c: plain programs meant to
 #                                run under LD_PRELOAD=build/host/libstrata.so
 HOST_CC     ?= $(if $(filter clang,$(TOOLCHAIN)),clang,gcc)
@@ -32,7 +34,11 @@ LIB_OBJS    := $(patsubst %.c,$(BUILD)/lib/%.o,$(LIB_MM_SRCS) arch/host/platform
 LIBSTRATA_SO := $(BUILD)/libstrata.so
 LIB_TESTS   := $(patsubst tests/host/%.c,$(BUILD)/tests/%,$(wildcard tests/host/lib_*.c))
 
-all: $(HOST_TESTS) $(LIBSTRATA_SO) $(LIB_TESTS)
+# The fault-injection build of the .so (strata/fault.h): its own objects.
+LIBSTRATA_FAULTS_SO := $(BUILD)/libstrata-faults.so
+LIB_FAULT_OBJS := $(patsubst $(BUILD)/lib/%,$(BUILD)/lib-faults/%,$(LIB_OBJS))
+
+all: $(HOST_TESTS) $(LIBSTRATA_SO) $(LIBSTRATA_FAULTS_SO) $(LIB_TESTS)
 lib: $(LIBSTRATA_SO)
 
 # Tests of one layer link that layer and the ones below it only
@@ -62,13 +68,28 @@ $(LIBSTRATA_SO): $(LIB_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(HOST_CC) -shared -O2 -Wl,-z,now -Wl,-z,nodelete -o $@ $^ -lpthread
 
+$(BUILD)/lib-faults/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@  (MM_FAULT_INJECT=1)"
+	$(Q)$(HOST_CC) $(LIB_CFLAGS) -DMM_FAULT_INJECT=1 -c $< -o $@
+
+$(BUILD)/lib-faults/arch/host/libstrata.o: LIB_CFLAGS += $(LIB_NOBUILTIN)
+$(BUILD)/lib-faults/arch/host/libstrata.o: mm/malloc_std.c
+
+$(LIBSTRATA_FAULTS_SO): $(LIB_FAULT_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(HOST_CC) -shared -O2 -Wl,-z,now -Wl,-z,nodelete -o $@ $^ -lpthread
+
 # Programs run under LD_PRELOAD: no sanitizers (they bring their own malloc).
 $(BUILD)/tests/lib_%: tests/host/lib_%.c $(wildcard tests/host/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  HOSTCC  $@"
 	$(Q)$(HOST_CC) -std=gnu11 -O1 -g $(WARN) -fno-builtin $(MM_INC) -Itests/host -o $@ $< -lpthread -ldl
 
--include $(LIB_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(LIB_FAULT_OBJS:.o=.d)
+
+# fault injection compiled in (strata/fault.h)
+$(BUILD)/tests/test_faults: HOST_CFLAGS += -DMM_FAULT_INJECT=1
 
 # the PFA's fresh mode, with blocks above its 4 MiB lazy granule
 $(BUILD)/tests/test_pfa_fresh: HOST_CFLAGS += -DPFA_MAX_ORDER=12

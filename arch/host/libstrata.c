@@ -37,6 +37,9 @@
  *                    the previous handler for every other fault
  *   STRATA_HEAP=64G  size of the heap span: the most the heap can grow to
  *                    (default 64 GiB; only what is used is mapped)
+ *   STRATA_FAULT=os:every=3  fault injection (strata/fault.h), only in
+ *                    build/host/libstrata-faults.so (-DMM_FAULT_INJECT=1),
+ *                    which also exports strata_fault_set/strata_fault_get
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -55,6 +58,7 @@
 #include <unistd.h>
 
 #include <strata/debug.h>
+#include <strata/fault.h>
 #include <strata/guard.h>
 #include <strata/kmalloc.h>
 #include <strata/percpu.h>
@@ -219,16 +223,26 @@ static uintptr_t desc_needed(uintptr_t top)
 	return end < span_hi ? end : span_hi;
 }
 
+/* An mmap that grows the heap: a piece or its descriptors.  The OS
+ * injection point (strata/fault.h, libstrata-faults.so) fails it as a
+ * refused mmap would fail. */
+static bool map_heap(uintptr_t lo, uintptr_t hi)
+{
+	if (MM_FAULT(MM_FAULT_OS))
+		return false;
+	return map_fixed(lo, hi, PROT_READ | PROT_WRITE);
+}
+
 /* Map [lo, hi) of the heap (lo >= heap_top) and hot-add it.  Lock held. */
 static bool add_piece(uintptr_t lo, uintptr_t hi)
 {
 	uintptr_t d = desc_needed(hi);
 	if (d > desc_top) {
-		if (!map_fixed(desc_top, d, PROT_READ | PROT_WRITE))
+		if (!map_heap(desc_top, d))
 			return false;
 		desc_top = d;
 	}
-	if (!map_fixed(lo, hi, PROT_READ | PROT_WRITE))
+	if (!map_heap(lo, hi))
 		return false;
 	if (pfa_add_region(lo, hi - lo) != 0) {
 		munmap((void *)lo, hi - lo);
@@ -480,6 +494,14 @@ static void sample_report(void)
 	sigaction(SIGSEGV, &sa, &old_segv);
 }
 
+/* STRATA_FAULT=pfa:every=7 (strata/fault.h; libstrata-faults.so only) */
+static void setup_faults(const char *spec)
+{
+	if (spec && *spec && mm_fault_setup(spec) != 0)
+		fprintf(stderr, "strata: STRATA_FAULT=%s: not understood%s\n", spec,
+			MM_FAULT_INJECT ? "" : " (fault injection is in libstrata-faults.so only)");
+}
+
 static void host_init(void)
 {
 	int expected = 0;
@@ -505,6 +527,7 @@ static void host_init(void)
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	setup_debug(getenv("STRATA_DEBUG"));
 	sample_report();
+	setup_faults(getenv("STRATA_FAULT"));
 	const char *st = getenv("STRATA_STATS");
 	if (st && *st && *st != '0')
 		atexit(print_stats_at_exit);
@@ -776,6 +799,20 @@ EXPORT int malloc_trim(size_t pad)
 	uint64_t pages = mm_reclaim();
 	return (give_back_top() != 0) | (pages != 0);
 }
+
+#if MM_FAULT_INJECT
+/* libstrata-faults.so: the fault-injection hook (strata/fault.h). */
+EXPORT int strata_fault_set(unsigned point, unsigned mode, uint64_t n, uint64_t seed)
+{
+	host_ensure_init();
+	return mm_fault_set(point, (enum mm_fault_mode)mode, n, seed);
+}
+
+EXPORT void strata_fault_get(unsigned point, struct mm_fault_stats *st)
+{
+	mm_fault_get(point, st);
+}
+#endif
 
 /* Bytes of heap mapped now, and the span's size. */
 EXPORT size_t strata_heap_mapped(size_t *span)

@@ -86,14 +86,15 @@ TEST(krealloc_keeps_contents)
 /* invalid pointers                                                    */
 /* ------------------------------------------------------------------ */
 
-__attribute__((noinline)) static void free_here(const void *p)
+__attribute__((noinline)) static int free_here(const void *p)
 {
-	kfree(p);
+	int r = kfree(p);
 	__asm__ volatile("");
+	return r;
 }
 
 /* kfree(p) must report `kind` for p, name free_here as the caller, print
- * one line with the address, and change nothing. */
+ * one line with the address, change nothing, and return -1. */
 static bool bad_free(const void *p, enum kmalloc_report_kind kind, char *why, size_t n)
 {
 	static struct kmalloc_stats before, after;
@@ -103,10 +104,14 @@ static bool bad_free(const void *p, enum kmalloc_report_kind kind, char *why, si
 	kmalloc_get_stats(&before);
 	kmalloc_clear_report();
 	host_capture_start(capture, sizeof capture);
-	free_here(p);
+	int verdict = free_here(p);
 	host_capture_stop();
 	kmalloc_last_report(&r);
 	kmalloc_get_stats(&after);
+	if (verdict != -1) {
+		snprintf(why, n, "kfree(%p) returned %d for a refused pointer, not -1", p, verdict);
+		return false;
+	}
 
 	char addr[32];
 	snprintf(addr, sizeof addr, "kfree(%p)", p);
@@ -137,6 +142,28 @@ static bool bad_free(const void *p, enum kmalloc_report_kind kind, char *why, si
 		char why_[256];                                           \
 		CHECK(bad_free((p), (kind), why_, sizeof why_), "%s", why_); \
 	} while (0)
+
+/* kfree says 0 for every pointer it takes: NULL, small blocks on the
+ * fast path and past a full magazine, large runs, kzalloc'd and aligned
+ * blocks. */
+TEST(kfree_accepts_with_zero)
+{
+	setup();
+	void *p[600];
+	CHECK(kfree(NULL) == 0, "kfree(NULL)");
+	for (int i = 0; i < 600; i++)
+		p[i] = kmalloc(48, 0);      /* more than a magazine holds */
+	int bad = 0;
+	for (int i = 0; i < 600; i++)
+		bad += kfree(p[i]) != 0;
+	CHECK(bad == 0, "%d legal small frees refused", bad);
+	void *l = kmalloc(5 * PAGE_SIZE, 0), *z = kzalloc(100, 0), *al = kmalloc_aligned(64, 4096, 0);
+	REQUIRE(l && z && al, "alloc");
+	CHECK(kfree(l) == 0 && kfree(z) == 0 && kfree(al) == 0, "legal large/zeroed/aligned free refused");
+	CHECK(kfree_caller(kmalloc(16, 0), (void *)0x1234) == 0, "kfree_caller refused");
+	CHECK(kmalloc_last_report_kind() == KM_REPORT_NONE, "a report from legal frees");
+	CHECK_SOUND();
+}
 
 TEST(kfree_invalid_pointers)
 {

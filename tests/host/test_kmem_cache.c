@@ -121,19 +121,21 @@ TEST(bad_frees_are_reported)
 	host_capture_start(out, sizeof out);
 	for (unsigned i = 0; i < 3; i++) {
 		kmalloc_clear_report();
-		kmem_cache_free(cases[i].c, cases[i].p);
+		int verdict = kmem_cache_free(cases[i].c, cases[i].p);
 		kmalloc_last_report(&r);
 		CHECK(r.kind == cases[i].want && r.ptr == cases[i].p, "case %u: report %s", i,
 		      kmalloc_report_name(r.kind));
+		CHECK(verdict == -1, "case %u: refused free returned %d", i, verdict);
 	}
-	kmem_cache_free(a, x);
+	CHECK(kmem_cache_free(a, x) == 0, "legal free refused");
 	kmalloc_clear_report();
-	kmem_cache_free(a, x);
+	int twice = kmem_cache_free(a, x);
 	kmalloc_last_report(&r);
 	host_capture_stop();
 	CHECK(r.kind == KM_DOUBLE_FREE && r.ptr == x, "double free: %s", kmalloc_report_name(r.kind));
+	CHECK(twice == -1, "double free returned %d", twice);
 	kfree(k);
-	kmem_cache_free(a, pin);
+	CHECK(kmem_cache_free(a, pin) == 0, "legal free refused");
 	CHECK(kmem_cache_check_all() == 0, "check_all after bad frees");
 	CHECK(kmem_cache_destroy(a) == 0 && kmem_cache_destroy(b) == 0, "destroy");
 }

@@ -889,6 +889,50 @@ TEST(bad_input)
 	small_put(&s);
 }
 
+/* A kernel that panics on a bad free needs the verdict of each call, and
+ * reports it can tell apart: pfa_free says -1 only for the call it
+ * refused, every report has the next serial number, and a cleared report
+ * stays cleared across later legal frees. */
+TEST(free_verdicts_and_report_serials)
+{
+	struct small s;
+	REQUIRE(small_setup(&s), "setup");
+	struct pfa_report r;
+
+	uint64_t a = pfa_alloc(0, 0), b = pfa_alloc(2, 0);
+	REQUIRE(a && b, "alloc");
+	pfa_last_report(&r);
+	uint64_t s0 = r.serial;
+	CHECK(pfa_free(a, 0) == 0, "a legal free refused");
+	host_capture_start(report_buf, sizeof report_buf);
+	int twice = pfa_free(a, 0), wrong = pfa_free(b, 1);
+	host_capture_stop();
+	CHECK(twice == -1, "double free accepted (%d)", twice);
+	CHECK(wrong == -1, "wrong-order free accepted (%d)", wrong);
+	pfa_last_report(&r);
+	CHECK(r.kind == PFA_REPORT_WRONG_ORDER && r.serial == s0 + 2,
+	      "last report kind %d serial %llu, want %d and %llu", r.kind,
+	      (unsigned long long)r.serial, PFA_REPORT_WRONG_ORDER, (unsigned long long)(s0 + 2));
+
+	pfa_clear_report();
+	pfa_last_report(&r);
+	CHECK(r.kind == PFA_REPORT_NONE && r.serial == s0 + 2,
+	      "after clear: kind %d serial %llu", r.kind, (unsigned long long)r.serial);
+	CHECK(pfa_free(b, 2) == 0, "legal free after reports refused");
+	uint64_t c = pfa_alloc(3, 0);
+	CHECK(c && pfa_free_caller(c, 3, (void *)0x1234) == 0, "legal free_caller refused");
+	pfa_last_report(&r);
+	CHECK(r.kind == PFA_REPORT_NONE, "legal frees left report kind %d", r.kind);
+	host_capture_start(report_buf, sizeof report_buf);
+	CHECK(pfa_free(c, 3) == -1, "double free after clear accepted");
+	host_capture_stop();
+	pfa_last_report(&r);
+	CHECK(r.kind == PFA_REPORT_DOUBLE_FREE && r.serial == s0 + 3,
+	      "new report kind %d serial %llu", r.kind, (unsigned long long)r.serial);
+	CHECK(quiet_check() == 0, "check");
+	small_put(&s);
+}
+
 /* ------------------------------------------------------------------ */
 /* tests: exhaustion, zeroing, owners, descriptors, check, stats       */
 /* ------------------------------------------------------------------ */

@@ -19,12 +19,18 @@
  * end: allocated = freed = the count of serials, every CPU drains its
  * magazines, the caches are destroyed with nothing live, and after
  * mm_reclaim() the PFA has exactly the free pages it had before.
+ *
+ * Under fault injection (a FAULT_INJECT=1 kernel with mm.fault=...,
+ * strata/fault.h) an allocation may fail, but only while a fault was
+ * injected (on some CPU); the failed serials count as never handed out
+ * and every other check holds as it is.
  */
 #include <stdatomic.h>
 #include <kernel/arch.h>
 #include <kernel/ktest.h>
 #include <kernel/smp.h>
 #include <string.h>
+#include <strata/fault.h>
 #include <strata/kmalloc.h>
 #include <strata/kmem_cache.h>
 #include <strata/percpu.h>
@@ -62,7 +68,8 @@ struct stress {
 	atomic_uint producers_done;
 	/* per CPU results */
 	uint64_t allocated[SMP_MAX_CPUS], freed_local[SMP_MAX_CPUS],
-		 freed_remote[SMP_MAX_CPUS], sent[SMP_MAX_CPUS], failures[SMP_MAX_CPUS];
+		 freed_remote[SMP_MAX_CPUS], sent[SMP_MAX_CPUS], failures[SMP_MAX_CPUS],
+		 faulted[SMP_MAX_CPUS];
 	char why[SMP_MAX_CPUS][96];
 	/* serials: bit set = freed, per owner.  32-bit words, not bytes:
 	 * RISC-V has no byte-sized atomics, and gcc 12 turns a byte
@@ -179,6 +186,14 @@ static uint32_t pick_size(uint64_t r)
 	return 2049 + (uint32_t)(r % 30000);   /* page runs */
 }
 
+/* Faults injected so far, on every CPU (0 without fault injection). */
+static uint64_t faults_injected(void)
+{
+	struct mm_fault_stats st;
+	mm_fault_get(MM_FAULT_ALL, &st);
+	return st.injected;
+}
+
 static void worker(unsigned cpu, void *arg)
 {
 	struct stress *s = arg;
@@ -192,9 +207,13 @@ static void worker(unsigned cpu, void *arg)
 		uint64_t r = rnd(&seed);
 		struct msg m = { .serial = (cpu << 28) | i, .kind = (uint16_t)(r % 4) };
 		m.size = m.kind ? (uint32_t)cache_size[m.kind - 1] : pick_size(r >> 8);
+		uint64_t injected = faults_injected();
 		m.p = m.kind ? kmem_cache_alloc(s->cache[m.kind - 1], 0) : kmalloc(m.size, 0);
 		if (!m.p) {
-			fail(s, cpu, "allocation failed", NULL, m.serial);
+			if (faults_injected() != injected)
+				s->faulted[cpu]++;       /* failed on purpose */
+			else
+				fail(s, cpu, "allocation failed", NULL, m.serial);
 			mark_freed(s, cpu, i);
 			continue;
 		}
@@ -243,6 +262,7 @@ static void smp_stress_larson(struct ktest_ctx *t)
 	s.ops = t->iters ? (unsigned)t->iters : 60000;
 	KT_REQUIRE(t, s.ops <= MAX_OPS_PER_CPU, "iters= at most %u", MAX_OPS_PER_CPU);
 	s.seed = t->seed;
+	int paused = mm_fault_pause(1);   /* mm.fault=: the setup never fails */
 	mm_reclaim();
 	uint64_t free0 = free_pages();
 	s.cache[0] = kmem_cache_create("stress-64", cache_size[0], 0, KMEM_HWCACHE_ALIGN, NULL);
@@ -250,11 +270,13 @@ static void smp_stress_larson(struct ktest_ctx *t)
 	s.cache[2] = kmem_cache_create("stress-5000", cache_size[2], 0, 0, NULL);
 	KT_REQUIRE(t, s.cache[0] && s.cache[1] && s.cache[2], "caches");
 
+	mm_fault_pause(paused);
 	uint64_t c0 = arch_cycles();
 	smp_run(worker, &s);
 	uint64_t dc = arch_cycles() - c0;
+	mm_fault_pause(1);
 
-	uint64_t alloc = 0, local = 0, remote = 0, sent = 0;
+	uint64_t alloc = 0, local = 0, remote = 0, sent = 0, faulted = 0;
 	for (unsigned c = 0; c < n; c++) {
 		KT_CHECK(t, s.failures[c] == 0, "cpu %u: %llu failures, first: %s", c,
 			 (unsigned long long)s.failures[c], s.why[c]);
@@ -262,6 +284,7 @@ static void smp_stress_larson(struct ktest_ctx *t)
 		local += s.freed_local[c];
 		remote += s.freed_remote[c];
 		sent += s.sent[c];
+		faulted += s.faulted[c];
 		for (unsigned i = 0; i < s.ops; i++)
 			if (!(atomic_load(&s.freed[c][i / 32]) & 1u << i % 32)) {
 				KT_CHECK(t, 0, "cpu %u serial %u never freed (lost)", c, i);
@@ -269,11 +292,13 @@ static void smp_stress_larson(struct ktest_ctx *t)
 			}
 	}
 	kt_log("smp-stress: %u CPUs x %u ops in %llu Mcycles: %llu allocated, %llu freed "
-	       "locally, %llu freed by another CPU (%llu sent)\n", n, s.ops,
-	       (unsigned long long)(dc >> 20), (unsigned long long)alloc,
-	       (unsigned long long)local, (unsigned long long)remote, (unsigned long long)sent);
-	KT_CHECK(t, alloc == (uint64_t)n * s.ops, "allocated %llu of %llu",
-		 (unsigned long long)alloc, (unsigned long long)n * s.ops);
+	       "locally, %llu freed by another CPU (%llu sent), %llu failed on purpose\n", n,
+	       s.ops, (unsigned long long)(dc >> 20), (unsigned long long)alloc,
+	       (unsigned long long)local, (unsigned long long)remote, (unsigned long long)sent,
+	       (unsigned long long)faulted);
+	KT_CHECK(t, alloc + faulted == (uint64_t)n * s.ops, "allocated %llu (+ %llu failed on "
+		 "purpose) of %llu", (unsigned long long)alloc, (unsigned long long)faulted,
+		 (unsigned long long)n * s.ops);
 	KT_CHECK(t, local + remote == alloc, "freed %llu + %llu, allocated %llu",
 		 (unsigned long long)local, (unsigned long long)remote, (unsigned long long)alloc);
 	KT_CHECK(t, remote == sent, "sent %llu, received %llu", (unsigned long long)sent,
@@ -287,4 +312,5 @@ static void smp_stress_larson(struct ktest_ctx *t)
 	mm_reclaim();
 	KT_CHECK(t, free_pages() == free0, "PFA free pages %llu, %llu before",
 		 (unsigned long long)free_pages(), (unsigned long long)free0);
+	mm_fault_pause(paused);
 }

@@ -53,9 +53,11 @@ static void *kalloc_page(void)
 	return pa ? (void *)(uintptr_t)(pa + direct_map) : 0;
 }
 
+/* A strict kernel: a page free strata refuses (reported already) stops it. */
 void kfree(void *page)
 {
-	strata_pfa_free((phys_addr_t)(uintptr_t)page - direct_map, 0);
+	if (strata_pfa_free((phys_addr_t)(uintptr_t)page - direct_map, 0) != 0)
+		mm_platform_panic("kfree: bad page free (see the pfa: line above)");
 }
 
 static int passed, failed;
@@ -111,6 +113,20 @@ void kmain(struct boot_info *bi)
 	if (page)
 		page[1023] = 7;
 	kfree(page);
+
+	/* a refused free says so, once: the report has a new serial, and
+	 * after a clear the next legal free leaves no report */
+	struct pfa_report r0, r1, r2;
+	strata_pfa_last_report(&r0);
+	phys_addr_t pa = strata_pfa_alloc(0, 0);
+	int first = strata_pfa_free(pa, 0), second = strata_pfa_free(pa, 0);
+	strata_pfa_last_report(&r1);
+	check(first == 0 && second == -1 && r1.kind == PFA_REPORT_DOUBLE_FREE &&
+	      r1.serial == r0.serial + 1, "a double page free is refused and reported once");
+	strata_pfa_clear_report();
+	kfree(kalloc_page());
+	strata_pfa_last_report(&r2);
+	check(r2.kind == PFA_REPORT_NONE && r2.serial == r1.serial, "cleared, and legal frees stay clean");
 	strata_pfa_get_stats(&after);
 	check(after.free_pages == before.free_pages, "every page back in the PFA");
 	check(strata_pfa_check() == 0, "pfa_check");

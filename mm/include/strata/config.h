@@ -13,6 +13,15 @@
  *   MM_HAVE_CLZ/CTZ -   1/0: force the clz/ctz instructions on or off
  *                       (default: what the compiler says the target has,
  *                       mm/util.h)
+ *   MM_FRAME_RECORD 0   where the frame record {previous frame pointer,
+ *                       return address} lies, in words from the frame
+ *                       pointer, for tracing's call stacks (mm/trace.c):
+ *                       0 on x86_64 and aarch64 (the record is at the
+ *                       frame pointer), -2 on RISC-V (ra at fp - 8, the
+ *                       previous fp at fp - 16); the default follows the
+ *                       compiler's target.  Another ABI sets its own
+ *                       (32-bit Arm's APCS frames are not either kind:
+ *                       trace with one frame there).
  *
  * The heap's size is what the kernel hands over (pfa_add_region); a
  * port limits it by handing over less.  mm/obj_layout.h checks the
@@ -29,6 +38,13 @@
 #endif
 #ifndef KM_ARENA_SHIFT
 #define KM_ARENA_SHIFT 20                /* 1 MiB arenas */
+#endif
+#ifndef MM_FRAME_RECORD
+#if defined(__riscv)
+#define MM_FRAME_RECORD (-2)             /* {fp, ra} just below the fp */
+#else
+#define MM_FRAME_RECORD 0                /* {fp, ra} at the fp */
+#endif
 #endif
 
 #endif

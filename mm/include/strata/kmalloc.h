@@ -25,7 +25,11 @@
  *  - kfree(NULL) does nothing.  kfree() of a pointer strata never handed
  *    out, or handed out and already freed, is reported (one line through
  *    mm_platform_write(), with the address and the caller), remembered
- *    for kmalloc_last_report() and otherwise ignored.
+ *    for kmalloc_last_report() and otherwise ignored: kfree returns -1
+ *    then, 0 when it took the block (so `if (kfree(p)) panic(...)` is a
+ *    kernel's strict policy).  A double free that only shows when the
+ *    block is next used (debug mode's quarantine, a poisoned block) is
+ *    reported then, with its own serial number.
  *  - Requests larger than one PFA block (PAGE_SIZE << PFA_MAX_ORDER,
  *    4 MiB by default) fail with NULL; kmalloc_last_report() says why.
  *  - kmalloc_aligned() honours every power-of-two alignment up to
@@ -65,12 +69,12 @@ void *kzalloc(size_t size, unsigned flags);
 void *kcalloc(size_t n, size_t size, unsigned flags);   /* NULL on n*size overflow */
 void *krealloc(void *p, size_t size, unsigned flags);   /* KM_ZERO zeroes the growth */
 void *kmalloc_aligned(size_t size, size_t align, unsigned flags);
-void kfree(const void *p);
+int kfree(const void *p);   /* 0: freed (or NULL); -1: refused, reported */
 size_t kmalloc_usable_size(const void *p);               /* 0 for NULL or a bad pointer */
 
 /* The same, with the caller to blame in reports given explicitly (for
  * wrappers such as mm/malloc_std.c). */
-void kfree_caller(const void *p, void *caller);
+int kfree_caller(const void *p, void *caller);
 /* kmalloc() on behalf of `caller` (the C library's malloc passes its own
  * caller, so that debug mode's "allocated at" names the program). */
 void *kmalloc_caller(size_t size, unsigned flags, void *caller);

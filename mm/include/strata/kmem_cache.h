@@ -22,8 +22,9 @@
  *    and free touch no lock on their fast path.
  *  - kmem_cache_free() of a pointer that is not an object of that cache
  *    (another cache, kmalloc, interior, never allocated) is reported with
- *    the caller and ignored; a double free is reported when it is seen:
- *    at once when the object is back in its slab or was the last one
+ *    the caller and ignored, and kmem_cache_free() returns -1 (0 when it
+ *    took the object); a double free is reported when it is seen: at
+ *    once (-1) when the object is back in its slab or was the last one
  *    freed on this CPU, otherwise when its magazine returns to the slab.
  *  - Allocation failure: NULL (or a panic naming the cache with
  *    KMEM_PANIC), with a kmalloc report (kmalloc_last_report).
@@ -58,7 +59,7 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 /* flags: 0, or KM_ZERO (strata/kmalloc.h) to zero the object (which
  * undoes a constructor: meant for caches without one). */
 void *kmem_cache_alloc(struct kmem_cache *c, unsigned flags);
-void kmem_cache_free(struct kmem_cache *c, void *obj);
+int kmem_cache_free(struct kmem_cache *c, void *obj);   /* 0, or -1: refused */
 
 /* Drain this CPU's magazines and the cache's depot, and give every slab
  * with no object in use back to the PFA.  Returns the pages given back. */

@@ -78,6 +78,12 @@
 #undef mm_debug_set_bad_pointer_panic
 #undef mm_debug_set_panic
 #undef mm_debug_setup
+#undef mm_fault_get
+#undef mm_fault_hit
+#undef mm_fault_pause
+#undef mm_fault_point_name
+#undef mm_fault_set
+#undef mm_fault_setup
 #undef mm_heap_dump
 #undef mm_layer_register
 #undef mm_lock_all
@@ -121,6 +127,7 @@
 #undef pfa_alloc_at
 #undef pfa_allocated_head
 #undef pfa_check
+#undef pfa_clear_report
 #undef pfa_free
 #undef pfa_free_caller
 #undef pfa_get_region_stats
@@ -134,7 +141,7 @@
 #undef pfa_phys
 #undef pfa_print_stats
 #undef pfa_remove_region
-#undef pfa_report
+#undef pfa_report_bad
 #undef pfa_reserve
 #undef pfa_set_owner
 #undef pfa_setup_begin

@@ -111,18 +111,26 @@ int pfa_remove_region(phys_addr_t base, uint64_t size);
 
 /* ---- allocation ---- */
 phys_addr_t pfa_alloc(unsigned order, unsigned flags);  /* 0 when out of memory */
-void pfa_free(phys_addr_t pa, unsigned order);          /* bad input reported, ignored */
+/* 0: the block is free again; -1: refused, reported (below), nothing changed */
+int pfa_free(phys_addr_t pa, unsigned order);
 
 /* Free with an explicit caller for the report (for layers above, e.g.
  * kfree passing its own caller).  pfa_free(pa, order) is
  * pfa_free_caller(pa, order, __builtin_return_address(0)). */
-void pfa_free_caller(phys_addr_t pa, unsigned order, void *caller);
+int pfa_free_caller(phys_addr_t pa, unsigned order, void *caller);
 
 /* ---- bad-input reports ----
  * Every rejected call is printed as one line through mm_platform_write(),
  * e.g. "pfa: double free of 0x1234000 (order 2) from 0x401a2b", counted in
- * pfa_stats.bad_calls, and kept as the last report, so a test can assert
- * on exactly what was detected.  The allocator state is left untouched. */
+ * pfa_stats.bad_calls, and kept as the last report with a serial number,
+ * so a test can assert on exactly what was detected and a kernel can tell
+ * a new report from one it has seen (or clear it).  The allocator state
+ * is left untouched, and the call that was refused says so (pfa_free's
+ * -1), so a kernel that wants to panic on a bad free does:
+ *
+ *     if (pfa_free(pa, order) != 0)
+ *             panic("bad page free");
+ */
 enum pfa_report_kind {
 	PFA_REPORT_NONE = 0,
 	PFA_REPORT_DOUBLE_FREE,   /* block (or a page of it) is already free */
@@ -145,11 +153,13 @@ struct pfa_report {
 	                          TAIL: physical address of the block's head;
 	                          BAD_OWNER: the owner value passed in */
 	uintptr_t caller;      /* return address of the caller */
+	uint64_t serial;       /* 1, 2, ... : reports so far (kept by a clear) */
 };
 
 /* Copy of the most recent report (kind PFA_REPORT_NONE if none since
- * pfa_setup_begin()). */
+ * pfa_setup_begin() or pfa_clear_report()). */
 void pfa_last_report(struct pfa_report *r);
+void pfa_clear_report(void);
 
 /* Reshaping, for large runs (level +1):
  * pfa_split: the allocated block [pa, 2^order pages), order >= 1, becomes
