@@ -31,14 +31,16 @@ void mm_platform_panic(const char *msg)
  * page-frame allocator, then start the object allocator on top of it. */
 void mm_init(const struct boot_info *bi)
 {
+	boot_check_kernel(bi);
 	pfa_setup_begin(bi->direct_map_offset);
+	/* a region the PFA cannot take is reported by it and left unused */
 	for (unsigned i = 0; i < bi->nram; i++)
-		if (pfa_add_region(bi->ram[i].base, bi->ram[i].size) != 0)
-			panic("mm: too many RAM regions for the page allocator");
+		pfa_add_region(bi->ram[i].base, bi->ram[i].size);
 	for (unsigned i = 0; i < bi->nreserved; i++)
 		pfa_reserve(bi->reserved[i].base, bi->reserved[i].size);
-	if (pfa_setup_end() != 0)
-		panic("mm: no room for the page descriptors");
+	int r = pfa_setup_end();
+	if (r != PFA_MAP_OK)
+		panic("mm: the page allocator refused the memory map: %s", pfa_map_strerror(r));
 	kmalloc_init();
 
 	/* mm.debug=FZPUQ[,continue] (strata/debug.h) */

@@ -553,8 +553,10 @@ int fdt_reg(const struct fdt *f, int node, int acells, int scells, int idx,
 
 /* ------------------------------------------------------------ boot helpers */
 
-/* Append every non-empty reg entry of node to out[*n]. */
-static int add_regs(const struct fdt *f, int node, int ac, int sc,
+/* Append every reg entry of node to out[*n]; zero-sized ones only with
+ * keep_empty (RAM: the consumer reports them; reservations of nothing
+ * protect nothing). */
+static int add_regs(const struct fdt *f, int node, int ac, int sc, int keep_empty,
 		    struct fdt_region *out, int max, int *n)
 {
 	for (int i = 0;; i++) {
@@ -564,7 +566,7 @@ static int add_regs(const struct fdt *f, int node, int ac, int sc,
 			return 0;
 		if (err)
 			return err;
-		if (!size)
+		if (!size && !keep_empty)
 			continue;
 		if (*n >= max || !out)
 			return FDT_ERR_NOSPACE;
@@ -598,7 +600,7 @@ int fdt_memory_regions(const struct fdt *f, struct fdt_region *out, int max)
 	for (; node >= 0; node = fdt_next_sibling(f, node)) {
 		if (!is_memory_node(f, node) || !fdt_node_available(f, node))
 			continue;
-		int err = add_regs(f, node, ac, sc, out, max, &n);
+		int err = add_regs(f, node, ac, sc, 1, out, max, &n);
 		if (err)
 			return err;
 	}
@@ -635,7 +637,7 @@ int fdt_reserved_regions(const struct fdt *f, struct fdt_region *out, int max)
 	for (; node >= 0; node = fdt_next_sibling(f, node)) {
 		if (!fdt_node_available(f, node))
 			continue;
-		int err = add_regs(f, node, ac, sc, out, max, &n);
+		int err = add_regs(f, node, ac, sc, 0, out, max, &n);
 		if (err)
 			return err;
 	}

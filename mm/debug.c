@@ -10,9 +10,12 @@
  *
  *   kfree(p) ──► dbg_free: header magic says live?  (free: double free)
  *                 red zones intact? (no: overflow / underflow + hex dump)
- *                 data := DD, magic := free, free site recorded
- *                 -> quarantine FIFO -> when it leaves: DD intact? (no:
- *                 use after free) -> the raw block is really freed
+ *                 data := DD (O: 00), magic := free, free site recorded
+ *                 -> quarantine FIFO (the newest block stays however big)
+ *                 -> when it leaves: DD (00) intact? (no: use after free)
+ *                 -> O: the whole raw block := 00 and marked -> the raw
+ *                 block is really freed; the next dbg_alloc of a marked
+ *                 block checks its zeroes (a write after the quarantine)
  *
  * Every finding becomes one struct mm_bug_report, sent to the report sink
  * (mm/report.c): a multi-line report, then strata panics (default) or goes
@@ -26,6 +29,7 @@
  * outermost lock of all (mm/lock_order.h).
  */
 #include <strata/debug.h>
+#include <strata/format.h>
 #include <strata/kmalloc.h>
 #include <strata/percpu.h>
 #include <strata/platform.h>
@@ -39,6 +43,8 @@
 
 #define DBG_LIVE  ((uintptr_t)0x6c6976652d646267ull)
 #define DBG_DEAD  ((uintptr_t)0x646561642d646267ull)
+#define DBG_ZDEAD ((uintptr_t)0x7a65726f2d646267ull)   /* freed, data zeroed (O) */
+#define DBG_ZMARK ((uintptr_t)0x7a65726f65642121ull)   /* whole block zeroed (O) */
 #define DBG_LEFT  16
 #define DBG_RIGHT 16
 #define Q_MAX_BLOCKS 1024
@@ -63,6 +69,8 @@ static struct {
 static void *dbg_alloc(size_t size, unsigned flags, void *caller);
 static enum km_dbg_free dbg_free(const void *p, void *caller);
 static bool dbg_usable(const void *p, size_t *size);
+static bool dbg_freed(const void *p);
+static enum km_dbg_free plain_free(const void *p);
 static void dbg_reset(void);
 static uint64_t dbg_trim(void);
 static int dbg_check(void);
@@ -70,7 +78,8 @@ static void dbg_lock(void);
 static void dbg_unlock(void);
 
 static const struct km_debug_hooks dbg_hooks = {
-	.alloc = dbg_alloc, .free = dbg_free, .usable = dbg_usable, .reset = dbg_reset,
+	.alloc = dbg_alloc, .free = dbg_free, .usable = dbg_usable, .freed = dbg_freed,
+	.reset = dbg_reset,
 };
 
 static struct mm_layer dbg_layer = {
@@ -115,6 +124,7 @@ int mm_debug_setup(const char *spec)
 		case 'P': flags |= MM_DBG_POISON; break;
 		case 'U': flags |= MM_DBG_USER; break;
 		case 'Q': flags |= MM_DBG_QUARANTINE; break;
+		case 'O': flags |= MM_DBG_ZERO | MM_DBG_SANITY; break;
 		default: return -1;
 		}
 	}
@@ -188,24 +198,79 @@ static int check_zones(struct dbg_hdr *h, size_t raw, void *caller)
 	return 0;
 }
 
+static bool is_dead(const struct dbg_hdr *h)
+{
+	return h->magic == ((uintptr_t)h ^ DBG_DEAD) || h->magic == ((uintptr_t)h ^ DBG_ZDEAD);
+}
+
+/* What a freed block's data was filled with: zeroes (O), the dead poison
+ * (P), or nothing (-1). */
+static int dead_fill(const struct dbg_hdr *h)
+{
+	if (h->magic == ((uintptr_t)h ^ DBG_ZDEAD))
+		return 0;
+	return (km_debug_on & MM_DBG_POISON) ? MM_POISON_DEAD : -1;
+}
+
+/* A freed block's fill intact?  Else a use-after-free report; 1 if so. */
+static int check_dead(struct dbg_hdr *h, size_t raw, void *caller)
+{
+	int fill = dead_fill(h);
+	if (fill < 0 || !raw)
+		return 0;
+	const unsigned char *bad = mm_first_not(data_of(h), h->size, (unsigned char)fill);
+	if (!bad)
+		return 0;
+	struct mm_bug_report r = {
+		.kind = MM_BUG_USE_AFTER_FREE, .ptr = data_of(h), .bad = bad,
+		.requested = h->size, .block_size = raw,
+		.alloc_site = h->alloc_site, .free_site = h->free_site, .caller = caller,
+	};
+	mm_report_bug(&r);
+	return 1;
+}
+
+/* O: the whole underlying block zeroed and marked, for dbg_alloc's check
+ * when it is handed out again (words 2 and 3: the pool's free-list link
+ * and mark take words 0 and 1). */
+static void zero_and_mark(struct dbg_hdr *h, size_t raw)
+{
+	mm_fill(h, raw, 0);
+	h->alloc_site = (void *)((uintptr_t)h ^ DBG_ZMARK);
+	h->free_site = (void *)raw;
+}
+
 /* The block leaves the quarantine: poison intact?  Then really free it. */
 static void release(struct dbg_hdr *h)
 {
 	size_t raw = km_block_size_quiet(h);
+	void *site = h->free_site;
 
-	if ((km_debug_on & MM_DBG_POISON) && raw) {
-		const unsigned char *bad = mm_first_not(data_of(h), h->size, MM_POISON_DEAD);
-		if (bad) {
-			struct mm_bug_report r = {
-				.kind = MM_BUG_USE_AFTER_FREE, .ptr = data_of(h), .bad = bad,
-				.requested = h->size, .block_size = raw,
-				.alloc_site = h->alloc_site, .free_site = h->free_site,
-			};
-			mm_report_bug(&r);
-		}
-	}
+	check_dead(h, raw, NULL);
 	h->magic = 0;
-	kfree_nodebug(h, h->free_site);
+	if ((km_debug_on & MM_DBG_ZERO) && raw)
+		zero_and_mark(h, raw);
+	kfree_nodebug(h, site);
+}
+
+/* O: raw block h (fresh from the layers below, `raw` bytes) was zeroed
+ * and marked when last freed?  Then it must still be zero. */
+static void check_zeroed(struct dbg_hdr *h, size_t raw, size_t size, void *caller)
+{
+	if (h->alloc_site != (void *)((uintptr_t)h ^ DBG_ZMARK))
+		return;
+	size_t was = (size_t)h->free_site;
+	h->alloc_site = h->free_site = NULL;
+	const unsigned char *bad = mm_first_not(h, was < raw ? was : raw, 0);
+	if (!bad)
+		return;
+	struct mm_bug_report r = {
+		.kind = MM_BUG_USE_AFTER_FREE, .ptr = data_of(h), .bad = bad,
+		.requested = size, .block_size = raw, .caller = caller,
+	};
+	mm_printf("strata: block %p, zeroed when freed, is not zero when handed out again\n",
+		  (void *)data_of(h));
+	mm_report_bug(&r);
 }
 
 static void quarantine(struct dbg_hdr *h)
@@ -218,7 +283,9 @@ static void quarantine(struct dbg_hdr *h)
 	dbg.q_tail = h;
 	dbg.q_count++;
 	dbg.q_bytes += h->size;
-	while (dbg.q_count > Q_MAX_BLOCKS || dbg.q_bytes > Q_MAX_BYTES) {
+	/* the newest block stays, however large: it is checked on the next
+	 * free, by mm_debug_check() or at exit, not at once */
+	while ((dbg.q_count > Q_MAX_BLOCKS || dbg.q_bytes > Q_MAX_BYTES) && dbg.q_head != h) {
 		struct dbg_hdr *o = dbg.q_head;
 		dbg.q_head = o->next;
 		if (!dbg.q_head)
@@ -237,13 +304,15 @@ static void *dbg_alloc(size_t size, unsigned flags, void *caller)
 	if (!h)
 		return NULL;
 	size_t raw = km_block_size_quiet(h);
+	if (km_debug_on & MM_DBG_ZERO)
+		check_zeroed(h, raw, size, caller);
 	h->magic = (uintptr_t)h ^ DBG_LIVE;
 	h->size = size;
 	h->alloc_site = (km_debug_on & MM_DBG_USER) ? caller : NULL;
 	h->free_site = NULL;
 	unsigned char *d = data_of(h);
 	mm_fill(d - DBG_LEFT, DBG_LEFT, MM_POISON_REDZONE);
-	if (flags & KM_ZERO)
+	if ((flags & KM_ZERO) || (km_debug_on & MM_DBG_ZERO))
 		mm_fill(d, size, 0);
 	else if (km_debug_on & MM_DBG_POISON)
 		mm_fill(d, size, MM_POISON_CLEAN);
@@ -272,13 +341,13 @@ static enum km_dbg_free dbg_free(const void *p, void *caller)
 	struct dbg_hdr *h = header_of(p, &raw);
 
 	if (!h)
-		return KM_DBG_NOT_OURS;   /* a plain block, or not a block: kfree decides */
+		return plain_free(p);   /* a plain block, or not a block: kfree decides */
 	mm_spin_lock(&dbg.lock);
 	struct mm_bug_report r = {
 		.ptr = p, .requested = h->size, .block_size = raw,
 		.alloc_site = h->alloc_site, .free_site = h->free_site, .caller = caller,
 	};
-	if (h->magic == ((uintptr_t)h ^ DBG_DEAD)) {
+	if (is_dead(h)) {
 		r.kind = MM_BUG_DOUBLE_FREE;
 		mm_report_bug(&r);
 		mm_spin_unlock(&dbg.lock);
@@ -288,7 +357,7 @@ static enum km_dbg_free dbg_free(const void *p, void *caller)
 		/* a plain block that happens to start 64 bytes before p? then p
 		 * is inside it: not ours to judge here */
 		mm_spin_unlock(&dbg.lock);
-		return KM_DBG_NOT_OURS;
+		return plain_free(p);
 	}
 	if (h->size > raw - DBG_PREFIX) {   /* header overwritten */
 		r.kind = MM_BUG_UNDERFLOW;
@@ -299,19 +368,45 @@ static enum km_dbg_free dbg_free(const void *p, void *caller)
 	}
 	check_zones(h, raw, caller);
 	live_unlink(h);
-	h->magic = (uintptr_t)h ^ DBG_DEAD;
 	h->free_site = caller;
-	if (km_debug_on & MM_DBG_POISON)
-		mm_fill(data_of(h), h->size, MM_POISON_DEAD);
+	if (km_debug_on & MM_DBG_ZERO) {
+		h->magic = (uintptr_t)h ^ DBG_ZDEAD;
+		mm_fill(data_of(h), h->size, 0);
+	} else {
+		h->magic = (uintptr_t)h ^ DBG_DEAD;
+		if (km_debug_on & MM_DBG_POISON)
+			mm_fill(data_of(h), h->size, MM_POISON_DEAD);
+	}
 	if (km_debug_on & MM_DBG_QUARANTINE) {
 		quarantine(h);
 		mm_spin_unlock(&dbg.lock);
 	} else {
 		mm_spin_unlock(&dbg.lock);
-		h->magic = 0;
-		kfree_nodebug(h, caller);
+		release(h);
 	}
 	return KM_DBG_FREED;
+}
+
+/* Not a debug block: kfree's plain path decides (NOT_OURS).  With O, a
+ * plain block (kmalloc_aligned's) is zeroed first, so that no mark of
+ * an earlier debug block inside it survives. */
+static enum km_dbg_free plain_free(const void *p)
+{
+	if (km_debug_on & MM_DBG_ZERO) {
+		size_t n = km_block_size_quiet(p);
+		if (n)
+			mm_fill((void *)p, n, 0);
+	}
+	return KM_DBG_NOT_OURS;
+}
+
+/* A debug block freed and not yet released (quarantined)? */
+static bool dbg_freed(const void *p)
+{
+	size_t raw;
+	struct dbg_hdr *h = header_of(p, &raw);
+
+	return h && is_dead(h);
 }
 
 static bool dbg_usable(const void *p, size_t *size)
@@ -338,21 +433,8 @@ static int dbg_check(void)
 	mm_spin_lock(&dbg.lock);
 	for (struct dbg_hdr *h = dbg.live; h; h = h->next)
 		problems += check_zones(h, km_block_size_quiet(h), caller);
-	if (km_debug_on & MM_DBG_POISON) {
-		for (struct dbg_hdr *h = dbg.q_head; h; h = h->next) {
-			const unsigned char *bad = mm_first_not(data_of(h), h->size, MM_POISON_DEAD);
-			if (bad) {
-				struct mm_bug_report r = {
-					.kind = MM_BUG_USE_AFTER_FREE, .ptr = data_of(h), .bad = bad,
-					.requested = h->size, .block_size = km_block_size_quiet(h),
-					.alloc_site = h->alloc_site, .free_site = h->free_site,
-					.caller = caller,
-				};
-				mm_report_bug(&r);
-				problems++;
-			}
-		}
-	}
+	for (struct dbg_hdr *h = dbg.q_head; h; h = h->next)
+		problems += check_dead(h, km_block_size_quiet(h), caller);
 	mm_spin_unlock(&dbg.lock);
 	return problems;
 }

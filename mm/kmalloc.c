@@ -100,7 +100,7 @@ void kmalloc_hook_debug(const struct km_debug_hooks *h, unsigned flags)
 #if MM_DEBUG
 	unsigned old = __atomic_load_n(&km_debug_on, __ATOMIC_RELAXED), want;
 	do
-		want = (flags & MM_DBG_ALL) | (old & KM_TRACING);
+		want = (flags & MM_DBG_MASK) | (old & KM_TRACING);
 	while (!__atomic_compare_exchange_n(&km_debug_on, &old, want, false, __ATOMIC_RELEASE,
 					    __ATOMIC_RELAXED));
 #else
@@ -413,21 +413,40 @@ void *kzalloc(size_t size, unsigned flags)
 	return km_alloc(size, flags | KM_ZERO, RET_ADDR());
 }
 
-void *kcalloc(size_t n, size_t size, unsigned flags)
+void *kcalloc_caller(size_t n, size_t size, unsigned flags, void *caller)
 {
 	size_t bytes;
 
 	if (__builtin_mul_overflow(n, size, &bytes)) {
-		mm_report_pointer(KM_FAIL_OVERFLOW, "kcalloc", NULL, n, RET_ADDR(), 0);
+		mm_report_pointer(KM_FAIL_OVERFLOW, "kcalloc", NULL, n, caller, 0);
 		return NULL;
 	}
-	return km_alloc(bytes, flags | KM_ZERO, RET_ADDR());
+	return km_alloc(bytes, flags | KM_ZERO, caller);
+}
+
+void *kcalloc(size_t n, size_t size, unsigned flags)
+{
+	return kcalloc_caller(n, size, flags, RET_ADDR());
+}
+
+/* The smallest class whose blocks all have this alignment and hold size
+ * bytes (pools.nclasses if none: a large run). */
+static unsigned aligned_class(size_t size, size_t align)
+{
+	unsigned c = size <= KM_SMALL_MAX ? km_size_class(size) : pools.nclasses;
+
+	while (c < pools.nclasses && pools.cls[c].align < align)
+		c++;
+	return c;
 }
 
 void *kmalloc_aligned(size_t size, size_t align, unsigned flags)
 {
-	void *caller = RET_ADDR();
+	return kmalloc_aligned_caller(size, align, flags, RET_ADDR());
+}
 
+void *kmalloc_aligned_caller(size_t size, size_t align, unsigned flags, void *caller)
+{
 	if (align == 0 || (align & (align - 1))) {
 		mm_report_pointer(KM_FAIL_BAD_ALIGN, "kmalloc_aligned", NULL, align, caller, 0);
 		return NULL;
@@ -436,12 +455,9 @@ void *kmalloc_aligned(size_t size, size_t align, unsigned flags)
 		return km_alloc(size, flags, caller);
 	/* larger alignments: plain blocks, also in debug mode (debug.h) */
 	void *p = NULL;
-	if (size <= KM_SMALL_MAX) {
-		/* the smallest class whose blocks all have this alignment */
-		for (unsigned c = km_size_class(size); c < pools.nclasses && !p; c++)
-			if (pools.cls[c].align >= align)
-				p = alloc_class(c, size, flags, caller);
-	}
+	unsigned c = aligned_class(size, align);
+	if (c < pools.nclasses)
+		p = alloc_class(c, size, flags, caller);
 	if (!p)
 		p = alloc_large(size, align, flags, caller);
 	if (p)
@@ -453,9 +469,25 @@ void *kmalloc_aligned(size_t size, size_t align, unsigned flags)
 /* free                                                               */
 /* ------------------------------------------------------------------ */
 
-static void free_bad(const void *p, const struct km_lookup *l, void *caller)
+/* p has no descriptor: outside the PFA's span, or inside it (a hosted
+ * heap's reservation, a hole between regions) where nothing is managed. */
+static enum kmalloc_report_kind why_unmanaged(const void *p)
 {
-	mm_report_pointer(l->why, "kfree", p, 0, caller, l->owner);
+	return pfa_in_span(p) ? KM_BAD_NOT_IN_USE : KM_BAD_UNMANAGED;
+}
+
+/* A bad pointer given to `op`: the one-line report, and in debug mode a
+ * bug report too, so that the debug policy (panic or go on) holds for
+ * every call, not only kfree.  A debug block waiting in the quarantine
+ * is a freed block, whatever the pools think of its address.  No lock. */
+static __attribute__((noinline)) void report_bad(enum kmalloc_report_kind why, const char *op,
+						 const void *p, unsigned owner, void *caller)
+{
+	if ((km_debug_on & MM_DBG_ALL) && front.debug.freed(p))
+		why = KM_DOUBLE_FREE;
+	mm_report_pointer(why, op, p, 0, caller, owner);
+	if (km_debug_on & MM_DBG_ALL)
+		mm_report_bad_call(why, op, p, caller);
 }
 
 /* Quiet lookup for debug.c: usable size of the block starting at p. */
@@ -516,9 +548,7 @@ int kfree_nodebug(const void *p, void *caller)
 {
 	struct page *pg = pfa_virt_to_page(p);
 	if (mm_unlikely(!pg)) {
-		mm_report_pointer(KM_BAD_UNMANAGED, "kfree", p, 0, caller, 0);
-		if (km_debug_on)
-			mm_report_bad_free(KM_BAD_UNMANAGED, p, caller);
+		report_bad(why_unmanaged(p), "kfree", p, 0, caller);
 		return -1;
 	}
 
@@ -535,13 +565,10 @@ int kfree_nodebug(const void *p, void *caller)
 		pool_free_fast(km_pool_of(p), (struct km_block *)p);
 	} else if (l.kind == KM_LARGE)
 		large_free((void *)p, pg);
-	else
-		free_bad(p, &l, caller);
 	mm_spin_unlock(&pools.lock);
 	if (mm_likely(l.kind != KM_BAD))
 		return 0;
-	if (km_debug_on)
-		mm_report_bad_free(l.why, p, caller);
+	report_bad(l.why, "kfree", p, l.owner, caller);
 	return -1;
 }
 
@@ -570,35 +597,49 @@ static __attribute__((noinline)) int kfree_full(unsigned c, const void *p, void 
  */
 enum { KF_DONE, KF_FULL, KF_GENERIC };
 
-static inline __attribute__((always_inline)) int kfree_fast(const void *p, unsigned *cls)
+
+/* The pool in use whose block p is (handed out, not free), found through
+ * the arena hints: no lock, no descriptor.  NULL: ask the slow path.
+ * `go` false (debug mode, for kfree) skips the search. */
+static inline __attribute__((always_inline)) struct km_pool *pool_of_hinted(const void *p,
+									   bool go)
 {
 	uintptr_t base = (uintptr_t)p & ~(KM_ARENA_SIZE - 1);
 
-	if (mm_likely(pool_hint_hit(base)) && mm_likely(!km_debug_on)) {
+	if (mm_likely(pool_hint_hit(base)) && mm_likely(go)) {
 		const struct km_arena *a = km_arena_of_base((void *)base);
 		unsigned idx = (unsigned)(((uintptr_t)p - base) >> KM_POOL_SHIFT);
 		struct km_pool *pool = (struct km_pool *)(base + ((uintptr_t)idx << KM_POOL_SHIFT));
 		if (mm_likely(idx < mm_load(a->nextpool) && mm_load(pool->live)) &&
-		    mm_likely(pool_block_ok_fast(pool, p))) {
-			unsigned c = pool->cls;
-			unsigned long irq = mm_irq_save();
-			unsigned cpu = mm_cpu_id();
-			if (mm_likely(cpu < MM_MAX_CPUS)) {
-				struct km_pcpu *pc = km_pcpu[cpu];
-				struct km_block *b = (struct km_block *)p;
-				if (mm_likely(pc != NULL)) {
-					if (mm_likely(mag_push(pc->slot[c].loaded, b))) {
-						b->mark = km_mag_mark(b);
-						mm_irq_restore(irq);
-						return KF_DONE;
-					}
+		    mm_likely(pool_block_ok_fast(pool, p)))
+			return pool;
+	}
+	return NULL;
+}
+
+static inline __attribute__((always_inline)) int kfree_fast(const void *p, unsigned *cls)
+{
+	struct km_pool *pool = pool_of_hinted(p, !km_debug_on);
+
+	if (mm_likely(pool != NULL)) {
+		unsigned c = pool->cls;
+		unsigned long irq = mm_irq_save();
+		unsigned cpu = mm_cpu_id();
+		if (mm_likely(cpu < MM_MAX_CPUS)) {
+			struct km_pcpu *pc = km_pcpu[cpu];
+			struct km_block *b = (struct km_block *)p;
+			if (mm_likely(pc != NULL)) {
+				if (mm_likely(mag_push(pc->slot[c].loaded, b))) {
+					b->mark = km_mag_mark(b);
 					mm_irq_restore(irq);
-					*cls = c;
-					return KF_FULL;
+					return KF_DONE;
 				}
+				mm_irq_restore(irq);
+				*cls = c;
+				return KF_FULL;
 			}
-			mm_irq_restore(irq);
 		}
+		mm_irq_restore(irq);
 	}
 	return KF_GENERIC;
 }
@@ -633,18 +674,85 @@ int kfree_caller(const void *p, void *caller)
 }
 
 /* ------------------------------------------------------------------ */
+/* sized and aligned free (C++'s operator delete)                     */
+/* ------------------------------------------------------------------ */
+
+/* Usable size of the block p, if it is one (0: kfree will report it).
+ * A small block in a hinted arena costs no lock, as kfree's fast path. */
+static size_t block_size_for_check(const void *p)
+{
+	struct km_pool *pool = pool_of_hinted(p, true);
+
+	return pool ? pools.cls[pool->cls].size : km_block_size_quiet(p);
+}
+
+/* Does the block p fit a request of `size` bytes aligned to `align`?
+ * A small block: the class that request gets; a large run: it must be
+ * one and hold size.  In debug mode, a debug block had exactly `size`
+ * asked for and is never aligned beyond 16 bytes; a plain block was. */
+static enum mm_bug_kind sized_mismatch(const void *p, size_t size, size_t align, size_t *have)
+{
+	bool aligned = align > KMALLOC_MIN_ALIGN;
+	size_t d;
+
+	if (align && ((uintptr_t)p & (align - 1)))
+		return MM_BUG_ALIGNED_DELETE;
+	if (mm_unlikely(km_debug_on & MM_DBG_ALL) && debug_usable(p, &d)) {
+		*have = d;
+		if (aligned)
+			return MM_BUG_ALIGNED_DELETE;
+		return size && size != d ? MM_BUG_SIZED_DELETE : MM_BUG_NONE;
+	}
+	size_t n = *have = block_size_for_check(p);
+	if (!n)
+		return MM_BUG_NONE;
+	if (mm_unlikely(km_debug_on & MM_DBG_ALL) && !aligned)
+		return MM_BUG_ALIGNED_DELETE;
+	if (!size)
+		return MM_BUG_NONE;
+	unsigned c = aligned_class(size, align);
+	if (c < pools.nclasses)
+		return pools.cls[c].size == n ? MM_BUG_NONE : MM_BUG_SIZED_DELETE;
+	return n > KM_SMALL_MAX && size <= n ? MM_BUG_NONE : MM_BUG_SIZED_DELETE;
+}
+
+static __attribute__((noinline)) void report_mismatch(enum mm_bug_kind kind, const void *p,
+						      size_t size, size_t align, size_t have,
+						      void *caller)
+{
+	struct mm_bug_report r = {
+		.kind = kind, .ptr = p, .block_size = have, .told_size = size,
+		.told_align = align, .caller = caller,
+	};
+	mm_report_bug(&r);
+}
+
+int kfree_sized_caller(const void *p, size_t size, size_t align, void *caller)
+{
+	size_t have = 0;
+
+	if (p) {
+		enum mm_bug_kind bad = sized_mismatch(p, size, align, &have);
+		if (mm_unlikely(bad != MM_BUG_NONE))
+			report_mismatch(bad, p, size, align, have, caller);
+	}
+	return kfree_caller(p, caller);
+}
+
+/* ------------------------------------------------------------------ */
 /* sizes and realloc                                                  */
 /* ------------------------------------------------------------------ */
 
-/* Usable size of p (lock held), 0 and a report if p is bad. */
-static size_t usable_locked(const void *p, struct km_lookup *l, const char *op,
-			    void *caller)
+/* Usable size of p (lock held); 0 if p is bad (l->kind KM_BAD, l->why:
+ * the caller reports it with report_bad() once the lock is dropped). */
+static size_t usable_locked(const void *p, struct km_lookup *l)
 {
 	struct page *pg = pfa_virt_to_page(p);
 
 	if (!pg) {
 		l->kind = KM_BAD;
-		mm_report_pointer(KM_BAD_UNMANAGED, op, p, 0, caller, 0);
+		l->why = why_unmanaged(p);
+		l->owner = 0;
 		return 0;
 	}
 	lookup(p, pg, l);
@@ -652,7 +760,6 @@ static size_t usable_locked(const void *p, struct km_lookup *l, const char *op,
 		return pools.cls[l->pool->cls].size;
 	if (l->kind == KM_LARGE)
 		return large_usable(pg);
-	mm_report_pointer(l->why, op, p, 0, caller, l->owner);
 	return 0;
 }
 
@@ -668,9 +775,26 @@ size_t kmalloc_usable_size_caller(const void *p, void *caller)
 	if (mm_unlikely(km_debug_on) && debug_usable(p, &d))
 		return d;
 	mm_spin_lock(&pools.lock);
-	size_t n = usable_locked(p, &l, "kmalloc_usable_size", caller);
+	size_t n = usable_locked(p, &l);
 	mm_spin_unlock(&pools.lock);
+	if (l.kind == KM_BAD)
+		report_bad(l.why, "kmalloc_usable_size", p, l.owner, caller);
 	return n;
+}
+
+bool kmalloc_is_block(const void *p)
+{
+	struct km_lookup l;
+	size_t d;
+
+	if (!p)
+		return false;
+	if (mm_unlikely(km_debug_on) && debug_usable(p, &d))
+		return true;
+	mm_spin_lock(&pools.lock);
+	usable_locked(p, &l);
+	mm_spin_unlock(&pools.lock);
+	return l.kind != KM_BAD;
 }
 
 size_t kmalloc_usable_size(const void *p)
@@ -730,12 +854,14 @@ static bool krealloc_in_place(void *p, size_t size, struct km_lookup *l, size_t 
 	bool in_place = false;
 
 	mm_spin_lock(&pools.lock);
-	*old = usable_locked(p, l, "krealloc", caller);
+	*old = usable_locked(p, l);
 	if (l->kind == KM_SMALL)
 		in_place = small_fits(*old, size) || (size <= *old && l->pool->cls == 0);
 	else if (l->kind == KM_LARGE && size > KM_SMALL_MAX)
 		in_place = large_resize(p, l->pg, size);
 	mm_spin_unlock(&pools.lock);
+	if (l->kind == KM_BAD)
+		report_bad(l->why, "krealloc", p, l->owner, caller);
 	if (in_place)
 		__atomic_add_fetch(&front.realloc_in_place, 1, __ATOMIC_RELAXED);
 	return in_place;

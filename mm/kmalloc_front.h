@@ -40,6 +40,7 @@ struct km_debug_hooks {
 	void *(*alloc)(size_t size, unsigned flags, void *caller);
 	enum km_dbg_free (*free)(const void *p, void *caller);
 	bool (*usable)(const void *p, size_t *size); /* false: not a live debug block */
+	bool (*freed)(const void *p);                /* a debug block freed, quarantined */
 	void (*reset)(void);                         /* kmalloc_init: all blocks gone */
 };
 

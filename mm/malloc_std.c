@@ -126,7 +126,19 @@ STRATA_STD_EXPORT void *STRATA_STD_NAME(calloc)(size_t n, size_t m)
 	STRATA_STD_ENTRY();
 	if (__builtin_mul_overflow(n, m, &bytes))
 		bytes = SIZE_MAX;               /* kcalloc fails and reports it */
-	return or_enomem(WITH_GROWTH(kcalloc(n, m, 0), bytes, 0));
+	return or_enomem(WITH_GROWTH(kcalloc_caller(n, m, 0, RET_ADDR()), bytes, 0));
+}
+
+/* krealloc, tried again after growth only while p is a block: a bad p
+ * is reported once (krealloc_caller), not once per try. */
+static void *realloc_grown(void *p, size_t n, void *caller)
+{
+	void *q = krealloc_caller(p, n, 0, caller);
+
+	for (int try_ = 1; !q && try_ < STD_TRIES && (!p || kmalloc_is_block(p)) &&
+	     STRATA_STD_GROW(n, 0); try_++)
+		q = krealloc_caller(p, n, 0, caller);
+	return or_enomem(q);
 }
 
 STRATA_STD_EXPORT void *STRATA_STD_NAME(realloc)(void *p, size_t n)
@@ -136,7 +148,7 @@ STRATA_STD_EXPORT void *STRATA_STD_NAME(realloc)(void *p, size_t n)
 		kfree_caller(p, RET_ADDR());
 		return NULL;
 	}
-	return or_enomem(WITH_GROWTH(krealloc_caller(p, n, 0, RET_ADDR()), n, 0));
+	return realloc_grown(p, n, RET_ADDR());
 }
 
 STRATA_STD_EXPORT void *STRATA_STD_NAME(reallocarray)(void *p, size_t n, size_t m)
@@ -152,12 +164,18 @@ STRATA_STD_EXPORT void *STRATA_STD_NAME(reallocarray)(void *p, size_t n, size_t 
 		kfree_caller(p, RET_ADDR());
 		return NULL;
 	}
-	return or_enomem(WITH_GROWTH(krealloc_caller(p, bytes, 0, RET_ADDR()), bytes, 0));
+	return realloc_grown(p, bytes, RET_ADDR());
 }
 
 static bool bad_alignment(size_t a)
 {
 	return a == 0 || (a & (a - 1));
+}
+
+/* n bytes aligned to align (a power of two), tried again after growth. */
+static void *aligned_grown(size_t n, size_t align, void *caller)
+{
+	return WITH_GROWTH(kmalloc_aligned_caller(n, align, 0, caller), n, align);
 }
 
 STRATA_STD_EXPORT void *STRATA_STD_NAME(aligned_alloc)(size_t align, size_t n)
@@ -167,7 +185,7 @@ STRATA_STD_EXPORT void *STRATA_STD_NAME(aligned_alloc)(size_t align, size_t n)
 		set_errno(STRATA_EINVAL);
 		return NULL;
 	}
-	return or_enomem(WITH_GROWTH(kmalloc_aligned(n, align, 0), n, align));
+	return or_enomem(aligned_grown(n, align, RET_ADDR()));
 }
 
 STRATA_STD_EXPORT void *STRATA_STD_NAME(memalign)(size_t align, size_t n)
@@ -177,7 +195,7 @@ STRATA_STD_EXPORT void *STRATA_STD_NAME(memalign)(size_t align, size_t n)
 		set_errno(STRATA_EINVAL);
 		return NULL;
 	}
-	return or_enomem(WITH_GROWTH(kmalloc_aligned(n, align, 0), n, align));
+	return or_enomem(aligned_grown(n, align, RET_ADDR()));
 }
 
 STRATA_STD_EXPORT int STRATA_STD_NAME(posix_memalign)(void **out, size_t align, size_t n)
@@ -187,7 +205,7 @@ STRATA_STD_EXPORT int STRATA_STD_NAME(posix_memalign)(void **out, size_t align, 
 		set_errno(STRATA_EINVAL);
 		return STRATA_EINVAL;
 	}
-	void *p = WITH_GROWTH(kmalloc_aligned(n, align, 0), n, align);
+	void *p = aligned_grown(n, align, RET_ADDR());
 	if (!p) {
 		set_errno(STRATA_ENOMEM);
 		return STRATA_ENOMEM;
@@ -199,7 +217,7 @@ STRATA_STD_EXPORT int STRATA_STD_NAME(posix_memalign)(void **out, size_t align, 
 STRATA_STD_EXPORT void *STRATA_STD_NAME(valloc)(size_t n)
 {
 	STRATA_STD_ENTRY();
-	return or_enomem(WITH_GROWTH(kmalloc_aligned(n, PAGE_SIZE, 0), n, PAGE_SIZE));
+	return or_enomem(aligned_grown(n, PAGE_SIZE, RET_ADDR()));
 }
 
 STRATA_STD_EXPORT void *STRATA_STD_NAME(pvalloc)(size_t n)
@@ -210,7 +228,7 @@ STRATA_STD_EXPORT void *STRATA_STD_NAME(pvalloc)(size_t n)
 		return NULL;
 	}
 	n = n ? (n + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1) : PAGE_SIZE;
-	return or_enomem(WITH_GROWTH(kmalloc_aligned(n, PAGE_SIZE, 0), n, PAGE_SIZE));
+	return or_enomem(aligned_grown(n, PAGE_SIZE, RET_ADDR()));
 }
 
 STRATA_STD_EXPORT size_t STRATA_STD_NAME(malloc_usable_size)(void *p)

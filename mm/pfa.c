@@ -625,6 +625,12 @@ struct page *pfa_virt_to_page(const void *va)
 	return pfa_page(pfa_phys(va));
 }
 
+bool pfa_in_span(const void *va)
+{
+	return (uintptr_t)va >= pfa.offset &&
+	       pfa_phys(va) - pfa.base < ((phys_addr_t)pfa.npages << PAGE_SHIFT);
+}
+
 /* Start of section s's descriptor array.  Arrays are laid out in section
  * order, and empty sections start where the next array starts, so these
  * addresses never decrease with s (see pfa_setup.c). */

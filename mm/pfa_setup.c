@@ -92,17 +92,95 @@ void pfa_setup_begin(uintptr_t direct_map_offset)
 		pfa.free_head[k] = PFA_NIL;
 }
 
+/* ------------------------------------------------------------------ */
+/* malformed maps                                                     */
+/* ------------------------------------------------------------------ */
+/*
+ * A firmware map may be anything.  Every entry strata cannot take as
+ * given gets one named outcome (enum pfa_map_result in strata/pfa.h) and
+ * one "pfa: ..." line naming the entry and what was done with it:
+ *
+ *   zero length, no whole page inside     ignored       (PFA_MAP_EMPTY)
+ *   base + size past 2^64                 rejected      (PFA_MAP_WRAPS)
+ *   more than PFA_MAX_REGIONS regions     rejected      (PFA_MAP_FULL)
+ *   bounds not on page boundaries         clipped inward to whole pages
+ *   regions out of address order          sorted
+ *   overlapping regions                   merged
+ *   beyond the 32-bit page index span     clipped (or ignored) at the span
+ *   reservation outside every region      ignored
+ *   reservations covering all RAM         setup fails   (PFA_MAP_ALL_RESERVED)
+ *   no free gap for the descriptors       setup fails   (PFA_MAP_NO_ROOM)
+ *
+ * Ranges are printed as base-end, end exclusive.
+ */
+
+static void say_range(const char *what, phys_addr_t lo, phys_addr_t hi, const char *outcome)
+{
+	mm_printf("pfa: %s 0x%llx-0x%llx %s\n", what, (unsigned long long)lo,
+		  (unsigned long long)hi, outcome);
+}
+
+/* Check a region given before setup: 0 to take [*lo, *hi), else why not. */
+static int region_usable(phys_addr_t base, uint64_t size, phys_addr_t *lo, phys_addr_t *hi)
+{
+	if (!size) {
+		mm_printf("pfa: region at 0x%llx ignored: zero length\n",
+			  (unsigned long long)base);
+		return PFA_MAP_EMPTY;
+	}
+	if (size - 1 > ~(phys_addr_t)0 - base) {
+		mm_printf("pfa: region 0x%llx+0x%llx rejected: runs past the end of the "
+			  "physical address space\n", (unsigned long long)base,
+			  (unsigned long long)size);
+		return PFA_MAP_WRAPS;
+	}
+	phys_addr_t end = range_end(base, size);
+	*lo = page_up(base);
+	*hi = page_down(end);
+	if (*lo >= *hi || *lo < base) {
+		say_range("region", base, end, "ignored: no whole page inside");
+		return PFA_MAP_EMPTY;
+	}
+	if (pfa.nregions == PFA_MAX_REGIONS) {
+		mm_printf("pfa: region 0x%llx-0x%llx rejected: region table full (%u regions)\n",
+			  (unsigned long long)base, (unsigned long long)end, PFA_MAX_REGIONS);
+		return PFA_MAP_FULL;
+	}
+	if (*lo != base || *hi != end)
+		mm_printf("pfa: region 0x%llx-0x%llx not page aligned: clipped to 0x%llx-0x%llx\n",
+			  (unsigned long long)base, (unsigned long long)end,
+			  (unsigned long long)*lo, (unsigned long long)*hi);
+	return PFA_MAP_OK;
+}
+
 int pfa_add_region(phys_addr_t base, uint64_t size)
 {
-	phys_addr_t lo = page_up(base), hi = page_down(range_end(base, size));
-	if (pfa.ready)
+	phys_addr_t lo, hi;
+	if (pfa.ready) {
+		lo = page_up(base);
+		hi = page_down(range_end(base, size));
 		return lo < hi ? hot_add(lo, hi) : 0;   /* see "hot-add" below */
-	if (pfa.nregions == PFA_MAX_REGIONS)
-		return -1;
-	if (lo >= hi)
-		return 0;                       /* not one whole page */
-	pfa.region[pfa.nregions++] = (struct pfa_range){ lo, hi };
-	return 0;
+	}
+	int r = region_usable(base, size, &lo, &hi);
+	if (r == PFA_MAP_OK)
+		pfa.region[pfa.nregions++] = (struct pfa_range){ lo, hi };
+	return r;
+}
+
+const char *pfa_map_strerror(int result)
+{
+	switch (result) {
+	case PFA_MAP_OK:           return "ok";
+	case PFA_MAP_FULL:         return "more regions than the region table holds";
+	case PFA_MAP_EMPTY:        return "zero length or no whole page";
+	case PFA_MAP_WRAPS:        return "range runs past the end of the address space";
+	case PFA_MAP_NO_RAM:       return "no RAM region given";
+	case PFA_MAP_ALL_RESERVED: return "reservations cover all RAM";
+	case PFA_MAP_TOO_WIDE:     return "RAM span too wide for 32-bit page indices";
+	case PFA_MAP_NO_ROOM:      return "no free gap for the page descriptors";
+	case PFA_MAP_AGAIN:        return "setup already done";
+	default:                   return "unknown result";
+	}
 }
 
 /* Remember [lo, hi) (page aligned).  When the table is full the range is
@@ -160,8 +238,9 @@ static void sort_ranges(struct pfa_range *r, unsigned n)
 	}
 }
 
-/* Sort and merge ranges that overlap (or also touch, if `touching`). */
-static unsigned merge_ranges(struct pfa_range *r, unsigned n, bool touching)
+/* Sort and merge ranges that overlap (or also touch, if `touching`);
+ * with `say`, every overlap is printed naming both regions. */
+static unsigned merge_ranges(struct pfa_range *r, unsigned n, bool touching, bool say)
 {
 	unsigned out = 0;
 
@@ -169,8 +248,14 @@ static unsigned merge_ranges(struct pfa_range *r, unsigned n, bool touching)
 	for (unsigned i = 0; i < n; i++) {
 		if (out && (r[i].base < r[out - 1].end ||
 			    (touching && r[i].base == r[out - 1].end))) {
-			if (r[i].end > r[out - 1].end)
-				r[out - 1].end = r[i].end;
+			struct pfa_range *last = &r[out - 1];
+			if (r[i].end > last->end)
+				last->end = r[i].end;
+			if (say)
+				mm_printf("pfa: region 0x%llx-0x%llx overlaps the one before: "
+					  "merged into 0x%llx-0x%llx\n",
+					  (unsigned long long)r[i].base, (unsigned long long)r[i].end,
+					  (unsigned long long)last->base, (unsigned long long)last->end);
 		} else {
 			r[out++] = r[i];
 		}
@@ -178,12 +263,101 @@ static unsigned merge_ranges(struct pfa_range *r, unsigned n, bool touching)
 	return out;
 }
 
+static bool in_address_order(const struct pfa_range *r, unsigned n)
+{
+	for (unsigned i = 1; i < n; i++)
+		if (r[i].base < r[i - 1].base)
+			return false;
+	return true;
+}
+
+/* Page indices are 32 bits: RAM more than PFA_SPAN_PAGES above the first
+ * region cannot be described.  Sorted, merged regions are cut there.  The
+ * 1/256 left below 2^32 is what aligning the span's base down to a section
+ * (at most 2/512 of the span) may add, so choose_sections() then fits. */
+#define PFA_SPAN_PAGES (((phys_addr_t)1 << 32) - ((phys_addr_t)1 << 24))
+
+static void clip_to_span(void)
+{
+	phys_addr_t lo = pfa.region[0].base, span = PFA_SPAN_PAGES << PAGE_SHIFT;
+	phys_addr_t limit = lo > ~(phys_addr_t)0 - span ? PA_MAX_PAGE : lo + span;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < pfa.nregions; i++) {
+		struct pfa_range *r = &pfa.region[i];
+		if (r->base >= limit) {
+			say_range("region", r->base, r->end, "ignored: beyond the span "
+				  "32-bit page indices reach from the first region");
+			continue;
+		}
+		if (r->end > limit) {
+			mm_printf("pfa: region 0x%llx-0x%llx clipped to 0x%llx-0x%llx: beyond the "
+				  "span 32-bit page indices reach from the first region\n",
+				  (unsigned long long)r->base, (unsigned long long)r->end,
+				  (unsigned long long)r->base, (unsigned long long)limit);
+			r->end = limit;
+		}
+		pfa.region[n++] = *r;
+	}
+	pfa.nregions = n;
+}
+
+static bool overlaps_ram(phys_addr_t lo, phys_addr_t hi)
+{
+	for (unsigned i = 0; i < pfa.nregions; i++)
+		if (lo < pfa.region[i].end && hi > pfa.region[i].base)
+			return true;
+	return false;
+}
+
+/* A reservation that touches no RAM protects nothing: it is dropped. */
+static void drop_reservations_outside_ram(void)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < pfa.nreserved; i++) {
+		const struct pfa_range *r = &pfa.reserved[i];
+		if (overlaps_ram(r->base, r->end))
+			pfa.reserved[n++] = *r;
+		else
+			say_range("reservation", r->base, r->end, "ignored: outside every region");
+	}
+	pfa.nreserved = n;
+}
+
 static void tidy_map(void)
 {
+	if (!in_address_order(pfa.region, pfa.nregions))
+		mm_printf("pfa: regions not given in address order: sorted\n");
 	/* adjacent regions stay separate (per-region statistics) */
-	pfa.nregions = merge_ranges(pfa.region, pfa.nregions, false);
+	pfa.nregions = merge_ranges(pfa.region, pfa.nregions, false, true);
+	clip_to_span();
+	pfa.nreserved = merge_ranges(pfa.reserved, pfa.nreserved, true, false);
+	drop_reservations_outside_ram();
 	remember_reservation(0, PAGE_SIZE);
-	pfa.nreserved = merge_ranges(pfa.reserved, pfa.nreserved, true);
+	pfa.nreserved = merge_ranges(pfa.reserved, pfa.nreserved, true, false);
+}
+
+/* RAM pages no reservation covers (regions and reservations tidy). */
+static uint64_t unreserved_pages(void)
+{
+	uint64_t pages = 0;
+
+	for (unsigned i = 0; i < pfa.nregions; i++) {
+		phys_addr_t lo = pfa.region[i].base, hi = pfa.region[i].end;
+		uint64_t covered = 0;
+		for (unsigned j = 0; j < pfa.nreserved; j++) {
+			phys_addr_t a = pfa.reserved[j].base, b = pfa.reserved[j].end;
+			if (a < lo)
+				a = lo;
+			if (b > hi)
+				b = hi;
+			if (a < b)
+				covered += b - a;
+		}
+		pages += (hi - lo - covered) >> PAGE_SHIFT;
+	}
+	return pages;
 }
 
 /* ------------------------------------------------------------------ */
@@ -516,23 +690,32 @@ static void build_free_lists(void)
 
 int pfa_setup_end(void)
 {
-	if (pfa.ready || !pfa.nregions)
-		return -1;
+	if (pfa.ready)
+		return PFA_MAP_AGAIN;
+	if (!pfa.nregions) {
+		mm_printf("pfa: setup refused: no RAM region given\n");
+		return PFA_MAP_NO_RAM;
+	}
 	tidy_map();
+	if (!unreserved_pages()) {
+		mm_printf("pfa: setup refused: reservations cover all RAM "
+			  "(%u region(s), no free page left)\n", pfa.nregions);
+		return PFA_MAP_ALL_RESERVED;
+	}
 	if (choose_sections() < 0)
-		return -1;
+		return PFA_MAP_TOO_WIDE;
 
 	uint64_t ndesc = size_sections();
 	uint64_t meta_bytes = page_up(ndesc * sizeof(struct page));
 	phys_addr_t meta = highest_free_gap(meta_bytes);
 	if (!meta) {
-		mm_printf("pfa: no free gap of %llu bytes for the page descriptors\n",
+		mm_printf("pfa: setup refused: no free gap of %llu bytes for the page descriptors\n",
 			  (unsigned long long)meta_bytes);
-		return -1;
+		return PFA_MAP_NO_ROOM;
 	}
 	pfa.meta = (struct pfa_range){ meta, meta + meta_bytes };
 	remember_reservation(meta, meta + meta_bytes);
-	pfa.nreserved = merge_ranges(pfa.reserved, pfa.nreserved, true);
+	pfa.nreserved = merge_ranges(pfa.reserved, pfa.nreserved, true, false);
 	lay_out_sections((uintptr_t)pfa_virt(meta));
 
 	/* fresh mode: zeroed descriptors already say PG_UNMANAGED, and the

@@ -45,6 +45,7 @@ static const char *const report_names[KM_REPORT_KINDS] = {
 	[KM_BAD_INTERIOR]   = "inside a large run, not its start",
 	[KM_DOUBLE_FREE]    = "block already free (double free)",
 	[KM_BAD_WRONG_CACHE] = "object of another cache",
+	[KM_BAD_NOT_IN_USE] = "inside strata's heap span, but in no block (memory not in use)",
 	[KM_FAIL_TOO_LARGE] = "request larger than the largest PFA block",
 	[KM_FAIL_NOMEM]     = "out of memory",
 	[KM_FAIL_BAD_ALIGN] = "alignment not a power of two or too large",
@@ -150,6 +151,10 @@ static const char *const bug_names[MM_BUG_KINDS] = {
 	[MM_BUG_GUARD_OVERFLOW] = "buffer overflow (guard page after the block touched)",
 	[MM_BUG_GUARD_UNDERFLOW] = "buffer underflow (guard page before the block touched)",
 	[MM_BUG_READ_AFTER_FREE] = "use after free (read of a freed block)",
+	[MM_BUG_BAD_POINTER]    = "invalid pointer (realloc or usable size of no block)",
+	[MM_BUG_FREED_POINTER]  = "use after free (realloc or usable size of a freed block)",
+	[MM_BUG_SIZED_DELETE]   = "sized delete with the wrong size",
+	[MM_BUG_ALIGNED_DELETE] = "aligned delete of a block not from the aligned new (or the reverse)",
 };
 
 const char *mm_bug_name(enum mm_bug_kind kind)
@@ -180,6 +185,14 @@ static void hexdump(const unsigned char *at, unsigned n)
 	}
 }
 
+/* Reports whose pointer may be no block at all (or is not worth a dump):
+ * no dump read from it. */
+static bool pointer_may_be_wild(enum mm_bug_kind kind)
+{
+	return kind == MM_BUG_INVALID_FREE || kind == MM_BUG_BAD_POINTER ||
+	       kind == MM_BUG_SIZED_DELETE || kind == MM_BUG_ALIGNED_DELETE;
+}
+
 /* Fill r's dump with 32 bytes around `bad` (or from ptr), print it all,
  * remember it, then panic unless told to go on. */
 void mm_report_bug(struct mm_bug_report *r)
@@ -187,7 +200,7 @@ void mm_report_bug(struct mm_bug_report *r)
 	const unsigned char *from = r->bad ? (const unsigned char *)r->bad - 8 :
 					     (const unsigned char *)r->ptr;
 	from = (const unsigned char *)((uintptr_t)from & ~(uintptr_t)15);
-	if (r->kind != MM_BUG_INVALID_FREE || r->bad) {
+	if (r->bad || !pointer_may_be_wild(r->kind)) {
 		r->dump_at = from;
 		for (unsigned i = 0; i < sizeof r->dump; i++)
 			r->dump[i] = from[i];
@@ -200,7 +213,10 @@ void mm_report_bug(struct mm_bug_report *r)
 	mm_printf("strata: BUG: %s at %p\n", bug_names[r->kind], r->ptr);
 	if (r->cache)
 		mm_printf("  object of cache %s\n", r->cache);
-	if (r->requested || r->block_size)
+	if (r->told_size || r->told_align)
+		mm_printf("  delete told %zu bytes, alignment %zu; the block is %zu bytes\n",
+			  r->told_size, r->told_align, r->block_size);
+	else if (r->requested || r->block_size)
 		mm_printf("  block of %zu bytes asked for, in a %zu-byte block\n", r->requested,
 			  r->block_size);
 	if (r->bad)
@@ -238,12 +254,16 @@ void mm_report_freelist(const void *pool, size_t size, const void *b, const void
 	mm_report_bug(&r);
 }
 
-void mm_report_bad_free(enum kmalloc_report_kind why, const void *p, void *caller)
+void mm_report_bad_call(enum kmalloc_report_kind why, const char *op, const void *p,
+			void *caller)
 {
-	struct mm_bug_report r = {
-		.kind = why == KM_DOUBLE_FREE ? MM_BUG_DOUBLE_FREE : MM_BUG_INVALID_FREE,
-		.ptr = p, .caller = caller,
-	};
+	bool is_free = op[0] == 'k' && op[1] == 'f';
+	struct mm_bug_report r = { .ptr = p, .caller = caller };
+
+	if (why == KM_DOUBLE_FREE)
+		r.kind = is_free ? MM_BUG_DOUBLE_FREE : MM_BUG_FREED_POINTER;
+	else
+		r.kind = is_free ? MM_BUG_INVALID_FREE : MM_BUG_BAD_POINTER;
 	mm_report_bug(&r);
 }
 

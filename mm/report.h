@@ -33,9 +33,11 @@ void mm_report_reset(void);
 
 /* r->kind, ptr and whatever else is known; the dump is filled in here. */
 void mm_report_bug(struct mm_bug_report *r);
-/* A bad pointer given to kfree while debug mode is on (after the
- * mm_report_pointer line): as a bug, so a debug run stops at it. */
-void mm_report_bad_free(enum kmalloc_report_kind why, const void *p, void *caller);
+/* A bad pointer given to kfree, krealloc or kmalloc_usable_size (`op`)
+ * while debug mode is on (after the mm_report_pointer line): as a bug,
+ * so a debug run stops at it. */
+void mm_report_bad_call(enum kmalloc_report_kind why, const char *op, const void *p,
+			void *caller);
 /* A free-list link of pool `pool` (class size `size`) at block b decodes
  * to `next`, outside the pool (the pool layer's hardening). */
 void mm_report_freelist(const void *pool, size_t size, const void *b, const void *next);

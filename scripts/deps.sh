@@ -18,6 +18,7 @@ need=(
 	"riscv64-unknown-elf-gcc gcc-riscv64-unknown-elf"
 	"riscv64-unknown-elf-ld binutils-riscv64-unknown-elf"
 	"gcc gcc"
+	"g++ g++"
 	"make make"
 	"clang clang"
 	"ld.lld lld"

@@ -231,6 +231,15 @@ static uint64_t tcr_ips(void)
 	return parange > 5 ? 5 : parange;
 }
 
+/* The identity map reaches below 2^48 (VA_BITS) and below the CPU's
+ * physical address size: RAM above either cannot be used. */
+uint64_t mmu_phys_limit(void)
+{
+	static const unsigned bits[6] = { 32, 36, 40, 42, 44, 48 };
+	unsigned b = bits[tcr_ips()];
+	return 1ul << (b < VA_BITS ? b : VA_BITS);
+}
+
 /* Invalidate data cache lines by VA to the point of coherency. */
 static void dcache_inval_range(uintptr_t start, uintptr_t end)
 {

@@ -82,6 +82,8 @@ static int parse_dtb(const void *dtb)
 	if (err)
 		return fail("header/structure", err);
 	nram = fdt_memory_regions(&fdt, ram, BOOT_MAX_REGIONS);
+	if (nram == FDT_ERR_NOSPACE)
+		return fail("/memory: more RAM ranges than boot_info holds (BOOT_MAX_REGIONS)", nram);
 	if (nram < 0)
 		return fail("/memory", nram);
 	if (nram == 0)
@@ -149,6 +151,8 @@ static int build_tables(int with_ram)
 			/* whole pages only: round inward */
 			uint64_t b = (ram[i].base + 0xfff) & ~0xffful;
 			uint64_t e = (ram[i].base + ram[i].size) & ~0xffful;
+			if (e > mmu_phys_limit())   /* boot_add_ram says so */
+				e = mmu_phys_limit();
 			if (map_identity(b, e, MAP_RAM))
 				return -1;
 		}
@@ -165,6 +169,9 @@ static void fill_boot_info(const void *dtb)
 	bi.arch = "aarch64";
 	bi.firmware = "DTB";
 	bi.direct_map_offset = 0;
+	bi.phys_limit = mmu_phys_limit();
+	bi.kernel_base = pa(__kernel_start);
+	bi.kernel_end = pa(__kernel_end);
 	for (int i = 0; i < nram; i++)
 		boot_add_ram(&bi, ram[i].base, ram[i].size);
 	boot_add_reserved(&bi, pa(__kernel_start), pa(__kernel_end) - pa(__kernel_start));

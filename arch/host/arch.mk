@@ -6,8 +6,9 @@
 #                                the malloc names exported (LD_PRELOAD it)
 #   build/host/libstrata-faults.so  the same with -DMM_FAULT_INJECT=1
 #                                (strata/fault.h), for tests/host/lib_faults.c
-#   build/host/tests/lib_*       tests/host/lib_*.c: plain programs meant to
-#                                run under LD_PRELOAD=build/host/libstrata.so
+#   build/host/tests/lib_*       tests/host/lib_*.c (and lib_*.cc, C++: the
+#                                operators): plain programs meant to run
+#                                under LD_PRELOAD=build/host/libstrata.so
 HOST_CC     ?= $(if $(filter clang,$(TOOLCHAIN)),clang,gcc)
 # -DMM_LOCKDEP=1: the unit tests are strata's debug build, every lock taken
 # out of the order of mm/lock_order.h is reported (mm/lockdep.c).
@@ -32,7 +33,9 @@ LIB_MM_SRCS := $(filter-out $(wildcard mm/*std*.c),$(wildcard mm/*.c))
 LIB_OBJS    := $(patsubst %.c,$(BUILD)/lib/%.o,$(LIB_MM_SRCS) arch/host/platform.c \
 	arch/host/libstrata.c)
 LIBSTRATA_SO := $(BUILD)/libstrata.so
-LIB_TESTS   := $(patsubst tests/host/%.c,$(BUILD)/tests/%,$(wildcard tests/host/lib_*.c))
+LIB_TESTS   := $(patsubst tests/host/%.c,$(BUILD)/tests/%,$(wildcard tests/host/lib_*.c)) \
+	$(patsubst tests/host/%.cc,$(BUILD)/tests/%,$(wildcard tests/host/lib_*.cc))
+HOST_CXX    ?= $(if $(filter clang,$(TOOLCHAIN)),clang++,g++)
 
 # The fault-injection build of the .so (strata/fault.h): its own objects.
 LIBSTRATA_FAULTS_SO := $(BUILD)/libstrata-faults.so
@@ -48,6 +51,8 @@ MM_BASE_SRCS := mm/format.c mm/report.c mm/lockdep.c mm/mm.c mm/platform_default
 	arch/host/platform.c
 TEST_SRCS_test_format   := mm/format.c mm/platform_default.c arch/host/platform.c
 TEST_SRCS_test_magazine := mm/magazine.c $(MM_BASE_SRCS)
+# the kernel's boot_info lists too: the firmware map's path into the PFA
+TEST_SRCS_test_memmap   := $(HOST_MM_SRCS) kernel/bootinfo.c
 test_srcs = $(or $(TEST_SRCS_test_$(1)),$(HOST_MM_SRCS))
 
 .SECONDEXPANSION:
@@ -62,7 +67,7 @@ $(BUILD)/lib/%.o: %.c
 	$(Q)$(HOST_CC) $(LIB_CFLAGS) -c $< -o $@
 
 $(BUILD)/lib/arch/host/libstrata.o: LIB_CFLAGS += $(LIB_NOBUILTIN)
-$(BUILD)/lib/arch/host/libstrata.o: mm/malloc_std.c
+$(BUILD)/lib/arch/host/libstrata.o: mm/malloc_std.c arch/host/cxx_operators.c
 
 $(LIBSTRATA_SO): $(LIB_OBJS)
 	@echo "  LD      $@"
@@ -85,6 +90,14 @@ $(BUILD)/tests/lib_%: tests/host/lib_%.c $(wildcard tests/host/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  HOSTCC  $@"
 	$(Q)$(HOST_CC) -std=gnu11 -O1 -g $(WARN) -fno-builtin $(MM_INC) -Itests/host -o $@ $< -lpthread -ldl
+
+# C++ (operator new/delete): sized deallocation on, as C++14 and later have it
+$(BUILD)/tests/lib_%: tests/host/lib_%.cc $(wildcard tests/host/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  HOSTCXX $@"
+	$(Q)$(HOST_CXX) -std=gnu++17 -O1 -g -Wall -Wextra -fsized-deallocation \
+		-D_Static_assert=static_assert $(MM_INC) -Itests/host \
+		-o $@ $< -lpthread -ldl
 
 -include $(LIB_OBJS:.o=.d) $(LIB_FAULT_OBJS:.o=.d)
 

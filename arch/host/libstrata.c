@@ -24,10 +24,13 @@
  *   STRATA_STATS=1   statistics on stderr at exit
  *   STRATA_DEBUG=... debug mode and what a bug found does, comma-separated:
  *                    letters F Z P U Q (sanity, red zones, poison, call
- *                    sites, quarantine), "all" or "off"; then "abort" (the
+ *                    sites, quarantine) and O (zero on free, not in
+ *                    "all"), "all" or "off"; then "abort" (the
  *                    default: report, then abort(), as glibc does on a
  *                    double free) or "continue" (report and go on).  With
  *                    debug mode on, the heap is checked once more at exit.
+ *   C++           operator new / delete in every form (cxx_operators.c):
+ *                 the sized and aligned deletes are checked
  *   STRATA_SAMPLE=N  sampled guarded allocations (mm/guard.c): one malloc in
  *                    N (default MM_GUARD_DEFAULT_RATE, 0 or "off": none)
  *                    on a page of its own against a guard page; then
@@ -99,6 +102,7 @@ static inline void host_ensure_init(void)
 #define STRATA_STD_ENTRY() host_ensure_init()
 #define STRATA_STD_GROW(n, align) host_grow(n, align)
 #include "../../mm/malloc_std.c"
+#include "cxx_operators.c"
 
 void mm_platform_set_errno(int e)
 {
@@ -193,6 +197,7 @@ static uintptr_t span_lo, span_hi;     /* the PFA's region */
 static uintptr_t heap_end;             /* = the descriptors' start */
 static uintptr_t heap_top;             /* heap pieces mapped below this */
 static uintptr_t desc_top;             /* descriptors mapped below this */
+static bool desc_readable;             /* the rest of them: zero pages, read-only */
 static size_t heap_mapped;             /* bytes of heap mapped now */
 static atomic_ulong grows, grow_failures, trims;
 static pthread_mutex_t grow_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -223,7 +228,7 @@ static uintptr_t desc_needed(uintptr_t top)
 	return end < span_hi ? end : span_hi;
 }
 
-/* An mmap that grows the heap: a piece or its descriptors.  The OS
+/* An mmap that grows the heap by a piece (descriptors: desc_back).  The OS
  * injection point (strata/fault.h, libstrata-faults.so) fails it as a
  * refused mmap would fail. */
 static bool map_heap(uintptr_t lo, uintptr_t hi)
@@ -233,12 +238,36 @@ static bool map_heap(uintptr_t lo, uintptr_t hi)
 	return map_fixed(lo, hi, PROT_READ | PROT_WRITE);
 }
 
+/* Descriptors [lo, hi) become writable memory.  Unless the address space
+ * is limited, the whole descriptor run is mapped read-only (zero pages,
+ * no memory) at setup, so that looking up any pointer of the span - a
+ * wild free 1 GiB above the heap - reads a zero descriptor (PG_UNMANAGED:
+ * reported "in strata's heap span, but in no block") and does not fault.
+ * The OS injection point fails it as a refused mmap would. */
+static bool desc_back(uintptr_t lo, uintptr_t hi)
+{
+	if (MM_FAULT(MM_FAULT_OS))
+		return false;
+	if (desc_readable)
+		return mprotect((void *)lo, hi - lo, PROT_READ | PROT_WRITE) == 0;
+	return map_fixed(lo, hi, PROT_READ | PROT_WRITE);
+}
+
+/* Descriptors [lo, hi) given back: zero pages again, or not mapped. */
+static void desc_unback(uintptr_t lo, uintptr_t hi)
+{
+	if (!desc_readable ||
+	    mmap((void *)lo, hi - lo, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+		 -1, 0) == MAP_FAILED)
+		munmap((void *)lo, hi - lo);
+}
+
 /* Map [lo, hi) of the heap (lo >= heap_top) and hot-add it.  Lock held. */
 static bool add_piece(uintptr_t lo, uintptr_t hi)
 {
 	uintptr_t d = desc_needed(hi);
 	if (d > desc_top) {
-		if (!map_heap(desc_top, d))
+		if (!desc_back(desc_top, d))
 			return false;
 		desc_top = d;
 	}
@@ -308,7 +337,7 @@ static size_t give_back_top(void)
 	}
 	uintptr_t d = desc_needed(heap_top);
 	if (d < desc_top) {
-		munmap((void *)d, desc_top - d);
+		desc_unback(d, desc_top);
 		desc_top = d;
 	}
 	heap_mapped = given > heap_mapped ? 0 : heap_mapped - given;
@@ -375,6 +404,7 @@ static bool setup_span(void)
 		return false;
 	heap_top = lo;
 	desc_top = heap_end;
+	desc_readable = !address_space_limited() && map_fixed(heap_end, span_hi, PROT_READ);
 	return true;
 }
 
@@ -400,21 +430,24 @@ static void setup_debug(const char *env)
 			cont = 1;
 		else if (word_is(s, n, "abort"))
 			cont = 0;
-		else if (n < sizeof letters) {
-			memcpy(letters, s, n);
-			letters[n] = 0;
+		else if (n < sizeof letters - strlen(letters)) {
+			strncat(letters, s, n);      /* "all,O": both */
 		} else
 			fprintf(stderr, "strata: STRATA_DEBUG=%s: not understood\n", env);
 		s += n + (s[n] == ',');
 	}
+	bool debug = false;
 	if (letters[0] && strcmp(letters, "off") != 0 && strcmp(letters, "0") != 0) {
-		if (mm_debug_setup(letters) != 0)
+		debug = mm_debug_setup(letters) == 0;
+		if (!debug)
 			fprintf(stderr, "strata: STRATA_DEBUG=%s: not understood\n", env);
 		else
 			atexit(check_at_exit);
 	}
 	mm_debug_set_panic(!cont);
-	mm_debug_set_bad_pointer_panic(!cont);
+	/* in debug mode every bad pointer is also a bug report, which stops
+	 * (or not) after its fuller text */
+	mm_debug_set_bad_pointer_panic(!cont && !debug);
 }
 
 /* STRATA_SAMPLE: sampled guarded allocations.  Set up right after

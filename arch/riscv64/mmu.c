@@ -199,6 +199,10 @@ uint64_t mmu_walk(uint64_t va, int *level)
 uint64_t mmu_tables_base(void) { return (uint64_t)(uintptr_t)pt_pool; }
 uint64_t mmu_tables_size(void) { return sizeof pt_pool; }
 unsigned mmu_tables_used(void) { return pt_used; }
+/* The identity map lives in the lower half of Sv39: RAM at or above
+ * VA_LIMIT cannot be mapped, so it cannot be used. */
+uint64_t mmu_phys_limit(void) { return VA_LIMIT; }
+
 uint64_t mmu_satp(void) { return SATP_MODE_SV39 | (uint64_t)(uintptr_t)pt_pool[0] >> 12; }
 
 /* Translation on.  Everything we run is identity mapped, so the next

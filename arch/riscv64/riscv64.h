@@ -147,6 +147,7 @@ int mmu_unmap_page(uint64_t va);               /* live tables */
 uint64_t mmu_walk(uint64_t va, int *level);    /* leaf PTE or 0 (level 2 = 1 GiB) */
 uint64_t mmu_tables_base(void);
 uint64_t mmu_tables_size(void);                /* the whole static pool */
+uint64_t mmu_phys_limit(void);                 /* first PA the identity map cannot reach */
 unsigned mmu_tables_used(void);
 
 /* traps.c */

@@ -46,6 +46,9 @@ static struct boot_info bi;
 static struct fdt fdt;
 static struct fdt_region ram[BOOT_MAX_REGIONS], rsv[BOOT_MAX_REGIONS];
 static int nram, nrsv;
+/* firmware-only ranges taken out of ram[]: not RAM, so not reservations */
+static struct fdt_region fw[16];
+static int nfw;
 static uint64_t initrd_start, initrd_end;
 
 static const char *dtb_what;
@@ -122,9 +125,12 @@ static int remove_firmware_ranges(void)
 		if (!fdt_node_available(&fdt, node) || !firmware_only(node))
 			continue;
 		uint64_t base, size;
-		for (int i = 0; fdt_reg(&fdt, node, ac, sc, i, &base, &size) == 0; i++)
+		for (int i = 0; fdt_reg(&fdt, node, ac, sc, i, &base, &size) == 0; i++) {
 			if (size && ram_remove(base, size))
 				return FDT_ERR_NOSPACE;
+			if (nfw < (int)(sizeof fw / sizeof fw[0]))
+				fw[nfw++] = (struct fdt_region){ base, size };
+		}
 	}
 	return 0;
 }
@@ -152,6 +158,8 @@ static int parse_dtb(const void *dtb)
 	if (err)
 		return fail("header/structure", err);
 	nram = fdt_memory_regions(&fdt, ram, BOOT_MAX_REGIONS);
+	if (nram == FDT_ERR_NOSPACE)
+		return fail("/memory: more RAM ranges than boot_info holds (BOOT_MAX_REGIONS)", nram);
 	if (nram < 0)
 		return fail("/memory", nram);
 	if (nram == 0)
@@ -215,6 +223,8 @@ static int build_tables(int with_ram)
 		for (int i = 0; i < nram; i++) {
 			uint64_t b = (ram[i].base + 0xfff) & ~0xffful;   /* whole pages: inward */
 			uint64_t e = (ram[i].base + ram[i].size) & ~0xffful;
+			if (e > mmu_phys_limit())   /* boot_add_ram says so */
+				e = mmu_phys_limit();
 			if (map_identity(b, e, MAP_RAM))
 				return -1;
 		}
@@ -226,18 +236,30 @@ static int build_tables(int with_ram)
 	return map_kernel();
 }
 
+static int is_firmware_range(const struct fdt_region *r)
+{
+	for (int i = 0; i < nfw; i++)
+		if (fw[i].base == r->base && fw[i].size == r->size)
+			return 1;
+	return 0;
+}
+
 static void fill_boot_info(const void *dtb)
 {
 	bi.arch = "riscv64";
 	bi.firmware = "DTB";
 	bi.direct_map_offset = 0;
+	bi.phys_limit = mmu_phys_limit();
+	bi.kernel_base = pa(__kernel_start);
+	bi.kernel_end = pa(__kernel_end);
 	for (int i = 0; i < nram; i++)
 		boot_add_ram(&bi, ram[i].base, ram[i].size);
 	boot_add_reserved(&bi, pa(__kernel_start), pa(__kernel_end) - pa(__kernel_start));
 	boot_add_reserved(&bi, mmu_tables_base(), mmu_tables_size());
 	boot_add_reserved(&bi, pa(dtb), fdt.totalsize);
 	for (int i = 0; i < nrsv; i++)
-		boot_add_reserved(&bi, rsv[i].base, rsv[i].size);
+		if (!is_firmware_range(&rsv[i]))
+			boot_add_reserved(&bi, rsv[i].base, rsv[i].size);
 	if (initrd_end > initrd_start)
 		boot_add_reserved(&bi, initrd_start, initrd_end - initrd_start);
 }

@@ -11,7 +11,8 @@
  *     rdtsc                        -> bi.entry_cycles
  *     serial, TSS/NX, IDT          faults from here on are reported
  *     check magic, copy cmdline
- *     RAM list: type 1 only, shrunk to whole pages, sorted, merged
+ *     RAM list: type 1 only, shrunk to whole pages, sorted, merged,
+ *       clipped at the direct map / CPU address width (boot_add_e820)
  *     RSDP address                 for acpi.c (read after mm_init)
  *     x86_paging_init()            direct map + kernel image, CR3 switch
  *     boot_add_ram / boot_add_reserved   (incl. the AP trampoline page)
@@ -31,7 +32,6 @@
 
 static struct boot_info bi;
 static struct x86_range ram[BOOT_MAX_REGIONS];
-static unsigned nram;
 struct x86_paging_result x86_boot_pt;
 struct x86_range x86_boot_pvh[3];   /* start_info, memmap, cmdline */
 
@@ -66,54 +66,35 @@ static void copy_cmdline(const struct hvm_start_info *si)
 	bi.cmdline[i] = '\0';
 }
 
-/* Insert [base, end) into the sorted ram[] list, merging neighbours. */
-static void ram_insert(uint64_t base, uint64_t end)
+/* Physical addresses the direct map can reach: below its end and below
+ * the CPU's physical address width (CPUID 0x80000008 EAX[7:0]). */
+static uint64_t phys_limit(void)
 {
-	unsigned i = 0, j;
+	uint32_t r[4];
+	unsigned bits = 36;
 
-	while (i < nram && ram[i].end < base)
-		i++;
-	if (i < nram && ram[i].base <= end) {           /* touches ram[i] */
-		ram[i].base = base < ram[i].base ? base : ram[i].base;
-		ram[i].end = end > ram[i].end ? end : ram[i].end;
-		while (i + 1 < nram && ram[i + 1].base <= ram[i].end) {
-			ram[i].end = ram[i + 1].end > ram[i].end ? ram[i + 1].end : ram[i].end;
-			for (j = i + 1; j + 1 < nram; j++)
-				ram[j] = ram[j + 1];
-			nram--;
-		}
-		return;
+	cpuid(0x80000000, r);
+	if (r[0] >= 0x80000008) {
+		cpuid(0x80000008, r);
+		bits = r[0] & 0xff;
 	}
-	if (nram == BOOT_MAX_REGIONS) {
-		x86_serial_puts("strata: too many RAM regions, ignoring some\n");
-		return;
-	}
-	for (j = nram; j > i; j--)
-		ram[j] = ram[j - 1];
-	ram[i] = (struct x86_range){ base, end };
-	nram++;
+	return bits < 46 ? 1ull << bits : DIRECT_MAP_MAX_PHYS;
 }
 
-/* Usable RAM from the PVH memory map: type 1 only (reserved, ACPI, NVS
- * and bad entries are skipped), shrunk inwards to whole pages. */
+/* Usable RAM from the PVH memory map (an E820 map): type 1 only, shrunk
+ * inwards to whole pages, sorted, merged, clipped at phys_limit
+ * (kernel/bootinfo.c reports every entry it cannot take as given). */
 static void collect_ram(const struct hvm_start_info *si)
 {
-	const struct hvm_memmap_entry *e =
-		(const struct hvm_memmap_entry *)(uintptr_t)si->memmap_paddr;
-
-	for (uint32_t i = 0; i < si->memmap_entries; i++) {
-		uint64_t base = page_up(e[i].addr);
-		uint64_t end = page_down(e[i].addr + e[i].size);
-
-		if (e[i].type != PVH_MEMMAP_RAM)
-			continue;
-		if (end > DIRECT_MAP_MAX_PHYS)
-			end = DIRECT_MAP_MAX_PHYS;
-		if (base < end)
-			ram_insert(base, end);
-	}
-	if (!nram)
+	_Static_assert(sizeof(struct hvm_memmap_entry) == sizeof(struct boot_e820_entry),
+		       "PVH memmap entries are E820 entries");
+	bi.phys_limit = phys_limit();
+	boot_add_e820(&bi, (const struct boot_e820_entry *)(uintptr_t)si->memmap_paddr,
+		      si->memmap_entries);
+	if (!bi.nram)
 		x86_boot_fail("no usable RAM in the PVH memory map");
+	for (unsigned i = 0; i < bi.nram; i++)
+		ram[i] = (struct x86_range){ bi.ram[i].base, bi.ram[i].base + bi.ram[i].size };
 }
 
 static void reserve(uint64_t base, uint64_t end)
@@ -158,11 +139,11 @@ void x86_boot_main(uint32_t start_info_phys)
 	avoid[1] = (struct x86_range){ si->memmap_paddr, si->memmap_paddr +
 				       si->memmap_entries * sizeof(struct hvm_memmap_entry) };
 	avoid[2] = (struct x86_range){ si->cmdline_paddr, si->cmdline_paddr + cmdline_len };
-	x86_paging_init(ram, nram, avoid, 3, &x86_boot_pt);
+	x86_paging_init(ram, bi.nram, avoid, 3, &x86_boot_pt);
 	/* From here on physical memory is only reachable via the direct map. */
 
-	for (unsigned i = 0; i < nram; i++)
-		boot_add_ram(&bi, ram[i].base, ram[i].end - ram[i].base);
+	bi.kernel_base = kimg_phys(__kernel_start);
+	bi.kernel_end = kimg_phys(__kernel_end);
 	reserve(0, PAGE_SIZE);                       /* real-mode IVT + BDA */
 	reserve(X86_TRAMPOLINE, X86_TRAMPOLINE + PAGE_SIZE);   /* smp.c */
 	reserve(kimg_phys(__kernel_start), kimg_phys(__kernel_end));

@@ -122,7 +122,8 @@ uint64_t fdt_read_cells(const void *p, int n);
 
 /* ---- boot helpers: return a count (>= 0) or FDT_ERR_* ---- */
 /* RAM: "reg" of every available root child named memory/memory@... or with
- * device_type = "memory"; zero-sized entries are skipped. */
+ * device_type = "memory", zero-sized entries included (a malformed map the
+ * consumer reports: kernel/bootinfo.c); FDT_ERR_NOSPACE past max. */
 int fdt_memory_regions(const struct fdt *f, struct fdt_region *out, int max);
 /* Memreserve entries, then "reg" of every available /reserved-memory child. */
 int fdt_reserved_regions(const struct fdt *f, struct fdt_region *out, int max);

@@ -299,7 +299,7 @@ static uint64_t serial(void) { return last_report().serial; }
 
 static bool bad_kind(enum kmalloc_report_kind k)
 {
-	return (k >= KM_BAD_UNMANAGED && k <= KM_BAD_WRONG_CACHE);
+	return (k >= KM_BAD_UNMANAGED && k <= KM_BAD_NOT_IN_USE);
 }
 
 /* A call that must not report anything. */

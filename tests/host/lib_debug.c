@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include "lib_strata.h"
 #include "harness.h"
+#include "lib_cases.h"
 
 #include <stdbool.h>
 #include <malloc.h>
@@ -105,81 +106,146 @@ static void usable_size_after_free(void)
 	sink = (void *)malloc_usable_size(p);
 }
 
-static const struct bug {
-	const char *name;
-	void (*commit)(void);
-} bugs[] = {
+/* ---- callers: every C name passes its own caller down ---- */
+
+static void calloc_overflow(void)
+{
+	char *p = calloc(3, 8);
+	sink = p;
+	p[24] = 1;
+	free(p);
+}
+
+static void realloc_overflow(void)
+{
+	char *p = malloc(8);
+	p = realloc(p, 24);        /* debug blocks move: a new block, realloc's */
+	sink = p;
+	p[24] = 1;
+	free(p);
+}
+
+static void memalign_overflow(void)
+{
+	char *p = memalign(16, 24);
+	sink = p;
+	p[24] = 1;
+	free(p);
+}
+
+static void aligned_alloc_overflow(void)
+{
+	char *p = aligned_alloc(16, 32);
+	sink = p;
+	p[32] = 1;
+	free(p);
+}
+
+static void posix_memalign_overflow(void)
+{
+	void *v;
+	if (posix_memalign(&v, 16, 24) != 0)
+		return;
+	char *p = v;
+	sink = p;
+	p[24] = 1;
+	free(p);
+}
+
+static void usable_size_interior(void)
+{
+	char *p = malloc(64);
+	sink = p;
+	sink = (void *)malloc_usable_size(p + 16);
+}
+
+static void realloc_after_free(void)
+{
+	char *p = malloc(24);
+	free(p);
+	sink = realloc(p, 48);
+}
+
+/* 1 GiB into strata's reservation: above anything mapped yet */
+static void free_in_heap_span(void)
+{
+	char *p = malloc(8);
+	sink = p;
+	free(p + ((size_t)1 << 30));
+}
+
+/* ---- overflows of 8 bytes, large blocks beyond the quarantine ---- */
+
+static void overflow8_small(void)
+{
+	char *p = malloc(24);
+	sink = p;
+	memset(p + 24, 1, 8);
+	free(p);
+}
+
+static void overflow8_large(void)
+{
+	char *p = malloc(100000);
+	sink = p;
+	memset(p + 100000, 1, 8);
+	free(p);
+}
+
+/* 8 MiB: more than the quarantine's 4 MiB, waits in it all the same */
+static void write_after_free_huge(void)
+{
+	char *p = malloc(8 << 20);
+	free(p);
+	p[7 << 20] = 1;
+}
+
+/* ---- zero on free (O) ---- */
+
+static bool all_zero(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+static void fresh_blocks_zero(void)
+{
+	unsigned char *p = malloc(64);
+	memset(p, 0xab, 64);
+	free(p);
+	unsigned char *q = malloc(64), *e = malloc(8);
+	fprintf(stderr, "fresh block %s\n", all_zero(q, 64) && all_zero(e, 8) ? "zero" : "not zero");
+	free(q);
+	free(e);
+}
+
+static void write_after_free_reuse(void)
+{
+	char *p = malloc(40);
+	free(p);
+	p[20] = 1;                 /* after its release: found when reused */
+	sink = malloc(40);
+}
+
+static const struct lib_case bugs[] = {
+	{ "calloc_overflow", calloc_overflow },     { "realloc_overflow", realloc_overflow },
+	{ "memalign_overflow", memalign_overflow }, { "aligned_alloc_overflow", aligned_alloc_overflow },
+	{ "posix_memalign_overflow", posix_memalign_overflow },
+	{ "usable_size_interior", usable_size_interior },
+	{ "realloc_after_free", realloc_after_free }, { "free_in_heap_span", free_in_heap_span },
+	{ "overflow8_small", overflow8_small },     { "overflow8_large", overflow8_large },
+	{ "write_after_free_huge", write_after_free_huge },
+	{ "fresh_blocks_zero", fresh_blocks_zero }, { "write_after_free_reuse", write_after_free_reuse },
 	{ "double_free_small", double_free_small }, { "double_free_large", double_free_large },
 	{ "interior_free", interior_free },         { "stack_free", stack_free },
 	{ "realloc_bad", realloc_bad },             { "overflow_small", overflow_small },
 	{ "write_after_free", write_after_free },   { "overflow_large", overflow_large },
 	{ "write_after_free_large", write_after_free_large },
 	{ "malloc0_write", malloc0_write },         { "usable_size_after_free", usable_size_after_free },
+	{ NULL, NULL }
 };
-
-static int run_case(const char *name)
-{
-	for (unsigned i = 0; i < sizeof bugs / sizeof bugs[0]; i++)
-		if (strcmp(bugs[i].name, name) == 0) {
-			fprintf(stderr, "case at %p\n", (void *)bugs[i].commit);
-			bugs[i].commit();
-			fprintf(stderr, "survived\n");
-			return 0;
-		}
-	return 2;
-}
-
-/* ---- the parent: run a case, collect stderr and the outcome ---- */
-
-static char self[4096];
-static char out[16384];
-
-/* Status of the child (exit code, or 128 + signal); its stderr in out. */
-static int commit(const char *name, const char *debug)
-{
-	int fd[2];
-	if (pipe(fd) != 0)
-		return -1;
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(fd[1], 2);
-		close(fd[0]);
-		if (debug)
-			setenv("STRATA_DEBUG", debug, 1);
-		else
-			unsetenv("STRATA_DEBUG");
-		execl(self, self, "--case", name, (char *)NULL);
-		_exit(127);
-	}
-	close(fd[1]);
-	size_t n = 0;
-	ssize_t r;
-	while (n < sizeof out - 1 && (r = read(fd[0], out + n, sizeof out - 1 - n)) > 0)
-		n += (size_t)r;
-	out[n] = 0;
-	close(fd[0]);
-	int st;
-	waitpid(pid, &st, 0);
-	return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
-}
-
-#define ABORTED (128 + SIGABRT)
-
-/* The case reports `text` and aborts (abort: at the bug, or for a bug
- * found at exit, then) or goes on to the end. */
-static void expect(const char *name, const char *debug, const char *text, bool abort_)
-{
-	int rc = commit(name, debug);
-	CHECK(strstr(out, text) != NULL, "%s, STRATA_DEBUG=%s: no \"%s\" in:\n%s", name,
-	      debug ? debug : "(unset)", text, out);
-	if (abort_)
-		CHECK(rc == ABORTED,
-		      "%s, STRATA_DEBUG=%s: status %d, not an abort", name, debug ? debug : "(unset)", rc);
-	else
-		CHECK(rc == 0 && strstr(out, "survived"),
-		      "%s, STRATA_DEBUG=%s: status %d, did not go on", name, debug ? debug : "(unset)", rc);
-}
 
 static void expect_default_class(const char *name, const char *text)
 {
@@ -242,15 +308,7 @@ TEST(overflow_small_found_by_debug_mode)
 TEST(debug_report_names_the_programs_malloc_call)
 {
 	commit("overflow_small", "all");
-	const char *at = strstr(out, "allocated at ");
-	REQUIRE(at != NULL, "no \"allocated at\" in:\n%s", out);
-	const char *fn = strstr(out, "case at ");
-	REQUIRE(fn != NULL, "no \"case at\" in:\n%s", out);
-	/* the child's addresses (its own load address): the call of malloc
-	 * lies in overflow_small(), a few dozen bytes into it */
-	unsigned long site = strtoul(at + 13, NULL, 16), start = strtoul(fn + 8, NULL, 16);
-	CHECK(site > start && site < start + 256, "allocated at %#lx, not in overflow_small() at %#lx",
-	      site, start);
+	expect_site_in_case("overflow_small", "allocated at ", 256);
 }
 
 TEST(write_after_free_found_by_debug_mode)
@@ -273,18 +331,103 @@ TEST(malloc0_write_found_by_debug_mode)
 	expect_debug_class("malloc0_write", "BUG: buffer overflow (red zone after the block damaged)");
 }
 
+/* ---- callers ---- */
+
+/* Every allocating C name: "allocated at" is the program's call. */
+TEST(every_c_name_reports_its_own_caller)
+{
+	static const char *const cases[] = {
+		"calloc_overflow", "realloc_overflow", "memalign_overflow",
+		"aligned_alloc_overflow", "posix_memalign_overflow",
+	};
+	for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		expect(cases[i], "all", "BUG: buffer overflow", true);
+		expect_site_in_case(cases[i], "allocated at ", 256);
+	}
+}
+
+/* free's caller: "freed at" and "found by" of a double free, the bad-free
+ * line's caller; malloc_usable_size's too. */
+TEST(free_and_usable_size_report_their_caller)
+{
+	expect("double_free_small", "all", "BUG: double free", true);
+	expect_site_in_case("double_free_small", "freed at ", 256);
+	expect_site_in_case("double_free_small", "found by the call from ", 256);
+	expect("stack_free", NULL, "not in managed RAM", true);
+	expect_site_in_case("stack_free", ", caller ", 256);
+	expect("usable_size_after_free", NULL, "use after free", true);
+	expect_site_in_case("usable_size_after_free", ", caller ", 256);
+}
+
+/* ---- report kinds ---- */
+
+TEST(pointer_in_heap_span_reported_as_such)
+{
+	expect("free_in_heap_span", NULL, "inside strata's heap span, but in no block", true);
+	CHECK(!strstr(out, "not in managed RAM"), "called unmanaged:\n%s", out);
+	expect("free_in_heap_span", "continue", "inside strata's heap span, but in no block", false);
+}
+
+TEST(bad_realloc_reported_once)
+{
+	expect("realloc_bad", "continue", "krealloc(0x1)", false);
+	CHECK(count_in_out("strata: krealloc(0x1)") == 1, "%d reports:\n%s",
+	      count_in_out("strata: krealloc(0x1)"), out);
+}
+
+/* In debug mode a bad realloc or usable-size pointer is a bug: the
+ * policy (abort, continue) holds as for free. */
+TEST(bad_realloc_and_usable_size_get_the_debug_policy)
+{
+	expect("realloc_bad", "all", "BUG: invalid pointer (realloc or usable size of no block)", true);
+	expect("realloc_bad", "all,continue", "BUG: invalid pointer", false);
+	expect("usable_size_interior", "all", "BUG: invalid pointer", true);
+	expect("usable_size_interior", "all,continue", "BUG: invalid pointer", false);
+	expect("realloc_after_free", "all",
+	       "BUG: use after free (realloc or usable size of a freed block)", true);
+	expect("realloc_after_free", "all,continue", "BUG: use after free (realloc", false);
+	expect("realloc_after_free", NULL, "krealloc of a freed block: use after free", true);
+}
+
+/* ---- debug mode's classes ---- */
+
+TEST(overflow8_found_by_debug_mode)
+{
+	expect_debug_class("overflow8_small", "BUG: buffer overflow (red zone after the block damaged)");
+	expect_debug_class("overflow8_large", "BUG: buffer overflow (red zone after the block damaged)");
+}
+
+TEST(write_after_free_of_block_beyond_quarantine_found)
+{
+	expect_debug_class("write_after_free_huge", "BUG: use after free (write to a freed block)");
+}
+
+/* O: freed blocks zeroed, a fresh block reads as zeroes (not the old
+ * data, not the 0xCD of P). */
+TEST(zero_on_free_gives_zero_blocks)
+{
+	commit("fresh_blocks_zero", NULL);
+	CHECK(strstr(out, "fresh block not zero"), "default mode zeroes already?\n%s", out);
+	commit("fresh_blocks_zero", "all");
+	CHECK(strstr(out, "fresh block not zero"), "all zeroes already?\n%s", out);
+	expect("fresh_blocks_zero", "O", "fresh block zero\n", false);
+	CHECK(!strstr(out, "BUG"), "reported:\n%s", out);
+	expect("fresh_blocks_zero", "all,O", "fresh block zero\n", false);
+}
+
+/* O: a write after the block left the quarantine (here: no quarantine)
+ * is found when the block is handed out again. */
+TEST(zero_on_free_checked_on_reuse)
+{
+	commit("write_after_free_reuse", "FZPU");
+	CHECK(!strstr(out, "BUG"), "found without O?\n%s", out);
+	expect("write_after_free_reuse", "O", "BUG: use after free (write to a freed block)", true);
+	CHECK(strstr(out, "is not zero when handed out again"), "no reuse line:\n%s", out);
+	expect("write_after_free_reuse", "O,continue", "BUG: use after free", false);
+	expect_site_in_case("write_after_free_reuse", "found by the call from ", 256);
+}
+
 int main(int argc, char **argv)
 {
-	if (argc == 3 && strcmp(argv[1], "--case") == 0)
-		return run_case(argv[2]);
-	struct strata_api api;
-	if (!strata_api_get(&api)) {
-		fprintf(stderr, "not under strata (run with LD_PRELOAD=build/host/libstrata.so)\n");
-		return 1;
-	}
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n <= 0)
-		return 1;
-	self[n] = 0;
-	return harness_main(argc, argv);
+	return lib_cases_main(bugs, argc, argv);
 }

@@ -6,7 +6,9 @@
  */
 #ifndef TESTS_HOST_LIB_STRATA_H
 #define TESTS_HOST_LIB_STRATA_H
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dlfcn.h>
 #include <signal.h>
 #include <stdio.h>

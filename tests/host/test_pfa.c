@@ -105,7 +105,7 @@ static int map_setup(const struct map *m)
 {
 	pfa_setup_begin(0);
 	for (int i = 0; i < m->nreg; i++)
-		if (pfa_add_region(m->reg[i].base, m->reg[i].size))
+		if (pfa_add_region(m->reg[i].base, m->reg[i].size) < 0)
 			return -2;
 	for (int i = 0; i < m->nres; i++)
 		pfa_reserve(m->res[i].base, m->res[i].size);
@@ -483,7 +483,7 @@ TEST(one_page_region)
 	host_capture_start(buf, sizeof buf);
 	int r = pfa_setup_end();
 	host_capture_stop();
-	CHECK(r == -1, "setup of a lone page returned %d", r);
+	CHECK(r == PFA_MAP_NO_ROOM, "setup of a lone page returned %d", r);
 	CHECK(pfa_alloc(0, 0) == 0, "alloc after failed setup");
 	arena_put(&ar);
 }

@@ -148,3 +148,136 @@ static void debug_cache_objects_are_checked(struct ktest_ctx *t)
 	KT_CHECK(t, kmem_cache_destroy(c) == 0, "objects still live");
 	KT_CHECK(t, mm_check_all() == 0, "heap not clean afterwards");
 }
+
+/* Issue 16's classes: malloc(0), 1- and 8-byte overflows of small and
+ * large blocks, writes after free of large runs (poisoned in the
+ * quarantine, found on demand). */
+KTEST_NAMED("debug-mode", every_overflow_class_is_reported, debug_every_overflow_class);
+static void debug_every_overflow_class(struct ktest_ctx *t)
+{
+	KT_REQUIRE(t, mm_debug_flags() == MM_DBG_ALL, "boot with mm.debug=all,continue");
+	char *z = kmalloc(0, 0);
+	KT_REQUIRE(t, z && (unsigned char)z[0] == MM_POISON_REDZONE, "kmalloc(0): no red zone at 0");
+	z[0] = 1;                  /* every byte of a kmalloc(0) block is red zone */
+	kfree(z);
+	struct mm_bug_report r = last();
+	KT_CHECK(t, r.kind == MM_BUG_OVERFLOW && r.bad == z, "kmalloc(0) write: %s bad %p",
+		 mm_bug_name(r.kind), r.bad);
+
+	static const size_t sizes[] = { 24, 100000 };
+	for (unsigned i = 0; i < 2; i++) {
+		for (unsigned width = 1; width <= 8; width += 7) {
+			char *p = kmalloc(sizes[i], 0);
+			KT_REQUIRE(t, p, "kmalloc(%zu)", sizes[i]);
+			uint64_t s0 = serial();
+			memset(p + sizes[i], 1, width);
+			kfree(p);
+			r = last();
+			KT_CHECK(t, serial() == s0 + 1 && r.kind == MM_BUG_OVERFLOW &&
+				 r.bad == p + sizes[i] && r.requested == sizes[i],
+				 "%u-byte overflow of %zu: %s bad %p", width, sizes[i],
+				 mm_bug_name(r.kind), r.bad);
+		}
+	}
+
+	char *q = kmalloc(1 << 20, 0);
+	KT_REQUIRE(t, q, "kmalloc(1 MiB)");
+	kfree(q);
+	KT_CHECK(t, (unsigned char)q[777777] == MM_POISON_DEAD, "freed run not poisoned");
+	q[777777] = 'w';
+	KT_CHECK(t, mm_debug_check() == 1 && last().kind == MM_BUG_USE_AFTER_FREE &&
+		 last().bad == q + 777777, "large write after free: %s", mm_bug_name(last().kind));
+	q[777777] = (char)MM_POISON_DEAD;
+	KT_CHECK(t, mm_check_all() == 0, "heap not clean afterwards");
+}
+
+/* krealloc and the usable size of bad pointers are bugs in debug mode,
+ * named for what they are. */
+KTEST_NAMED("debug-mode", bad_realloc_and_usable_size_are_bugs, debug_bad_realloc_usable);
+static void debug_bad_realloc_usable(struct ktest_ctx *t)
+{
+	KT_REQUIRE(t, mm_debug_flags() == MM_DBG_ALL, "boot with mm.debug=all,continue");
+	char *v = kmalloc(128, 0);
+	uint64_t s0 = serial();
+	KT_CHECK(t, krealloc(v + 8, 300, 0) == NULL, "krealloc of an interior pointer");
+	struct mm_bug_report r = last();
+	KT_CHECK(t, serial() == s0 + 1 && r.kind == MM_BUG_BAD_POINTER && r.ptr == v + 8 && r.caller,
+		 "krealloc(v + 8): %s", mm_bug_name(r.kind));
+	KT_CHECK(t, kmalloc_usable_size(v + 16) == 0, "usable size of an interior pointer");
+	KT_CHECK(t, last().kind == MM_BUG_BAD_POINTER && last().ptr == v + 16, "usable(v + 16): %s",
+		 mm_bug_name(last().kind));
+	kfree(v);
+	KT_CHECK(t, kmalloc_usable_size(v) == 0, "usable size of a freed block");
+	KT_CHECK(t, last().kind == MM_BUG_FREED_POINTER && last().ptr == v, "usable(freed): %s",
+		 mm_bug_name(last().kind));
+	KT_CHECK(t, krealloc(v, 300, 0) == NULL, "krealloc of a freed block");
+	KT_CHECK(t, last().kind == MM_BUG_FREED_POINTER && last().ptr == v, "krealloc(freed): %s",
+		 mm_bug_name(last().kind));
+	KT_CHECK(t, mm_check_all() == 0, "heap not clean afterwards");
+}
+
+/* kfree_sized (C++'s sized and aligned delete): exact in debug mode. */
+KTEST_NAMED("debug-mode", sized_free_is_checked, debug_sized_free_is_checked);
+static void debug_sized_free_is_checked(struct ktest_ctx *t)
+{
+	KT_REQUIRE(t, mm_debug_flags() == MM_DBG_ALL, "boot with mm.debug=all,continue");
+	void *me = (void *)debug_sized_free_is_checked;
+	char *p = kmalloc(24, 0);
+	uint64_t s0 = serial();
+	kfree_sized_caller(p, 24, 0, me);
+	KT_CHECK(t, serial() == s0, "right size reported: %s", mm_bug_name(last().kind));
+	p = kmalloc(24, 0);
+	kfree_sized_caller(p, 25, 0, me);
+	struct mm_bug_report r = last();
+	KT_CHECK(t, serial() == s0 + 1 && r.kind == MM_BUG_SIZED_DELETE && r.ptr == p &&
+		 r.told_size == 25 && r.block_size == 24 && r.caller == me,
+		 "wrong size: %s told %zu block %zu", mm_bug_name(r.kind), r.told_size, r.block_size);
+	p = kmalloc(24, 0);
+	kfree_sized_caller(p, 24, 64, me);
+	KT_CHECK(t, last().kind == MM_BUG_ALIGNED_DELETE && last().ptr == p,
+		 "aligned free of a plain block: %s", mm_bug_name(last().kind));
+	s0 = serial();
+	void *a = kmalloc_aligned(40, 64, 0);
+	KT_REQUIRE(t, a && ((uintptr_t)a & 63) == 0, "kmalloc_aligned(40, 64)");
+	kfree_sized_caller(a, 40, 64, me);
+	KT_CHECK(t, serial() == s0, "aligned free of an aligned block: %s", mm_bug_name(last().kind));
+	a = kmalloc_aligned(40, 64, 0);
+	kfree_sized_caller(a, 40, 0, me);
+	KT_CHECK(t, serial() == s0 + 1 && last().kind == MM_BUG_ALIGNED_DELETE,
+		 "plain free of an aligned block: %s", mm_bug_name(last().kind));
+	KT_CHECK(t, mm_check_all() == 0, "heap not clean afterwards");
+}
+
+/* O (zero on free): fresh blocks read as zeroes, and a write after the
+ * block was released is found when it is handed out again.  Runs with
+ * mm.debug=FZO for its length, then all again. */
+KTEST_NAMED("debug-mode", zero_on_free, debug_zero_on_free);
+static void debug_zero_on_free(struct ktest_ctx *t)
+{
+	KT_REQUIRE(t, mm_debug_setup("FZO,continue") == 0, "mm_debug_setup(FZO)");
+	KT_CHECK(t, mm_debug_flags() == (MM_DBG_SANITY | MM_DBG_REDZONE | MM_DBG_ZERO), "flags %#x",
+		 mm_debug_flags());
+	unsigned char *a = kmalloc(64, 0);
+	memset(a, 0xab, 64);
+	kfree(a);
+	unsigned char *b = kmalloc(64, 0), *e = kmalloc(8, 0);
+	bool zero = true;
+	for (unsigned i = 0; i < 64; i++)
+		zero = zero && b[i] == 0 && (i >= 8 || e[i] == 0);
+	KT_CHECK(t, zero, "fresh blocks not zero");
+	kfree(b);
+	kfree(e);
+	uint64_t s0 = serial();
+	char *c = kmalloc(40, 0);
+	kfree(c);
+	c[20] = 1;
+	char *d = kmalloc(40, 0);
+	struct mm_bug_report r = last();
+	KT_CHECK(t, d == c && serial() == s0 + 1 && r.kind == MM_BUG_USE_AFTER_FREE &&
+		 r.bad == c + 20, "write after release: d %p c %p %s bad %p", d, c,
+		 mm_bug_name(r.kind), r.bad);
+	kfree(d);
+	KT_CHECK(t, mm_check_all() == 0, "heap not clean afterwards");
+	KT_CHECK(t, mm_debug_setup("all,continue") == 0 && mm_debug_flags() == MM_DBG_ALL,
+		 "back to all");
+}

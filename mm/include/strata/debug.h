@@ -21,9 +21,26 @@
  *      red zone from byte 13), checked on free and by mm_check_all()
  *   P  poisoning: new memory 0xCD ("clean"), freed memory 0xDD ("dead")
  *   U  user tracking: the allocating and the freeing call site
- *   Q  quarantine: freed blocks wait (1024 blocks / 4 MiB, FIFO) before
- *      reuse, and their poison is checked when they leave: a write after
- *      free is caught then
+ *   Q  quarantine: freed blocks wait (1024 blocks / 4 MiB, FIFO; a block
+ *      larger than that waits alone until the next free) before reuse,
+ *      and their poison is checked when they leave, by mm_check_all()
+ *      and mm_debug_check(): a write after free is caught then
+ *   O  zero on free (Linux's init_on_free; not part of "all"): freed data
+ *      is zeroed instead of poisoned 0xDD, new data is zero instead of
+ *      0xCD (a fresh kmalloc(8) reads as zeroes), and when a block leaves
+ *      the quarantine (or at once, without Q) all of its underlying block
+ *      is zeroed and marked (two words at offset 16: the block's address
+ *      mixed with a constant, and its size).  The next allocation of a
+ *      marked block checks the zeroes: a write after free that happened
+ *      after the quarantine is caught there.  (A kmalloc block freed in
+ *      this mode is always zeroed, so its stale mark goes with it; a page
+ *      handed back to the PFA and used outside kmalloc in between that
+ *      kept exactly those two words but changed others would be reported.)
+ *
+ * Every finding is reported with its kind (strata/debug.h's mm_bug_kind);
+ * kmalloc_usable_size / krealloc of a bad pointer are bugs too in debug
+ * mode, and kfree_sized (C++'s sized and aligned delete) checks the size
+ * and alignment it is told in every mode.
  *
  * Object caches (strata/kmem_cache.h) created while Z or P is on, or with
  * KMEM_DEBUG, get red zones around every object (16 bytes, or the
@@ -60,13 +77,15 @@
 #define MM_DBG_POISON     0x04u   /* P */
 #define MM_DBG_USER       0x08u   /* U */
 #define MM_DBG_QUARANTINE 0x10u   /* Q */
-#define MM_DBG_ALL        0x1fu
+#define MM_DBG_ALL        0x1fu   /* "all": F Z P U Q (not O) */
+#define MM_DBG_ZERO       0x20u   /* O: zero on free, checked on reuse */
+#define MM_DBG_MASK       0x3fu   /* every flag */
 
 #define MM_POISON_REDZONE 0xFD
 #define MM_POISON_CLEAN   0xCD
 #define MM_POISON_DEAD    0xDD
 
-/* spec: letters from "FZPUQ", or "all"/"1", or "off"/"0"; then optionally
+/* spec: letters from "FZPUQO", or "all"/"1", or "off"/"0"; then optionally
  * ",continue" (report and go on: the default is to panic).  0, or -1 for
  * a bad spec or a build with MM_DEBUG=0 (nothing changes then).  Call
  * after kmalloc_init(), before other CPUs allocate. */
@@ -88,6 +107,11 @@ enum mm_bug_kind {
 	MM_BUG_UNDERFLOW,        /* red zone or header before the data damaged */
 	MM_BUG_USE_AFTER_FREE,   /* poison of a freed block damaged */
 	MM_BUG_FREELIST,         /* a free list link decodes outside its pool */
+	MM_BUG_BAD_POINTER,      /* krealloc / usable size of a pointer never handed out */
+	MM_BUG_FREED_POINTER,    /* krealloc / usable size of a freed block */
+	MM_BUG_SIZED_DELETE,     /* kfree_sized: the size told is not the block's */
+	MM_BUG_ALIGNED_DELETE,   /* kfree_sized: aligned free of a plain block, or
+	                            the reverse (debug mode), or a misaligned one */
 	MM_BUG_GUARD_OVERFLOW,   /* sampled block: guard page after it touched */
 	MM_BUG_GUARD_UNDERFLOW,  /* sampled block: guard page before it touched */
 	MM_BUG_READ_AFTER_FREE,  /* sampled block: read after free (it trapped) */
@@ -104,6 +128,7 @@ struct mm_bug_report {
 	void *free_site;          /* where it was freed (double free, UAF) */
 	void *caller;             /* the call that found it (free, check) */
 	const char *cache;        /* kmem cache name, NULL for kmalloc blocks */
+	size_t told_size, told_align;  /* what kfree_sized was told (0: nothing) */
 	const unsigned char *dump_at;
 	unsigned char dump[32];   /* bytes from dump_at */
 	uint64_t serial;          /* 1, 2, ... */

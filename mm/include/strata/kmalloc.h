@@ -42,6 +42,7 @@
 #define STRATA_KMALLOC_H
 #include <strata/names.h>   /* -DSTRATA_PREFIX=...: prefixed names */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <strata/pfa.h>
@@ -80,6 +81,21 @@ int kfree_caller(const void *p, void *caller);
 void *kmalloc_caller(size_t size, unsigned flags, void *caller);
 void *krealloc_caller(void *p, size_t size, unsigned flags, void *caller);
 size_t kmalloc_usable_size_caller(const void *p, void *caller);
+void *kcalloc_caller(size_t n, size_t size, unsigned flags, void *caller);
+void *kmalloc_aligned_caller(size_t size, size_t align, unsigned flags, void *caller);
+/* Is p a block handed out and not freed (a debug block's data pointer in
+ * debug mode)?  No report either way: for wrappers that must tell a bad
+ * pointer from a lack of memory after a call returned NULL. */
+bool kmalloc_is_block(const void *p);
+/* kfree for sized and aligned deallocation (C++'s operator delete(p, n),
+ * delete(p, align), delete(p, n, align)); size 0: none told, align 0 or
+ * up to 16: none.  The block must have the size a request of `size`
+ * bytes aligned so gets (its size class; a large run that holds it; in
+ * debug mode exactly `size`) and, in debug mode, come from an allocation
+ * aligned the same way; otherwise a bug report (MM_BUG_SIZED_DELETE,
+ * MM_BUG_ALIGNED_DELETE; panic or go on, strata/debug.h), then freed.
+ * Returns what kfree_caller() returns. */
+int kfree_sized_caller(const void *p, size_t size, size_t align, void *caller);
 
 /* ---- reports: bad pointers and failed allocations ---- */
 enum kmalloc_report_kind {
@@ -95,6 +111,8 @@ enum kmalloc_report_kind {
 	KM_BAD_INTERIOR,     /* inside a large run, not at its start */
 	KM_DOUBLE_FREE,      /* the block is already on its pool's free list */
 	KM_BAD_WRONG_CACHE,  /* kmem_cache_free: an object of another cache */
+	KM_BAD_NOT_IN_USE,   /* inside the PFA's span (a hosted heap's reservation)
+	                        but in memory it does not manage now: no block */
 	/* allocation failures (the call returned NULL) */
 	KM_FAIL_TOO_LARGE,   /* larger than KMALLOC_MAX_SIZE */
 	KM_FAIL_NOMEM,       /* the PFA has no block big enough */

@@ -25,6 +25,7 @@
 #define STRATA_PFA_H
 #include <strata/names.h>   /* -DSTRATA_PREFIX=...: prefixed names */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -86,9 +87,58 @@ _Static_assert(sizeof(struct page) == 16, "struct page must stay 16 bytes");
 
 /* ---- setup ---- */
 void pfa_setup_begin(uintptr_t direct_map_offset);
-int pfa_add_region(phys_addr_t base, uint64_t size);   /* 0 or -1 (too many) */
+int pfa_add_region(phys_addr_t base, uint64_t size);   /* enum pfa_map_result */
 void pfa_reserve(phys_addr_t base, uint64_t size);
-int pfa_setup_end(void);                               /* 0 or -1 (no room for metadata) */
+int pfa_setup_end(void);                               /* enum pfa_map_result */
+
+/*
+ * Malformed memory maps.  The firmware's map may be anything; every entry
+ * strata cannot take as given is printed as one line through
+ * mm_platform_write() naming the entry (ranges as base-end, end
+ * exclusive) and what was done, and has one of these outcomes:
+ *
+ *   pfa_add_region() before setup:
+ *     zero length                  PFA_MAP_EMPTY (> 0: not an error), ignored
+ *       "pfa: region at 0x5000 ignored: zero length"
+ *     no whole page inside         PFA_MAP_EMPTY, ignored
+ *       "pfa: region 0x5010-0x5ff0 ignored: no whole page inside"
+ *     base + size past 2^64        PFA_MAP_WRAPS, rejected
+ *       "pfa: region 0x...+0x... rejected: runs past the end of the physical address space"
+ *     table full                   PFA_MAP_FULL, rejected (the RAM is not used)
+ *       "pfa: region 0x...-0x... rejected: region table full (128 regions)"
+ *     not on page boundaries       PFA_MAP_OK, clipped inward to whole pages
+ *       "pfa: region 0x1000010-0x2000000 not page aligned: clipped to 0x1001000-0x2000000"
+ *   pfa_setup_end():
+ *     regions out of order         sorted: "pfa: regions not given in address order: sorted"
+ *     overlapping regions          merged: "pfa: region A-B overlaps the one before: merged into C-D"
+ *     RAM beyond 2^32 - 2^24 pages (16 TiB - 64 GiB) above the first region
+ *     (32-bit page indices)        clipped or ignored: "pfa: region A-B clipped to A-C: beyond ..."
+ *     reservation touching no region   ignored: "pfa: reservation A-B ignored: outside every region"
+ *     no region at all             PFA_MAP_NO_RAM
+ *     reservations cover all RAM   PFA_MAP_ALL_RESERVED: "pfa: setup refused: reservations cover all RAM ..."
+ *     no free gap for the descriptors  PFA_MAP_NO_ROOM: "pfa: setup refused: no free gap of N bytes ..."
+ *     called twice                 PFA_MAP_AGAIN
+ * A refused setup leaves the PFA empty (pfa_alloc() returns 0).  Ranges
+ * above what the platform can map (its direct map, the CPU's physical
+ * address width) are the platform's to clip: strata cannot know them.
+ * Touching regions and overlapping or unaligned reservations are normal
+ * and silent (reservations grow to whole pages).
+ */
+enum pfa_map_result {
+	PFA_MAP_OK = 0,
+	PFA_MAP_FULL = -1,          /* region table full: region rejected */
+	PFA_MAP_EMPTY = 1,          /* zero length, or no whole page: ignored
+	                               (harmless: the only result > 0) */
+	PFA_MAP_WRAPS = -3,         /* base + size wraps: rejected */
+	PFA_MAP_NO_RAM = -4,        /* setup_end: no region */
+	PFA_MAP_ALL_RESERVED = -5,  /* setup_end: no RAM page left free */
+	PFA_MAP_TOO_WIDE = -6,      /* setup_end: span beyond 32-bit indices */
+	PFA_MAP_NO_ROOM = -7,       /* setup_end: no gap for the descriptors */
+	PFA_MAP_AGAIN = -8,         /* setup_end: already set up */
+};
+
+/* A short phrase for a result, e.g. for a kernel's panic message. */
+const char *pfa_map_strerror(int result);
 
 /* Fresh mode: call between pfa_setup_begin() and pfa_setup_end() when
  * every byte of every region reads as zero (fresh anonymous memory, e.g.
@@ -182,6 +232,9 @@ void *pfa_virt(phys_addr_t pa);
 phys_addr_t pfa_phys(const void *va);
 struct page *pfa_page(phys_addr_t pa);          /* NULL if pa is not managed RAM */
 struct page *pfa_virt_to_page(const void *va);  /* NULL if not in the direct map of managed RAM */
+/* Is va inside the span of indices the PFA was set up for (managed now
+ * or not: holes between regions, absent pages of a hosted heap)? */
+bool pfa_in_span(const void *va);
 phys_addr_t pfa_page_phys(const struct page *pg);
 
 /* Mark every page of an allocated block [pa, pa + 2^order pages) as
