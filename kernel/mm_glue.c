@@ -11,6 +11,7 @@
 #include <kernel/cmdline.h>
 #include <strata/debug.h>
 #include <strata/fault.h>
+#include <strata/guard.h>
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
 #include <strata/platform.h>
@@ -47,6 +48,16 @@ void mm_init(const struct boot_info *bi)
 	if (cmdline_get(bi->cmdline, "mm.debug", spec, sizeof spec) &&
 	    mm_debug_setup(spec) != 0)
 		panic("mm: bad mm.debug=%s (letters FZPUQ, all or off, then ,continue)", spec);
+
+	/* mm.sample=N[,seed=S][,continue] (strata/guard.h): off unless given */
+	if (cmdline_get(bi->cmdline, "mm.sample", spec, sizeof spec)) {
+		int r = mm_guard_setup(spec);
+		if (r == -1)
+			panic("mm: bad mm.sample=%s (N, then ,seed=S and/or ,continue)", spec);
+		if (r == -2)
+			console_printf("mm: mm.sample=%s: no page protection here, sampling off\n",
+				       spec);
+	}
 
 	/* mm.trace=N: tracemalloc with N frames per site (strata/trace.h) */
 	uint64_t frames = cmdline_get_u64(bi->cmdline, "mm.trace", 0);

@@ -25,7 +25,9 @@
  * a named slow path (kmalloc_slow, kfree_full, kfree_generic).  Layers
  * used, all below: per-CPU magazines (percpu_internal.h), pools and
  * arenas (pool.h, arena.h), large runs (large.h), the PFA's descriptors,
- * the report sink (report.h).  Debug mode and tracing sit above and come
+ * the report sink (report.h), sampled guarded blocks (guard.h: the
+ * fast path counts down this CPU's sample_left; below zero kmalloc_sample()
+ * asks mm/guard.c for a slot).  Debug mode and tracing sit above and come
  * in only through the hook table they install (kmalloc_front.h).
  *
  * Semantics decided here (see strata/kmalloc.h for the full list):
@@ -46,6 +48,7 @@
 #include <strata/platform.h>
 
 #include "arena.h"
+#include "guard.h"
 #include "kmalloc_front.h"
 #include "large.h"
 #include "percpu_internal.h"
@@ -273,17 +276,73 @@ static __attribute__((noinline)) void *km_alloc_hooked(size_t size, unsigned fla
 	return p;
 }
 
+/* Contexts with no per-CPU area count down here (atomically). */
+static struct {
+	int32_t left;
+	uint64_t rng;
+} sample_shared;
+
+/* This CPU's next sampling countdown (or the shared one's); true if the
+ * allocation that ran it out is to be sampled. */
+static bool sample_rearm(void)
+{
+	unsigned long irq = mm_irq_save();
+	unsigned cpu = mm_cpu_id();
+	struct km_pcpu *pc = cpu < MM_MAX_CPUS ? km_pcpu[cpu] : NULL;
+	bool now;
+	if (pc) {
+		pc->sample_left = guard_next_countdown(&pc->sample_rng, cpu, &now) - 1;
+	} else {
+		uint64_t rng = mm_load(sample_shared.rng);
+		int32_t n = guard_next_countdown(&rng, MM_MAX_CPUS, &now);
+		mm_store(sample_shared.rng, rng);
+		mm_store(sample_shared.left, n - 1);
+	}
+	mm_irq_restore(irq);
+	return now;
+}
+
+/* The count for requests kmalloc's fast path did not count (flags, sizes
+ * over KM_SMALL_MAX, no per-CPU area yet): true if this one is due a
+ * guarded slot (the countdown is drawn again then). */
+static __attribute__((noinline)) bool sample_tick(void)
+{
+	unsigned long irq = mm_irq_save();
+	unsigned cpu = mm_cpu_id();
+	struct km_pcpu *pc = cpu < MM_MAX_CPUS ? km_pcpu[cpu] : NULL;
+	bool due = pc ? --pc->sample_left < 0
+		      : __atomic_sub_fetch(&sample_shared.left, 1, __ATOMIC_RELAXED) < 0;
+	mm_irq_restore(irq);
+	return due && sample_rearm();
+}
+
+/* Not counted yet: sampled (a page of its own), or as usual. */
 static inline __attribute__((always_inline)) void *
 km_alloc(size_t size, unsigned flags, void *caller)
 {
 	if (mm_unlikely(km_debug_on))
 		return km_alloc_hooked(size, flags, caller);
+	if (size <= PAGE_SIZE && sample_tick()) {
+		void *p = guard_alloc(size, KMALLOC_MIN_ALIGN, flags & KM_ZERO, caller);
+		if (p)
+			return p;
+	}
 	return km_alloc_raw(size, flags, caller);
 }
 
 static __attribute__((noinline)) void *kmalloc_slow(size_t size, unsigned flags, void *caller)
 {
 	return km_alloc(size, flags, caller);
+}
+
+/* kmalloc's fast path counted this one already (its magazine was empty,
+ * or it was sampled and found no slot). */
+static __attribute__((noinline)) void *kmalloc_counted(size_t size, unsigned flags,
+							void *caller)
+{
+	if (mm_unlikely(km_debug_on))
+		return km_alloc_hooked(size, flags, caller);
+	return km_alloc_raw(size, flags, caller);
 }
 
 /* A magazine entry that is not a block put there: reported, dropped. */
@@ -294,10 +353,22 @@ static __attribute__((noinline)) void *kmalloc_bad_entry(size_t size, unsigned c
 	return kmalloc_slow(size, 0, caller);
 }
 
-/* The fast path: pop a block from this CPU's loaded magazine of the
- * class (mm/percpu.c); no lock, no atomic.  Everything else (an empty
- * magazine, no per-CPU cache, large, zeroing) goes to kmalloc_slow(). */
-void *kmalloc(size_t size, unsigned flags)
+/* This CPU's countdown reached zero: draw the next one, and give this
+ * request a guarded slot if sampling is on and a slot is free. */
+static __attribute__((noinline)) void *kmalloc_sample(size_t size, unsigned flags, void *caller)
+{
+	void *p = sample_rearm() ? guard_alloc(size, KMALLOC_MIN_ALIGN, false, caller) : NULL;
+	return p ? p : kmalloc_counted(size, flags, caller);
+}
+
+/* The fast path: count down this CPU's sampling countdown, pop a block
+ * from its loaded magazine of the class (mm/percpu.c); no lock, no
+ * atomic.  Everything else (an empty magazine, no per-CPU cache, large,
+ * zeroing) goes to kmalloc_slow(); a countdown at zero to
+ * kmalloc_sample().  With `own`, the caller named in reports is
+ * kmalloc's own return address (as in kfree_from). */
+static inline __attribute__((always_inline)) void *kmalloc_from(size_t size, unsigned flags,
+								void *caller, bool own)
 {
 	if (mm_likely(size <= KM_SMALL_MAX && (flags | km_debug_on) == 0)) {
 		unsigned c = km_size_class(size);
@@ -306,28 +377,38 @@ void *kmalloc(size_t size, unsigned flags)
 		if (mm_likely(cpu < MM_MAX_CPUS)) {
 			struct km_pcpu *pc = km_pcpu[cpu];
 			if (mm_likely(pc != NULL)) {
+				if (mm_unlikely(--pc->sample_left < 0)) {
+					mm_irq_restore(irq);
+					return kmalloc_sample(size, flags, own ? RET_ADDR() : caller);
+				}
 				struct km_block *b = mag_pop(pc->slot[c].loaded);
 				if (mm_likely(b != NULL)) {
 					mm_irq_restore(irq);
 					if (mm_unlikely(!pcpu_entry_ok(b)))
-						return kmalloc_bad_entry(size, c, b, RET_ADDR());
+						return kmalloc_bad_entry(size, c, b,
+									 own ? RET_ADDR() : caller);
 					b->mark = 0;
 					return b;
 				}
+				mm_irq_restore(irq);
+				return kmalloc_counted(size, flags, own ? RET_ADDR() : caller);
 			}
 		}
 		mm_irq_restore(irq);
 	}
-	return kmalloc_slow(size, flags, RET_ADDR());
+	return kmalloc_slow(size, flags, own ? RET_ADDR() : caller);
 }
 
-/* Only the hooked paths (debug, trace) keep the caller: otherwise it is
- * kmalloc itself, and the caller appears in no report but a failure's. */
+void *kmalloc(size_t size, unsigned flags)
+{
+	return kmalloc_from(size, flags, NULL, true);
+}
+
+/* kmalloc() for wrappers (malloc()) that name their own caller in
+ * reports; the same fast path. */
 void *kmalloc_caller(size_t size, unsigned flags, void *caller)
 {
-	if (mm_unlikely(km_debug_on))
-		return kmalloc_slow(size, flags, caller);
-	return kmalloc(size, flags);
+	return kmalloc_from(size, flags, caller, false);
 }
 
 void *kzalloc(size_t size, unsigned flags)
@@ -419,6 +500,8 @@ size_t km_block_size_quiet(const void *p)
 	struct km_lookup l;
 	size_t n = 0;
 
+	if (mm_unlikely(guard_owns(p)))
+		return guard_usable(p);
 	if (!pg)
 		return 0;
 	mm_spin_lock(&pools.lock);
@@ -431,6 +514,16 @@ size_t km_block_size_quiet(const void *p)
 	return n;
 }
 
+/* The size of a guarded p, or 0 and a report (freed, not its start). */
+static size_t guard_usable_or_report(const void *p, const char *op, void *caller)
+{
+	size_t n = guard_usable(p);
+
+	if (!n)
+		mm_report_pointer(guard_bad_reason(p), op, p, 0, caller, 0);
+	return n;
+}
+
 /* Everything kfree's fast path does not take: NULL, debug mode, large
  * runs, bad pointers, a full magazine, no per-CPU cache.  0, or -1 for a
  * pointer refused (reported). */
@@ -438,6 +531,11 @@ static __attribute__((noinline)) int kfree_generic(const void *p, void *caller)
 {
 	if (mm_unlikely(!p))
 		return 0;
+	if (mm_unlikely(guard_owns(p))) {
+		trace_free(p);
+		guard_free(p, caller);
+		return 0;
+	}
 	if (mm_unlikely(km_debug_on)) {
 		trace_free(p);
 		if (km_debug_on & MM_DBG_ALL) {
@@ -675,6 +773,8 @@ size_t kmalloc_usable_size_caller(const void *p, void *caller)
 	if (!p)
 		return 0;
 	size_t d;
+	if (mm_unlikely(guard_owns(p)))
+		return guard_usable_or_report(p, "kmalloc_usable_size", caller);
 	if (mm_unlikely(km_debug_on) && debug_usable(p, &d))
 		return d;
 	mm_spin_lock(&pools.lock);
@@ -703,6 +803,26 @@ bool kmalloc_is_block(const void *p)
 size_t kmalloc_usable_size(const void *p)
 {
 	return kmalloc_usable_size_caller(p, RET_ADDR());
+}
+
+/* A sampled block moves like a debug block (krealloc_debug). */
+static void *krealloc_guarded(void *p, size_t size, unsigned flags, void *caller)
+{
+	size_t old = guard_usable_or_report(p, "krealloc", caller);
+	void *q;
+
+	if (!old)
+		return NULL;
+	if (size <= old)
+		return p;      /* still against its guard? only if the size is kept */
+	q = km_alloc(size, flags & ~KM_ZERO, caller);
+	if (!q)
+		return NULL;
+	mm_copy(q, p, old);
+	if (flags & KM_ZERO)
+		mm_zero_bytes((char *)q + old, size - old);
+	kfree_caller(p, caller);
+	return q;
 }
 
 /* Can block p (of usable size `old`, small) hold `size` bytes in place? */
@@ -802,6 +922,8 @@ void *krealloc_caller(void *p, size_t size, unsigned flags, void *caller)
 		kfree_caller(p, caller);
 		return NULL;
 	}
+	if (mm_unlikely(guard_owns(p)))
+		return krealloc_guarded(p, size, flags, caller);
 	if (mm_unlikely(km_debug_on) && debug_usable(p, &dsize))
 		return krealloc_debug(p, dsize, size, flags, caller);
 	if (krealloc_in_place(p, size, &l, &old, caller))

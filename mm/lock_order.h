@@ -19,6 +19,7 @@
  *     8    c->lock                  slab.c (cache)  a cache's slabs
  *     6    depot[c].lock            percpu.c        a size class's depot
  *     4    pools.lock               pool.c          pools, arenas, large runs
+ *     3    guard.lock               guard.c         the guarded slots, their FIFO
  *     2    pfa.lock                 pfa.c           the buddy lists
  *     1    report lock              report.c        the last reports
  *
@@ -31,6 +32,7 @@ enum mm_lock_level {
 	MM_LOCK_UNORDERED = 0,
 	MM_LOCK_REPORT    = 1,
 	MM_LOCK_PFA       = 2,
+	MM_LOCK_GUARD     = 3,
 	MM_LOCK_POOLS     = 4,
 	MM_LOCK_DEPOT     = 6,
 	MM_LOCK_CACHE     = 8,

@@ -168,6 +168,8 @@ static struct km_pcpu *my_area(void)
 			return NULL;
 		for (unsigned c = 0; c < KMALLOC_MAX_CLASSES; c++)
 			slot_init(&pc->slot[c]);
+		pc->sample_left = 0;       /* the first kmalloc draws a countdown */
+		pc->sample_rng = 0;
 		km_pcpu[cpu] = pc;
 	}
 	return pc;

@@ -22,6 +22,8 @@
 
 struct km_pcpu {
 	struct mm_cpu_slot slot[KMALLOC_MAX_CLASSES];
+	int32_t sample_left;     /* kmallocs before the next sampled one (kmalloc.c) */
+	uint64_t sample_rng;     /* its random generator (mm/guard.c), 0: unseeded */
 };
 extern struct km_pcpu *km_pcpu[MM_MAX_CPUS];
 

@@ -27,3 +27,10 @@ __attribute__((weak)) void mm_platform_release(void *va, size_t bytes)
 	(void)va;
 	(void)bytes;
 }
+__attribute__((weak)) int mm_platform_protect(void *va, size_t bytes, int prot)
+{
+	(void)va;
+	(void)bytes;
+	(void)prot;
+	return -1;      /* unsupported: guarded allocations stay off */
+}

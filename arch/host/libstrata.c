@@ -31,6 +31,13 @@
  *                    debug mode on, the heap is checked once more at exit.
  *   C++           operator new / delete in every form (cxx_operators.c):
  *                 the sized and aligned deletes are checked
+ *   STRATA_SAMPLE=N  sampled guarded allocations (mm/guard.c): one malloc in
+ *                    N (default MM_GUARD_DEFAULT_RATE, 0 or "off": none)
+ *                    on a page of its own against a guard page; then
+ *                    optionally ",seed=S" and ",continue"/",abort" (else
+ *                    STRATA_DEBUG's outcome).  A SIGSEGV handler turns a
+ *                    fault in a guard page into a report and chains to
+ *                    the previous handler for every other fault
  *   STRATA_HEAP=64G  size of the heap span: the most the heap can grow to
  *                    (default 64 GiB; only what is used is mapped)
  *   STRATA_FAULT=os:every=3  fault injection (strata/fault.h), only in
@@ -50,10 +57,12 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <strata/debug.h>
 #include <strata/fault.h>
+#include <strata/guard.h>
 #include <strata/kmalloc.h>
 #include <strata/percpu.h>
 #include <strata/pfa.h>
@@ -441,6 +450,83 @@ static void setup_debug(const char *env)
 	mm_debug_set_bad_pointer_panic(!cont && !debug);
 }
 
+/* STRATA_SAMPLE: sampled guarded allocations.  Set up right after
+ * kmalloc_init(), before anything allocates (so the first countdowns
+ * already see the rate), without a libc call that might allocate: the
+ * messages and the SIGSEGV handler come in sample_report(). */
+static const char *sample_spec;
+static int sample_rc;
+
+static void setup_sample(void)
+{
+	static char def[24];
+	const char *env = getenv("STRATA_SAMPLE");
+	if (!env) {
+		unsigned v = MM_GUARD_DEFAULT_RATE, n = 0;
+		char rev[16];
+		do
+			rev[n++] = (char)('0' + v % 10);
+		while ((v /= 10) != 0);
+		for (unsigned i = 0; i < n; i++)
+			def[i] = rev[n - 1 - i];
+		env = def;
+	}
+	sample_spec = env;
+	sample_rc = mm_guard_setup(env);
+	if (sample_rc == -2 && host_grow((size_t)4 << 20, (size_t)2 << 20))
+		sample_rc = mm_guard_setup(env);    /* the pool needed memory */
+}
+
+static struct sigaction old_segv;
+
+/* A fault in the guard pool: mm/guard.c reports it (and aborts, or opens
+ * the pages and we return to retry the access); any other fault goes to
+ * the handler that was there before, or to the default action. */
+static void segv_handler(int sig, siginfo_t *si, void *ucv)
+{
+	int access = MM_ACCESS_UNKNOWN;
+	void *pc = NULL;
+#if defined(__x86_64__)
+	ucontext_t *uc = ucv;
+	access = (uc->uc_mcontext.gregs[REG_ERR] & 2) ? MM_ACCESS_WRITE : MM_ACCESS_READ;
+	pc = (void *)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+	ucontext_t *uc = ucv;
+	pc = (void *)uc->uc_mcontext.pc;
+#endif
+	if (si->si_code > 0 && mm_guard_fault(si->si_addr, access, pc))
+		return;
+	if ((old_segv.sa_flags & SA_SIGINFO) && old_segv.sa_sigaction) {
+		old_segv.sa_sigaction(sig, si, ucv);
+	} else if (old_segv.sa_handler != SIG_DFL && old_segv.sa_handler != SIG_IGN) {
+		old_segv.sa_handler(sig);
+	} else {
+		/* back to the default: the access faults again, fatally */
+		struct sigaction dfl = { .sa_handler = SIG_DFL };
+		sigaction(SIGSEGV, &dfl, NULL);
+	}
+}
+
+static void sample_report(void)
+{
+	if (sample_rc == -1)
+		fprintf(stderr, "strata: STRATA_SAMPLE=%s: not understood\n", sample_spec);
+	else if (sample_rc == -2)
+		fprintf(stderr, "strata: STRATA_SAMPLE=%s: no guard pool, sampling off\n",
+			sample_spec);
+	if (sample_rc != 0)
+		return;
+	mm_guard_setup(sample_spec);     /* again: its outcome over STRATA_DEBUG's */
+	struct mm_guard_stats st;
+	mm_guard_get_stats(&st);
+	if (!st.rate)
+		return;
+	struct sigaction sa = { .sa_sigaction = segv_handler,
+				.sa_flags = SA_SIGINFO | SA_ONSTACK };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, &old_segv);
+}
+
 /* STRATA_FAULT=pfa:every=7 (strata/fault.h; libstrata-faults.so only) */
 static void setup_faults(const char *spec)
 {
@@ -464,6 +550,7 @@ static void host_init(void)
 	if (!setup_span())
 		mm_platform_panic("cannot set up the heap span (STRATA_HEAP too small?)");
 	kmalloc_init();
+	setup_sample();
 	init_seconds = now_seconds() - t0;
 	atomic_store(&init_state, 2);
 
@@ -472,6 +559,7 @@ static void host_init(void)
 		atomic_store(&slot_key_ready, 1);
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	setup_debug(getenv("STRATA_DEBUG"));
+	sample_report();
 	setup_faults(getenv("STRATA_FAULT"));
 	const char *st = getenv("STRATA_STATS");
 	if (st && *st && *st != '0')
@@ -727,6 +815,13 @@ EXPORT void strata_kmalloc_stats(struct kmalloc_stats *st)
 {
 	host_ensure_init();
 	kmalloc_get_stats(st);
+}
+
+/* mm_guard_get_stats() for tests (struct from strata/guard.h). */
+EXPORT void strata_guard_stats(struct mm_guard_stats *st)
+{
+	host_ensure_init();
+	mm_guard_get_stats(st);
 }
 
 /* glibc extension: give free memory back.  1 if pages went back. */

@@ -7,11 +7,13 @@
  *
  *   mm/  --mm_platform_write-->  stderr (or a capture buffer in tests)
  *   mm/  --mm_platform_panic-->  message on stderr, then abort()
+ *   mm/  --mm_platform_protect-> mprotect() (guard pages, mm/guard.c)
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <strata/platform.h>
@@ -61,4 +63,16 @@ void mm_platform_panic(const char *msg)
 {
 	fprintf(stderr, "strata panic: %s\n", msg);
 	abort();
+}
+
+/* Guard pages: the heap is ordinary anonymous memory, so mprotect does
+ * it (and flushes the TLBs); a fault arrives as SIGSEGV (libstrata.c). */
+int mm_platform_protect(void *va, size_t bytes, int prot)
+{
+	int p = prot == MM_PROT_RW ? PROT_READ | PROT_WRITE : prot == MM_PROT_READ ? PROT_READ
+										    : PROT_NONE;
+	int saved_errno = errno;
+	int r = mprotect(va, bytes, p);
+	errno = saved_errno;
+	return r == 0 ? 0 : -1;
 }

@@ -286,3 +286,68 @@ void x86_identity_unmap(void)
 	memset(ident_pt, 0, sizeof(ident_pt));
 	write_cr3(read_cr3());      /* flush this CPU's TLB (no global pages) */
 }
+
+/* ---- page protection for strata's guard pages (mm_platform_protect) ----
+ *
+ * The range is in the direct map, where RAM is mapped with 2 MiB pages:
+ * the first call on a 2 MiB page splits it into a page table of 512
+ * 4 KiB entries with the same address and flags (the guard pool is one
+ * 2 MiB PFA block, so one split covers it; the tables come from the PFA,
+ * as x86_map_late's do).  "None" clears the present bit and keeps the
+ * address, so read/write can put it back.  TLB: invlpg on this CPU (the
+ * split reloads CR3); another CPU may use a stale entry until its next
+ * flush, so a fault there may come late, and a fault on a page made
+ * accessible again is seen by mm_guard_fault as already open and retried. */
+#include <strata/platform.h>
+
+static uint64_t *split_2m(uint64_t *pde)
+{
+	uint64_t e = *pde, pa = e & PTE_ADDR & ~(LARGE_PAGE_SIZE - 1);
+	uint64_t flags = e & ~PTE_ADDR & ~PTE_PS;     /* bit 12 (PAT of a 2 MiB page) is in PTE_ADDR */
+	uint64_t t = pfa_alloc(0, PFA_ZERO);
+
+	if (!t)
+		return NULL;
+	uint64_t *pt = pt_virt(t);
+	for (unsigned i = 0; i < PT_ENTRIES; i++)
+		pt[i] = (pa + ((uint64_t)i << 12)) | flags;
+	*pde = t | PTE_P | PTE_W;
+	write_cr3(read_cr3());
+	return pt;
+}
+
+static uint64_t *pte_for(uint64_t va)
+{
+	uint64_t *table = live_pml4();
+
+	for (int shift = 39; shift > 21; shift -= 9) {
+		uint64_t e = table[(va >> shift) & 511];
+		if (!(e & PTE_P))
+			return NULL;
+		table = pt_virt(e & PTE_ADDR);
+	}
+	uint64_t *pde = &table[(va >> 21) & 511];
+	if (!(*pde & PTE_P))
+		return NULL;
+	uint64_t *pt = (*pde & PTE_PS) ? split_2m(pde) : pt_virt(*pde & PTE_ADDR);
+	return pt ? &pt[(va >> 12) & 511] : NULL;
+}
+
+int mm_platform_protect(void *va, size_t bytes, int prot)
+{
+	uint64_t v = (uint64_t)(uintptr_t)va;
+
+	if (v < X86_DIRECT_MAP || v >= X86_LATE_MAP)
+		return -1;
+	for (uint64_t o = 0; o < bytes; o += PAGE_SIZE) {
+		uint64_t *pte = pte_for(v + o);
+		if (!pte)
+			return -1;
+		uint64_t e = *pte & ~(PTE_P | PTE_W);
+		if (prot != MM_PROT_NONE)
+			e |= PTE_P | (prot == MM_PROT_RW ? PTE_W : 0);
+		*pte = e;
+		__asm__ volatile("invlpg (%0)" ::"r"(v + o) : "memory");
+	}
+	return 0;
+}

@@ -16,7 +16,9 @@
  *
  * 22 quadwords from a 16-byte aligned start: %rsp is still 16-byte
  * aligned at the call, as the SysV ABI (and SSE spills) require.
- * Every exception is fatal here, so there is no return path (no iretq).
+ * Every exception is fatal here but one: a page fault in strata's guard
+ * pool (mm_guard_fault said it was reported and may be retried), for
+ * which x86_exception returns and the frame is popped and iretq'd.
  */
 #include "x86.h"
 
@@ -89,9 +91,27 @@ exc_common:
 	pushq %r15
 	cld
 	movq %rsp, %rdi                 /* arg 0: struct x86_trap_frame * */
+	movq %rsp, %rbx                 /* callee-saved: the frame, for the return */
 	andq $-16, %rsp                 /* already aligned; cheap insurance */
-	call x86_exception              /* never returns */
-	ud2
+	call x86_exception              /* returns only to retry the access */
+	movq %rbx, %rsp
+	popq %r15
+	popq %r14
+	popq %r13
+	popq %r12
+	popq %r11
+	popq %r10
+	popq %r9
+	popq %r8
+	popq %rbp
+	popq %rdi
+	popq %rsi
+	popq %rdx
+	popq %rcx
+	popq %rbx
+	popq %rax
+	addq $16, %rsp                  /* vector, error code */
+	iretq
 
 /* Addresses of the stubs, for x86_idt_init(). */
 	.section .rodata

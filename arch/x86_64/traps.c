@@ -22,6 +22,7 @@
 #include <kernel/exit.h>
 #include <kernel/panic.h>
 #include "x86.h"
+#include <strata/guard.h>
 
 struct x86_trap_frame {
 	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
@@ -143,12 +144,20 @@ static _Noreturn void nested_fault(uint64_t vector, uint64_t rip)
 	arch_exit(EXIT_FAULT);
 }
 
-_Noreturn void x86_exception(struct x86_trap_frame *f);
+void x86_exception(struct x86_trap_frame *f);
 
-_Noreturn void x86_exception(struct x86_trap_frame *f)
+/* Every exception is fatal but a page fault in strata's guard pool, which
+ * mm_guard_fault() reports (and, told to continue, opens the page): then
+ * we return and traps.S retries the access. */
+void x86_exception(struct x86_trap_frame *f)
 {
 	uint64_t cr2 = read_cr2();      /* before anything can fault again */
 	unsigned cpu = arch_cpu_id();
+
+	if (f->vector == VEC_PF && !(f->error & 4) &&
+	    mm_guard_fault((const void *)(uintptr_t)cr2,
+			   (f->error & 2) ? MM_ACCESS_WRITE : MM_ACCESS_READ, (void *)(uintptr_t)f->rip))
+		return;
 
 	if (x86_percpu[cpu].trap_depth++)
 		nested_fault(f->vector, f->rip);

@@ -21,7 +21,9 @@
 
 #include "bench.h"
 #include "host_ram.h"
+#include <stdlib.h>
 #include <strata/debug.h>
+#include <strata/guard.h>
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
 
@@ -58,6 +60,10 @@ int main(int argc, char **argv)
 {
 	host_heap_setup(RAM);
 	if (argc > 1 && mm_debug_setup(argv[1]) != 0)
+		return 1;
+	/* STRATA_SAMPLE=N: sampled guarded allocations at that rate */
+	const char *sample = getenv("STRATA_SAMPLE");
+	if (sample && mm_guard_setup(sample) != 0)
 		return 1;
 	for (unsigned i = 0; i < LIVE; i++)
 		live[i] = kmalloc(size_at(rnd()), 0);

@@ -112,6 +112,9 @@ enum mm_bug_kind {
 	MM_BUG_SIZED_DELETE,     /* kfree_sized: the size told is not the block's */
 	MM_BUG_ALIGNED_DELETE,   /* kfree_sized: aligned free of a plain block, or
 	                            the reverse (debug mode), or a misaligned one */
+	MM_BUG_GUARD_OVERFLOW,   /* sampled block: guard page after it touched */
+	MM_BUG_GUARD_UNDERFLOW,  /* sampled block: guard page before it touched */
+	MM_BUG_READ_AFTER_FREE,  /* sampled block: read after free (it trapped) */
 	MM_BUG_KINDS
 };
 

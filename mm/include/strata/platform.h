@@ -27,6 +27,10 @@
  *   mm_platform_release(va,n) <---  whole pages strata is about to give
  *                                   back to the PFA and will not touch
  *                                   (hosted build: madvise them away)
+ *   mm_platform_protect(va,n,p) <-  make pages of the direct map
+ *                                   inaccessible, read-only or read/write
+ *                                   (guard pages: mm/guard.c; hosted build:
+ *                                   mprotect; default: unsupported)
  *
  * Rules for mm_cpu_id(): between mm_irq_save() and mm_irq_restore() it
  * returns the same value, and no other context uses that value at the
@@ -82,5 +86,22 @@ uint64_t mm_platform_entropy(void);
  * nothing from the range after the call: madvise(MADV_DONTNEED) zeroes
  * it).  Default: nothing. */
 void mm_platform_release(void *va, size_t bytes);
+
+/* Page protection, for guard pages (mm/guard.c: sampled guarded
+ * allocations).  [va, va + bytes) is page aligned, lies in the direct map
+ * of RAM strata owns (pages it got from the PFA), and from now on any
+ * access the protection forbids must trap, and the kernel's trap handler
+ * must ask mm_guard_fault() (strata/guard.h) before treating the fault as
+ * its own.  First called from mm_guard_setup() (whatever context that
+ * runs in: the whole guard pool, 2 MiB, made MM_PROT_NONE), then with one
+ * page at a time from kmalloc/kfree, with a strata lock held and
+ * interrupts in the caller's state: it must not call strata and must not
+ * sleep; it may split a large mapping (done once, by the first call) and
+ * must invalidate the TLB entries it changed.  Returns 0, or -1 if it
+ * cannot (then guarded allocations stay off).  Default: -1. */
+#define MM_PROT_NONE 0          /* no access */
+#define MM_PROT_READ 1          /* read only */
+#define MM_PROT_RW   3          /* read and write */
+int mm_platform_protect(void *va, size_t bytes, int prot);
 
 #endif

@@ -1,0 +1,47 @@
+/*
+ * guard.h - the guard layer (mm/guard.c, level +1 beside the large runs):
+ * what the kmalloc front end calls for a sampled allocation, and the one
+ * inline test kfree's slow path makes to route a guarded pointer here.
+ */
+#ifndef MM_GUARD_H
+#define MM_GUARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <strata/guard.h>
+#include <strata/kmalloc.h>
+
+/* The guard pool, [base, base + bytes); bytes == 0 until set up.  Written
+ * once (bytes last, release), read without a lock. */
+struct guard_range {
+	uintptr_t base;
+	size_t bytes;
+};
+extern struct guard_range guard_range;
+
+static inline bool guard_owns(const void *p)
+{
+	return (uintptr_t)p - guard_range.base < __atomic_load_n(&guard_range.bytes,
+								   __ATOMIC_ACQUIRE);
+}
+
+/* A sampled request: a slot's object, or NULL (sampling off, size over a
+ * page, every slot in use) and the caller allocates as usual.  zero: the
+ * object is zeroed. */
+void *guard_alloc(size_t size, size_t align, bool zero, void *caller);
+/* p lies in the guard pool (guard_owns): free it, or report the bad free. */
+void guard_free(const void *p, void *caller);
+/* Bytes asked for, if p is a live guarded object; else 0. */
+size_t guard_usable(const void *p);
+/* Why p, in the pool, is not a live object: KM_DOUBLE_FREE (a freed
+ * object's start) or KM_BAD_MISALIGNED (anything else). */
+enum kmalloc_report_kind guard_bad_reason(const void *p);
+/* How many allocations until the next sample on this CPU: random with a
+ * mean of the rate (1..2N-1); rng is the CPU's generator state (0: not
+ * seeded yet).  With sampling off a large count after which the front end
+ * asks again.  *sample_now: the countdown that ran out was a real one
+ * (not the CPU's first, unseeded one), so this allocation is sampled. */
+int32_t guard_next_countdown(uint64_t *rng, unsigned cpu, bool *sample_now);
+
+#endif

@@ -1,0 +1,101 @@
+/*
+ * guard.c - suite "debug-guard": sampled guarded allocations (mm/guard.c)
+ * inside the kernel, through the arch's mm_platform_protect and its page
+ * fault handler.  Boot with test=debug-guard mm.sample=1,continue
+ * (scripts/test-all does; test=all leaves debug-* suites out because
+ * they need that command line).
+ *
+ *   a kmalloc is sampled (every one at rate 1): its block ends at a page
+ *   end; a 1-byte overflow traps on the guard page and is reported as
+ *   such (kind, block, faulting address), then the access is retried and
+ *   the kernel goes on (",continue"); a write and a read after free trap
+ *   on the protected data page; a second free is reported.
+ */
+#include <kernel/ktest.h>
+#include <strata/debug.h>
+#include <strata/guard.h>
+#include <strata/kmalloc.h>
+#include <strata/pfa.h>
+
+static struct mm_bug_report last(void)
+{
+	struct mm_bug_report r;
+	mm_debug_last_report(&r);
+	return r;
+}
+
+static uint64_t guarded(void)
+{
+	struct mm_guard_stats st;
+	mm_guard_get_stats(&st);
+	return st.guarded;
+}
+
+/* A sampled block of n bytes (at rate 1 the next kmalloc is one). */
+static char *sampled(struct ktest_ctx *t, size_t n)
+{
+	uint64_t g0 = guarded();
+	char *p = kmalloc(n, 0);
+	KT_CHECK(t, p && guarded() == g0 + 1, "kmalloc(%zu) = %p not sampled", n, (void *)p);
+	size_t span = (n + 15) & ~(size_t)15;      /* right-aligned, 16-byte aligned */
+	KT_CHECK(t, p && (((uintptr_t)p + span) & (PAGE_SIZE - 1)) == 0,
+		 "%p + %zu does not end at a page end", (void *)p, span);
+	return p;
+}
+
+KTEST_NAMED("debug-guard", overflow_traps_and_is_reported, guard_overflow);
+static void guard_overflow(struct ktest_ctx *t)
+{
+	struct mm_guard_stats st;
+	mm_guard_get_stats(&st);
+	KT_REQUIRE(t, st.rate == 1, "boot with mm.sample=1,continue (rate %u)", st.rate);
+	char *volatile p = sampled(t, 32);
+	uint64_t s0 = last().serial;
+	p[32] = 7;                          /* traps; reported; retried */
+	struct mm_bug_report r = last();
+	KT_CHECK(t, r.serial == s0 + 1 && r.kind == MM_BUG_GUARD_OVERFLOW && r.ptr == p &&
+			    r.bad == p + 32 && r.requested == 32,
+		 "overflow: serial %lu kind %s ptr %p bad %p", (unsigned long)(r.serial - s0),
+		 mm_bug_name(r.kind), r.ptr, r.bad);
+	KT_CHECK(t, p[32] == 7, "the retried write did not happen");
+	kfree(p);
+}
+
+KTEST_NAMED("debug-guard", use_after_free_traps_and_is_reported, guard_use_after_free);
+static void guard_use_after_free(struct ktest_ctx *t)
+{
+	char *volatile p = sampled(t, 48);
+	kfree(p);
+	uint64_t s0 = last().serial;
+	p[5] = 1;                           /* write after free */
+	struct mm_bug_report r = last();
+	KT_CHECK(t, r.serial == s0 + 1 && r.kind == MM_BUG_USE_AFTER_FREE && r.ptr == p &&
+			    r.bad == p + 5 && r.free_site != NULL,
+		 "write after free: kind %s ptr %p bad %p", mm_bug_name(r.kind), r.ptr, r.bad);
+
+	char *volatile q = sampled(t, 64);
+	kfree(q);
+	s0 = last().serial;
+	volatile char c = ((volatile char *)q)[9];   /* read after free */
+	(void)c;
+	r = last();
+	KT_CHECK(t, r.serial == s0 + 1 && r.kind == MM_BUG_READ_AFTER_FREE && r.bad == q + 9,
+		 "read after free: kind %s bad %p", mm_bug_name(r.kind), r.bad);
+}
+
+KTEST_NAMED("debug-guard", second_free_is_reported, guard_second_free);
+static void guard_second_free(struct ktest_ctx *t)
+{
+	char *volatile p = sampled(t, 100);
+	kfree(p);
+	uint64_t s0 = last().serial;
+	kfree(p);
+	struct mm_bug_report r = last();
+	KT_CHECK(t, r.serial == s0 + 1 && r.kind == MM_BUG_DOUBLE_FREE && r.ptr == p,
+		 "double free: kind %s ptr %p", mm_bug_name(r.kind), r.ptr);
+	/* the slot was protected again: a later access still traps */
+	s0 = last().serial;
+	p[0] = 1;
+	KT_CHECK(t, last().serial == s0 + 1 && last().kind == MM_BUG_USE_AFTER_FREE,
+		 "write after the second free not reported");
+}
