@@ -18,6 +18,12 @@
 #undef depot_init
 #undef depot_objects
 #undef free
+#undef guard_alloc
+#undef guard_bad_reason
+#undef guard_free
+#undef guard_next_countdown
+#undef guard_range
+#undef guard_usable
 #undef kcalloc
 #undef kcalloc_caller
 #undef kfree
@@ -90,6 +96,9 @@
 #undef mm_fault_point_name
 #undef mm_fault_set
 #undef mm_fault_setup
+#undef mm_guard_fault
+#undef mm_guard_get_stats
+#undef mm_guard_setup
 #undef mm_heap_dump
 #undef mm_layer_register
 #undef mm_lock_all
