@@ -11,8 +11,9 @@
  *     1 passed, 1 failed
  *
  * test=all selects every suite except selftest-* (they fail on purpose),
- * bench-* (they measure, they do not check) and debug-* (they need
- * mm.debug=... on the command line).
+ * bench-* (they measure, they do not check), debug-* (they need
+ * mm.debug=... on the command line) and entry-* (they need a free hart:
+ * --smp 2 cpus=1).
  */
 #include <stdarg.h>
 #include <kernel/arch.h>
@@ -50,7 +51,7 @@ uint64_t kt_rand(struct ktest_ctx *t)
 static int in_default_set(const char *suite)
 {
 	return strncmp(suite, "selftest-", 9) && strncmp(suite, "bench-", 6) &&
-	       strncmp(suite, "debug-", 6);
+	       strncmp(suite, "debug-", 6) && strncmp(suite, "entry-", 6);
 }
 
 struct run {

@@ -27,6 +27,16 @@
 _start:
 	csrw	sie, zero
 	csrci	sstatus, SSTATUS_SIE
+	/* Hart lottery: only the first hart through here boots.  OpenSBI
+	 * should send one hart only, but under load a second one has been
+	 * seen here (make soak, riscv64, 2 of 128 boots): it zeroed .bss
+	 * under the running kernel.  Any later hart parks, interrupts off;
+	 * smp.c's hart_start of it then fails and is reported.  The word is
+	 * in .data, which _start does not clear. */
+	la	t0, riscv_boot_lottery
+	li	t1, 1
+	amoadd.w t1, t1, (t0)
+	bnez	t1, park
 	mv	s1, a0                   /* hart id */
 	mv	s2, a1                   /* DTB */
 	li	t0, SSTATUS_FS_INITIAL   /* FP on before any compiled code */
@@ -162,3 +172,9 @@ __exc_stack_guard:
 __exc_stack_top:
 
 	.section .note.GNU-stack, "", %progbits
+
+	.section .data
+	.balign 4
+	.global riscv_boot_lottery
+riscv_boot_lottery:                  /* harts that entered _start */
+	.word	0

@@ -36,6 +36,8 @@
 #include <kernel/boot.h>
 #include <kernel/ktest.h>
 #include <kernel/smp.h>
+#include <strata/kmalloc.h>
+#include <strata/pfa.h>
 #include "riscv64.h"
 
 #define VA(p) ((uint64_t)(uintptr_t)(p))
@@ -293,4 +295,53 @@ static void selftest_riscv64_write_text(struct ktest_ctx *t)
 	volatile uint32_t *p = (volatile uint32_t *)(uintptr_t)VA(__text_start);
 	*p = *p;
 	KT_CHECK(t, 0, "writing .text did not fault");
+}
+
+/*
+ * Suite "entry-second-hart" (boot with --smp 2 cpus=1 test=entry-second-hart):
+ * a second hart sent to _start while the kernel runs, as OpenSBI has been
+ * seen to do under load, must park at the hart lottery and change
+ * nothing: .bss (here a canary) survives, the heap still works and checks
+ * clean.  Without the lottery the hart zeroes .bss and boots the kernel a
+ * second time over the running one.
+ */
+extern uint32_t riscv_boot_lottery;
+extern char _start[];
+static uint64_t entry_canary;   /* .bss */
+
+static uint64_t entry_time(void)
+{
+	uint64_t t;
+	__asm__ volatile("rdtime %0" : "=r"(t) : : "memory");
+	return t;
+}
+
+KTEST_NAMED("entry-second-hart", parks_at_the_lottery, entry_second_hart_parks);
+static void entry_second_hart_parks(struct ktest_ctx *t)
+{
+	KT_REQUIRE(t, smp_ncpus() == 1, "boot with cpus=1 so a hart is free (%u online)",
+		   smp_ncpus());
+	uint64_t other = riscv_boot_hartid == 0 ? 1 : 0;
+	entry_canary = 0x5eed5eed5eed5eedull;
+	uint32_t before = __atomic_load_n(&riscv_boot_lottery, __ATOMIC_ACQUIRE);
+	struct sbiret r = sbi_call(SBI_EXT_HSM, SBI_HSM_HART_START, (long)other,
+				   (long)(uintptr_t)_start, (long)(uintptr_t)riscv_dtb);
+	KT_REQUIRE(t, r.error == 0, "hart_start of hart %llu failed (%ld): run with --smp 2",
+		   (unsigned long long)other, r.error);
+	uint64_t limit = entry_time() + riscv_timebase_hz / 10;   /* 100 ms */
+	while (__atomic_load_n(&riscv_boot_lottery, __ATOMIC_ACQUIRE) == before &&
+	       entry_time() < limit)
+		arch_cpu_relax();
+	limit = entry_time() + riscv_timebase_hz / 20;   /* time to do damage */
+	while (entry_time() < limit)
+		arch_cpu_relax();
+	KT_CHECK(t, __atomic_load_n(&riscv_boot_lottery, __ATOMIC_ACQUIRE) == before + 1,
+		 "the second hart never reached the lottery (%u -> %u)", before,
+		 __atomic_load_n(&riscv_boot_lottery, __ATOMIC_ACQUIRE));
+	KT_CHECK(t, entry_canary == 0x5eed5eed5eed5eedull, ".bss was overwritten: canary %llx",
+		 (unsigned long long)entry_canary);
+	void *p = kmalloc(100, 0);
+	KT_CHECK(t, p != NULL && pfa_check() == 0 && kmalloc_check() == 0,
+		 "the heap is damaged after the second entry");
+	kfree(p);
 }
