@@ -322,7 +322,7 @@ km_alloc(size_t size, unsigned flags, void *caller)
 {
 	if (mm_unlikely(km_debug_on))
 		return km_alloc_hooked(size, flags, caller);
-	if (size <= PAGE_SIZE && sample_tick()) {
+	if (MM_SAMPLING && size <= PAGE_SIZE && sample_tick()) {
 		void *p = guard_alloc(size, KMALLOC_MIN_ALIGN, flags & KM_ZERO, caller);
 		if (p)
 			return p;
@@ -377,7 +377,7 @@ static inline __attribute__((always_inline)) void *kmalloc_from(size_t size, uns
 		if (mm_likely(cpu < MM_MAX_CPUS)) {
 			struct km_pcpu *pc = km_pcpu[cpu];
 			if (mm_likely(pc != NULL)) {
-				if (mm_unlikely(--pc->sample_left < 0)) {
+				if (MM_SAMPLING && mm_unlikely(--pc->sample_left < 0)) {
 					mm_irq_restore(irq);
 					return kmalloc_sample(size, flags, own ? RET_ADDR() : caller);
 				}
