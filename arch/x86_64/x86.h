@@ -122,6 +122,19 @@ static inline void cpuid(uint32_t leaf, uint32_t r[4])
 			 : "a"(leaf), "c"(0));
 }
 
+/* The CPU's physical address width (CPUID 0x80000008 EAX[7:0]; 36 bits
+ * when the leaf is missing). */
+static inline unsigned x86_phys_bits(void)
+{
+	uint32_t r[4];
+
+	cpuid(0x80000000, r);
+	if (r[0] < 0x80000008)
+		return 36;
+	cpuid(0x80000008, r);
+	return r[0] & 0xff;
+}
+
 static inline uint64_t rdmsr(uint32_t msr)
 {
 	uint32_t lo, hi;
