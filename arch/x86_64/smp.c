@@ -36,7 +36,13 @@
  *                                           pending? invlpg each page (or
  *                                           reload CR3 for a big range),
  *   wait until every pending[] is 0   <--   pending[cpu] = 0, iretq
- *   (bounded: 100 ms of TSC, then -1)
+ *   (bounded: 5 s of TSC, then -1)
+ *
+ * The bound is generous because under TCG on a loaded host a vCPU thread
+ * can go unscheduled for a long time (100 ms was seen to expire on 4
+ * vCPUs and 2 busy cores).  A CPU that missed it still takes that NMI
+ * later: stray[cpu] counts those, and such an NMI flushes its whole TLB
+ * instead of being reported as an unexpected NMI.
  *
  * The sender may itself be spinning with IF clear, even in a fault
  * handler; a CPU spinning on shoot.lock still takes NMIs, so two senders
@@ -58,7 +64,7 @@
 #define ICR_PENDING     0x00001000u
 #define ICR_NMI         0x00000400u
 
-#define SHOOT_WAIT_MS   100         /* bounded wait for the acknowledgements */
+#define SHOOT_WAIT_MS   5000        /* bounded wait for the acknowledgements */
 #define SHOOT_INVLPG_MAX 32         /* pages; beyond: reload CR3 */
 
 #define PIT_HZ          1193182u
@@ -280,6 +286,7 @@ static struct {
 	uint64_t va, bytes;
 } shoot = { ATOMIC_FLAG_INIT, 0, 0 };
 static atomic_uint shoot_pending[SMP_MAX_CPUS];
+static atomic_uint shoot_stray[SMP_MAX_CPUS];   /* NMIs sent, wait given up */
 
 static void tlb_flush_local(uint64_t va, uint64_t bytes)
 {
@@ -295,11 +302,17 @@ int x86_tlb_shootdown_nmi(void)
 {
 	unsigned cpu = arch_cpu_id();
 
-	if (!atomic_load_explicit(&shoot_pending[cpu], memory_order_acquire))
-		return 0;
-	tlb_flush_local(shoot.va, shoot.bytes);
-	atomic_store_explicit(&shoot_pending[cpu], 0, memory_order_release);
-	return 1;
+	if (atomic_load_explicit(&shoot_pending[cpu], memory_order_acquire)) {
+		tlb_flush_local(shoot.va, shoot.bytes);
+		atomic_store_explicit(&shoot_pending[cpu], 0, memory_order_release);
+		return 1;
+	}
+	unsigned stray = atomic_load(&shoot_stray[cpu]);
+	if (stray && atomic_compare_exchange_strong(&shoot_stray[cpu], &stray, stray - 1)) {
+		write_cr3(read_cr3());           /* a late one: whatever it was for */
+		return 1;
+	}
+	return 0;
 }
 
 static int shoot_wait(unsigned n, unsigned self)
@@ -310,12 +323,17 @@ static int shoot_wait(unsigned n, unsigned self)
 	for (unsigned c = 0; c < n; c++) {
 		while (c != self && atomic_load_explicit(&shoot_pending[c], memory_order_acquire)) {
 			if (rdtsc() > end) {
-				console_printf("smp: CPU %u did not acknowledge a TLB shootdown\n", c);
-				atomic_store(&shoot_pending[c], 0);
+				unsigned one = 1;
+				if (atomic_compare_exchange_strong(&shoot_pending[c], &one, 0))
+					atomic_fetch_add(&shoot_stray[c], 1);
+				console_printf("smp: CPU %u did not acknowledge a TLB shootdown "
+					       "in %u ms\n", c, SHOOT_WAIT_MS);
 				late = -1;
 				break;
 			}
-			arch_cpu_relax();
+			/* no pause: under QEMU's MTTCG each pause leaves the
+			 * translated code and takes the global lock, which the
+			 * CPU taking the NMI needs too (94 s -> s, see report) */
 		}
 	}
 	return late;
