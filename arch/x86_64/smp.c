@@ -333,7 +333,7 @@ static int shoot_wait(unsigned n, unsigned self)
 			}
 			/* no pause: under QEMU's MTTCG each pause leaves the
 			 * translated code and takes the global lock, which the
-			 * CPU taking the NMI needs too (94 s -> s, see report) */
+			 * CPU taking the NMI needs too */
 		}
 	}
 	return late;
