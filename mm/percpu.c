@@ -100,26 +100,19 @@ void pcpu_mag_delete(void *owner, struct mm_mag *m)
 
 static unsigned class_fill(struct mm_depot *d, void **obj, unsigned n)
 {
-	unsigned c = (unsigned)(uintptr_t)d->owner, i;
+	unsigned c = (unsigned)(uintptr_t)d->owner;
 
 	mm_spin_lock(&pools.lock);
-	for (i = 0; i < n; i++) {
-		struct km_block *b = pool_alloc_fast(c);
-		if (!b)
-			break;
-		b->mark = km_mag_mark(b);
-		obj[i] = b;
-	}
+	unsigned got = pool_alloc_bulk(c, obj, n);   /* marked as in a magazine */
 	mm_spin_unlock(&pools.lock);
-	return i;
+	return got;
 }
 
 static void class_flush(struct mm_depot *d, void **obj, unsigned n)
 {
 	(void)d;
 	mm_spin_lock(&pools.lock);
-	for (unsigned i = 0; i < n; i++)
-		pool_free_fast(km_pool_of(obj[i]), obj[i]);
+	pool_free_bulk(obj, n);
 	mm_spin_unlock(&pools.lock);
 }
 
