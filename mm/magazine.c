@@ -15,6 +15,7 @@ void depot_init(struct mm_depot *d, unsigned cap, unsigned max_full,
 	d->cap = cap > MAG_MAX ? MAG_MAX : cap;
 	d->max_full = max_full;
 	d->trim = d->cap < MAG_TRIM ? d->cap : MAG_TRIM;
+	d->fill = (d->cap + 1) / 2 < MAG_FILL ? (d->cap + 1) / 2 : MAG_FILL;
 	d->ops = ops;
 	d->owner = owner;
 }
@@ -76,10 +77,14 @@ static struct mm_mag *depot_trade_empty(struct mm_depot *d, struct mm_mag *empty
 					struct mm_mag **drop)
 {
 	*drop = 0;
+	if (!mm_load(d->full)) {   /* none to trade for: no lock (a stale */
+		__atomic_fetch_add(&d->fills, 1, __ATOMIC_RELAXED);   /* answer */
+		return 0;                  /* only means one fill more) */
+	}
 	mm_spin_lock(&d->lock);
 	struct mm_mag *m = d->full;
 	if (m) {
-		d->full = m->next;
+		mm_store(d->full, m->next);
 		d->nfull--;
 		d->exchanges++;
 		if (empty && d->nempty < d->max_full + 2) {
@@ -90,7 +95,7 @@ static struct mm_mag *depot_trade_empty(struct mm_depot *d, struct mm_mag *empty
 			*drop = empty;
 		}
 	} else {
-		d->fills++;
+		__atomic_fetch_add(&d->fills, 1, __ATOMIC_RELAXED);
 	}
 	mm_spin_unlock(&d->lock);
 	return m;
@@ -108,7 +113,7 @@ static bool depot_trade_full(struct mm_depot *d, struct mm_mag *full, struct mm_
 	mm_spin_lock(&d->lock);
 	if (d->nfull < d->max_full) {
 		full->next = d->full;
-		d->full = full;
+		mm_store(d->full, full);
 		d->nfull++;
 		d->exchanges++;
 		kept = true;
@@ -149,8 +154,8 @@ void *mag_alloc_slow(struct mm_cpu_slot *s, struct mm_depot *d)
 			return d->ops->fill(d, &obj, 1) ? obj : 0;
 		s->loaded = m;
 	}
-	/* fill half, so the frees that follow find room */
-	unsigned want = (d->cap + 1) / 2;
+	/* fill part (d->fill), so the frees that follow find room */
+	unsigned want = d->fill;
 	s->loaded->count = d->ops->fill(d, s->loaded->obj, want);
 	return mag_pop(s->loaded);
 }
@@ -239,7 +244,8 @@ void depot_flush(struct mm_depot *d)
 {
 	mm_spin_lock(&d->lock);
 	struct mm_mag *full = d->full, *empty = d->empty;
-	d->full = d->empty = 0;
+	mm_store(d->full, (struct mm_mag *)0);
+	d->empty = 0;
 	d->nfull = d->nempty = 0;
 	mm_spin_unlock(&d->lock);
 	while (full) {

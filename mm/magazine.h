@@ -48,6 +48,7 @@
 
 #define MAG_MAX 30     /* 16-byte header + 30 pointers = one 256-byte block */
 #define MAG_TRIM 8     /* objects a free hands below when the depot is full */
+#define MAG_FILL 8     /* objects an allocation takes from below at most */
 
 struct mm_mag {
 	struct mm_mag *next;
@@ -78,9 +79,10 @@ struct mm_depot {
 	unsigned cap;              /* objects per magazine of this depot */
 	unsigned max_full;         /* full magazines kept before flushing */
 	unsigned trim;             /* min(cap, MAG_TRIM): one free's batch below */
+	unsigned fill;             /* min((cap + 1) / 2, MAG_FILL): one fill's */
 	const struct mm_depot_ops *ops;
 	void *owner;               /* the class index / kmem_cache, for ops */
-	/* statistics (under lock) */
+	/* statistics (under lock; fills: atomic, counted without it) */
 	uint64_t fills, flushes, exchanges;
 };
 

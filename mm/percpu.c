@@ -144,7 +144,7 @@ void pcpu_init(void)
 }
 /* The calling CPU's area, created on first use; NULL if this context has
  * no CPU id or there is no memory for the area.  Interrupts are off. */
-static struct km_pcpu *my_area(void)
+static __attribute__((noinline)) struct km_pcpu *my_area_slow(void)
 {
 	if (!percpu_on)
 		return NULL;
@@ -166,6 +166,14 @@ static struct km_pcpu *my_area(void)
 		km_pcpu[cpu] = pc;
 	}
 	return pc;
+}
+
+static inline struct km_pcpu *my_area(void)
+{
+	unsigned cpu = mm_cpu_id();
+	struct km_pcpu *pc = cpu < MM_MAX_CPUS ? km_pcpu[cpu] : NULL;
+
+	return mm_likely(pc != NULL && percpu_on) ? pc : my_area_slow();
 }
 
 void pcpu_entry_corrupt(unsigned c, const struct km_block *b)
