@@ -71,7 +71,9 @@
 #define SLOT_NONE     0xffffu
 #define CANARY        0xFB
 #define CANARY_BEFORE 64                     /* bytes before the object */
-#define RECHECK       4096                   /* sampling off: ask again after */
+#define RECHECK       65536                  /* sampling off: ask again after
+						* (rarer than 1 in 10^4 calls:
+						* README, Worst case) */
 #define RATE_MAX      (1u << 30)
 
 _Static_assert(2 * MM_GUARD_SLOTS + 1 < POOL_PAGES, "slots fit the pool");
@@ -369,7 +371,7 @@ int32_t guard_next_countdown(uint64_t *rng, unsigned cpu, bool *sample_now)
 
 	/* the first countdown of a CPU is drawn, not taken: else every
 	 * CPU's (every thread's) first allocation would be sampled */
-	*sample_now = x != 0 || rate == 1;
+	*sample_now = rate != 0 && (x != 0 || rate == 1);
 	if (x == 0)
 		x = (mm_load(g.seed) + (cpu + 1ull) * 0x9E3779B97F4A7C15ull) | 1;
 	x ^= x << 13;          /* xorshift64 */
