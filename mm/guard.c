@@ -430,12 +430,21 @@ static const char *access_name(int access)
 	return access == MM_ACCESS_READ ? "read" : access == MM_ACCESS_WRITE ? "write" : "access";
 }
 
+static guard_fault_fn chained_fault;
+
+void guard_chain_fault(guard_fault_fn fn)
+{
+	mm_store(chained_fault, fn);
+}
+
 bool mm_guard_fault(const void *addr, int access, void *pc)
 {
 	uintptr_t a = (uintptr_t)addr;
 
-	if (!guard_owns(addr))
-		return false;
+	if (!guard_owns(addr)) {
+		guard_fault_fn fn = mm_load(chained_fault);
+		return fn && fn(addr, access, pc);
+	}
 	unsigned pg = (unsigned)((a - guard_range.base) >> PAGE_SHIFT);
 	struct fault f;
 	mm_spin_lock(&g.lock);

@@ -44,4 +44,9 @@ enum kmalloc_report_kind guard_bad_reason(const void *p);
  * (not the CPU's first, unseeded one), so this allocation is sampled. */
 int32_t guard_next_countdown(uint64_t *rng, unsigned cpu, bool *sample_now);
 
+/* The debug layer's fault handler (mm/debug.c): mm_guard_fault() asks it
+ * about every fault outside the guard pool (a callback: debug is above). */
+typedef bool (*guard_fault_fn)(const void *addr, int access, void *pc);
+void guard_chain_fault(guard_fault_fn fn);
+
 #endif
