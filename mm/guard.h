@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <strata/guard.h>
 #include <strata/kmalloc.h>
+#include <strata/pfa.h>
 
 /* The guard pool, [base, base + bytes); bytes == 0 until set up.  Written
  * once (bytes last, release), read without a lock. */
@@ -26,9 +27,13 @@ static inline bool guard_owns(const void *p)
 								   __ATOMIC_ACQUIRE);
 }
 
-/* A sampled request: a slot's object, or NULL (sampling off, size over a
- * page, every slot in use) and the caller allocates as usual.  zero: the
- * object is zeroed. */
+/* The largest request a slot takes: a page, or MM_GUARD_LARGE_PAGES in
+ * one of the large slots. */
+#define GUARD_MAX_BYTES ((size_t)MM_GUARD_LARGE_PAGES << PAGE_SHIFT)
+
+/* A sampled request: a slot's object, or NULL (sampling off, size over
+ * GUARD_MAX_BYTES, alignment over a page, every slot of its kind in use)
+ * and the caller allocates as usual.  zero: the object is zeroed. */
 void *guard_alloc(size_t size, size_t align, bool zero, void *caller);
 /* p lies in the guard pool (guard_owns): free it, or report the bad free. */
 void guard_free(const void *p, void *caller);

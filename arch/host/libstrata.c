@@ -477,7 +477,7 @@ static void setup_sample(void)
 	}
 	sample_spec = env;
 	sample_rc = mm_guard_setup(env);
-	if (sample_rc == -2 && host_grow((size_t)4 << 20, (size_t)2 << 20))
+	if (sample_rc == -2 && host_grow((size_t)8 << 20, (size_t)4 << 20))
 		sample_rc = mm_guard_setup(env);    /* the pool needed memory */
 }
 
