@@ -34,6 +34,7 @@
 #define free STRATA_NAME(free)
 #define guard_alloc STRATA_NAME(guard_alloc)
 #define guard_bad_reason STRATA_NAME(guard_bad_reason)
+#define guard_chain_fault STRATA_NAME(guard_chain_fault)
 #define guard_free STRATA_NAME(guard_free)
 #define guard_next_countdown STRATA_NAME(guard_next_countdown)
 #define guard_range STRATA_NAME(guard_range)

@@ -20,6 +20,7 @@
 #undef free
 #undef guard_alloc
 #undef guard_bad_reason
+#undef guard_chain_fault
 #undef guard_free
 #undef guard_next_countdown
 #undef guard_range
