@@ -99,3 +99,44 @@ static void guard_second_free(struct ktest_ctx *t)
 	KT_CHECK(t, last().serial == s0 + 1 && last().kind == MM_BUG_USE_AFTER_FREE,
 		 "write after the second free not reported");
 }
+
+/* Large requests (up to MM_GUARD_LARGE_PAGES pages) get a large slot: the
+ * end against the guard page, the freed slot protected. */
+KTEST_NAMED("debug-guard", large_blocks_are_sampled, guard_large);
+static void guard_large(struct ktest_ctx *t)
+{
+	char *volatile p = sampled(t, 20000);
+	uint64_t s0 = last().serial;
+	p[20000] = 7;
+	struct mm_bug_report r = last();
+	KT_CHECK(t, r.serial == s0 + 1 && r.kind == MM_BUG_GUARD_OVERFLOW && r.ptr == p &&
+			    r.bad == p + 20000 && r.requested == 20000,
+		 "large overflow: kind %s ptr %p bad %p", mm_bug_name(r.kind), r.ptr, r.bad);
+	kfree(p);
+
+	char *volatile q = sampled(t, (size_t)MM_GUARD_LARGE_PAGES * PAGE_SIZE);
+	kfree(q);
+	s0 = last().serial;
+	q[3] = 1;                           /* the first page of the freed slot */
+	r = last();
+	KT_CHECK(t, r.serial == s0 + 1 && r.kind == MM_BUG_USE_AFTER_FREE && r.ptr == q &&
+			    r.bad == q + 3 && r.free_site != NULL,
+		 "large write after free: kind %s bad %p", mm_bug_name(r.kind), r.bad);
+}
+
+/* kmalloc_aligned is sampled with its alignment kept (the block then ends
+ * up to align - 16 bytes before the page end: the canary covers that). */
+KTEST_NAMED("debug-guard", aligned_blocks_are_sampled, guard_aligned);
+static void guard_aligned(struct ktest_ctx *t)
+{
+	uint64_t g0 = guarded();
+	char *volatile p = kmalloc_aligned(100, 256, 0);
+	KT_REQUIRE(t, p && guarded() == g0 + 1, "kmalloc_aligned(100, 256) not sampled");
+	KT_CHECK(t, ((uintptr_t)p & 255) == 0, "%p not 256-byte aligned", (void *)p);
+	uint64_t s0 = last().serial;
+	p[100] = 1;
+	kfree(p);
+	struct mm_bug_report r = last();
+	KT_CHECK(t, r.serial == s0 + 1 && r.kind == MM_BUG_OVERFLOW && r.bad == p + 100,
+		 "aligned overflow: kind %s bad %p", mm_bug_name(r.kind), r.bad);
+}
