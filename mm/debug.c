@@ -17,6 +17,22 @@
  *                 block is really freed; the next dbg_alloc of a marked
  *                 block checks its zeroes (a write after the quarantine)
  *
+ * A large block (a run of pages anyway) is laid out around pages instead:
+ *
+ *   | dbg_hdr ... | ... FD x 16 | CD x n | FD x 0-15 | guard page    |
+ *   ^ header page (read/write)  ^ data   ^ the end, 16-byte aligned, as
+ *                                          near the guard page as it gets
+ *
+ * header_of() finds its header at the start of the page before the data's
+ * first page.  The guard page is protected (mm_platform_protect) while the
+ * block lives, the data pages too while it waits in the quarantine, so an
+ * overflow past the slack, or any read or write after free, faults at the
+ * access: the trap handler asks mm_guard_fault(), which hands faults
+ * outside its pool to dbg_fault() (a callback this file registers), and
+ * that reports it (kind, block, sites) and opens the pages for good.
+ * Without the hook the guard page is one more red zone, checked at free,
+ * and the freed run is poisoned, checked when it leaves the quarantine.
+ *
  * Every finding becomes one struct mm_bug_report, sent to the report sink
  * (mm/report.c): a multi-line report, then strata panics (default) or goes
  * on (",continue", used by the tests, which assert the report's fields).

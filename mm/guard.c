@@ -12,17 +12,22 @@
  * overflow or a use after free that happens often enough is caught in
  * production, with a report naming both call sites.
  *
- * The pool: one 2 MiB block from the PFA, 512 pages, guard pages (G)
+ * The pool: one 4 MiB block from the PFA, 1024 pages, guard pages (G)
  * between data pages (D), all protected through the platform's hook
- * (mm_platform_protect) until a data page is handed out:
+ * (mm_platform_protect) until a slot is handed out.  The first half has
+ * 255 slots of one page; the second 30 slots of 16 pages, for requests
+ * of more than a page (up to 64 KiB; larger ones are not sampled):
  *
  *   page   0    1    2    3    4   ...  509  510  511
  *        | G  | D0 | G  | D1 | G  | ... | D254| G  | G  |
  *                \__ slot 0    \__ slot 1
+ *   page  512  513 ... 528  529  530 ... 546  547  ...  1022  1023
+ *        | G  | D255 x 16  | G  | D256 x 16  | G  ... | G    | G  |
  *
- * A slot's object is placed at the END of its data page (right-aligned,
- * its start still 16-byte aligned), so the first byte past a 16-byte
- * multiple lands in the next guard page and faults:
+ * A slot's object is placed at the END of its data pages (right-aligned,
+ * its start still 16-byte aligned, or at the alignment kmalloc_aligned
+ * asked for, up to a page), so the first byte past a 16-byte multiple
+ * lands in the next guard page and faults:
  *
  *   data page:  | ... stale ... | canary x64 | object (n) | canary <16 | G ...
  *                                            ^ returned              ^ page end
@@ -39,7 +44,9 @@
  * says what happened: a data page of a freed slot is a use after free (a
  * read or a write, if the trap says which), a guard page an overflow of
  * the slot before it (lower half) or an underflow of the slot after it
- * (upper half).  The report goes through the report sink
+ * (upper half).  A fault outside the pool goes on to the callback the
+ * debug layer registers (guard_chain_fault: its large blocks' guard
+ * pages, mm/debug.c), else it is not strata's.  The report goes through the report sink
  * (mm_report_bug), which panics unless told to continue; to continue,
  * the pages concerned are opened for good and the slot is retired, so
  * the access is retried and succeeds, and that object is simply no
@@ -560,7 +567,7 @@ static struct mm_layer guard_layer = {
 	.name = "guard", .level = MM_LOCK_GUARD, .lock = guard_lock_all, .unlock = guard_unlock_all,
 };
 
-/* The pool: a 2 MiB PFA block, every page protected; the slots in the
+/* The pool: a 4 MiB PFA block, every page protected; the slots in the
  * FIFO.  0, or -2 (no memory, or the platform cannot protect). */
 static int pool_create(void)
 {

@@ -29,8 +29,8 @@
  * optionally ",seed=S" (the per-CPU random countdowns start from S, so
  * which allocations are sampled repeats from run to run) and ",continue"
  * (report and go on; the default follows mm_debug_set_panic, which is
- * panic) or ",abort"/",panic".  The guard pool (2 MiB, 255 slots) is
- * taken from the PFA on the first call with N > 0.  Returns 0, -1 for a
+ * panic) or ",abort"/",panic".  The guard pool (4 MiB: 255 one-page
+ * slots, 30 of 16 pages for larger requests) is taken from the PFA on the first call with N > 0.  Returns 0, -1 for a
  * spec not understood, -2 if the platform cannot protect pages or there
  * is no memory for the pool (sampling stays off). */
 int mm_guard_setup(const char *spec);
