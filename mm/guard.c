@@ -456,6 +456,25 @@ int32_t guard_next_countdown(uint64_t *rng, unsigned cpu, bool *sample_now)
 	return (int32_t)(1 + (x >> 11) % (2ull * rate - 1));
 }
 
+/* Slow paths with no countdown of their own (kmem_cache's, whose fast
+ * path is left alone): one shared countdown, drawn like a CPU's. */
+static struct {
+	int32_t left;
+	uint64_t rng;
+} slow_count;
+
+bool guard_sample_slow(void)
+{
+	if (!mm_load(g.rate) || __atomic_sub_fetch(&slow_count.left, 1, __ATOMIC_RELAXED) >= 0)
+		return false;
+	bool now;
+	mm_spin_lock(&g.lock);
+	int32_t n = guard_next_countdown(&slow_count.rng, 0xffffu, &now);
+	mm_store(slow_count.left, n - 1);
+	mm_spin_unlock(&g.lock);
+	return now;
+}
+
 /* ------------------------------------------------------------------ */
 /* faults                                                             */
 /* ------------------------------------------------------------------ */

@@ -35,6 +35,9 @@ static inline bool guard_owns(const void *p)
  * GUARD_MAX_BYTES, alignment over a page, every slot of its kind in use)
  * and the caller allocates as usual.  zero: the object is zeroed. */
 void *guard_alloc(size_t size, size_t align, bool zero, void *caller);
+/* For a slow path with no countdown of its own (kmem_cache_alloc's):
+ * true about one call in N. */
+bool guard_sample_slow(void);
 /* p lies in the guard pool (guard_owns): free it, or report the bad free. */
 void guard_free(const void *p, void *caller);
 /* Bytes asked for, if p is a live guarded object; else 0. */

@@ -38,6 +38,7 @@
 #define guard_free STRATA_NAME(guard_free)
 #define guard_next_countdown STRATA_NAME(guard_next_countdown)
 #define guard_range STRATA_NAME(guard_range)
+#define guard_sample_slow STRATA_NAME(guard_sample_slow)
 #define guard_usable STRATA_NAME(guard_usable)
 #define kcalloc STRATA_NAME(kcalloc)
 #define kcalloc_caller STRATA_NAME(kcalloc_caller)

@@ -24,6 +24,7 @@
 #undef guard_free
 #undef guard_next_countdown
 #undef guard_range
+#undef guard_sample_slow
 #undef guard_usable
 #undef kcalloc
 #undef kcalloc_caller
