@@ -373,7 +373,7 @@ static void check_zeroed(struct dbg_hdr *h, size_t raw, size_t size, void *calle
 }
 
 /* A large block going into the quarantine: data pages protected too, so
- * any access faults (mm_debug_fault reports it); without the platform's
+ * any access faults (dbg_fault reports it); without the platform's
  * hook it stays poisoned, checked when it leaves. */
 static void protect_freed(struct dbg_hdr *h)
 {
@@ -455,6 +455,18 @@ static bool is_live(const struct dbg_hdr *h)
 
 static bool is_dead(const struct dbg_hdr *h);
 
+/* The header's layout words agree with p and the raw block: a small
+ * block's data right after its header, a large one's in the pages after
+ * its header page, its span inside the run.  Else the header was
+ * overwritten (or is no header). */
+static bool layout_ok(struct dbg_hdr *h, const void *p, size_t raw)
+{
+	if (!(h->off & DBG_F_LARGE))
+		return h->off == DBG_PREFIX && h->size <= raw - DBG_PREFIX;
+	return data_of(h) == p && (h->off & ~DBG_F_MASK) >= PAGE_SIZE &&
+	       large_span(h->size) <= raw;
+}
+
 /* A large block's header: at the start of the run, the page before the
  * one holding p (its data start within its first data page). */
 static struct dbg_hdr *large_header_of(const void *p, size_t *raw)
@@ -465,7 +477,7 @@ static struct dbg_hdr *large_header_of(const void *p, size_t *raw)
 	struct dbg_hdr *h = (struct dbg_hdr *)(page - PAGE_SIZE);
 	*raw = km_block_size_quiet(h);
 	if (*raw <= KMALLOC_SMALL_MAX || !(is_live(h) || is_dead(h)) ||
-	    !(h->off & DBG_F_LARGE) || data_of(h) != p || large_span(h->size) > *raw)
+	    !(h->off & DBG_F_LARGE) || !layout_ok(h, p, *raw))
 		return NULL;
 	return h;
 }
@@ -506,8 +518,7 @@ static enum km_dbg_free dbg_free(const void *p, void *caller)
 		mm_spin_unlock(&dbg.lock);
 		return plain_free(p);
 	}
-	if (!(h->off & DBG_F_LARGE) && ((h->off != DBG_PREFIX || h->size > raw - DBG_PREFIX))) {
-		/* header overwritten (a large block's was checked by header_of) */
+	if (!layout_ok(h, p, raw)) {   /* header overwritten */
 		r.kind = MM_BUG_UNDERFLOW;
 		r.bad = &h->size;
 		mm_report_bug(&r);
@@ -526,6 +537,7 @@ static enum km_dbg_free dbg_free(const void *p, void *caller)
 			mm_fill(data_of(h), h->size, MM_POISON_DEAD);
 	}
 	if (km_debug_on & MM_DBG_QUARANTINE) {
+		h->off &= ~DBG_F_OPENED;     /* a fault of the live block: past now */
 		protect_freed(h);
 		quarantine(h);
 		mm_spin_unlock(&dbg.lock);
