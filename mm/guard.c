@@ -12,17 +12,22 @@
  * overflow or a use after free that happens often enough is caught in
  * production, with a report naming both call sites.
  *
- * The pool: one 2 MiB block from the PFA, 512 pages, guard pages (G)
+ * The pool: one 4 MiB block from the PFA, 1024 pages, guard pages (G)
  * between data pages (D), all protected through the platform's hook
- * (mm_platform_protect) until a data page is handed out:
+ * (mm_platform_protect) until a slot is handed out.  The first half has
+ * 255 slots of one page; the second 30 slots of 16 pages, for requests
+ * of more than a page (up to 64 KiB; larger ones are not sampled):
  *
  *   page   0    1    2    3    4   ...  509  510  511
  *        | G  | D0 | G  | D1 | G  | ... | D254| G  | G  |
  *                \__ slot 0    \__ slot 1
+ *   page  512  513 ... 528  529  530 ... 546  547  ...  1022  1023
+ *        | G  | D255 x 16  | G  | D256 x 16  | G  ... | G    | G  |
  *
- * A slot's object is placed at the END of its data page (right-aligned,
- * its start still 16-byte aligned), so the first byte past a 16-byte
- * multiple lands in the next guard page and faults:
+ * A slot's object is placed at the END of its data pages (right-aligned,
+ * its start still 16-byte aligned, or at the alignment kmalloc_aligned
+ * asked for, up to a page), so the first byte past a 16-byte multiple
+ * lands in the next guard page and faults:
  *
  *   data page:  | ... stale ... | canary x64 | object (n) | canary <16 | G ...
  *                                            ^ returned              ^ page end
@@ -39,7 +44,9 @@
  * says what happened: a data page of a freed slot is a use after free (a
  * read or a write, if the trap says which), a guard page an overflow of
  * the slot before it (lower half) or an underflow of the slot after it
- * (upper half).  The report goes through the report sink
+ * (upper half).  A fault outside the pool goes on to the callback the
+ * debug layer registers (guard_chain_fault: its large blocks' guard
+ * pages, mm/debug.c), else it is not strata's.  The report goes through the report sink
  * (mm_report_bug), which panics unless told to continue; to continue,
  * the pages concerned are opened for good and the slot is retired, so
  * the access is retried and succeeds, and that object is simply no
@@ -66,8 +73,11 @@
 #include "report.h"
 #include "util.h"
 
-#define POOL_ORDER    9                      /* 2 MiB: 512 pages */
+#define POOL_ORDER    10                     /* 4 MiB: 1024 pages */
 #define POOL_PAGES    (1u << POOL_ORDER)
+#define SMALL_PAGES   512u                   /* the first half: one-page slots */
+#define BIG_PAGES     MM_GUARD_LARGE_PAGES   /* data pages of a large slot */
+#define NSLOTS        (MM_GUARD_SLOTS + MM_GUARD_LARGE_SLOTS)
 #define SLOT_NONE     0xffffu
 #define CANARY        0xFB
 #define CANARY_BEFORE 64                     /* bytes before the object */
@@ -76,7 +86,9 @@
 						* README, Worst case) */
 #define RATE_MAX      (1u << 30)
 
-_Static_assert(2 * MM_GUARD_SLOTS + 1 < POOL_PAGES, "slots fit the pool");
+_Static_assert(2 * MM_GUARD_SLOTS + 1 < SMALL_PAGES, "small slots fit the first half");
+_Static_assert(SMALL_PAGES + MM_GUARD_LARGE_SLOTS * (BIG_PAGES + 1) + 1 <= POOL_PAGES,
+	       "large slots fit the second half");
 
 enum slot_state { SLOT_UNUSED, SLOT_LIVE, SLOT_FREED, SLOT_RETIRED };
 
@@ -89,17 +101,23 @@ struct guard_slot {
 	bool broken;              /* a fault opened its pages: retire on free */
 };
 
+/* FIFO of slots: UNUSED first, then FREED, oldest first. */
+struct fifo {
+	uint16_t head, tail;
+};
+
 struct guard_range guard_range;
 
 static struct {
 	mm_spinlock_t lock;
 	unsigned rate;            /* N; 0: off (read without the lock) */
 	uint64_t seed;
-	uint16_t head, tail;      /* FIFO: UNUSED first, then FREED, oldest first */
+	struct fifo small, big;   /* slots to hand out, of one page / of BIG_PAGES */
 	uint64_t open[POOL_PAGES / 64];   /* pages opened after a fault */
-	struct guard_slot slot[MM_GUARD_SLOTS];
+	struct guard_slot slot[NSLOTS];
 	uint64_t sampled, guarded, no_slot, live, faults;
-} g = { .lock = MM_SPINLOCK_INIT_LEVEL(MM_LOCK_GUARD), .head = SLOT_NONE, .tail = SLOT_NONE };
+} g = { .lock = MM_SPINLOCK_INIT_LEVEL(MM_LOCK_GUARD), .small = { SLOT_NONE, SLOT_NONE },
+	.big = { SLOT_NONE, SLOT_NONE } };
 
 /* ------------------------------------------------------------------ */
 /* pages and slots                                                    */
@@ -110,14 +128,69 @@ static uintptr_t page_addr(unsigned pg)
 	return guard_range.base + ((uintptr_t)pg << PAGE_SHIFT);
 }
 
+static bool is_big(unsigned i)
+{
+	return i >= MM_GUARD_SLOTS;
+}
+
+/* Slot i's first data page: 2i + 1 in the first half; in the second,
+ * a guard page then BIG_PAGES data pages per slot. */
+static unsigned first_page(unsigned i)
+{
+	return is_big(i) ? SMALL_PAGES + (i - MM_GUARD_SLOTS) * (BIG_PAGES + 1) + 1 : 2 * i + 1;
+}
+
+static unsigned slot_pages(unsigned i)
+{
+	return is_big(i) ? BIG_PAGES : 1;
+}
+
 static uintptr_t data_page(unsigned i)
 {
-	return page_addr(2 * i + 1);
+	return page_addr(first_page(i));
+}
+
+static uintptr_t data_end(unsigned i)
+{
+	return data_page(i) + ((uintptr_t)slot_pages(i) << PAGE_SHIFT);
+}
+
+/* The slot whose data pages hold page pg, or SLOT_NONE (a guard page). */
+static unsigned slot_at_page(unsigned pg)
+{
+	if (pg < SMALL_PAGES)
+		return (pg & 1) && pg / 2 < MM_GUARD_SLOTS ? pg / 2 : SLOT_NONE;
+	unsigned q = pg - SMALL_PAGES, j = q / (BIG_PAGES + 1);
+	return q % (BIG_PAGES + 1) && j < MM_GUARD_LARGE_SLOTS ? MM_GUARD_SLOTS + j : SLOT_NONE;
+}
+
+/* The slots just before and just after guard page pg (SLOT_NONE: none). */
+static void slots_beside(unsigned pg, unsigned *before, unsigned *after)
+{
+	unsigned j, base, n;
+	if (pg < SMALL_PAGES) {
+		j = pg / 2, base = 0, n = MM_GUARD_SLOTS;
+	} else {
+		j = (pg - SMALL_PAGES) / (BIG_PAGES + 1), base = MM_GUARD_SLOTS, n = MM_GUARD_LARGE_SLOTS;
+	}
+	*before = j > 0 && j - 1 < n ? base + j - 1 : SLOT_NONE;
+	*after = j < n ? base + j : SLOT_NONE;
+}
+
+static struct fifo *fifo_of(unsigned i)
+{
+	return is_big(i) ? &g.big : &g.small;
 }
 
 static int protect_page(uintptr_t page, int prot)
 {
 	return mm_platform_protect((void *)page, PAGE_SIZE, prot);
+}
+
+/* Slot i's data pages. */
+static int protect_data(unsigned i, int prot)
+{
+	return mm_platform_protect((void *)data_page(i), (size_t)slot_pages(i) << PAGE_SHIFT, prot);
 }
 
 /* Open page pg for good (after a fault): read/write, remembered. */
@@ -134,48 +207,48 @@ static bool page_is_open(unsigned pg)
 
 static void fifo_push(unsigned i)
 {
+	struct fifo *f = fifo_of(i);
 	g.slot[i].next = SLOT_NONE;
-	if (g.tail == SLOT_NONE)
-		g.head = (uint16_t)i;
+	if (f->tail == SLOT_NONE)
+		f->head = (uint16_t)i;
 	else
-		g.slot[g.tail].next = (uint16_t)i;
-	g.tail = (uint16_t)i;
+		g.slot[f->tail].next = (uint16_t)i;
+	f->tail = (uint16_t)i;
 }
 
-static unsigned fifo_pop(void)
+static unsigned fifo_pop(struct fifo *f)
 {
-	unsigned i = g.head;
+	unsigned i = f->head;
 	if (i != SLOT_NONE) {
-		g.head = g.slot[i].next;
-		if (g.head == SLOT_NONE)
-			g.tail = SLOT_NONE;
+		f->head = g.slot[i].next;
+		if (f->head == SLOT_NONE)
+			f->tail = SLOT_NONE;
 	}
 	return i;
 }
 
 static void fifo_remove(unsigned i)
 {
+	struct fifo *f = fifo_of(i);
 	unsigned prev = SLOT_NONE;
-	for (unsigned j = g.head; j != SLOT_NONE; prev = j, j = g.slot[j].next) {
+	for (unsigned j = f->head; j != SLOT_NONE; prev = j, j = g.slot[j].next) {
 		if (j != i)
 			continue;
 		if (prev == SLOT_NONE)
-			g.head = g.slot[j].next;
+			f->head = g.slot[j].next;
 		else
 			g.slot[prev].next = g.slot[j].next;
-		if (g.tail == j)
-			g.tail = (uint16_t)prev;
+		if (f->tail == j)
+			f->tail = (uint16_t)prev;
 		return;
 	}
 }
 
-/* The slot whose data page holds address a, or NULL (a guard page). */
+/* The slot whose data pages hold address a, or NULL (a guard page). */
 static struct guard_slot *slot_of_data(uintptr_t a)
 {
-	unsigned pg = (unsigned)((a - guard_range.base) >> PAGE_SHIFT);
-	if (!(pg & 1) || pg / 2 >= MM_GUARD_SLOTS)
-		return NULL;
-	return &g.slot[pg / 2];
+	unsigned i = slot_at_page((unsigned)((a - guard_range.base) >> PAGE_SHIFT));
+	return i == SLOT_NONE ? NULL : &g.slot[i];
 }
 
 static unsigned slot_index(const struct guard_slot *s)
@@ -196,8 +269,9 @@ static const char *const state_name[] = {
  * read/write while a report dumps bytes near them, then none again. */
 static void neighbours(unsigned i, int prot)
 {
+	unsigned before = first_page(i) - 1, after = first_page(i) + slot_pages(i);
 	mm_spin_lock(&g.lock);
-	for (unsigned pg = 2 * i; pg <= 2 * i + 2; pg += 2)
+	for (unsigned pg = before; pg <= after; pg += after - before)
 		if (!page_is_open(pg))
 			protect_page(page_addr(pg), prot);
 	mm_spin_unlock(&g.lock);
@@ -211,7 +285,7 @@ static void report_slot(enum mm_bug_kind kind, const struct guard_slot *s, const
 {
 	struct mm_bug_report r = {
 		.kind = kind, .ptr = ptr, .bad = bad, .requested = s->size,
-		.block_size = (size_t)(data_page(slot_index(s)) + PAGE_SIZE - s->obj),
+		.block_size = (size_t)(data_end(slot_index(s)) - s->obj),
 		.alloc_site = s->alloc_site, .free_site = s->free_site, .caller = caller,
 	};
 	neighbours(slot_index(s), MM_PROT_RW);
@@ -238,13 +312,13 @@ static void bad_free(const void *p, struct guard_slot *s, void *caller)
 	mm_spin_lock(&g.lock);
 	bool reprotect = s->state == SLOT_FREED;
 	if (reprotect)
-		protect_page(data_page(slot_index(s)), MM_PROT_RW);   /* for the dump */
+		protect_data(slot_index(s), MM_PROT_RW);   /* for the dump */
 	mm_spin_unlock(&g.lock);
 	report_slot(dbl ? MM_BUG_DOUBLE_FREE : MM_BUG_INVALID_FREE, s, dbl ? p : (void *)s->obj,
 		    NULL, caller);
 	mm_spin_lock(&g.lock);
 	if (reprotect && s->state == SLOT_FREED)
-		protect_page(data_page(slot_index(s)), MM_PROT_NONE);
+		protect_data(slot_index(s), MM_PROT_NONE);
 	mm_spin_unlock(&g.lock);
 }
 
@@ -258,7 +332,7 @@ static void check_canary(const struct guard_slot *s, void *caller)
 
 	if (bad)
 		report_slot(MM_BUG_UNDERFLOW, s, (void *)s->obj, bad, caller);
-	bad = mm_first_not((const void *)end, page + PAGE_SIZE - end, CANARY);
+	bad = mm_first_not((const void *)end, data_end(slot_index(s)) - end, CANARY);
 	if (bad)
 		report_slot(MM_BUG_OVERFLOW, s, (void *)s->obj, bad, caller);
 }
@@ -274,7 +348,7 @@ static void fill_canary(const struct guard_slot *s)
 	uintptr_t end = s->obj + s->size;
 
 	mm_fill((void *)lo, s->obj - lo, CANARY);
-	mm_fill((void *)end, page + PAGE_SIZE - end, CANARY);
+	mm_fill((void *)end, data_end(slot_index(s)) - end, CANARY);
 }
 
 void *guard_alloc(size_t size, size_t align, bool zero, void *caller)
@@ -284,22 +358,22 @@ void *guard_alloc(size_t size, size_t align, bool zero, void *caller)
 	if (!mm_load(g.rate))
 		return NULL;
 	__atomic_add_fetch(&g.sampled, 1, __ATOMIC_RELAXED);
-	if (!mm_load(guard_range.bytes) || n > PAGE_SIZE || align > PAGE_SIZE)
+	if (!mm_load(guard_range.bytes) || n > GUARD_MAX_BYTES || align > PAGE_SIZE)
 		return NULL;
 	mm_spin_lock(&g.lock);
-	unsigned i = fifo_pop();
+	unsigned i = fifo_pop(n > PAGE_SIZE ? &g.big : &g.small);
 	if (i == SLOT_NONE) {
 		g.no_slot++;
 		mm_spin_unlock(&g.lock);
 		return NULL;
 	}
 	struct guard_slot *s = &g.slot[i];
-	if (protect_page(data_page(i), MM_PROT_RW) != 0) {
+	if (protect_data(i, MM_PROT_RW) != 0) {
 		s->state = SLOT_RETIRED;
 		mm_spin_unlock(&g.lock);
 		return NULL;
 	}
-	s->obj = (data_page(i) + PAGE_SIZE - n) & ~(uintptr_t)(align - 1);
+	s->obj = (data_end(i) - n) & ~(uintptr_t)(align - 1);
 	s->size = n;
 	s->alloc_site = caller;
 	s->free_site = NULL;
@@ -333,7 +407,7 @@ void guard_free(const void *p, void *caller)
 	if (s->broken)
 		s->state = SLOT_RETIRED;      /* its guard page is open: never reused */
 	if (s->state == SLOT_FREED) {
-		if (protect_page(data_page(slot_index(s)), MM_PROT_NONE) == 0)
+		if (protect_data(slot_index(s), MM_PROT_NONE) == 0)
 			fifo_push(slot_index(s));
 		else
 			s->state = SLOT_RETIRED;
@@ -385,6 +459,25 @@ int32_t guard_next_countdown(uint64_t *rng, unsigned cpu, bool *sample_now)
 	return (int32_t)(1 + (x >> 11) % (2ull * rate - 1));
 }
 
+/* Slow paths with no countdown of their own (kmem_cache's, whose fast
+ * path is left alone): one shared countdown, drawn like a CPU's. */
+static struct {
+	int32_t left;
+	uint64_t rng;
+} slow_count;
+
+bool guard_sample_slow(void)
+{
+	if (!mm_load(g.rate) || __atomic_sub_fetch(&slow_count.left, 1, __ATOMIC_RELAXED) >= 0)
+		return false;
+	bool now;
+	mm_spin_lock(&g.lock);
+	int32_t n = guard_next_countdown(&slow_count.rng, 0xffffu, &now);
+	mm_store(slow_count.left, n - 1);
+	mm_spin_unlock(&g.lock);
+	return now;
+}
+
 /* ------------------------------------------------------------------ */
 /* faults                                                             */
 /* ------------------------------------------------------------------ */
@@ -397,17 +490,19 @@ struct fault {
 /* Which object and what kind of bug a fault at a (page pg) is. */
 static void classify(uintptr_t a, unsigned pg, int access, struct fault *f)
 {
-	if (pg & 1) {                                   /* a data page */
-		f->s = &g.slot[pg / 2];
+	unsigned i = slot_at_page(pg), before, after;
+	if (i != SLOT_NONE) {                           /* a data page */
+		f->s = &g.slot[i];
 		f->kind = access == MM_ACCESS_READ ? MM_BUG_READ_AFTER_FREE : MM_BUG_USE_AFTER_FREE;
 		return;
 	}
+	slots_beside(pg, &before, &after);
 	bool low = (a & (PAGE_SIZE - 1)) < PAGE_SIZE / 2;
-	if ((low && pg > 0) || pg / 2 >= MM_GUARD_SLOTS) {  /* after slot pg/2 - 1 */
-		f->s = &g.slot[pg / 2 - 1];
+	if (before != SLOT_NONE && (low || after == SLOT_NONE)) {   /* after slot `before` */
+		f->s = &g.slot[before];
 		f->kind = MM_BUG_GUARD_OVERFLOW;
-	} else {                                        /* before slot pg/2 */
-		f->s = &g.slot[pg / 2];
+	} else {                                        /* before slot `after` */
+		f->s = &g.slot[after];
 		f->kind = MM_BUG_GUARD_UNDERFLOW;
 	}
 }
@@ -419,7 +514,8 @@ static void retire_for_fault(struct guard_slot *s, unsigned pg)
 	unsigned i = slot_index(s);
 
 	open_page(pg);
-	open_page(2 * i + 1);
+	for (unsigned k = 0; k < slot_pages(i); k++)
+		open_page(first_page(i) + k);
 	if (s->state == SLOT_FREED || s->state == SLOT_UNUSED)
 		fifo_remove(i);
 	if (s->state != SLOT_LIVE)
@@ -433,16 +529,26 @@ static const char *access_name(int access)
 	return access == MM_ACCESS_READ ? "read" : access == MM_ACCESS_WRITE ? "write" : "access";
 }
 
+static guard_fault_fn chained_fault;
+
+void guard_chain_fault(guard_fault_fn fn)
+{
+	mm_store(chained_fault, fn);
+}
+
 bool mm_guard_fault(const void *addr, int access, void *pc)
 {
 	uintptr_t a = (uintptr_t)addr;
 
-	if (!guard_owns(addr))
-		return false;
+	if (!guard_owns(addr)) {
+		guard_fault_fn fn = mm_load(chained_fault);
+		return fn && fn(addr, access, pc);
+	}
 	unsigned pg = (unsigned)((a - guard_range.base) >> PAGE_SHIFT);
 	struct fault f;
 	mm_spin_lock(&g.lock);
-	if (page_is_open(pg) || ((pg & 1) && g.slot[pg / 2].state == SLOT_LIVE)) {
+	unsigned at = slot_at_page(pg);
+	if (page_is_open(pg) || (at != SLOT_NONE && g.slot[at].state == SLOT_LIVE)) {
 		mm_spin_unlock(&g.lock);
 		return true;            /* already open: a stale TLB entry, retry */
 	}
@@ -483,7 +589,7 @@ static struct mm_layer guard_layer = {
 	.name = "guard", .level = MM_LOCK_GUARD, .lock = guard_lock_all, .unlock = guard_unlock_all,
 };
 
-/* The pool: a 2 MiB PFA block, every page protected; the slots in the
+/* The pool: a 4 MiB PFA block, every page protected; the slots in the
  * FIFO.  0, or -2 (no memory, or the platform cannot protect). */
 static int pool_create(void)
 {
@@ -496,7 +602,7 @@ static int pool_create(void)
 		pfa_free(pa, POOL_ORDER);
 		return -2;
 	}
-	for (unsigned i = 0; i < MM_GUARD_SLOTS; i++) {
+	for (unsigned i = 0; i < NSLOTS; i++) {
 		g.slot[i] = (struct guard_slot){ .state = SLOT_UNUSED };
 		fifo_push(i);
 	}

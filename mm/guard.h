@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <strata/guard.h>
 #include <strata/kmalloc.h>
+#include <strata/pfa.h>
 
 /* The guard pool, [base, base + bytes); bytes == 0 until set up.  Written
  * once (bytes last, release), read without a lock. */
@@ -26,10 +27,17 @@ static inline bool guard_owns(const void *p)
 								   __ATOMIC_ACQUIRE);
 }
 
-/* A sampled request: a slot's object, or NULL (sampling off, size over a
- * page, every slot in use) and the caller allocates as usual.  zero: the
- * object is zeroed. */
+/* The largest request a slot takes: a page, or MM_GUARD_LARGE_PAGES in
+ * one of the large slots. */
+#define GUARD_MAX_BYTES ((size_t)MM_GUARD_LARGE_PAGES << PAGE_SHIFT)
+
+/* A sampled request: a slot's object, or NULL (sampling off, size over
+ * GUARD_MAX_BYTES, alignment over a page, every slot of its kind in use)
+ * and the caller allocates as usual.  zero: the object is zeroed. */
 void *guard_alloc(size_t size, size_t align, bool zero, void *caller);
+/* For a slow path with no countdown of its own (kmem_cache_alloc's):
+ * true about one call in N. */
+bool guard_sample_slow(void);
 /* p lies in the guard pool (guard_owns): free it, or report the bad free. */
 void guard_free(const void *p, void *caller);
 /* Bytes asked for, if p is a live guarded object; else 0. */
@@ -43,5 +51,10 @@ enum kmalloc_report_kind guard_bad_reason(const void *p);
  * asks again.  *sample_now: the countdown that ran out was a real one
  * (not the CPU's first, unseeded one), so this allocation is sampled. */
 int32_t guard_next_countdown(uint64_t *rng, unsigned cpu, bool *sample_now);
+
+/* The debug layer's fault handler (mm/debug.c): mm_guard_fault() asks it
+ * about every fault outside the guard pool (a callback: debug is above). */
+typedef bool (*guard_fault_fn)(const void *addr, int access, void *pc);
+void guard_chain_fault(guard_fault_fn fn);
 
 #endif

@@ -322,7 +322,7 @@ km_alloc(size_t size, unsigned flags, void *caller)
 {
 	if (mm_unlikely(km_debug_on))
 		return km_alloc_hooked(size, flags, caller);
-	if (MM_SAMPLING && size <= PAGE_SIZE && sample_tick()) {
+	if (MM_SAMPLING && size <= GUARD_MAX_BYTES && sample_tick()) {
 		void *p = guard_alloc(size, KMALLOC_MIN_ALIGN, flags & KM_ZERO, caller);
 		if (p)
 			return p;
@@ -469,10 +469,14 @@ void *kmalloc_aligned_caller(size_t size, size_t align, unsigned flags, void *ca
 	}
 	if (align <= KMALLOC_MIN_ALIGN)
 		return km_alloc(size, flags, caller);
-	/* larger alignments: plain blocks, also in debug mode (debug.h) */
+	/* larger alignments: plain blocks, also in debug mode (debug.h); a
+	 * sampled one (no debug mode) a guarded slot, aligned in it */
 	void *p = NULL;
+	if (!(km_debug_on & MM_DBG_ALL) && size <= GUARD_MAX_BYTES && align <= PAGE_SIZE &&
+	    sample_tick())
+		p = guard_alloc(size, align, flags & KM_ZERO, caller);
 	unsigned c = aligned_class(size, align);
-	if (c < pools.nclasses)
+	if (!p && c < pools.nclasses)
 		p = alloc_class(c, size, flags, caller);
 	if (!p)
 		p = alloc_large(size, align, flags, caller);

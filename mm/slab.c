@@ -65,6 +65,7 @@
 #include <strata/pfa.h>
 #include <strata/platform.h>
 
+#include "guard.h"
 #include "layer.h"
 #include "list.h"
 #include "lock_order.h"
@@ -668,10 +669,23 @@ long kmem_cache_destroy(struct kmem_cache *c)
 /* alloc / free                                                       */
 /* ------------------------------------------------------------------ */
 
+/* A sampled object (mm/guard.c): a guarded slot, constructed (each
+ * time: the slot is not kept constructed as a slab's is). */
+static void *cache_alloc_sampled(struct kmem_cache *c, unsigned flags, void *caller)
+{
+	size_t align = c->stride & -c->stride;       /* the cache's alignment divides it */
+	void *obj = guard_alloc(c->size, align < 16 ? 16 : align, flags & KM_ZERO, caller);
+	if (obj && c->ctor && !(flags & KM_ZERO))
+		c->ctor(obj);
+	return obj;
+}
+
 static __attribute__((noinline)) void *cache_alloc_slow(struct kmem_cache *c, unsigned flags,
 							void *caller)
 {
 	void *obj = NULL;
+	if (!c->dbg && guard_sample_slow() && (obj = cache_alloc_sampled(c, flags, caller)))
+		return obj;
 	unsigned long irq = mm_irq_save();
 	unsigned cpu = c->percpu ? mm_cpu_id() : MM_CPU_NONE;
 
@@ -722,6 +736,10 @@ static __attribute__((noinline)) int cache_free_slow(struct kmem_cache *c, void 
 {
 	enum kmalloc_report_kind why = KM_REPORT_NONE;
 	unsigned i;
+	if (guard_owns(obj)) {          /* a sampled object */
+		guard_free(obj, caller);
+		return 0;
+	}
 	struct kmem_slab *s = slab_of(c, obj, &why, &i);
 
 	if (!s) {

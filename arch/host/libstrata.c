@@ -419,6 +419,8 @@ static bool word_is(const char *s, size_t n, const char *w)
 	return strlen(w) == n && memcmp(s, w, n) == 0;
 }
 
+static void install_segv_handler(void);
+
 static void setup_debug(const char *env)
 {
 	char letters[32] = "";
@@ -441,8 +443,10 @@ static void setup_debug(const char *env)
 		debug = mm_debug_setup(letters) == 0;
 		if (!debug)
 			fprintf(stderr, "strata: STRATA_DEBUG=%s: not understood\n", env);
-		else
+		else {
 			atexit(check_at_exit);
+			install_segv_handler();
+		}
 	}
 	mm_debug_set_panic(!cont);
 	/* in debug mode every bad pointer is also a bug report, which stops
@@ -473,7 +477,7 @@ static void setup_sample(void)
 	}
 	sample_spec = env;
 	sample_rc = mm_guard_setup(env);
-	if (sample_rc == -2 && host_grow((size_t)4 << 20, (size_t)2 << 20))
+	if (sample_rc == -2 && host_grow((size_t)8 << 20, (size_t)4 << 20))
 		sample_rc = mm_guard_setup(env);    /* the pool needed memory */
 }
 
@@ -507,6 +511,20 @@ static void segv_handler(int sig, siginfo_t *si, void *ucv)
 	}
 }
 
+/* Once: sampling on, or debug mode (a large debug block's guard page, a
+ * quarantined large block's pages: mm/debug.c). */
+static void install_segv_handler(void)
+{
+	static bool installed;
+	if (installed)
+		return;
+	installed = true;
+	struct sigaction sa = { .sa_sigaction = segv_handler,
+				.sa_flags = SA_SIGINFO | SA_ONSTACK };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, &old_segv);
+}
+
 static void sample_report(void)
 {
 	if (sample_rc == -1)
@@ -519,12 +537,8 @@ static void sample_report(void)
 	mm_guard_setup(sample_spec);     /* again: its outcome over STRATA_DEBUG's */
 	struct mm_guard_stats st;
 	mm_guard_get_stats(&st);
-	if (!st.rate)
-		return;
-	struct sigaction sa = { .sa_sigaction = segv_handler,
-				.sa_flags = SA_SIGINFO | SA_ONSTACK };
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGSEGV, &sa, &old_segv);
+	if (st.rate)
+		install_segv_handler();
 }
 
 /* STRATA_FAULT=pfa:every=7 (strata/fault.h; libstrata-faults.so only) */

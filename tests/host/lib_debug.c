@@ -192,6 +192,57 @@ static void overflow8_large(void)
 	free(p);
 }
 
+/* ---- large blocks (runs of pages): data against a guard page, freed
+ * runs protected in the quarantine; "accessed" after the bad access
+ * shows whether the program got past it ---- */
+
+static void overflow1_large_slack(void)
+{
+	char *p = malloc(100001);  /* 15 bytes of slack before the guard page */
+	sink = p;
+	p[100001] = 1;
+	fprintf(stderr, "accessed\n");
+	free(p);
+}
+
+static void overflow8_large_slack(void)
+{
+	char *p = malloc(100004);  /* 12 bytes of slack */
+	sink = p;
+	memset(p + 100004, 1, 8);
+	fprintf(stderr, "accessed\n");
+	free(p);
+}
+
+/* two runs one after the other: the first one's overflow faults, it does
+ * not land in the second */
+static void overflow_large_neighbours(void)
+{
+	char *p = malloc(3 * 4096), *q = malloc(3 * 4096);
+	sink = q;
+	p[3 * 4096 + 7] = 1;
+	fprintf(stderr, "accessed\n");
+	free(p);
+	free(q);
+}
+
+static void read_after_free_large(void)
+{
+	char *p = malloc(100000);
+	p[70000] = 5;
+	free(p);
+	fprintf(stderr, "read %d\n", ((volatile char *)p)[70000]);
+	fprintf(stderr, "accessed\n");
+}
+
+static void write_after_free_large_now(void)
+{
+	char *p = malloc(100000);
+	free(p);
+	p[5] = 1;
+	fprintf(stderr, "accessed\n");
+}
+
 /* 8 MiB: more than the quarantine's 4 MiB, waits in it all the same */
 static void write_after_free_huge(void)
 {
@@ -237,6 +288,11 @@ static const struct lib_case bugs[] = {
 	{ "realloc_after_free", realloc_after_free }, { "free_in_heap_span", free_in_heap_span },
 	{ "overflow8_small", overflow8_small },     { "overflow8_large", overflow8_large },
 	{ "write_after_free_huge", write_after_free_huge },
+	{ "overflow1_large_slack", overflow1_large_slack },
+	{ "overflow8_large_slack", overflow8_large_slack },
+	{ "overflow_large_neighbours", overflow_large_neighbours },
+	{ "read_after_free_large", read_after_free_large },
+	{ "write_after_free_large_now", write_after_free_large_now },
 	{ "fresh_blocks_zero", fresh_blocks_zero }, { "write_after_free_reuse", write_after_free_reuse },
 	{ "double_free_small", double_free_small }, { "double_free_large", double_free_large },
 	{ "interior_free", interior_free },         { "stack_free", stack_free },
@@ -316,9 +372,18 @@ TEST(write_after_free_found_by_debug_mode)
 	expect_debug_class("write_after_free", "BUG: use after free (write to a freed block)");
 }
 
+/* A large block's end is against its guard page: the first byte past a
+ * size that is a multiple of 16 faults at once. */
+#define GUARD_HIT "BUG: buffer overflow (guard page after the block touched)"
+
 TEST(overflow_large_found_by_debug_mode)
 {
-	expect_debug_class("overflow_large", "BUG: buffer overflow (red zone after the block damaged)");
+	expect_debug_class("overflow_large", GUARD_HIT);
+	expect("overflow_large", "all", "strata: guard page fault: write of ", true);
+	CHECK(strstr(out, "offset 100000 of the 100000-byte debug block at ") &&
+	      strstr(out, "(in use)"), "fault line does not name the block:\n%s", out);
+	expect_site_in_case("overflow_large", "allocated at ", 256);
+	expect_site_in_case("overflow_large", "found by the call from ", 256);
 }
 
 TEST(write_after_free_large_found_by_debug_mode)
@@ -394,7 +459,57 @@ TEST(bad_realloc_and_usable_size_get_the_debug_policy)
 TEST(overflow8_found_by_debug_mode)
 {
 	expect_debug_class("overflow8_small", "BUG: buffer overflow (red zone after the block damaged)");
-	expect_debug_class("overflow8_large", "BUG: buffer overflow (red zone after the block damaged)");
+	expect_debug_class("overflow8_large", GUARD_HIT);
+}
+
+/* The few bytes of slack before the guard page are red zone, checked on
+ * free: the bad write itself goes through ("accessed"), free reports. */
+TEST(overflow_into_large_slack_found_at_free)
+{
+	static const char *const cases[] = { "overflow1_large_slack", "overflow8_large_slack" };
+	for (unsigned i = 0; i < 2; i++) {
+		expect_debug_class(cases[i], "BUG: buffer overflow (red zone after the block damaged)");
+		expect(cases[i], "all", "accessed\n", true);
+	}
+	CHECK(strstr(out, "(data offset 100004)"), "first damaged byte not named:\n%s", out);
+}
+
+/* Two large runs never touch unguarded: an overflow of the first stops
+ * at its guard page, at the access. */
+TEST(adjacent_large_runs_are_guarded)
+{
+	expect_debug_class("overflow_large_neighbours", GUARD_HIT);
+	expect("overflow_large_neighbours", "all", "offset 12295 of the 12288-byte", true);
+	CHECK(!strstr(out, "accessed"), "went past the overflow:\n%s", out);
+}
+
+/* A freed large block waits protected in the quarantine: a read or a
+ * write after free faults at the access (not at exit), naming the block
+ * and both call sites; continue retries the access and goes on. */
+static void expect_large_use_after_free(const char *name, const char *text, const char *access)
+{
+	expect_debug_class(name, text);
+	CHECK(strstr(out, "accessed\n") && strstr(out, text) < strstr(out, "accessed\n"),
+	      "%s: not reported at the access:\n%s", name, out);
+	expect(name, "all", text, true);
+	CHECK(!strstr(out, "accessed"), "%s: went past the access:\n%s", name, out);
+	CHECK(strstr(out, access) && strstr(out, "-byte debug block at ") &&
+	      strstr(out, "(freed, in the quarantine)"), "%s: fault line:\n%s", name, out);
+	expect_site_in_case(name, "allocated at ", 256);
+	expect_site_in_case(name, "freed at ", 256);
+	expect_site_in_case(name, "found by the call from ", 256);
+}
+
+TEST(read_after_free_large_faults_in_debug_mode)
+{
+	expect_large_use_after_free("read_after_free_large",
+				    "BUG: use after free (read of a freed block)", "fault: read of ");
+}
+
+TEST(write_after_free_large_faults_in_debug_mode)
+{
+	expect_large_use_after_free("write_after_free_large_now",
+				    "BUG: use after free (write to a freed block)", "fault: write of ");
 }
 
 TEST(write_after_free_of_block_beyond_quarantine_found)

@@ -19,6 +19,7 @@
 #include "harness.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strata/guard.h>
@@ -90,6 +91,58 @@ static void interior_free(void)
 	free(sink);
 }
 
+/* ---- large and aligned requests get slots too ---- */
+
+static void overflow_large(void)
+{
+	char *p = malloc(20000);   /* 5 pages: a large slot */
+	sink = p;
+	sink[20000] = 1;
+	fprintf(stderr, "accessed\n");
+	free(p);
+}
+
+static void read_after_free_large(void)
+{
+	char *p = malloc(20000);
+	sink = p;
+	free(p);
+	fprintf(stderr, "read %d\n", sink[12345]);
+	fprintf(stderr, "accessed\n");
+}
+
+static void write_after_free_large(void)
+{
+	char *p = malloc(20000);
+	sink = p;
+	free(p);
+	sink[1] = 1;
+	fprintf(stderr, "accessed\n");
+}
+
+/* 256-byte alignment kept; the object's end is then up to 255 bytes from
+ * the guard page: a 1-byte overflow is found by the canary at free */
+static void aligned_overflow(void)
+{
+	void *v = NULL;
+	if (posix_memalign(&v, 256, 100) != 0)
+		return;
+	sink = v;
+	fprintf(stderr, "aligned %s\n", (uintptr_t)v % 256 ? "no" : "yes");
+	sink[100] = 1;
+	free(v);
+}
+
+/* 64-byte alignment of 64 bytes: right against the guard page */
+static void aligned_overflow_guard(void)
+{
+	char *p = aligned_alloc(64, 64);
+	sink = p;
+	fprintf(stderr, "aligned %s\n", (uintptr_t)p % 64 ? "no" : "yes");
+	sink[64] = 1;
+	free(p);
+}
+
 static void null_deref(void)
 {
 	sink = NULL;
@@ -127,6 +180,9 @@ static const struct bug {
 	{ "read_after_free", read_after_free }, { "write_after_free", write_after_free },
 	{ "double_free", double_free },       { "interior_free", interior_free },
 	{ "null_deref", null_deref },         { "count_guarded", count_guarded },
+	{ "overflow_large", overflow_large }, { "read_after_free_large", read_after_free_large },
+	{ "write_after_free_large", write_after_free_large },
+	{ "aligned_overflow", aligned_overflow }, { "aligned_overflow_guard", aligned_overflow_guard },
 };
 
 static int run_case(const char *name)
@@ -271,6 +327,36 @@ TEST(report_names_the_allocation_and_free_sites)
 	      asite, start);
 	CHECK(fsite > asite && fsite < start + 256, "freed at %#lx, not after the malloc at %#lx",
 	      fsite, asite);
+}
+
+/* A large request (up to 16 pages) gets a slot of its own: its end against
+ * the guard page, the freed slot protected. */
+TEST(sampled_large_overflow_faults)
+{
+	expect_sampled_class("overflow_large", "BUG: buffer overflow (guard page after the block touched)");
+	expect("overflow_large", "1", "offset 20000 of the 20000-byte sampled block", true);
+	CHECK(!strstr(out, "accessed"), "went past the overflow:\n%s", out);
+}
+
+TEST(sampled_large_use_after_free_faults)
+{
+	expect_sampled_class("read_after_free_large", "BUG: use after free (read of a freed block)");
+	expect("read_after_free_large", "1", "offset 12345 of the 20000-byte sampled block", true);
+	CHECK(!strstr(out, "accessed"), "went past the read:\n%s", out);
+	expect_sampled_class("write_after_free_large", "BUG: use after free (write to a freed block)");
+	expect("write_after_free_large", "1", "(freed)", true);
+	CHECK(!strstr(out, "accessed"), "went past the write:\n%s", out);
+}
+
+/* posix_memalign / aligned_alloc are sampled, with the alignment kept. */
+TEST(sampled_aligned_blocks)
+{
+	expect_sampled_class("aligned_overflow", "BUG: buffer overflow (red zone after the block damaged)");
+	CHECK(strstr(out, "aligned yes"), "alignment lost:\n%s", out);
+	expect("aligned_overflow", "1", "aligned yes", true);
+	CHECK(strstr(out, "(data offset 100)"), "first damaged byte not named:\n%s", out);
+	expect_sampled_class("aligned_overflow_guard", "BUG: buffer overflow (guard page after the block touched)");
+	expect("aligned_overflow_guard", "1", "aligned yes", true);
 }
 
 /* A fault that is not in the guard pool goes on to the default action. */

@@ -15,6 +15,8 @@
 #include <strata/kmalloc.h>
 #include <strata/kmem_cache.h>
 #include <strata/percpu.h>
+#include <strata/pfa.h>
+#include <strata/platform.h>
 
 static uint64_t serial(void)
 {
@@ -28,6 +30,22 @@ static struct mm_bug_report last(void)
 	struct mm_bug_report r;
 	mm_debug_last_report(&r);
 	return r;
+}
+
+/* Can the arch protect pages (mm_platform_protect)?  Probed on a page of
+ * its own.  Without it a large block's guard page is a red zone (found at
+ * free) and a quarantined run is poisoned (found when it leaves). */
+static bool can_protect(void)
+{
+	phys_addr_t pa = pfa_alloc(0, 0);
+	if (!pa)
+		return false;
+	void *va = pfa_virt(pa);
+	bool ok = mm_platform_protect(va, PAGE_SIZE, MM_PROT_NONE) == 0;
+	if (ok)
+		mm_platform_protect(va, PAGE_SIZE, MM_PROT_RW);
+	pfa_free(pa, 0);
+	return ok;
 }
 
 KTEST_NAMED("debug-mode", bugs_are_reported, debug_bugs_are_reported);
@@ -152,6 +170,38 @@ static void debug_cache_objects_are_checked(struct ktest_ctx *t)
 /* Issue 16's classes: malloc(0), 1- and 8-byte overflows of small and
  * large blocks, writes after free of large runs (poisoned in the
  * quarantine, found on demand). */
+/* With the hook: a freed large block waits protected in the quarantine,
+ * so a write or a read after free faults at the access and is reported
+ * there (block, bad address, both call sites); continuing, the access is
+ * retried on the opened pages. */
+static void debug_large_use_after_free_faults(struct ktest_ctx *t)
+{
+	char *volatile q = kmalloc(1 << 20, 0);
+	KT_REQUIRE(t, q, "kmalloc(1 MiB)");
+	kfree(q);
+	uint64_t s0 = serial();
+	q[777777] = 'w';
+	struct mm_bug_report r = last();
+	KT_CHECK(t, serial() == s0 + 1 && r.kind == MM_BUG_USE_AFTER_FREE && r.ptr == q &&
+		 r.bad == q + 777777 && r.alloc_site && r.free_site && r.caller,
+		 "large write after free: %s bad %p", mm_bug_name(r.kind), r.bad);
+	KT_CHECK(t, q[777777] == 'w', "the retried write did not happen");
+
+	char *volatile v = kmalloc(50000, 0);
+	KT_REQUIRE(t, v, "kmalloc(50000)");
+	kfree(v);
+	s0 = serial();
+	volatile char c = v[4242];
+	(void)c;
+	r = last();
+	KT_CHECK(t, serial() == s0 + 1 && r.kind == MM_BUG_READ_AFTER_FREE && r.bad == v + 4242,
+		 "large read after free: %s bad %p", mm_bug_name(r.kind), r.bad);
+	s0 = serial();
+	KT_CHECK(t, mm_debug_check() == 0 && serial() == s0, "reported again by the check");
+	mm_reclaim();       /* the quarantine released: no report either */
+	KT_CHECK(t, serial() == s0 && mm_check_all() == 0, "reported when released");
+}
+
 KTEST_NAMED("debug-mode", every_overflow_class_is_reported, debug_every_overflow_class);
 static void debug_every_overflow_class(struct ktest_ctx *t)
 {
@@ -164,22 +214,52 @@ static void debug_every_overflow_class(struct ktest_ctx *t)
 	KT_CHECK(t, r.kind == MM_BUG_OVERFLOW && r.bad == z, "kmalloc(0) write: %s bad %p",
 		 mm_bug_name(r.kind), r.bad);
 
-	static const size_t sizes[] = { 24, 100000 };
-	for (unsigned i = 0; i < 2; i++) {
+	/* a large block ends at its guard page, as near as 16-byte alignment
+	 * allows: 100000 bytes end on it (the write faults, is reported and,
+	 * continuing, retried), 100001 and 100004 leave slack (red zone,
+	 * found at free); without the hook the guard page is red zone too */
+	bool prot = can_protect();
+	if (!prot)
+		kt_log("debug-mode: no mm_platform_protect on this arch: large blocks' guard "
+		       "pages are red zones, checked at free (fault cases skipped)\n");
+	static const size_t sizes[] = { 24, 100000, 100001, 100004 };
+	for (unsigned i = 0; i < 4; i++) {
 		for (unsigned width = 1; width <= 8; width += 7) {
 			char *p = kmalloc(sizes[i], 0);
 			KT_REQUIRE(t, p, "kmalloc(%zu)", sizes[i]);
+			enum mm_bug_kind want = prot && sizes[i] % 16 == 0 && sizes[i] > 2048 ?
+				MM_BUG_GUARD_OVERFLOW : MM_BUG_OVERFLOW;
 			uint64_t s0 = serial();
 			memset(p + sizes[i], 1, width);
 			kfree(p);
 			r = last();
-			KT_CHECK(t, serial() == s0 + 1 && r.kind == MM_BUG_OVERFLOW &&
+			KT_CHECK(t, serial() == s0 + 1 && r.kind == want &&
 				 r.bad == p + sizes[i] && r.requested == sizes[i],
-				 "%u-byte overflow of %zu: %s bad %p", width, sizes[i],
-				 mm_bug_name(r.kind), r.bad);
+				 "%u-byte overflow of %zu: %s bad %p (%lu reports)", width, sizes[i],
+				 mm_bug_name(r.kind), r.bad, (unsigned long)(serial() - s0));
 		}
 	}
 
+	/* two large runs in a row: the first one's overflow stops at its
+	 * guard page (with the hook), never in the second block */
+	char *a = kmalloc(3 * PAGE_SIZE, 0), *b = kmalloc(3 * PAGE_SIZE, 0);
+	KT_REQUIRE(t, a && b, "two large blocks");
+	if (prot) {
+		uint64_t s0 = serial();
+		a[3 * PAGE_SIZE + 100] = 1;
+		KT_CHECK(t, serial() == s0 + 1 && last().kind == MM_BUG_GUARD_OVERFLOW &&
+			 last().ptr == a && last().bad == a + 3 * PAGE_SIZE + 100,
+			 "overflow of the first run: %s", mm_bug_name(last().kind));
+		a[3 * PAGE_SIZE + 100] = (char)MM_POISON_REDZONE;
+	}
+	kfree(a);
+	kfree(b);
+	KT_CHECK(t, mm_check_all() == 0, "heap not clean after the overflows");
+	if (prot)
+		debug_large_use_after_free_faults(t);
+
+	if (prot)
+		return;     /* protected in the quarantine: the poison case is the no-hook one */
 	char *q = kmalloc(1 << 20, 0);
 	KT_REQUIRE(t, q, "kmalloc(1 MiB)");
 	kfree(q);

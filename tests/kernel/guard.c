@@ -22,6 +22,7 @@
 #include <strata/debug.h>
 #include <strata/guard.h>
 #include <strata/kmalloc.h>
+#include <strata/kmem_cache.h>
 #include <strata/pfa.h>
 #include <kernel/smp.h>
 
@@ -149,4 +150,84 @@ static void guard_cross_cpu(struct ktest_ctx *t)
 		 "CPU 1's read after CPU 0's free: %lu report(s), kind %s ptr %p bad %p "
 		 "(a stale TLB entry on CPU 1?)", (unsigned long)(x.r.serial - x.serial_before),
 		 mm_bug_name(x.r.kind), x.r.ptr, x.r.bad);
+}
+
+/* Large requests (up to MM_GUARD_LARGE_PAGES pages) get a large slot: the
+ * end against the guard page, the freed slot protected. */
+KTEST_NAMED("debug-guard", large_blocks_are_sampled, guard_large);
+static void guard_large(struct ktest_ctx *t)
+{
+	char *volatile p = sampled(t, 20000);
+	uint64_t s0 = last().serial;
+	p[20000] = 7;
+	struct mm_bug_report r = last();
+	KT_CHECK(t, r.serial == s0 + 1 && r.kind == MM_BUG_GUARD_OVERFLOW && r.ptr == p &&
+			    r.bad == p + 20000 && r.requested == 20000,
+		 "large overflow: kind %s ptr %p bad %p", mm_bug_name(r.kind), r.ptr, r.bad);
+	kfree(p);
+
+	char *volatile q = sampled(t, (size_t)MM_GUARD_LARGE_PAGES * PAGE_SIZE);
+	kfree(q);
+	s0 = last().serial;
+	q[3] = 1;                           /* the first page of the freed slot */
+	r = last();
+	KT_CHECK(t, r.serial == s0 + 1 && r.kind == MM_BUG_USE_AFTER_FREE && r.ptr == q &&
+			    r.bad == q + 3 && r.free_site != NULL,
+		 "large write after free: kind %s bad %p", mm_bug_name(r.kind), r.bad);
+}
+
+/* kmalloc_aligned is sampled with its alignment kept (the block then ends
+ * up to align - 16 bytes before the page end: the canary covers that). */
+KTEST_NAMED("debug-guard", aligned_blocks_are_sampled, guard_aligned);
+static void guard_aligned(struct ktest_ctx *t)
+{
+	uint64_t g0 = guarded();
+	char *volatile p = kmalloc_aligned(100, 256, 0);
+	KT_REQUIRE(t, p && guarded() == g0 + 1, "kmalloc_aligned(100, 256) not sampled");
+	KT_CHECK(t, ((uintptr_t)p & 255) == 0, "%p not 256-byte aligned", (void *)p);
+	uint64_t s0 = last().serial;
+	p[100] = 1;
+	kfree(p);
+	struct mm_bug_report r = last();
+	KT_CHECK(t, r.serial == s0 + 1 && r.kind == MM_BUG_OVERFLOW && r.bad == p + 100,
+		 "aligned overflow: kind %s bad %p", mm_bug_name(r.kind), r.bad);
+}
+
+/* kmem_cache objects are sampled on the cache's slow path (an empty
+ * magazine): a guarded slot, the constructor run on it, and the cache's
+ * free path takes it back (to the guard layer). */
+static unsigned ctor_runs;
+static void ctor_mark(void *obj)
+{
+	ctor_runs++;
+	*(uint32_t *)obj = 0xc0ffee;
+}
+
+KTEST_NAMED("debug-guard", cache_objects_are_sampled, guard_cache);
+static void guard_cache(struct ktest_ctx *t)
+{
+	struct kmem_cache *c = kmem_cache_create("guarded", 48, 0, 0, ctor_mark);
+	KT_REQUIRE(t, c, "kmem_cache_create");
+	uint64_t g0 = guarded();
+	unsigned runs = ctor_runs;
+	char *volatile o = kmem_cache_alloc(c, 0);     /* a new cache: the slow path */
+	KT_REQUIRE(t, o && guarded() == g0 + 1, "kmem_cache_alloc not sampled");
+	KT_CHECK(t, ctor_runs == runs + 1 && *(uint32_t *)o == 0xc0ffee, "constructor not run");
+	KT_CHECK(t, (((uintptr_t)o + 48) & (PAGE_SIZE - 1)) == 0, "%p not against the guard page",
+		 (void *)o);
+	uint64_t s0 = last().serial;
+	o[48] = 1;
+	struct mm_bug_report r = last();
+	KT_CHECK(t, r.serial == s0 + 1 && r.kind == MM_BUG_GUARD_OVERFLOW && r.bad == o + 48,
+		 "cache object overflow: kind %s bad %p", mm_bug_name(r.kind), r.bad);
+	s0 = last().serial;
+	KT_CHECK(t, kmem_cache_free(c, o) == 0 && last().serial == s0, "free of the sampled object");
+	/* that slot is open for good after its fault: a second object */
+	o = kmem_cache_alloc(c, 0);
+	KT_REQUIRE(t, o && guarded() == g0 + 2, "second kmem_cache_alloc not sampled");
+	KT_CHECK(t, kmem_cache_free(c, o) == 0 && last().serial == s0, "free of the second object");
+	o[1] = 1;
+	KT_CHECK(t, last().serial == s0 + 1 && last().kind == MM_BUG_USE_AFTER_FREE,
+		 "write after free of a sampled cache object not reported");
+	KT_CHECK(t, kmem_cache_destroy(c) == 0, "kmem_cache_destroy");
 }

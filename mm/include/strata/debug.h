@@ -55,6 +55,14 @@
  *   | header 48 B: magic, size asked, | 0xFD x 16 | data (size) | 0xFD ... end |
  *   | alloc site, free site, links    |           ^ pointer returned           |
  *
+ * and a large one (a run of pages) as a header page, the data ending 0-15
+ * bytes (red zone) before a guard page, protected if the platform can
+ * (mm_platform_protect): an overflow past those bytes faults at once; a
+ * freed large block's pages are protected while it is in the quarantine,
+ * so a read or a write after free faults too (mm/debug.c):
+ *
+ *   | header | ... 0xFD x 16 | data (size) | 0xFD x 0-15 | guard page |
+ *
  * Per-CPU caches are bypassed while debugging (every call takes the
  * locked path), as Linux's slab_debug disables its fast paths.
  *

@@ -20,15 +20,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MM_GUARD_SLOTS       255     /* objects guarded at once */
+#define MM_GUARD_SLOTS       255     /* objects of up to a page guarded at once */
+#define MM_GUARD_LARGE_SLOTS 30      /* ... and larger ones, each in a slot of */
+#define MM_GUARD_LARGE_PAGES 16      /* 16 pages (requests over that: not sampled) */
 #define MM_GUARD_DEFAULT_RATE 20000u /* one kmalloc in 20000 (measured: README) */
 
 /* spec: "N" (one allocation in N on average; 0 or "off": none) and
  * optionally ",seed=S" (the per-CPU random countdowns start from S, so
  * which allocations are sampled repeats from run to run) and ",continue"
  * (report and go on; the default follows mm_debug_set_panic, which is
- * panic) or ",abort"/",panic".  The guard pool (2 MiB, 255 slots) is
- * taken from the PFA on the first call with N > 0.  Returns 0, -1 for a
+ * panic) or ",abort"/",panic".  The guard pool (4 MiB: 255 one-page
+ * slots, 30 of 16 pages for larger requests) is taken from the PFA on the first call with N > 0.  Returns 0, -1 for a
  * spec not understood, -2 if the platform cannot protect pages or there
  * is no memory for the pool (sampling stays off), -3 if strata was built
  * with -DMM_SAMPLING=0 (strata/config.h: kmalloc's fast path has no

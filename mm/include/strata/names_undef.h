@@ -20,9 +20,11 @@
 #undef free
 #undef guard_alloc
 #undef guard_bad_reason
+#undef guard_chain_fault
 #undef guard_free
 #undef guard_next_countdown
 #undef guard_range
+#undef guard_sample_slow
 #undef guard_usable
 #undef kcalloc
 #undef kcalloc_caller
