@@ -78,9 +78,11 @@ static struct {
 	uint64_t runs, pages, requested;
 	phys_addr_t lc_pa[KM_LARGE_CACHE_RUNS];       /* run cache, FIFO ring */
 	uint32_t lc_pages[KM_LARGE_CACHE_RUNS];       /* ... and each run's pages */
+	uint64_t lc_stamp[KM_LARGE_CACHE_RUNS];       /* ... and when it came in */
 	unsigned lc_first, lc_count;
-	uint64_t lc_budget;                           /* pages the cache may hold */
+	uint64_t lc_budget;                           /* pages the cache may always hold */
 	uint64_t cached_pages;
+	uint64_t clock, decayed;                      /* large calls; runs aged out */
 	uint64_t pfa_allocs, pfa_frees;
 } large;
 
@@ -154,7 +156,7 @@ static void tag_run(phys_addr_t pa, uint64_t pages)
  * first `n` pages (1 <= n <= 2^k), split off and give back the rest.
  * Returns the pages the run keeps from it.
  */
-static uint64_t keep_pages(phys_addr_t pa, unsigned k, uint64_t n)
+static uint64_t keep_pages(phys_addr_t pa, unsigned k, uint64_t n, bool give_back)
 {
 	uint64_t kept = 0;
 
@@ -165,7 +167,9 @@ static uint64_t keep_pages(phys_addr_t pa, unsigned k, uint64_t n)
 		phys_addr_t upper = page_pa(pa, (uint64_t)1 << k);
 		uint64_t half = (uint64_t)1 << k;
 		if (n <= half) {
-			block_free(upper, k);         /* not needed */
+			if (give_back)                /* not needed */
+				block_free(upper, k);
+
 		} else {
 			kept += half;                 /* lower half kept whole */
 			n -= half;
@@ -176,7 +180,9 @@ static uint64_t keep_pages(phys_addr_t pa, unsigned k, uint64_t n)
 }
 
 static phys_addr_t cache_take(uint64_t n, size_t align, uint64_t *pages);
-static uint64_t shrink(phys_addr_t pa, uint64_t pages, uint64_t want);
+static uint64_t shrink(phys_addr_t pa, uint64_t pages, uint64_t want, bool give_back);
+static void cache_decay(void);
+static uint64_t cache_flush(void);
 
 static void account(int64_t dpages, int64_t dbytes)
 {
@@ -206,16 +212,19 @@ void *large_alloc(size_t size, size_t align, int *why)
 	}
 
 	uint64_t pages = n;
+	large.clock++;
 	phys_addr_t pa = cache_take(n, align, &pages);
 	if (!pa) {
 		pa = wide ? pfa_alloc_aligned(order, align) : pfa_alloc(order, 0);
+		if (!pa && cache_flush())   /* pressure: the cached runs go first */
+			pa = wide ? pfa_alloc_aligned(order, align) : pfa_alloc(order, 0);
 		if (!pa) {
 			*why = KM_FAIL_NOMEM;
 			return NULL;
 		}
 		large.pfa_allocs++;
 		pfa_set_owner(pa, order, PG_LARGE);
-		pages = keep_pages(pa, order, n);
+		pages = keep_pages(pa, order, n, true);
 		tag_run(pa, pages);
 	}
 
@@ -252,30 +261,82 @@ static void cache_evict_oldest(void)
 	phys_addr_t pa = large.lc_pa[large.lc_first];
 	uint64_t pages = large.lc_pages[large.lc_first];
 
-	large.lc_first = (large.lc_first + 1) % KM_LARGE_CACHE_RUNS;
+	large.lc_first = cache_slot(1);
 	large.lc_count--;
 	large.cached_pages -= pages;
 	pfa_page(pa)->cls = 0;
 	free_from(pa, 0, pages);
 }
 
-/* Keep the freed run at pa; false if it does not fit the budget at all. */
+/*
+ * Pages the cache may hold now: lc_budget always; beyond it, as many as
+ * the live runs hold (a loop over a working set of big blocks keeps its
+ * freed runs, so RSS stays below twice the live runs), but never more than
+ * RAM / 4 (the PFA's pages now: the hosted heap grows).
+ */
+static uint64_t cache_budget(void)
+{
+	uint64_t live = large.pages >> KM_LARGE_CACHE_LIVE_SHIFT;
+	uint64_t ceil = pfa_total_pages() >> KM_LARGE_CACHE_CEIL_SHIFT;
+
+	if (live > ceil)
+		live = ceil;
+	return live > large.lc_budget ? live : large.lc_budget;
+}
+
+/* Decay: the oldest runs leave once KM_LARGE_DECAY_OPS large calls went
+ * by without anyone taking them (two per call at most: each call adds at
+ * most two runs, the freed one and a cut-off tail). */
+static void cache_decay(void)
+{
+	for (int i = 0; i < 2 && large.lc_count &&
+	     large.clock - large.lc_stamp[large.lc_first] > KM_LARGE_DECAY_OPS; i++) {
+		cache_evict_oldest();
+		large.decayed++;
+	}
+}
+
+/* Keep the run at pa (head: its head descriptor, data = its pages);
+ * false if it does not fit the budget at all. */
 static bool cache_put(phys_addr_t pa, struct page *head)
 {
-	uint64_t pages = head->data;
+	uint64_t pages = head->data, budget = cache_budget();
 
-	if (pages > large.lc_budget)
+	if (pages > budget)
 		return false;
 	while (large.lc_count == KM_LARGE_CACHE_RUNS ||
-	       large.cached_pages + pages > large.lc_budget)
+	       large.cached_pages + pages > budget)
 		cache_evict_oldest();
 	head->cls = LARGE_CACHED;
 	unsigned at = cache_slot(large.lc_count);
 	large.lc_pa[at] = pa;
 	large.lc_pages[at] = (uint32_t)pages;
+	large.lc_stamp[at] = large.clock;
 	large.lc_count++;
 	large.cached_pages += pages;
 	return true;
+}
+
+/* The run [pa, pages) was cut to its first `now` pages: its tail, still
+ * allocated blocks, becomes a run of its own and goes into the cache (its
+ * pages are in memory: the next request of about its size reuses them);
+ * back to the PFA if the cache has no room for it. */
+static void cache_tail(phys_addr_t pa, uint64_t now, uint64_t pages)
+{
+	if (now >= pages)
+		return;
+	phys_addr_t tail = page_pa(pa, now);
+	struct page *head = pfa_page(tail);
+
+	pfa_set_owner(tail, head->order, PG_LARGE);
+	tag_run(tail, pages - now);
+	head->data = (uint32_t)(pages - now);
+	head->next = 0;
+	head->prev = 0;
+	if (!cache_put(tail, head)) {
+		head->cls = 0;
+		free_from(tail, 0, pages - now);
+	}
 }
 
 /* Entry i leaves the ring; the newer entries move one step back. */
@@ -284,6 +345,7 @@ static void cache_remove(unsigned i, uint64_t pages)
 	for (unsigned j = i; j + 1 < large.lc_count; j++) {
 		large.lc_pa[cache_slot(j)] = large.lc_pa[cache_slot(j + 1)];
 		large.lc_pages[cache_slot(j)] = large.lc_pages[cache_slot(j + 1)];
+		large.lc_stamp[cache_slot(j)] = large.lc_stamp[cache_slot(j + 1)];
 	}
 	large.lc_count--;
 	large.cached_pages -= pages;
@@ -311,7 +373,11 @@ static phys_addr_t cache_take(uint64_t n, size_t align, uint64_t *pages)
 		return 0;
 	phys_addr_t pa = large.lc_pa[cache_slot(best)];
 	cache_remove(best, best_pages);
-	*pages = best_pages > n ? shrink(pa, best_pages, n) : n;
+	*pages = n;
+	if (best_pages > n) {
+		*pages = shrink(pa, best_pages, n, false);
+		cache_tail(pa, *pages, best_pages);
+	}
 	return pa;
 }
 
@@ -320,7 +386,9 @@ void large_free(void *p, struct page *head)
 	uint64_t pages = head->data;
 
 	large.runs--;
+	large.clock++;
 	account(-(int64_t)pages, -(int64_t)head->next);
+	cache_decay();
 	if (cache_put(pfa_phys(p), head))
 		return;
 	free_from(pfa_phys(p), 0, pages);
@@ -331,7 +399,7 @@ bool large_is_cached(const struct page *head)
 	return head->owner == PG_LARGE && head->cls == LARGE_CACHED;
 }
 
-uint64_t large_cache_flush(void)
+static uint64_t cache_flush(void)
 {
 	uint64_t pages = large.cached_pages;
 
@@ -340,13 +408,25 @@ uint64_t large_cache_flush(void)
 	return pages;
 }
 
+uint64_t large_cache_flush(void)
+{
+	return cache_flush();
+}
+
+uint64_t large_cache_decayed(void)
+{
+	return large.decayed;
+}
+
 size_t large_usable(const struct page *head)
 {
 	return (size_t)head->data << PAGE_SHIFT;
 }
 
-/* Shrink the run at pa to about `want` pages; returns its new length. */
-static uint64_t shrink(phys_addr_t pa, uint64_t pages, uint64_t want)
+/* Shrink the run at pa to about `want` pages; returns its new length.
+ * give_back: the pages past it go to the PFA, else they stay allocated
+ * blocks (for cache_tail). */
+static uint64_t shrink(phys_addr_t pa, uint64_t pages, uint64_t want, bool give_back)
 {
 	uint64_t at = 0;
 
@@ -354,8 +434,9 @@ static uint64_t shrink(phys_addr_t pa, uint64_t pages, uint64_t want)
 		unsigned k = pfa_page(page_pa(pa, at))->order;
 		uint64_t end = at + ((uint64_t)1 << k);
 		if (end >= want) {
-			free_from(pa, end, pages);
-			uint64_t now = at + keep_pages(page_pa(pa, at), k, want - at);
+			if (give_back)
+				free_from(pa, end, pages);
+			uint64_t now = at + keep_pages(page_pa(pa, at), k, want - at, give_back);
 			tag_run(pa, now);
 			return now;
 		}
@@ -404,7 +485,7 @@ bool large_resize(void *p, struct page *head, size_t size)
 		if (!grow(pa, pages, want, &now))
 			return false;
 	} else if (want < pages) {
-		now = shrink(pa, pages, want);
+		now = shrink(pa, pages, want, true);
 	}
 	account((int64_t)now - (int64_t)pages, (int64_t)size - (int64_t)head->next);
 	head->data = (uint32_t)now;
