@@ -81,7 +81,6 @@
 #include <strata/platform.h>
 
 #include "arena.h"
-#include "large.h"
 
 struct arena_state arenas;
 
@@ -153,8 +152,6 @@ static struct km_arena *arena_new(void)
 {
 	phys_addr_t pa = pfa_alloc(KM_ARENA_ORDER, 0);
 
-	if (!pa && large_cache_flush())   /* pressure: cached runs go first */
-		pa = pfa_alloc(KM_ARENA_ORDER, 0);
 	if (!pa)
 		return NULL;
 	arenas.pfa_allocs++;

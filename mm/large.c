@@ -50,23 +50,36 @@
  *
  * The run cache: a freed run is kept, whole and still PG_LARGE (head cls
  * = LARGE_CACHED, so a second kfree is a reported double free), in a FIFO
- * ring of up to KM_LARGE_CACHE_RUNS (256) entries holding at most
- * large.lc_budget pages (8 MiB, or RAM / 16 if that is less).  A request of
- * n pages takes the newest cached run of exactly n pages, else the
- * smallest one of n+1 .. 2n pages, shrunk to n (its tail goes to the
- * PFA); only then does it ask the PFA.  A loop that frees and reallocates
- * a 1 MiB buffer thus never gives the pages back to the PFA (nor, on the
- * host, to the kernel through mm_platform_release()) to fault them in
- * again, and a churn of mixed large sizes mostly reuses its own runs.
- * The oldest entries leave when a new one needs room; mm_reclaim() /
- * kmalloc_trim() empty the cache.  The ring keeps each run's length next
- * to its address, so the search reads no page descriptor.  Measured on
- * the host (tests/bench/workloads.c churn: 4.5% of requests 1..8 KiB,
- * 0.5% 8..256 KiB; 5M steps), ranges sent through madvise:
+ * ring of up to KM_LARGE_CACHE_RUNS (256) entries.  It may always hold
+ * large.lc_budget pages (8 MiB, or RAM / 16 if that is less), and beyond
+ * that as many pages as the live runs hold, up to RAM / 4 (the PFA's pages
+ * at the time: the hosted heap grows).  A request of n pages takes the
+ * newest cached run of exactly n pages, else the smallest one of n+1 .. 2n
+ * pages, cut to n: the cut-off tail becomes a cached run of its own (its
+ * pages are in memory).  Only then does it ask the PFA.  A loop that frees
+ * and reallocates big buffers thus never gives the pages back to the PFA
+ * (nor, on the host, to the kernel through mm_platform_release()) to fault
+ * them in again.
+ *
+ * Decay (jemalloc's dirty-page decay, counted in calls, not in time: mm/
+ * has no clock): every large_alloc/large_free ticks large.clock; a run
+ * that sat in the cache for KM_LARGE_DECAY_OPS (64) ticks leaves, at most
+ * two per large_free (the oldest is at the ring's head: O(1) to check).
+ * The oldest entries also leave when a new one needs room; mm_reclaim() /
+ * kmalloc_trim() empty the cache (on the host also a failed heap growth).
+ * The ring keeps each run's length next to its address, so the search
+ * reads no page descriptor.  Measured on the host (tests/bench/workloads.c
+ * churn: 4.5% of requests 1..8 KiB, 0.5% 8..256 KiB; 5M steps), ranges
+ * sent through madvise, with the old fixed 8 MiB budget:
  *
  *   8 entries, exact size only     32134 (3 GB)
  *   64 entries, best fit <= 2x      2713 (249 MB)
  *   256 entries, best fit <= 2x      847 (81 MB)
+ *
+ * and the large workload (5..25 MiB, 20 live, 300 steps): 8 MiB budget
+ * 10.0 s, 1.18 M minor faults; budget = live pages, tails kept, decay 64:
+ * 2.25 s, 0.30 M faults (glibc 2.11 s, 0.22 M), peak RSS 643 vs 390 MB
+ * (glibc 483).  Budget = live / 2: 3.43 s, 558 MB.
  */
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
@@ -182,7 +195,6 @@ static uint64_t keep_pages(phys_addr_t pa, unsigned k, uint64_t n, bool give_bac
 static phys_addr_t cache_take(uint64_t n, size_t align, uint64_t *pages);
 static uint64_t shrink(phys_addr_t pa, uint64_t pages, uint64_t want, bool give_back);
 static void cache_decay(void);
-static uint64_t cache_flush(void);
 
 static void account(int64_t dpages, int64_t dbytes)
 {
@@ -216,8 +228,6 @@ void *large_alloc(size_t size, size_t align, int *why)
 	phys_addr_t pa = cache_take(n, align, &pages);
 	if (!pa) {
 		pa = wide ? pfa_alloc_aligned(order, align) : pfa_alloc(order, 0);
-		if (!pa && cache_flush())   /* pressure: the cached runs go first */
-			pa = wide ? pfa_alloc_aligned(order, align) : pfa_alloc(order, 0);
 		if (!pa) {
 			*why = KM_FAIL_NOMEM;
 			return NULL;
@@ -399,18 +409,13 @@ bool large_is_cached(const struct page *head)
 	return head->owner == PG_LARGE && head->cls == LARGE_CACHED;
 }
 
-static uint64_t cache_flush(void)
+uint64_t large_cache_flush(void)
 {
 	uint64_t pages = large.cached_pages;
 
 	while (large.lc_count)
 		cache_evict_oldest();
 	return pages;
-}
-
-uint64_t large_cache_flush(void)
-{
-	return cache_flush();
 }
 
 uint64_t large_cache_decayed(void)

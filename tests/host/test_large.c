@@ -247,8 +247,8 @@ TEST(large_run_cache_keeps_working_set)
 	      (unsigned long long)(free_at_start - pfa_free_pages()));
 }
 
-/* Pressure: runs cached from a full heap do not make later requests fail
- * that the same heap serves right after a trim. */
+/* However many runs a full heap frees, the cache keeps at most RAM / 4,
+ * and a trim (what a failed growth does on the host) gives it all back. */
 static int fill_with(size_t bytes, void **v, int max)
 {
 	int n = 0;
@@ -258,33 +258,27 @@ static int fill_with(size_t bytes, void **v, int max)
 	return n;
 }
 
-TEST(large_run_cache_gives_way_under_pressure)
+TEST(large_run_cache_bounded_by_ram)
 {
 	setup();
 	const size_t pg = PAGE_SIZE;
-	static void *run[64], *v[64 * 1024];
-	static const size_t want[2] = { 1024 * 4096, 2048 };   /* a run, a pool block */
+	static void *run[64];
 
 	int n = fill_with(1000 * pg, run, 64);          /* the heap full of runs */
 	REQUIRE(n >= 8, "only %d runs of 1000 pages", n);
-	for (int w = 0; w < 2; w++) {
-		for (int i = 1; i < n; i += 2)           /* every other one freed: cached */
-			kfree(run[i]);
-		CHECK(cached_now() >= 2000, "only %llu pages cached", (unsigned long long)cached_now());
-		int got = fill_with(want[w], v, 64 * 1024);   /* none fits a cached run */
-		for (int i = 0; i < got; i++)
-			kfree(v[i]);
-		kmalloc_trim();                          /* the same heap, trimmed */
-		int trimmed = fill_with(want[w], v, 64 * 1024);
-		for (int i = 0; i < trimmed; i++)
-			kfree(v[i]);
-		CHECK(got == trimmed && got > 0, "%d requests of %zu bytes served with the cache full, %d after a trim",
-		      got, want[w], trimmed);
-		for (int i = 1; i < n; i += 2)           /* the holes filled again */
-			REQUIRE((run[i] = kmalloc(1000 * pg, 0)) != NULL, "refill %d", i);
-	}
-	for (int i = 0; i < n; i++)
+	for (int i = 1; i < n; i += 2)                   /* every other one freed */
 		kfree(run[i]);
+	uint64_t ceil = pfa_total_pages() / 4;
+	CHECK(cached_now() <= ceil && cached_now() + 1000 > ceil,
+	      "%llu pages cached with %d runs freed (RAM / 4: %llu)", (unsigned long long)cached_now(),
+	      n / 2, (unsigned long long)ceil);
+	kmalloc_trim();
+	CHECK(cached_now() == 0, "trim left %llu pages cached", (unsigned long long)cached_now());
+	int got = fill_with(1000 * pg, run + n, 64 - n); /* the holes serve again */
+	CHECK(got == n / 2, "%d runs after the trim, not %d", got, n / 2);
+	for (int i = 0; i < n + got; i++)
+		if (i >= n || !(i & 1))
+			kfree(run[i]);
 	CHECK_SOUND();
 	kmalloc_trim();
 	CHECK(pfa_free_pages() == free_at_start, "left %llu pages out",
