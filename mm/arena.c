@@ -81,6 +81,7 @@
 #include <strata/platform.h>
 
 #include "arena.h"
+#include "list.h"
 
 struct arena_state arenas;
 
@@ -104,12 +105,7 @@ static void bucket_unlink(struct km_arena *a)
 
 	if (!in_buckets(k))
 		return;
-	if (a->prev)
-		a->prev->next = a->next;
-	else
-		arenas.bucket[k] = a->next;
-	if (a->next)
-		a->next->prev = a->prev;
+	mm_list_unlink(&arenas.bucket[k], a);
 	if (!arenas.bucket[k])
 		arenas.bucket_map[k / 64] &= ~((uint64_t)1 << (k % 64));
 }
@@ -121,10 +117,7 @@ static void bucket_push(struct km_arena *a)
 	a->next = a->prev = NULL;
 	if (!in_buckets(k))
 		return;
-	a->next = arenas.bucket[k];
-	if (a->next)
-		a->next->prev = a;
-	arenas.bucket[k] = a;
+	mm_list_push(&arenas.bucket[k], a);
 	arenas.bucket_map[k / 64] |= (uint64_t)1 << (k % 64);
 }
 
@@ -163,11 +156,7 @@ static struct km_arena *arena_new(void)
 	mm_store(a->nextpool, (uint16_t)0);
 	a->pa = pa;
 	a->next = a->prev = NULL;
-	a->aprev = NULL;
-	a->anext = arenas.all;
-	if (arenas.all)
-		arenas.all->aprev = a;
-	arenas.all = a;
+	mm_list_push_by(&arenas.all, a, anext, aprev);
 	arenas.allocated_total++;
 	if (++arenas.current > arenas.highwater)
 		arenas.highwater = arenas.current;
@@ -176,12 +165,7 @@ static struct km_arena *arena_new(void)
 
 static void arena_free(struct km_arena *a)
 {
-	if (a->aprev)
-		a->aprev->anext = a->anext;
-	else
-		arenas.all = a->anext;
-	if (a->anext)
-		a->anext->aprev = a->aprev;
+	mm_list_unlink_by(&arenas.all, a, anext, aprev);
 	arenas.current--;
 	arenas.reclaimed_total++;
 	arenas.pfa_frees++;

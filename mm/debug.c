@@ -32,6 +32,7 @@
 
 #include "kmalloc_front.h"
 #include "layer.h"
+#include "list.h"
 #include "lock_order.h"
 #include "report.h"
 #include "util.h"
@@ -146,21 +147,12 @@ static unsigned char *data_of(struct dbg_hdr *h)
 
 static void live_link(struct dbg_hdr *h)
 {
-	h->prev = NULL;
-	h->next = dbg.live;
-	if (dbg.live)
-		dbg.live->prev = h;
-	dbg.live = h;
+	mm_list_push(&dbg.live, h);
 }
 
 static void live_unlink(struct dbg_hdr *h)
 {
-	if (h->prev)
-		h->prev->next = h->next;
-	else
-		dbg.live = h->next;
-	if (h->next)
-		h->next->prev = h->prev;
+	mm_list_unlink(&dbg.live, h);
 }
 
 /* Red zones of a live block; reports the first damage.  dbg.lock held. */

@@ -182,13 +182,6 @@ void pfa_report(enum pfa_report_kind kind, phys_addr_t pa, unsigned order,
 void pfa_lazy_materialize_upto(uint32_t upto);
 bool pfa_lazy_grow(unsigned order);
 
-/* Fresh mode: declared here, not in strata/pfa.h, until the interface
- * settles; arch/host declares it itself.  Call between pfa_setup_begin()
- * and pfa_setup_end(): every byte of every region reads as zero (fresh
- * anonymous memory), so descriptors of untouched memory need not be
- * written at setup. */
-void pfa_setup_fresh(void);
-
 /* mm-local memset to zero (no libc in mm/). */
 void pfa_zero(void *p, size_t n);
 

@@ -149,6 +149,7 @@
 #include "arena.h"
 #include "large.h"
 #include "layer.h"
+#include "list.h"
 #include "lock_order.h"
 #include "pool.h"
 #include "report.h"
@@ -269,23 +270,12 @@ void pool_init_all(uintptr_t secret)
 
 static void used_push(unsigned c, struct km_pool *p)
 {
-	struct km_pool *head = pools.usedpools[c];
-
-	p->prev = NULL;
-	p->next = head;
-	if (head)
-		head->prev = p;
-	pools.usedpools[c] = p;
+	mm_list_push(&pools.usedpools[c], p);
 }
 
 static void used_unlink(unsigned c, struct km_pool *p)
 {
-	if (p->prev)
-		p->prev->next = p->next;
-	else
-		pools.usedpools[c] = p->next;
-	if (p->next)
-		p->next->prev = p->prev;
+	mm_list_unlink(&pools.usedpools[c], p);
 	p->next = p->prev = NULL;
 }
 

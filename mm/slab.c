@@ -65,6 +65,7 @@
 #include <strata/platform.h>
 
 #include "layer.h"
+#include "list.h"
 #include "lock_order.h"
 #include "magazine.h"
 #include "percpu_internal.h"
@@ -190,23 +191,14 @@ static bool choose_order(struct kmem_cache *c, size_t align)
 
 static void list_del(struct kmem_cache *c, struct kmem_slab *s)
 {
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		c->list[s->list] = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
+	mm_list_unlink(&c->list[s->list], s);
 	c->nslabs[s->list]--;
 }
 
 static void list_add(struct kmem_cache *c, struct kmem_slab *s, unsigned which)
 {
 	s->list = which;
-	s->prev = NULL;
-	s->next = c->list[which];
-	if (s->next)
-		s->next->prev = s;
-	c->list[which] = s;
+	mm_list_push(&c->list[which], s);
 	c->nslabs[which]++;
 }
 
@@ -518,10 +510,7 @@ static void cache_register(struct kmem_cache *c)
 {
 	mm_layer_register(&cache_layer);
 	mm_spin_lock(&caches_lock);
-	c->next = caches;
-	if (caches)
-		caches->prev = c;
-	caches = c;
+	mm_list_push(&caches, c);
 	mm_spin_unlock(&caches_lock);
 }
 
@@ -646,12 +635,7 @@ long kmem_cache_destroy(struct kmem_cache *c)
 		return live;
 	}
 	mm_spin_lock(&caches_lock);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		caches = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	mm_list_unlink(&caches, c);
 	mm_spin_unlock(&caches_lock);
 	kfree(c);
 	return 0;

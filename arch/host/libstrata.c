@@ -110,9 +110,6 @@ static double now_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* mm/pfa_internal.h: the region is fresh zero memory, describe it lazily */
-void pfa_setup_fresh(void);
-
 static void thread_exit(void *v);
 static void fork_prepare(void);
 static void fork_parent(void);

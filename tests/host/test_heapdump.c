@@ -451,7 +451,6 @@ TEST(cache_slabs_are_their_own_owner)
 /* Fresh mode (pfa_setup_fresh, mm/pfa_internal.h): descriptors of the
  * lazy span and of the metadata are still zero; the dump must still
  * account for every page. */
-void pfa_setup_fresh(void);
 TEST(fresh_mode_lazy_span)
 {
 	size_t map = 72 * MIB;

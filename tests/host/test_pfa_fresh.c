@@ -28,7 +28,6 @@
 
 #include <strata/pfa.h>
 
-void pfa_setup_fresh(void);   /* mm/pfa_internal.h */
 
 #define MIB (1024ull * 1024)
 #define GIB (1024ull * MIB)

@@ -89,6 +89,14 @@ int pfa_add_region(phys_addr_t base, uint64_t size);   /* 0 or -1 (too many) */
 void pfa_reserve(phys_addr_t base, uint64_t size);
 int pfa_setup_end(void);                               /* 0 or -1 (no room for metadata) */
 
+/* Fresh mode: call between pfa_setup_begin() and pfa_setup_end() when
+ * every byte of every region reads as zero (fresh anonymous memory, e.g.
+ * a hosted process's new MAP_NORESERVE mapping, or RAM the firmware
+ * cleared): descriptors of untouched memory are then not written at
+ * setup but 4 MiB at a time as the free lists first need them, so setup
+ * costs O(reservations), not O(RAM).  See mm/pfa_setup.c. */
+void pfa_setup_fresh(void);
+
 /* ---- hot-add and hot-remove (after setup; mm/pfa_setup.c) ----
  * pfa_remove_region(base, size): every page of the range is free (or
  *   absent already); they leave the PFA and become absent.  0, or -1 with
