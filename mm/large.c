@@ -51,23 +51,36 @@
  *
  * The run cache: a freed run is kept, whole and still PG_LARGE (head cls
  * = LARGE_CACHED, so a second kfree is a reported double free), in a FIFO
- * ring of up to KM_LARGE_CACHE_RUNS (256) entries holding at most
- * large.lc_budget pages (8 MiB, or RAM / 16 if that is less).  A request of
- * n pages takes the newest cached run of exactly n pages, else the
- * smallest one of n+1 .. 2n pages, shrunk to n (its tail goes to the
- * PFA); only then does it ask the PFA.  A loop that frees and reallocates
- * a 1 MiB buffer thus never gives the pages back to the PFA (nor, on the
- * host, to the kernel through mm_platform_release()) to fault them in
- * again, and a churn of mixed large sizes mostly reuses its own runs.
- * The oldest entries leave when a new one needs room; mm_reclaim() /
- * kmalloc_trim() empty the cache.  The ring keeps each run's length next
- * to its address, so the search reads no page descriptor.  Measured on
- * the host (tests/bench/workloads.c churn: 4.5% of requests 1..8 KiB,
- * 0.5% 8..256 KiB; 5M steps), ranges sent through madvise:
+ * ring of up to KM_LARGE_CACHE_RUNS (256) entries.  It may always hold
+ * large.lc_budget pages (8 MiB, or RAM / 16 if that is less), and beyond
+ * that as many pages as the live runs hold, up to RAM / 4 (the PFA's pages
+ * at the time: the hosted heap grows).  A request of n pages takes the
+ * newest cached run of exactly n pages, else the smallest one of n+1 .. 2n
+ * pages, cut to n: the cut-off tail becomes a cached run of its own (its
+ * pages are in memory).  Only then does it ask the PFA.  A loop that frees
+ * and reallocates big buffers thus never gives the pages back to the PFA
+ * (nor, on the host, to the kernel through mm_platform_release()) to fault
+ * them in again.
+ *
+ * Decay (jemalloc's dirty-page decay, counted in calls, not in time: mm/
+ * has no clock): every large_alloc/large_free ticks large.clock; a run
+ * that sat in the cache for KM_LARGE_DECAY_OPS (64) ticks leaves, at most
+ * two per large_free (the oldest is at the ring's head: O(1) to check).
+ * The oldest entries also leave when a new one needs room; mm_reclaim() /
+ * kmalloc_trim() empty the cache (on the host also a failed heap growth).
+ * The ring keeps each run's length next to its address, so the search
+ * reads no page descriptor.  Measured on the host (tests/bench/workloads.c
+ * churn: 4.5% of requests 1..8 KiB, 0.5% 8..256 KiB; 5M steps), ranges
+ * sent through madvise, with the old fixed 8 MiB budget:
  *
  *   8 entries, exact size only     32134 (3 GB)
  *   64 entries, best fit <= 2x      2713 (249 MB)
  *   256 entries, best fit <= 2x      847 (81 MB)
+ *
+ * and the large workload (5..25 MiB, 20 live, 300 steps): 8 MiB budget
+ * 10.0 s, 1.18 M minor faults; budget = live pages, tails kept, decay 64:
+ * 2.25 s, 0.30 M faults (glibc 2.11 s, 0.22 M), peak RSS 643 vs 390 MB
+ * (glibc 483).  Budget = live / 2: 3.43 s, 558 MB.
  */
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
@@ -80,9 +93,11 @@ static struct {
 	uint64_t runs, pages, requested;
 	phys_addr_t lc_pa[KM_LARGE_CACHE_RUNS];       /* run cache, FIFO ring */
 	uint32_t lc_pages[KM_LARGE_CACHE_RUNS];       /* ... and each run's pages */
+	uint64_t lc_stamp[KM_LARGE_CACHE_RUNS];       /* ... and when it came in */
 	unsigned lc_first, lc_count;
-	uint64_t lc_budget;                           /* pages the cache may hold */
+	uint64_t lc_budget;                           /* pages the cache may always hold */
 	uint64_t cached_pages;
+	uint64_t clock, decayed;                      /* large calls; runs aged out */
 	uint64_t pfa_allocs, pfa_frees;
 } large;
 
@@ -156,7 +171,7 @@ static void tag_run(phys_addr_t pa, uint64_t pages)
  * first `n` pages (1 <= n <= 2^k), split off and give back the rest.
  * Returns the pages the run keeps from it.
  */
-static uint64_t keep_pages(phys_addr_t pa, unsigned k, uint64_t n)
+static uint64_t keep_pages(phys_addr_t pa, unsigned k, uint64_t n, bool give_back)
 {
 	uint64_t kept = 0;
 
@@ -167,7 +182,9 @@ static uint64_t keep_pages(phys_addr_t pa, unsigned k, uint64_t n)
 		phys_addr_t upper = page_pa(pa, (uint64_t)1 << k);
 		uint64_t half = (uint64_t)1 << k;
 		if (n <= half) {
-			block_free(upper, k);         /* not needed */
+			if (give_back)                /* not needed */
+				block_free(upper, k);
+
 		} else {
 			kept += half;                 /* lower half kept whole */
 			n -= half;
@@ -178,7 +195,8 @@ static uint64_t keep_pages(phys_addr_t pa, unsigned k, uint64_t n)
 }
 
 static phys_addr_t cache_take(uint64_t n, size_t align, uint64_t *pages);
-static uint64_t shrink(phys_addr_t pa, uint64_t pages, uint64_t want);
+static uint64_t shrink(phys_addr_t pa, uint64_t pages, uint64_t want, bool give_back);
+static void cache_decay(void);
 
 static void account(int64_t dpages, int64_t dbytes)
 {
@@ -208,6 +226,7 @@ void *large_alloc(size_t size, size_t align, int *why)
 	}
 
 	uint64_t pages = n;
+	large.clock++;
 	phys_addr_t pa = cache_take(n, align, &pages);
 	if (!pa) {
 		pa = wide ? pfa_alloc_aligned(order, align) : pfa_alloc(order, 0);
@@ -217,7 +236,7 @@ void *large_alloc(size_t size, size_t align, int *why)
 		}
 		large.pfa_allocs++;
 		pfa_set_owner(pa, order, PG_LARGE);
-		pages = keep_pages(pa, order, n);
+		pages = keep_pages(pa, order, n, true);
 		tag_run(pa, pages);
 	}
 
@@ -254,30 +273,82 @@ static void cache_evict_oldest(void)
 	phys_addr_t pa = large.lc_pa[large.lc_first];
 	uint64_t pages = large.lc_pages[large.lc_first];
 
-	large.lc_first = (large.lc_first + 1) % KM_LARGE_CACHE_RUNS;
+	large.lc_first = cache_slot(1);
 	large.lc_count--;
 	large.cached_pages -= pages;
 	pfa_page(pa)->cls = 0;
 	free_from(pa, 0, pages);
 }
 
-/* Keep the freed run at pa; false if it does not fit the budget at all. */
+/*
+ * Pages the cache may hold now: lc_budget always; beyond it, as many as
+ * the live runs hold (a loop over a working set of big blocks keeps its
+ * freed runs, so RSS stays below twice the live runs), but never more than
+ * RAM / 4 (the PFA's pages now: the hosted heap grows).
+ */
+static uint64_t cache_budget(void)
+{
+	uint64_t live = large.pages >> KM_LARGE_CACHE_LIVE_SHIFT;
+	uint64_t ceil = pfa_total_pages() >> KM_LARGE_CACHE_CEIL_SHIFT;
+
+	if (live > ceil)
+		live = ceil;
+	return live > large.lc_budget ? live : large.lc_budget;
+}
+
+/* Decay: the oldest runs leave once KM_LARGE_DECAY_OPS large calls went
+ * by without anyone taking them (two per call at most: each call adds at
+ * most two runs, the freed one and a cut-off tail). */
+static void cache_decay(void)
+{
+	for (int i = 0; i < 2 && large.lc_count &&
+	     large.clock - large.lc_stamp[large.lc_first] > KM_LARGE_DECAY_OPS; i++) {
+		cache_evict_oldest();
+		large.decayed++;
+	}
+}
+
+/* Keep the run at pa (head: its head descriptor, data = its pages);
+ * false if it does not fit the budget at all. */
 static bool cache_put(phys_addr_t pa, struct page *head)
 {
-	uint64_t pages = head->data;
+	uint64_t pages = head->data, budget = cache_budget();
 
-	if (pages > large.lc_budget)
+	if (pages > budget)
 		return false;
 	while (large.lc_count == KM_LARGE_CACHE_RUNS ||
-	       large.cached_pages + pages > large.lc_budget)
+	       large.cached_pages + pages > budget)
 		cache_evict_oldest();
 	head->cls = LARGE_CACHED;
 	unsigned at = cache_slot(large.lc_count);
 	large.lc_pa[at] = pa;
 	large.lc_pages[at] = (uint32_t)pages;
+	large.lc_stamp[at] = large.clock;
 	large.lc_count++;
 	large.cached_pages += pages;
 	return true;
+}
+
+/* The run [pa, pages) was cut to its first `now` pages: its tail, still
+ * allocated blocks, becomes a run of its own and goes into the cache (its
+ * pages are in memory: the next request of about its size reuses them);
+ * back to the PFA if the cache has no room for it. */
+static void cache_tail(phys_addr_t pa, uint64_t now, uint64_t pages)
+{
+	if (now >= pages)
+		return;
+	phys_addr_t tail = page_pa(pa, now);
+	struct page *head = pfa_page(tail);
+
+	pfa_set_owner(tail, head->order, PG_LARGE);
+	tag_run(tail, pages - now);
+	head->data = (uint32_t)(pages - now);
+	head->next = 0;
+	head->prev = 0;
+	if (!cache_put(tail, head)) {
+		head->cls = 0;
+		free_from(tail, 0, pages - now);
+	}
 }
 
 /* Entry i leaves the ring; the newer entries move one step back. */
@@ -286,6 +357,7 @@ static void cache_remove(unsigned i, uint64_t pages)
 	for (unsigned j = i; j + 1 < large.lc_count; j++) {
 		large.lc_pa[cache_slot(j)] = large.lc_pa[cache_slot(j + 1)];
 		large.lc_pages[cache_slot(j)] = large.lc_pages[cache_slot(j + 1)];
+		large.lc_stamp[cache_slot(j)] = large.lc_stamp[cache_slot(j + 1)];
 	}
 	large.lc_count--;
 	large.cached_pages -= pages;
@@ -313,7 +385,11 @@ static phys_addr_t cache_take(uint64_t n, size_t align, uint64_t *pages)
 		return 0;
 	phys_addr_t pa = large.lc_pa[cache_slot(best)];
 	cache_remove(best, best_pages);
-	*pages = best_pages > n ? shrink(pa, best_pages, n) : n;
+	*pages = n;
+	if (best_pages > n) {
+		*pages = shrink(pa, best_pages, n, false);
+		cache_tail(pa, *pages, best_pages);
+	}
 	return pa;
 }
 
@@ -322,7 +398,9 @@ void large_free(void *p, struct page *head)
 	uint64_t pages = head->data;
 
 	large.runs--;
+	large.clock++;
 	account(-(int64_t)pages, -(int64_t)head->next);
+	cache_decay();
 	if (cache_put(pfa_phys(p), head))
 		return;
 	free_from(pfa_phys(p), 0, pages);
@@ -342,13 +420,20 @@ uint64_t large_cache_flush(void)
 	return pages;
 }
 
+uint64_t large_cache_decayed(void)
+{
+	return large.decayed;
+}
+
 size_t large_usable(const struct page *head)
 {
 	return (size_t)head->data << PAGE_SHIFT;
 }
 
-/* Shrink the run at pa to about `want` pages; returns its new length. */
-static uint64_t shrink(phys_addr_t pa, uint64_t pages, uint64_t want)
+/* Shrink the run at pa to about `want` pages; returns its new length.
+ * give_back: the pages past it go to the PFA, else they stay allocated
+ * blocks (for cache_tail). */
+static uint64_t shrink(phys_addr_t pa, uint64_t pages, uint64_t want, bool give_back)
 {
 	uint64_t at = 0;
 
@@ -356,8 +441,9 @@ static uint64_t shrink(phys_addr_t pa, uint64_t pages, uint64_t want)
 		unsigned k = pfa_page(page_pa(pa, at))->order;
 		uint64_t end = at + ((uint64_t)1 << k);
 		if (end >= want) {
-			free_from(pa, end, pages);
-			uint64_t now = at + keep_pages(page_pa(pa, at), k, want - at);
+			if (give_back)
+				free_from(pa, end, pages);
+			uint64_t now = at + keep_pages(page_pa(pa, at), k, want - at, give_back);
 			tag_run(pa, now);
 			return now;
 		}
@@ -406,7 +492,7 @@ bool large_resize(void *p, struct page *head, size_t size)
 		if (!grow(pa, pages, want, &now))
 			return false;
 	} else if (want < pages) {
-		now = shrink(pa, pages, want);
+		now = shrink(pa, pages, want, true);
 	}
 	account((int64_t)now - (int64_t)pages, (int64_t)size - (int64_t)head->next);
 	head->data = (uint32_t)now;

@@ -19,8 +19,11 @@
 #include "util.h"
 
 #define KM_LARGE_CACHE_RUNS 256  /* freed runs kept for reuse */
-#define KM_LARGE_CACHE_MAX_BYTES (8u << 20)  /* ... at most this much, and */
-#define KM_LARGE_CACHE_RAM_SHIFT 4            /* at most RAM / 16 */
+#define KM_LARGE_CACHE_MAX_BYTES (8u << 20)  /* always allowed: this much, and */
+#define KM_LARGE_CACHE_RAM_SHIFT 4            /* at most RAM / 16 of it; */
+#define KM_LARGE_CACHE_LIVE_SHIFT 0           /* more: up to the live runs' pages */
+#define KM_LARGE_CACHE_CEIL_SHIFT 2           /* ... but never above RAM / 4 */
+#define KM_LARGE_DECAY_OPS 64    /* a run cached this many large calls ago leaves */
 
 /* Pages of a large run for `size` bytes (at least one). */
 static inline uint64_t km_pages_for(size_t size)
@@ -34,8 +37,8 @@ struct large_stats {
 	uint64_t pfa_allocs, pfa_frees;
 };
 
-/* Forget every run; the run cache may hold total_pages / 16 (at most
- * 8 MiB). */
+/* Forget every run; the run cache may always hold total_pages / 16 (at
+ * most 8 MiB), and as much as the live runs' pages up to RAM / 4. */
 void large_init(uint64_t total_pages);
 void *large_alloc(size_t size, size_t align, int *why);
 void large_free(void *p, struct page *pg);
@@ -45,6 +48,7 @@ size_t large_usable(const struct page *pg);
 bool large_resize(void *p, struct page *pg, size_t size);
 bool large_is_continuation(const struct page *head);
 uint64_t large_cache_flush(void);   /* pages given back */
+uint64_t large_cache_decayed(void); /* runs that left the cache by age */
 bool large_is_cached(const struct page *head);
 void large_get_stats(struct large_stats *st);
 

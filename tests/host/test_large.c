@@ -6,6 +6,7 @@
  * (kmalloc_fixture.h).
  */
 #include "kmalloc_fixture.h"
+#include "../../mm/large.h"
 
 TEST(kmalloc_zero_and_huge)
 {
@@ -131,12 +132,13 @@ TEST(large_run_cache_fits_and_bounds)
 	CHECK(q == p, "7 pages came from %p, not the cached 10-page run %p", q, p);
 	CHECK(kmalloc_usable_size(q) == 7 * pg, "usable %zu, not 7 pages", kmalloc_usable_size(q));
 	kmalloc_get_stats(&st);
-	CHECK(st.large_cached_pages == 0 && st.large_pages == 7, "cached %llu, runs %llu pages",
+	CHECK(st.large_cached_pages == 3 && st.large_pages == 7, "cached %llu (the 3-page tail), runs %llu pages",
 	      (unsigned long long)st.large_cached_pages, (unsigned long long)st.large_pages);
-	CHECK(free_at_start - pfa_free_pages() == 7, "PFA holds %llu pages for a 7-page run",
+	CHECK(free_at_start - pfa_free_pages() == 10, "PFA holds %llu pages for a 7-page run and its tail",
 	      (unsigned long long)(free_at_start - pfa_free_pages()));
 	CHECK_SOUND();
 
+	kmalloc_trim();
 	kfree(q);                          /* 7 pages cached */
 	uint8_t *r = kmalloc(3 * pg, 0);   /* 7 > 2 * 3: not from the cache */
 	CHECK(r != q, "a 3-page request took the 7-page run");
@@ -156,8 +158,11 @@ TEST(large_run_cache_fits_and_bounds)
 	for (int i = 0; i < 260; i++)
 		kfree(v[i]);
 	kmalloc_get_stats(&st);
-	CHECK(st.large_cached_pages == 256 * 2, "260 freed 2-page runs: %llu pages cached, not 512",
-	      (unsigned long long)st.large_cached_pages);
+	/* the runs freed within the last KM_LARGE_DECAY_OPS calls stay (ring
+	 * of 256 at most), the older ones decayed */
+	CHECK(st.large_cached_pages == 2 * (KM_LARGE_DECAY_OPS + 1),
+	      "260 freed 2-page runs: %llu pages cached, not %d", (unsigned long long)st.large_cached_pages,
+	      2 * (KM_LARGE_DECAY_OPS + 1));
 	for (int i = 0; i < 5; i++)
 		v[i] = kmalloc(300 * pg, 0);
 	for (int i = 0; i < 5; i++)
@@ -169,6 +174,114 @@ TEST(large_run_cache_fits_and_bounds)
 	CHECK_SOUND();
 	kmalloc_trim();
 	CHECK(pfa_free_pages() == free_at_start, "trim left %llu pages out",
+	      (unsigned long long)(free_at_start - pfa_free_pages()));
+}
+
+/* A working set of big runs keeps its freed runs (up to the live runs'
+ * pages, RAM / 4 at most), a cut-off tail stays cached, runs nobody takes
+ * decay back to the PFA, and under pressure the cache gives way. */
+static uint64_t pfa_allocs_now(void)
+{
+	static struct kmalloc_stats st;
+	kmalloc_get_stats(&st);
+	return st.pfa_allocs;
+}
+
+static uint64_t cached_now(void)
+{
+	static struct kmalloc_stats st;
+	kmalloc_get_stats(&st);
+	return st.large_cached_pages;
+}
+
+TEST(large_run_cache_keeps_working_set)
+{
+	setup();
+	const size_t pg = PAGE_SIZE;
+	static uint8_t *r[4];
+
+	for (int i = 0; i < 4; i++) {
+		r[i] = kmalloc(1000 * pg, 0);
+		REQUIRE(r[i], "kmalloc(1000 pages) #%d", i);
+	}
+	kfree(r[0]);                       /* 2000 pages cached, over the 1024 floor */
+	kfree(r[1]);
+	CHECK(cached_now() == 2000, "%llu pages cached, not 2000", (unsigned long long)cached_now());
+	uint64_t before = pfa_allocs_now();
+	uint8_t *a = kmalloc(1000 * pg, 0), *b = kmalloc(1000 * pg, 0);
+	CHECK(pfa_allocs_now() == before, "%llu PFA calls to reallocate two cached runs",
+	      (unsigned long long)(pfa_allocs_now() - before));
+	CHECK((a == r[0] && b == r[1]) || (a == r[1] && b == r[0]),
+	      "reallocated runs %p %p are not the freed %p %p", a, b, r[0], r[1]);
+	CHECK_SOUND();
+
+	/* a cached run cut to a smaller request: its tail stays cached */
+	kfree(a);
+	uint8_t *c = kmalloc(600 * pg, 0);
+	CHECK(c == a, "600 pages came from %p, not the cached run %p", c, a);
+	CHECK(cached_now() == 400, "tail: %llu pages cached, not 400", (unsigned long long)cached_now());
+	before = pfa_allocs_now();
+	uint8_t *d = kmalloc(400 * pg, 0);
+	CHECK(d == a + 600 * pg && pfa_allocs_now() == before,
+	      "400 pages at %p (tail %p), %llu PFA calls", d, a + 600 * pg,
+	      (unsigned long long)(pfa_allocs_now() - before));
+	CHECK_SOUND();
+
+	/* decay: a run nobody takes leaves after KM_LARGE_DECAY_OPS large calls */
+	kfree(d);
+	uint64_t free_before = pfa_free_pages();
+	for (int i = 0; i < KM_LARGE_DECAY_OPS; i++)
+		kfree(kmalloc(pg + 1, 0));     /* the same 2-page run, again and again */
+	CHECK(cached_now() == 2, "after %d calls: %llu pages cached, not 2 (the 2-page run)",
+	      2 * KM_LARGE_DECAY_OPS, (unsigned long long)cached_now());
+	CHECK(pfa_free_pages() == free_before + 400 - 2, "PFA free %llu, not %llu",
+	      (unsigned long long)pfa_free_pages(), (unsigned long long)(free_before + 398));
+	CHECK(large_cache_decayed() >= 1, "no run decayed");
+	kfree(b);
+	kfree(c);
+	kfree(r[2]);
+	kfree(r[3]);
+	CHECK_SOUND();
+	kmalloc_trim();
+	CHECK(pfa_free_pages() == free_at_start, "trim left %llu pages out",
+	      (unsigned long long)(free_at_start - pfa_free_pages()));
+}
+
+/* However many runs a full heap frees, the cache keeps at most RAM / 4,
+ * and a trim (what a failed growth does on the host) gives it all back. */
+static int fill_with(size_t bytes, void **v, int max)
+{
+	int n = 0;
+	while (n < max && (v[n] = kmalloc(bytes, 0)) != NULL)
+		n++;
+	kmalloc_clear_report();
+	return n;
+}
+
+TEST(large_run_cache_bounded_by_ram)
+{
+	setup();
+	const size_t pg = PAGE_SIZE;
+	static void *run[64];
+
+	int n = fill_with(1000 * pg, run, 64);          /* the heap full of runs */
+	REQUIRE(n >= 8, "only %d runs of 1000 pages", n);
+	for (int i = 1; i < n; i += 2)                   /* every other one freed */
+		kfree(run[i]);
+	uint64_t ceil = pfa_total_pages() / 4;
+	CHECK(cached_now() <= ceil && cached_now() + 1000 > ceil,
+	      "%llu pages cached with %d runs freed (RAM / 4: %llu)", (unsigned long long)cached_now(),
+	      n / 2, (unsigned long long)ceil);
+	kmalloc_trim();
+	CHECK(cached_now() == 0, "trim left %llu pages cached", (unsigned long long)cached_now());
+	int got = fill_with(1000 * pg, run + n, 64 - n); /* the holes serve again */
+	CHECK(got == n / 2, "%d runs after the trim, not %d", got, n / 2);
+	for (int i = 0; i < n + got; i++)
+		if (i >= n || !(i & 1))
+			kfree(run[i]);
+	CHECK_SOUND();
+	kmalloc_trim();
+	CHECK(pfa_free_pages() == free_at_start, "left %llu pages out",
 	      (unsigned long long)(free_at_start - pfa_free_pages()));
 }
 
