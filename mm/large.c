@@ -54,33 +54,66 @@
  * ring of up to KM_LARGE_CACHE_RUNS (256) entries.  It may always hold
  * large.lc_budget pages (8 MiB, or RAM / 16 if that is less), and beyond
  * that as many pages as the live runs hold, up to RAM / 4 (the PFA's pages
- * at the time: the hosted heap grows).  A request of n pages takes the
- * newest cached run of exactly n pages, else the smallest one of n+1 .. 2n
- * pages, cut to n: the cut-off tail becomes a cached run of its own (its
- * pages are in memory).  Only then does it ask the PFA.  A loop that frees
- * and reallocates big buffers thus never gives the pages back to the PFA
- * (nor, on the host, to the kernel through mm_platform_release()) to fault
- * them in again.
+ * at the time: the hosted heap grows).  Its pages stay in memory, so a
+ * loop that frees and reallocates big buffers does not give them back to
+ * the PFA (nor, on the host, to the kernel through mm_platform_release())
+ * to fault them in again.  jemalloc's dirty pages and tcmalloc's page heap
+ * are the models; the cache is a small page heap of its own:
  *
- * Decay (jemalloc's dirty-page decay, counted in calls, not in time: mm/
- * has no clock): every large_alloc/large_free ticks large.clock; a run
- * that sat in the cache for KM_LARGE_DECAY_OPS (64) ticks leaves, at most
- * two per large_free (the oldest is at the ring's head: O(1) to check).
- * The oldest entries also leave when a new one needs room; mm_reclaim() /
- * kmalloc_trim() empty the cache (on the host also a failed heap growth).
- * The ring keeps each run's length next to its address, so the search
- * reads no page descriptor.  Measured on the host (tests/bench/workloads.c
- * churn: 4.5% of requests 1..8 KiB, 0.5% 8..256 KiB; 5M steps), ranges
- * sent through madvise, with the old fixed 8 MiB budget:
+ *   take    a request of n pages takes the smallest cached run of n pages
+ *           or more (the newest of equals), cut to n: the tail stays
+ *           cached (with the run's age).  Else the largest smaller run is
+ *           grown in place with the free PFA pages right after it
+ *           (grow(), below): only those pages are new.  Else, before
+ *           asking the PFA, the oldest runs make room for the n new pages
+ *           (up to n / 2 of them, 2 runs at most), so that a miss does not
+ *           add n pages to the cache's and the live runs' sum.
+ *   join    a run put in the cache is glued to the cached runs that end
+ *           where it starts and start where it ends (a descriptor lookup
+ *           each, pfa_head_page() for the one before, then the ring): a
+ *           run freed next to its own cut-off tail is whole again, and two
+ *           neighbours serve a request as large as both.  A cached run
+ *           has at most KM_LARGE_RUN_BLOCKS (64) PFA blocks: a join that
+ *           would make more is not done.
+ *   decay   jemalloc's dirty-page decay, counted in calls, not in time
+ *           (mm/ has no clock): every large_alloc/large_free ticks
+ *           large.clock; while the cache holds more than lc_budget, a run
+ *           untaken for KM_LARGE_DECAY_OPS (256) ticks leaves, at most two
+ *           per large_free (the oldest is at the ring's head: O(1) to
+ *           check); a glued run has the age of its oldest part.
+ *   evict   a put that does not fit evicts at most KM_LARGE_EVICT_PER_CALL
+ *           (2) of the oldest runs; if the run still does not fit it goes
+ *           to the PFA itself.  So no call gives back more than a constant
+ *           number of runs, whatever the budget (issue 19).
+ *   pressure a PFA call that fails (large_alloc, and arena_new for small
+ *           blocks) sheds up to KM_LARGE_PRESSURE_RUNS (8) of the oldest
+ *           runs and tries once more.  libstrata builds with 0: there a
+ *           failed PFA call is how the heap grows, and a failed growth
+ *           empties every cache anyway (mm_reclaim).  mm_reclaim() /
+ *           kmalloc_trim() empty the cache.
+ *
+ * The ring keeps each run's length, age and block count next to its
+ * address, so the search reads no page descriptor.  Measured on the host
+ * (tests/bench/workloads.c churn: 4.5% of requests 1..8 KiB, 0.5%
+ * 8..256 KiB; 5M steps), ranges sent through madvise, with the old fixed
+ * 8 MiB budget:
  *
  *   8 entries, exact size only     32134 (3 GB)
  *   64 entries, best fit <= 2x      2713 (249 MB)
  *   256 entries, best fit <= 2x      847 (81 MB)
  *
- * and the large workload (5..25 MiB, 20 live, 300 steps): 8 MiB budget
- * 10.0 s, 1.18 M minor faults; budget = live pages, tails kept, decay 64:
- * 2.25 s, 0.30 M faults (glibc 2.11 s, 0.22 M), peak RSS 643 vs 390 MB
- * (glibc 483).  Budget = live / 2: 3.43 s, 558 MB.
+ * and the large workload (5..25 MiB blocks, 20 live, 1000 replaced, every
+ * page written; minor faults and peak RSS):
+ *
+ *   8 MiB budget, everything else released (main before)   3.85 M   390 MB
+ *   budget = live pages, tails kept, decay 64 (speed)      0.77 M   690 MB
+ *   + joins (no flush on a failed PFA call)                0.51 M   643 MB
+ *   + grow in place                                        0.45 M   553 MB
+ *   + room made on a miss                                  0.51 M   492 MB
+ *   + decay after 256 calls, not 64 (this file)            0.35 M   571 MB
+ *   glibc 0.36 M 488 MB; tcmalloc 0.17 M 501 MB
+ *
+ * (decay 128: 0.42 M, 510 MB: the knob trades faults for RSS).
  */
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
@@ -326,12 +359,13 @@ static uint64_t cache_budget(void)
 	return live > large.lc_budget ? live : large.lc_budget;
 }
 
-/* Decay: the oldest runs leave once KM_LARGE_DECAY_OPS large calls went
- * by without anyone taking them (two per call at most: each call adds at
- * most two runs, the freed one and a cut-off tail). */
+/* Decay: while the cache holds more than lc_budget (the part it may
+ * always hold), the oldest runs leave once KM_LARGE_DECAY_OPS large calls
+ * went by without anyone taking them (two per call at most: each call
+ * adds at most two runs, the freed one and a cut-off tail). */
 static void cache_decay(void)
 {
-	for (int i = 0; i < 2 && large.lc_count &&
+	for (int i = 0; i < 2 && large.cached_pages > large.lc_budget &&
 	     large.clock - large.lc_stamp[large.lc_first] > KM_LARGE_DECAY_OPS; i++) {
 		cache_evict_oldest();
 		large.decayed++;

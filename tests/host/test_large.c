@@ -241,19 +241,21 @@ TEST(large_run_cache_keeps_working_set)
 	      (unsigned long long)(pfa_allocs_now() - before));
 	CHECK_SOUND();
 
-	/* decay: a run nobody takes leaves after KM_LARGE_DECAY_OPS large calls */
-	kfree(d);
-	uint64_t free_before = pfa_free_pages();
+	/* decay: above lc_budget (1024 pages here) a run nobody takes for
+	 * KM_LARGE_DECAY_OPS large calls leaves; the budget's part stays */
+	kfree(d);                          /* 400 pages cached */
+	kfree(r[2]);                       /* + 1000: above the budget */
+	uint64_t free_before = pfa_free_pages(), decayed = large_now().decayed;
 	for (int i = 0; i < KM_LARGE_DECAY_OPS; i++)
-		kfree(kmalloc(pg + 1, 0));     /* the same 2-page run, again and again */
-	CHECK(cached_now() == 2, "after %d calls: %llu pages cached, not 2 (the 2-page run)",
+		kfree(kmalloc(pg + 1, 0));     /* 2 pages cut from d's run, glued back */
+	CHECK(cached_now() == 400, "after %d calls: %llu pages cached, not 400 (d's run)",
 	      2 * KM_LARGE_DECAY_OPS, (unsigned long long)cached_now());
-	CHECK(pfa_free_pages() == free_before + 400 - 2, "PFA free %llu, not %llu",
-	      (unsigned long long)pfa_free_pages(), (unsigned long long)(free_before + 398));
-	{ struct large_stats ls; large_get_stats(&ls); CHECK(ls.decayed >= 1, "no run decayed"); }
+	CHECK(pfa_free_pages() == free_before + 1000, "PFA free %llu, not %llu: r[2] did not decay",
+	      (unsigned long long)pfa_free_pages(), (unsigned long long)(free_before + 1000));
+	CHECK(large_now().decayed == decayed + 1, "%llu runs decayed, not 1",
+	      (unsigned long long)(large_now().decayed - decayed));
 	kfree(b);
 	kfree(c);
-	kfree(r[2]);
 	kfree(r[3]);
 	CHECK_SOUND();
 	kmalloc_trim();
