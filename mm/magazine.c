@@ -14,6 +14,8 @@ void depot_init(struct mm_depot *d, unsigned cap, unsigned max_full,
 	*d = (struct mm_depot){ .lock = MM_SPINLOCK_INIT_LEVEL(lock_level) };
 	d->cap = cap > MAG_MAX ? MAG_MAX : cap;
 	d->max_full = max_full;
+	d->trim = d->cap < MAG_TRIM ? d->cap : MAG_TRIM;
+	d->fill = (d->cap + 1) / 2 < MAG_FILL ? (d->cap + 1) / 2 : MAG_FILL;
 	d->ops = ops;
 	d->owner = owner;
 }
@@ -67,40 +69,63 @@ static void depot_put_empty(struct mm_depot *d, struct mm_mag *m)
 		d->ops->mag_delete(d->owner, m);
 }
 
-/* A full magazine goes to the depot; past max_full its objects go to the
- * layer below instead and the magazine is kept as an empty one. */
-static void depot_put_full(struct mm_depot *d, struct mm_mag *m)
+/* One lock hold: a full magazine off the depot's list, if it has one,
+ * and then `empty` (an empty magazine, or NULL) kept in exchange; else a
+ * fill is counted (the caller fills from below).  *drop: `empty` when
+ * the depot keeps enough empty ones already (the caller deletes it). */
+static struct mm_mag *depot_trade_empty(struct mm_depot *d, struct mm_mag *empty,
+					struct mm_mag **drop)
 {
-	mm_spin_lock(&d->lock);
-	if (d->nfull < d->max_full) {
-		m->next = d->full;
-		d->full = m;
-		d->nfull++;
-		m = 0;
+	*drop = 0;
+	if (!mm_load(d->full)) {   /* none to trade for: no lock (a stale */
+		__atomic_fetch_add(&d->fills, 1, __ATOMIC_RELAXED);   /* answer */
+		return 0;                  /* only means one fill more) */
 	}
-	d->exchanges++;
-	mm_spin_unlock(&d->lock);
-	if (m) {
-		d->ops->flush(d, m->obj, m->count);
-		m->count = 0;
-		mm_spin_lock(&d->lock);
-		d->flushes++;
-		mm_spin_unlock(&d->lock);
-		depot_put_empty(d, m);
-	}
-}
-
-static struct mm_mag *depot_get_full(struct mm_depot *d)
-{
 	mm_spin_lock(&d->lock);
 	struct mm_mag *m = d->full;
 	if (m) {
-		d->full = m->next;
+		mm_store(d->full, m->next);
 		d->nfull--;
 		d->exchanges++;
+		if (empty && d->nempty < d->max_full + 2) {
+			empty->next = d->empty;
+			d->empty = empty;
+			d->nempty++;
+		} else {
+			*drop = empty;
+		}
+	} else {
+		__atomic_fetch_add(&d->fills, 1, __ATOMIC_RELAXED);
 	}
 	mm_spin_unlock(&d->lock);
 	return m;
+}
+
+/* One lock hold: the full magazine `full` onto the depot's list if
+ * there is room (true), and an empty magazine off its list into *empty
+ * (NULL if it has none); a depot already at max_full takes nothing,
+ * gives nothing and counts a flush (false: the caller trims). */
+static bool depot_trade_full(struct mm_depot *d, struct mm_mag *full, struct mm_mag **empty)
+{
+	bool kept = false;
+
+	*empty = 0;
+	mm_spin_lock(&d->lock);
+	if (d->nfull < d->max_full) {
+		full->next = d->full;
+		mm_store(d->full, full);
+		d->nfull++;
+		d->exchanges++;
+		kept = true;
+		if ((*empty = d->empty) != 0) {
+			d->empty = (*empty)->next;
+			d->nempty--;
+		}
+	} else {
+		d->flushes++;
+	}
+	mm_spin_unlock(&d->lock);
+	return kept;
 }
 
 void *mag_alloc_slow(struct mm_cpu_slot *s, struct mm_depot *d)
@@ -113,11 +138,12 @@ void *mag_alloc_slow(struct mm_cpu_slot *s, struct mm_depot *d)
 		swap(s);
 		return mag_pop(s->loaded);
 	}
-	struct mm_mag *full = depot_get_full(d);
+	/* loaded and prev are both empty: trade one for a full one */
+	struct mm_mag *drop;
+	struct mm_mag *full = depot_trade_empty(d, s->prev != &mag_none ? s->prev : 0, &drop);
 	if (full) {
-		/* loaded and prev are both empty: keep one, return the other */
-		if (s->prev != &mag_none)
-			depot_put_empty(d, s->prev);
+		if (drop)
+			d->ops->mag_delete(d->owner, drop);
 		s->prev = s->loaded;
 		s->loaded = full;
 		return mag_pop(full);
@@ -128,13 +154,24 @@ void *mag_alloc_slow(struct mm_cpu_slot *s, struct mm_depot *d)
 			return d->ops->fill(d, &obj, 1) ? obj : 0;
 		s->loaded = m;
 	}
-	/* fill half, so the frees that follow find room */
-	unsigned want = (d->cap + 1) / 2;
+	/* fill part (d->fill), so the frees that follow find room */
+	unsigned want = d->fill;
 	s->loaded->count = d->ops->fill(d, s->loaded->obj, want);
-	mm_spin_lock(&d->lock);
-	d->fills++;
-	mm_spin_unlock(&d->lock);
 	return mag_pop(s->loaded);
+}
+
+/* The depot is full: the top `trim` objects of the full magazine prev go
+ * below (a bounded batch, MAG_TRIM, not a whole magazine), and prev,
+ * which now has room, becomes loaded. */
+static bool trim_prev(struct mm_cpu_slot *s, struct mm_depot *d, void *obj)
+{
+	struct mm_mag *m = s->prev;
+	unsigned n = d->trim < m->count ? d->trim : m->count;
+
+	m->count -= n;
+	d->ops->flush(d, m->obj + m->count, n);
+	swap(s);
+	return mag_push(s->loaded, obj);
 }
 
 bool mag_free_slow(struct mm_cpu_slot *s, struct mm_depot *d, void *obj)
@@ -143,13 +180,21 @@ bool mag_free_slow(struct mm_cpu_slot *s, struct mm_depot *d, void *obj)
 		swap(s);
 		return mag_push(s->loaded, obj);
 	}
-	struct mm_mag *m = depot_get_empty(d);
-	if (!m) {
+	struct mm_mag *m = 0;
+	if (s->prev != &mag_none) {       /* prev is full */
+		if (!depot_trade_full(d, s->prev, &m))
+			return trim_prev(s, d, obj);
+		s->prev = &mag_none;          /* the depot has it now */
+	}
+	if (!m)
+		m = depot_get_empty(d);
+	if (!m) {      /* no memory for a magazine: this one object below */
 		d->ops->flush(d, &obj, 1);
 		return true;
 	}
-	if (s->prev != &mag_none)
-		depot_put_full(d, s->prev);   /* prev is full */
+	m->next = 0;
+	m->count = 0;
+	m->cap = d->cap;
 	s->prev = s->loaded;
 	s->loaded = m;
 	return mag_push(m, obj);
@@ -199,7 +244,8 @@ void depot_flush(struct mm_depot *d)
 {
 	mm_spin_lock(&d->lock);
 	struct mm_mag *full = d->full, *empty = d->empty;
-	d->full = d->empty = 0;
+	mm_store(d->full, (struct mm_mag *)0);
+	d->empty = 0;
 	d->nfull = d->nempty = 0;
 	mm_spin_unlock(&d->lock);
 	while (full) {

@@ -21,8 +21,11 @@
  *        depot -> else fill loaded from the layer below in one locked batch.
  * free:  push on loaded;  loaded full -> swap with prev if prev has room ->
  *        else prev goes to the depot's full list, an empty magazine from the
- *        depot becomes loaded.  A depot with more than max_full full
- *        magazines hands the extra one's objects back to the layer below.
+ *        depot becomes loaded.  A depot that already holds max_full full
+ *        magazines takes none: the top `trim` (MAG_TRIM) objects of prev go
+ *        back to the layer below and prev, now with room, becomes loaded,
+ *        so one free hands at most MAG_TRIM objects below, never a whole
+ *        magazine.  Each trade with the depot is one hold of its lock.
  *
  * Each CPU slot starts with both magazines pointing at mag_none, a shared
  * read-only magazine with count 0 and cap 0: the fast paths need no NULL
@@ -44,6 +47,8 @@
 #include "util.h"
 
 #define MAG_MAX 30     /* 16-byte header + 30 pointers = one 256-byte block */
+#define MAG_TRIM 8     /* objects a free hands below when the depot is full */
+#define MAG_FILL 8     /* objects an allocation takes from below at most */
 
 struct mm_mag {
 	struct mm_mag *next;
@@ -73,9 +78,11 @@ struct mm_depot {
 	unsigned nfull, nempty;
 	unsigned cap;              /* objects per magazine of this depot */
 	unsigned max_full;         /* full magazines kept before flushing */
+	unsigned trim;             /* min(cap, MAG_TRIM): one free's batch below */
+	unsigned fill;             /* min((cap + 1) / 2, MAG_FILL): one fill's */
 	const struct mm_depot_ops *ops;
 	void *owner;               /* the class index / kmem_cache, for ops */
-	/* statistics (under lock) */
+	/* statistics (under lock; fills: atomic, counted without it) */
 	uint64_t fills, flushes, exchanges;
 };
 
@@ -106,7 +113,17 @@ void depot_flush(struct mm_depot *d);
 /* Objects held in the depot (full magazines). */
 uint64_t depot_objects(struct mm_depot *d);
 
-/* Fast paths (interrupts off). */
+/* Fast paths (interrupts off).  mag_take: the top object of a magazine
+ * the caller saw non-empty (m->count != 0), so the fast path tests the
+ * count once and not the object again. */
+static inline void *mag_take(struct mm_mag *m)
+{
+	uint32_t n = m->count - 1;
+
+	m->count = n;
+	return m->obj[n];
+}
+
 static inline void *mag_pop(struct mm_mag *m)
 {
 	uint32_t n = m->count;

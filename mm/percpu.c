@@ -100,26 +100,19 @@ void pcpu_mag_delete(void *owner, struct mm_mag *m)
 
 static unsigned class_fill(struct mm_depot *d, void **obj, unsigned n)
 {
-	unsigned c = (unsigned)(uintptr_t)d->owner, i;
+	unsigned c = (unsigned)(uintptr_t)d->owner;
 
 	mm_spin_lock(&pools.lock);
-	for (i = 0; i < n; i++) {
-		struct km_block *b = pool_alloc_fast(c);
-		if (!b)
-			break;
-		b->mark = km_mag_mark(b);
-		obj[i] = b;
-	}
+	unsigned got = pool_alloc_bulk(c, obj, n);   /* marked as in a magazine */
 	mm_spin_unlock(&pools.lock);
-	return i;
+	return got;
 }
 
 static void class_flush(struct mm_depot *d, void **obj, unsigned n)
 {
 	(void)d;
 	mm_spin_lock(&pools.lock);
-	for (unsigned i = 0; i < n; i++)
-		pool_free_fast(km_pool_of(obj[i]), obj[i]);
+	pool_free_bulk(obj, n);
 	mm_spin_unlock(&pools.lock);
 }
 
@@ -151,7 +144,7 @@ void pcpu_init(void)
 }
 /* The calling CPU's area, created on first use; NULL if this context has
  * no CPU id or there is no memory for the area.  Interrupts are off. */
-static struct km_pcpu *my_area(void)
+static __attribute__((noinline)) struct km_pcpu *my_area_slow(void)
 {
 	if (!percpu_on)
 		return NULL;
@@ -173,6 +166,14 @@ static struct km_pcpu *my_area(void)
 		km_pcpu[cpu] = pc;
 	}
 	return pc;
+}
+
+static inline struct km_pcpu *my_area(void)
+{
+	unsigned cpu = mm_cpu_id();
+	struct km_pcpu *pc = cpu < MM_MAX_CPUS ? km_pcpu[cpu] : NULL;
+
+	return mm_likely(pc != NULL && percpu_on) ? pc : my_area_slow();
 }
 
 void pcpu_entry_corrupt(unsigned c, const struct km_block *b)

@@ -74,6 +74,9 @@
  *                      was full or has become empty.
  *   pool_free_slow()   full -> used (link into usedpools), used -> empty
  *                      (park it, or return it to its arena).
+ *   pool_alloc_bulk()  the per-CPU layer's magazine fill: a run of blocks
+ *   pool_free_bulk()   of one pool at a time (its list, then fresh ones;
+ *                      or back), the pool's head and count written once.
  * These take no lock themselves: the callers (mm/kmalloc.c, and the
  * per-CPU layer's batch fills and flushes in mm/percpu.c) hold pools.lock
  * around them.  The per-CPU magazines in front take no lock at all.
@@ -399,6 +402,117 @@ void pool_free_slow(struct km_pool *p, bool was_full)
 	}
 	used_unlink(c, p);
 	pool_return(p);
+}
+
+/* ------------------------------------------------------------------ */
+/* bulk paths: magazine fills and flushes (mm/percpu.c)               */
+/* ------------------------------------------------------------------ */
+
+/* Never-carved blocks of p at offset *off on into obj[], at most n, each
+ * with its magazine mark; *off moves past them.  How many. */
+static unsigned carve_run(struct km_pool *p, unsigned size, void **obj, unsigned n,
+			  unsigned *off)
+{
+	unsigned i = 0, at = *off;
+
+	for (; i < n && at <= p->maxnextoffset; i++, at += size) {
+		struct km_block *b = (struct km_block *)((char *)p + at);
+		b->enc = 0;
+		b->mark = km_mag_mark(b);
+		obj[i] = b;
+	}
+	*off = at;
+	return i;
+}
+
+/* Up to n blocks of p, the head of usedpools[c], into obj[] (at least
+ * one): its free list first, then never-carved blocks, then one more
+ * carved as the new free list, all written back once.  A pool used up
+ * leaves usedpools; a corrupt link is reported as in pool_alloc_fast. */
+static unsigned take_run(struct km_pool *p, unsigned c, void **obj, unsigned n)
+{
+	struct km_block *b = p->freeblock;   /* never NULL in usedpools */
+	unsigned i = 0, size = pools.cls[c].size;
+
+	while (b && i < n) {
+		struct km_block *next = km_next(b);
+		if (mm_unlikely(!km_next_ok(p, next))) {
+			p->ref = (uint16_t)(p->ref + i);
+			p->freeblock = b;
+			struct km_block *other = pool_freelist_corrupt(p, b, next);
+			if (other)
+				other->mark = km_mag_mark(other);
+			obj[i] = other;
+			return i + (other != NULL);
+		}
+		b->enc = 0;
+		b->mark = km_mag_mark(b);
+		obj[i++] = b;
+		b = next;
+	}
+	if (!b) {
+		unsigned off = p->nextoffset;
+		i += carve_run(p, size, obj + i, n - i, &off);
+		if (off <= p->maxnextoffset) {   /* the next fresh block: the list */
+			b = (struct km_block *)((char *)p + off);
+			km_set_next(b, NULL);
+			b->mark = km_free_mark(b);
+			off += size;
+		}
+		mm_store(p->nextoffset, (uint16_t)off);
+	}
+	p->ref = (uint16_t)(p->ref + i);
+	p->freeblock = b;
+	if (!b)
+		pool_full_slow(p);
+	return i;
+}
+
+unsigned pool_alloc_bulk(unsigned c, void **obj, unsigned n)
+{
+	unsigned got = 0;
+
+	while (got < n) {
+		struct km_pool *p = pools.usedpools[c];
+		if (p) {
+			got += take_run(p, c, obj + got, n - got);
+			continue;
+		}
+		struct km_block *b = pool_alloc_slow(c);   /* a new pool */
+		if (!b)
+			break;
+		b->mark = km_mag_mark(b);
+		obj[got++] = b;
+	}
+	return got;
+}
+
+/* The blocks at obj[0..] that lie in p, up to n, onto p's free list;
+ * its head and count written once, the slow path run once.  How many. */
+static unsigned give_run(struct km_pool *p, void **obj, unsigned n)
+{
+	struct km_block *head = p->freeblock;
+	unsigned ref = p->ref, i = 0;
+
+	do {
+		struct km_block *b = obj[i];
+		km_set_next(b, head);
+		b->mark = km_free_mark(b);
+		head = b;
+		ref--;
+	} while (++i < n && km_pool_of(obj[i]) == p && ref != 0);
+	bool was_full = p->freeblock == NULL;
+	p->freeblock = head;
+	p->ref = (uint16_t)ref;
+	if (mm_unlikely(was_full || ref == 0))
+		pool_free_slow(p, was_full);
+	return i;
+}
+
+void pool_free_bulk(void **obj, unsigned n)
+{
+	for (unsigned i = 0; i < n;)
+		i += give_run(km_pool_of(obj[i]), obj + i, n - i);
 }
 
 /* ------------------------------------------------------------------ */

@@ -99,6 +99,16 @@ uint64_t pool_trim(void);
 unsigned pool_reserve(unsigned c, unsigned n);
 void pool_unreserve(void);
 
+/* The per-CPU layer's batches (lock held).  pool_alloc_bulk: up to n
+ * blocks of class c into obj[], each marked km_mag_mark() (a block in a
+ * magazine), taken a pool's run at a time: its free list, then blocks
+ * never carved, with the pool's head and count written once; new pools
+ * as needed.  How many (fewer: out of memory).  pool_free_bulk: n blocks
+ * that pool_check_block() passed back, a run of the same pool at a
+ * time. */
+unsigned pool_alloc_bulk(unsigned c, void **obj, unsigned n);
+void pool_free_bulk(void **obj, unsigned n);
+
 /* Size class of a request of `size` bytes (size <= KM_SMALL_MAX). */
 static inline unsigned km_size_class(size_t size)
 {

@@ -24,11 +24,14 @@
 static char objs[NOBJ][16];
 static void *below[NOBJ];          /* free objects of the layer below (a stack) */
 static unsigned nbelow, fills, flushes, mags_live, fail_mag_new;
+static unsigned most_filled, most_flushed;   /* largest batch asked of the layer below */
 
 static unsigned t_fill(struct mm_depot *d, void **obj, unsigned n)
 {
 	(void)d;
 	unsigned i;
+	if (n > most_filled)
+		most_filled = n;
 	for (i = 0; i < n && nbelow; i++)
 		obj[i] = below[--nbelow];
 	fills++;
@@ -38,6 +41,8 @@ static unsigned t_fill(struct mm_depot *d, void **obj, unsigned n)
 static void t_flush(struct mm_depot *d, void **obj, unsigned n)
 {
 	(void)d;
+	if (n > most_flushed)
+		most_flushed = n;
 	for (unsigned i = 0; i < n; i++)
 		below[nbelow++] = obj[i];
 	flushes++;
@@ -84,6 +89,7 @@ static void setup(unsigned cap, unsigned max_full)
 {
 	teardown();
 	nbelow = fills = flushes = mags_live = fail_mag_new = 0;
+	most_filled = most_flushed = 0;
 	for (unsigned i = 0; i < NOBJ; i++)
 		below[nbelow++] = objs[NOBJ - 1 - i];
 	depot_init(&depot, cap, max_full, &ops, NULL, MM_LOCK_DEPOT);
@@ -168,6 +174,31 @@ TEST(depot_past_max_full_flushes_below)
 	CHECK(nbelow - below_before >= 40 - 8 - 4, "too few objects went below (%u)",
 	      nbelow - below_before);
 	CHECK(depot.nempty <= depot.max_full + 2, "depot keeps %u empty magazines", depot.nempty);
+}
+
+/* A free past a full depot hands MAG_TRIM objects below, never a whole
+ * magazine, and an allocation takes at most MAG_FILL (the bound on one
+ * call's work, README "Worst case"); nothing is lost on the way. */
+TEST(full_depot_trims_a_bounded_batch)
+{
+	enum { N = 600 };
+	static void *o[N];
+	setup(MAG_MAX, 2);
+	for (int i = 0; i < N; i++)
+		o[i] = alloc();
+	CHECK(most_filled == MAG_FILL, "a fill asked for %u objects (MAG_FILL %u)", most_filled,
+	      MAG_FILL);
+	unsigned below_before = nbelow, flushes_before = flushes;
+	for (int i = 0; i < N; i++)
+		release(o[i]);
+	CHECK(depot.nfull == 2, "depot keeps %u full magazines, max 2", depot.nfull);
+	CHECK(most_flushed == MAG_TRIM, "a free flushed %u objects below (MAG_TRIM %u)",
+	      most_flushed, MAG_TRIM);
+	CHECK((nbelow - below_before) == MAG_TRIM * (flushes - flushes_before),
+	      "%u objects below in %u flushes", nbelow - below_before, flushes - flushes_before);
+	CHECK(in_slot() + MAG_MAX * depot.nfull + (nbelow - below_before) == N,
+	      "objects lost: slot %u depot %u below +%u", in_slot(), depot.nfull,
+	      nbelow - below_before);
 }
 
 TEST(drain_and_flush_give_everything_back)

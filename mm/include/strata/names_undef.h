@@ -173,7 +173,9 @@
 #undef pfa_virt_to_head
 #undef pfa_virt_to_page
 #undef pfa_zero
+#undef pool_alloc_bulk
 #undef pool_alloc_slow
+#undef pool_free_bulk
 #undef pool_free_slow
 #undef pool_freelist_corrupt
 #undef pool_full_slow

@@ -1,0 +1,226 @@
+/*
+ * test_bulk.c - the magazines' batches to and from the pools (issue 19):
+ * pool_alloc_bulk() takes a run of one pool at a time (its free list,
+ * then never-carved blocks, the pool's head and count written once) and
+ * pool_free_bulk() gives a run back; a full depot trims MAG_TRIM blocks
+ * of a magazine instead of flushing it.  None of that may lose a block,
+ * count one twice or let a double free through.
+ *
+ *   bulk_runs_keep_pools_consistent  pool_alloc_bulk / pool_free_bulk
+ *                               called directly over many pools (free
+ *                               lists, carving, new pools, full pools,
+ *                               pools emptied): every block distinct,
+ *                               marked, counted; kmalloc_check() clean
+ *   magazines_ramp_keeps_counts       kmalloc/kfree ramps with magazines
+ *                               on (fills, depot trades, trims): the
+ *                               statistics add up, kmalloc_check() clean
+ *                               after each phase, every page back
+ *   double_free_after_bulk_is_reported  every block freed through the
+ *                               magazines (some in a magazine or the
+ *                               depot, some handed back by a trim or a
+ *                               drain) freed again: each one reported as
+ *                               a double free, the heap still sound
+ */
+#include "kmalloc_fixture.h"
+
+#include "../../mm/pool.h"
+
+static struct kmalloc_stats st;
+
+static uint64_t used_of(unsigned c)
+{
+	kmalloc_get_stats(&st);
+	return st.cls[c].blocks_used;
+}
+
+static void shuffle(void **v, unsigned n)
+{
+	for (unsigned i = n; i > 1; i--) {
+		unsigned j = (unsigned)rnd_below(i);
+		void *t = v[i - 1];
+		v[i - 1] = v[j];
+		v[j] = t;
+	}
+}
+
+/* n blocks of class c taken in batches of `batch`; all distinct and in
+ * pools of class c, each with its magazine mark. */
+static bool take(unsigned c, void **blk, unsigned n, unsigned batch)
+{
+	for (unsigned got = 0; got < n;) {
+		unsigned want = n - got < batch ? n - got : batch;
+		mm_spin_lock(&pools.lock);
+		unsigned k = pool_alloc_bulk(c, blk + got, want);
+		mm_spin_unlock(&pools.lock);
+		if (k != want) {
+			fprintf(stderr, "# pool_alloc_bulk(%u, %u) gave %u\n", c, want, k);
+			return false;
+		}
+		got += k;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		const struct km_block *b = blk[i];
+		const struct km_pool *p = km_pool_of(b);
+		if (b->mark != km_mag_mark(b) || p->cls != c || pool_check_block(p, b) != KM_DOUBLE_FREE) {
+			fprintf(stderr, "# block %u (%p) of class %u: mark %#lx, pool class %u\n", i,
+				(void *)b, c, (unsigned long)b->mark, p->cls);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void give(void **blk, unsigned n, unsigned batch)
+{
+	for (unsigned i = 0; i < n; i += batch) {
+		mm_spin_lock(&pools.lock);
+		pool_free_bulk(blk + i, n - i < batch ? n - i : batch);
+		mm_spin_unlock(&pools.lock);
+	}
+}
+
+TEST(bulk_runs_keep_pools_consistent)
+{
+	static void *blk[4096];
+	static const size_t sizes[] = { 16, 48, 256, 1024, 2048 };
+	setup();
+	for (unsigned s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+		unsigned c = km_size_class(sizes[s]);
+		unsigned n = sizes[s] >= 1024 ? 700 : 4096, batch = 15;
+		uint64_t used0 = used_of(c);
+		REQUIRE(take(c, blk, n, batch), "bulk take of class %u", c);
+		CHECK(used_of(c) == used0 + n, "class %u: %llu used after taking %u (from %llu)",
+		      c, (unsigned long long)used_of(c), n, (unsigned long long)used0);
+		for (unsigned i = 0; i < n; i++)
+			for (unsigned j = i + 1; j < n && j < i + 64; j++)
+				REQUIRE(blk[i] != blk[j], "block %p handed out twice", blk[i]);
+		/* a half back in random order: pools that were full, mixed runs */
+		shuffle(blk, n);
+		give(blk, n / 2, 30);
+		CHECK(used_of(c) == used0 + n - n / 2, "class %u: %llu used after half back", c,
+		      (unsigned long long)used_of(c));
+		CHECK(kmalloc_check() == 0, "kmalloc_check after half of class %u back", c);
+		/* taken again: free lists first, then fresh blocks */
+		REQUIRE(take(c, blk, n / 2, 8), "bulk retake of class %u", c);
+		CHECK(kmalloc_check() == 0, "kmalloc_check after the retake, class %u", c);
+		shuffle(blk, n);
+		give(blk, n, 8);      /* every pool empties: parked or returned */
+		CHECK(used_of(c) == used0, "class %u: %llu used at the end, %llu before", c,
+		      (unsigned long long)used_of(c), (unsigned long long)used0);
+		CHECK(kmalloc_check() == 0, "kmalloc_check after class %u", c);
+	}
+	CHECK_SOUND();
+}
+
+/* Blocks in use by callers: sum of blocks_used - percpu_cached_blocks
+ * - blocks_internal (strata/kmalloc.h). */
+static uint64_t in_use_by_callers(void)
+{
+	uint64_t n = 0;
+
+	kmalloc_get_stats(&st);
+	for (unsigned c = 0; c < st.nclasses; c++)
+		n += st.cls[c].blocks_used;
+	return n - st.percpu_cached_blocks - st.blocks_internal;
+}
+
+/* Ramp a class up by n blocks and down in random order with magazines
+ * on (fills, depot trades, trims); the counts add up at the top and at
+ * the bottom, the heap is sound, the contents kept. */
+static void ramp(size_t size, unsigned n)
+{
+	static void *blk[8192];
+	uint64_t live0 = in_use_by_callers();
+
+	for (unsigned i = 0; i < n; i++) {
+		blk[i] = kmalloc(size, 0);
+		REQUIRE(blk[i], "kmalloc(%zu) #%u", size, i);
+		fill(blk[i], size, i);
+	}
+	CHECK(in_use_by_callers() == live0 + n, "%zu-byte ramp: %llu blocks in use, %llu + %u expected",
+	      size, (unsigned long long)in_use_by_callers(), (unsigned long long)live0, n);
+	CHECK(kmalloc_check() == 0, "kmalloc_check at the top of the %zu-byte ramp", size);
+	for (unsigned i = 0; i < n; i++)
+		REQUIRE(intact(blk[i], size, i), "block %u of %zu bytes corrupted", i, size);
+	shuffle(blk, n);
+	for (unsigned i = 0; i < n; i++)
+		kfree(blk[i]);
+	CHECK(in_use_by_callers() == live0, "after the %zu-byte ramp: %llu blocks in use, %llu before",
+	      size, (unsigned long long)in_use_by_callers(), (unsigned long long)live0);
+	CHECK(kmalloc_check() == 0, "kmalloc_check after the %zu-byte ramp", size);
+}
+
+TEST(magazines_ramp_keeps_counts)
+{
+	setup();
+	mm_percpu_enable(1);
+	ramp(48, 8192);
+	ramp(2048, 3000);
+	ramp(256, 5000);
+	mm_percpu_enable(0);     /* drains this CPU, flushes the depots */
+	CHECK_SOUND();
+}
+
+TEST(double_free_after_bulk_is_reported)
+{
+	static void *blk[2000], *anchor[64];
+	struct kmalloc_report r;
+	unsigned nanchor = 0, n = 0;
+
+	setup();
+	mm_percpu_enable(1);
+	/* 2000 blocks of 48 bytes; the first of each pool stays live, so no
+	 * pool leaves its class and a second free meets a block of it */
+	for (unsigned i = 0; i < 2000; i++) {
+		void *p = kmalloc(48, 0);
+		REQUIRE(p, "kmalloc(48) #%u", i);
+		bool first = true;
+		for (unsigned a = 0; a < nanchor; a++)
+			first &= km_pool_of(anchor[a]) != km_pool_of(p);
+		if (first && nanchor < 64)
+			anchor[nanchor++] = p;
+		else
+			blk[n++] = p;
+	}
+	shuffle(blk, n);
+	for (unsigned i = 0; i < n; i++)
+		kfree(blk[i]);        /* magazines, depot trades, trims below */
+	kmalloc_get_stats(&st);
+	CHECK(st.percpu_cached_blocks > 0 && st.percpu_cached_blocks < n,
+	      "%llu of %u blocks in magazines: not both kinds",
+	      (unsigned long long)st.percpu_cached_blocks, n);
+	kmalloc_last_report(&r);
+	uint64_t serial = r.serial;
+	unsigned reported = 0;
+	host_capture_start(capture, sizeof capture);   /* n reports: kept quiet */
+	for (unsigned i = 0; i < n; i++) {
+		CHECK(kfree(blk[i]) == -1, "second kfree of %p accepted", blk[i]);
+		kmalloc_last_report(&r);
+		if (r.serial == serial + 1 && r.kind == KM_DOUBLE_FREE && r.ptr == blk[i])
+			reported++;
+		serial = r.serial;
+	}
+	host_capture_stop();
+	CHECK(reported == n, "%u of %u double frees reported", reported, n);
+	mm_cpu_drain();           /* this CPU's magazines below in one batch */
+	host_capture_start(capture, sizeof capture);
+	for (unsigned i = 0; i < n; i += 97) {
+		kmalloc_last_report(&r);
+		serial = r.serial;
+		CHECK(kfree(blk[i]) == -1, "kfree of %p after the drain accepted", blk[i]);
+		kmalloc_last_report(&r);
+		CHECK(r.serial == serial + 1 && r.kind == KM_DOUBLE_FREE,
+		      "double free of %p after the drain not reported", blk[i]);
+	}
+	host_capture_stop();
+	CHECK(kmalloc_check() == 0, "kmalloc_check after the double frees");
+	for (unsigned a = 0; a < nanchor; a++)
+		kfree(anchor[a]);
+	mm_percpu_enable(0);
+	CHECK_SOUND();
+}
+
+int main(int argc, char **argv)
+{
+	return harness_main(argc, argv);
+}
