@@ -885,8 +885,14 @@ def debug_header(mem, blk):
     state = "live" if magic == blk ^ DBG_LIVE else "dead" if magic == blk ^ DBG_DEAD else None
     if state is None:
         return None
+    # the data's offset from the header: debug.c's off word without its
+    # flag bits (a large block's data ends against its guard page), or
+    # the fixed prefix in a build whose header has no such word
+    names = [f.name for f in t.fields()]
+    off = u64(v["off"]) & ~0xf if "off" in names else 0
     return state, {"size": u64(v["size"]), "alloc": u64(v["alloc_site"]),
-                   "free": u64(v["free_site"]), "data": blk + t.sizeof + DBG_LEFT}
+                   "free": u64(v["free_site"]),
+                   "data": blk + (off if off else t.sizeof + DBG_LEFT)}
 
 
 def in_quarantine(mem, hdr):
