@@ -231,11 +231,38 @@ static void mag_drain(struct mm_depot *d, struct mm_mag *m)
 	d->ops->mag_delete(d->owner, m);
 }
 
+/* m is on one of the depot's lists (lock held). */
+static bool depot_holds(struct mm_depot *d, const struct mm_mag *m)
+{
+	for (const struct mm_mag *x = d->full; x; x = x->next)
+		if (x == m)
+			return true;
+	for (const struct mm_mag *x = d->empty; x; x = x->next)
+		if (x == m)
+			return true;
+	return false;
+}
+
+/* The slot may belong to a thread stopped anywhere in the slow paths
+ * above (a fork's child drains the slots of the threads that did not
+ * come along): halfway through swap() or a trade, loaded and prev can
+ * be one magazine, or prev can already sit on a depot list.  Such a
+ * magazine is drained once, by whoever holds it last (the depot), and a
+ * magazine a stopped thread held only in a local variable is lost: a
+ * leak, never a double free. */
 void slot_drain(struct mm_cpu_slot *s, struct mm_depot *d)
 {
 	struct mm_mag *a = s->loaded, *b = s->prev;
 
 	slot_init(s);
+	if (b == a)
+		b = &mag_none;
+	mm_spin_lock(&d->lock);
+	if (a != &mag_none && depot_holds(d, a))
+		a = &mag_none;
+	if (b != &mag_none && depot_holds(d, b))
+		b = &mag_none;
+	mm_spin_unlock(&d->lock);
 	mag_drain(d, a);
 	mag_drain(d, b);
 }

@@ -271,6 +271,47 @@ TEST(random_conserves_objects)
 	      (unsigned long long)cached, nbelow, NOBJ);
 }
 
+/* A fork's child drains the slots of threads stopped anywhere, also
+ * halfway through a swap (loaded == prev) or a trade (prev already on
+ * the depot's list).  Each magazine's objects must go below once and
+ * each magazine be freed once (ASan sees a second free); the magazine
+ * the stopped thread held only in a local is lost, not freed twice. */
+TEST(drain_of_a_slot_stopped_halfway_frees_each_magazine_once)
+{
+	setup(4, 2);
+	void *o[8];
+	for (int i = 0; i < 8; i++)
+		o[i] = alloc();
+	for (int i = 0; i < 8; i++)
+		release(o[i]);              /* loaded and prev full: 4 + 4 */
+	CHECK(in_slot() == 8, "slot holds %u, want 8", in_slot());
+	unsigned below0 = nbelow, live0 = mags_live;
+	struct mm_mag *lost = slot.prev;
+	slot.prev = slot.loaded;            /* swap(): after its first store */
+	slot_drain(&slot, &depot);
+	CHECK(nbelow - below0 == 4, "%u objects went below, want the 4 of one magazine",
+	      nbelow - below0);
+	CHECK(live0 - mags_live == 1, "%u magazines freed, want 1", live0 - mags_live);
+	t_mag_delete(NULL, lost);           /* what the stopped thread held: a leak in a child */
+
+	/* a trade: prev is on the depot's full list, the slot not told yet */
+	for (int i = 0; i < 8; i++)
+		o[i] = alloc();
+	for (int i = 0; i < 8; i++)
+		release(o[i]);
+	below0 = nbelow;
+	struct mm_mag *m = slot.prev;
+	mm_spin_lock(&depot.lock);
+	m->next = depot.full;
+	depot.full = m;
+	depot.nfull++;
+	mm_spin_unlock(&depot.lock);
+	slot_drain(&slot, &depot);
+	depot_flush(&depot);
+	CHECK(nbelow - below0 == 8, "%u objects went below, want 8 (4 of loaded, 4 from the depot)",
+	      nbelow - below0);
+}
+
 TEST(zz_last_teardown)
 {
 	teardown();
