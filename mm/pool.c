@@ -9,19 +9,22 @@
  *                   per-CPU magazines in front of both (percpu.c)
  *    ____________________________________________________________________
  *   [   object allocator: size classes, pools of blocks, arenas         ]
- * +2 | mm/pool.c, mm/arena.c      n <= 2048 bytes (KMALLOC_SMALL_MAX)   |
+ * +2 | mm/pool.c, mm/arena.c      n <= 32768 bytes (KMALLOC_SMALL_MAX)  |
  *    |___________________________________________________________________|
  *   [   large allocations: runs of whole pages                          ]
- * +1 | mm/large.c                 n > 2048 bytes                        |
+ * +1 | mm/large.c                 n > 32768 bytes                       |
  *    |___________________________________________________________________|
  *   [   page-frame allocator: buddy system, one descriptor per page     ]
  *  0 | mm/pfa.c                   blocks of 2^0 .. 2^10 pages            |
  *    |___________________________________________________________________|
  *   [   physical RAM handed over by the kernel (pfa_add_region)         ]
  *
- * An ARENA is one PFA block of 1 MiB, cut into 64 POOLS of 16 KiB.  A pool
- * serves exactly one SIZE CLASS and is cut into BLOCKS of that size.  A
- * block carries no header: its pool header (found from the page
+ * An ARENA is one PFA block of 1 MiB, cut into POOLS of one size: 64 of
+ * 16 KiB for the small classes (n <= 2048), or 32 down to 2 pools of
+ * 32 KiB .. 512 KiB for the MEDIUM classes (2 KiB < n <= 32 KiB, and five
+ * classes from 1280 up whose 16 KiB pools would waste too much; below).
+ * A pool serves exactly one SIZE CLASS and is cut into BLOCKS of that
+ * size.  A block carries no header: its pool header (found from the page
  * descriptor, O(1)) knows the size, so a 16-byte request costs 16 bytes.
  *
  *   arena (1 MiB, naturally aligned PFA block of order 8)
@@ -35,7 +38,7 @@
  *   pool (16 KiB, one size class, here 64-byte blocks)
  *   +--------+-------+-------+-------+-------+-------+------------------+
  *   | header | used  | free  | used  | free  | used  | never carved ... |
- *   | 48+16 B|       |   |   |       |   |   |       |                  |
+ *   | 56+8 B |       |   |   |       |   |   |       |                  |
  *   +--------+-------+---|---+-------+---|---+-------+------------------+
  *    freeblock ----------+   <-----------+           ^
  *    (the free list is threaded through the free     nextoffset: blocks
@@ -82,7 +85,8 @@
  * --------------------------------------------------------
  * The page descriptor of a pool page belongs to an arena block (its head
  * says PG_ARENA) and carries cls = class + 1; the pool starts at the
- * page's distance from the arena head modulo 4 pages before it.  A block must then lie
+ * page's distance from the arena head modulo the class's pool pages (4
+ * for a 16 KiB pool, up to 128) before it.  A block must then lie
  * in [first, nextoffset) at a multiple of the size (an exact division by
  * multiplication with a 32-bit reciprocal).  A free block carries
  * mark = address ^ magic in its second word; a block being freed that
@@ -160,15 +164,18 @@ struct pool_state pools;
 /* size classes                                                       */
 /* ------------------------------------------------------------------ */
 
+/* Class spacing: 16 bytes up to 512, then 1/8 of the power of two below
+ * (64 from 512, 128 from 1024, 256 from 2048, ..., 2048 from 16384): the
+ * eight classes per doubling that keep any request's rounding < 1/8. */
 static unsigned spacing_above(unsigned size)
 {
-	if (size < 512)
+	unsigned pow2 = 512;
+
+	if (size < pow2)
 		return 16;
-	if (size < 1024)
-		return 64;
-	if (size < 2048)
-		return 128;
-	return 256;
+	while (pow2 * 2 <= size)
+		pow2 *= 2;
+	return pow2 / 8;
 }
 
 static unsigned round_up(unsigned x, unsigned a)
@@ -176,36 +183,65 @@ static unsigned round_up(unsigned x, unsigned a)
 	return (x + a - 1) / a * a;
 }
 
-/* Blocks of `size` that fit in a pool when block 0 is at `first`. */
-static unsigned capacity(unsigned size, unsigned first)
+/* Blocks of `size` that fit in a pool of pool_size when block 0 is at
+ * `first`. */
+static unsigned capacity(unsigned size, unsigned first, unsigned pool_size)
 {
-	return (unsigned)(KM_POOL_SIZE - first) / size;
+	return (pool_size - first) / size;
 }
 
 /* Largest alignment a (a power of two dividing size) such that starting
  * block 0 at a multiple of a loses no block in either kind of pool. */
-static unsigned class_alignment(unsigned size)
+static unsigned class_alignment(unsigned size, unsigned ps)
 {
 	unsigned a = size & -size;
 
-	if (a > KM_POOL_SIZE)
-		a = (unsigned)KM_POOL_SIZE;
+	if (a > ps)
+		a = ps;
 	while (a > 16 &&
-	       (capacity(size, round_up(KM_FIRST, a)) != capacity(size, KM_FIRST) ||
-		capacity(size, round_up(KM_FIRST0, a)) != capacity(size, KM_FIRST0)))
+	       (capacity(size, round_up(KM_FIRST, a), ps) != capacity(size, KM_FIRST, ps) ||
+		capacity(size, round_up(KM_FIRST0, a), ps) != capacity(size, KM_FIRST0, ps)))
 		a /= 2;
 	return a;
 }
 
+/* The pool kind of a class: the smallest pool (16 KiB for a small
+ * class, from 32 KiB for a medium one) that holds at least 8 blocks
+ * (also pool 0, after the arena header) and costs the smallest request
+ * of the class (lowest = the class below + 1) at most 1/7 more than it
+ * asks, block plus its share of header and tail, or less than 32 bytes
+ * more (else the largest pool kind, half an arena).  16 KiB pools hold
+ * all small classes but 1280, 1408, 1536, 1664 and 2048 (32 KiB). */
+static unsigned class_kind(unsigned size, unsigned lowest)
+{
+	for (unsigned k = size <= KM_POOL_CLASS_MAX ? 0 : 1; k + 1 < KM_KINDS; k++) {
+		uint64_t ps = KM_POOL_SIZE << k;
+		uint64_t cap0 = capacity(size, KM_FIRST0, (unsigned)ps);
+		if (cap0 >= 8 && (ps * 7 <= (uint64_t)lowest * 8 * cap0 ||
+				  ps < (lowest + 32) * cap0))   /* the 16-byte quantum */
+			return k;
+	}
+	return KM_KINDS - 1;
+}
+
+/* Class k (of the table pools.cls, filled in ascending order: the class
+ * below k, if any, is k[-1]) holds blocks of `size` bytes. */
 static void class_init(struct km_class *k, unsigned size)
 {
+	unsigned lowest = k == pools.cls ? 1 : k[-1].size + 1;
+	unsigned kind = class_kind(size, lowest);
+	unsigned ps = (unsigned)KM_POOL_SIZE << kind;
+
 	k->size = size;
 	k->recip = (uint32_t)((((uint64_t)1) << 32) / size + 1);
-	k->align = class_alignment(size);
+	k->kind = (uint8_t)kind;
+	k->pool_size = ps;
+	k->pool_pages = (uint16_t)(ps >> PAGE_SHIFT);
+	k->align = class_alignment(size, ps);
 	k->first = (uint16_t)round_up(KM_FIRST, k->align);
 	k->first0 = (uint16_t)round_up(KM_FIRST0, k->align);
-	k->cap = (uint16_t)capacity(size, k->first);
-	k->cap0 = (uint16_t)capacity(size, k->first0);
+	k->cap = (uint16_t)capacity(size, k->first, ps);
+	k->cap0 = (uint16_t)capacity(size, k->first0, ps);
 }
 
 static void pool_classes_init(void)
@@ -315,9 +351,9 @@ static void pool_init(struct km_pool *p, unsigned c)
 
 	p->cls = (uint16_t)c;
 	p->ref = 0;
-	p->first = (uint16_t)first;
-	mm_store(p->nextoffset, (uint16_t)(first + k->size));
-	p->maxnextoffset = (uint16_t)(KM_POOL_SIZE - k->size);
+	p->first = first;
+	mm_store(p->nextoffset, first + k->size);
+	p->maxnextoffset = k->pool_size - k->size;
 	km_set_next(b, NULL);
 	b->mark = km_free_mark(b);
 	p->freeblock = b;
@@ -345,32 +381,34 @@ void *pool_freelist_corrupt(struct km_pool *p, struct km_block *b, struct km_blo
 	return pool_alloc_fast(c);
 }
 
-/* kfree's fast path may find a's pools from now on (a direct map keeps
- * the arena's 1 MiB alignment; if not, kfree asks the descriptor). */
+/* kfree's lock-free paths may find a's pools from now on (a direct map
+ * keeps the arena's 1 MiB alignment; if not, kfree asks the descriptor).
+ * The hint carries the arena's pool kind (pool.h). */
 static void hint_set(const struct km_arena *a)
 {
-	uintptr_t base = (uintptr_t)km_arena_base(a);
+	uintptr_t base = (uintptr_t)km_arena_base(a), h = base | a->kind;
 
-	if ((base & (KM_ARENA_SIZE - 1)) == 0 && pools.hint[km_hint_slot(base)] != base)
-		mm_store(pools.hint[km_hint_slot(base)], base);
+	if ((base & (KM_ARENA_SIZE - 1)) == 0 && pools.hint[km_hint_slot(base)] != h)
+		mm_store(pools.hint[km_hint_slot(base)], h);
 }
 
 /* a goes back to the PFA. */
 static void hint_clear(const struct km_arena *a)
 {
 	uintptr_t base = (uintptr_t)km_arena_base(a);
+	uintptr_t h = pools.hint[km_hint_slot(base)];
 
-	if (pools.hint[km_hint_slot(base)] == base)
+	if (h != KM_HINT_NONE && (h & ~(KM_ARENA_SIZE - 1)) == base)
 		mm_store(pools.hint[km_hint_slot(base)], KM_HINT_NONE);
 }
 
 void *pool_alloc_slow(unsigned c)
 {
-	struct km_pool *p = arena_take_pool();
+	struct km_pool *p = arena_take_pool(pools.cls[c].kind);
 
 	if (!p)
 		return NULL;
-	hint_set(p->arena);
+	hint_set(p->arena);   /* the spare may have been of another kind */
 	pool_init(p, c);
 	used_push(c, p);
 	return pool_alloc_fast(c);
@@ -410,7 +448,7 @@ void pool_free_slow(struct km_pool *p, bool was_full)
  * happens to look like the mark). */
 bool pool_on_free_list(const struct km_pool *p, const struct km_block *b)
 {
-	unsigned limit = (unsigned)(KM_POOL_SIZE / 16);   /* a cycle cannot hang us */
+	unsigned limit = p->maxnextoffset / 16 + 1;   /* a cycle cannot hang us */
 
 	for (const struct km_block *f = p->freeblock; f && limit; f = km_next(f), limit--)
 		if (f == b)
@@ -448,7 +486,7 @@ static unsigned parked_in(const struct km_arena *a)
 /* No block of a is handed out: all its pools are free or parked. */
 static bool arena_unused(const struct km_arena *a)
 {
-	unsigned in_use = KM_ARENA_POOLS - a->nfreepools;
+	unsigned in_use = a->npools - a->nfreepools;
 	return in_use <= pools.nclasses && parked_in(a) == in_use;
 }
 
@@ -504,7 +542,7 @@ static uint64_t pool_retire_arena(struct km_arena *a)
  * pools, or leave it alone while blocks of it are handed out. */
 static void settle(struct km_arena *a)
 {
-	unsigned in_use = KM_ARENA_POOLS - a->nfreepools;
+	unsigned in_use = a->npools - a->nfreepools;
 
 	if (in_use > pools.nclasses || parked_in(a) != in_use || pools.reserves)
 		return;
@@ -563,7 +601,7 @@ unsigned pool_reserve(unsigned c, unsigned n)
 	}
 	while (taken) {                   /* pools may empty: they stay */
 		struct km_block *next = (struct km_block *)taken->enc;
-		pool_free_fast(km_pool_of(taken), taken);
+		pool_free_fast(km_pool_of_class(taken, c), taken);
 		taken = next;
 	}
 	return got;
@@ -606,7 +644,7 @@ uint64_t pool_trim(void)
 			struct km_arena *a = p->arena;
 			used_unlink(c, p);
 			pool_release(p);
-			if (a->nfreepools == KM_ARENA_POOLS)
+			if (a->nfreepools == a->npools)
 				pages += pool_retire_arena(a);
 		}
 	}
