@@ -704,10 +704,10 @@ def cmd_pools(arg):
               % (h.nclasses, "" if h.nclasses else ": kmalloc_init() has not run"))
     for a in h.arenas:
         inuse = sum(h.pool_in_use(a, i) for i in range(a["npools"]))
-        print("arena 0x%x (phys 0x%x): pools of %d bytes, carved=%d nfree=%d state=%s, "
+        print("arena 0x%x (phys 0x%x): carved=%d nfree=%d state=%s pool=%d, "
               "%d pools in use, %d free"
-              % (a["base"], a["pa"], h.arena_pool_size(a), a["nextpool"], a["nfreepools"],
-                 h.state(a), inuse, a["npools"] - inuse))
+              % (a["base"], a["pa"], a["nextpool"], a["nfreepools"], h.state(a),
+                 h.arena_pool_size(a), inuse, a["npools"] - inuse))
         print("  pools %s" % h.tokens(a))
     print("class   size   num pools   blocks in use  avail blocks   full pools  pool KiB")
     print("-----   ----   ---------   -------------  ------------   ----------  --------")
