@@ -93,23 +93,32 @@
  * already carries its mark is looked up on the pool's free list (only
  * then, so the common case costs one compare): found = double free.
  *
- * Size classes (KMALLOC_SMALL_MAX = 2048, 48 classes; the small limit
- * and the geometry are compile-time: KMALLOC_SMALL_MAX, KM_POOL_SHIFT,
+ * Size classes (KMALLOC_SMALL_MAX = 32768, 80 classes; the limit and
+ * the geometry are compile-time: KMALLOC_SMALL_MAX, KM_POOL_SHIFT,
  * KM_ARENA_SHIFT)
  * ---------------------------------------------------
  *   16-byte spacing   16, 32, 48, ..., 512           32 classes
+ *   then 8 classes per doubling (spacing 1/8 of the power of two below):
  *   64-byte spacing   576, 640, ..., 1024             8 classes
  *   128-byte spacing  1152, 1280, ..., 2048           8 classes
+ *   256 .. 2048       2304, 2560, ..., 32768         32 classes (medium)
+ * so a request above 128 bytes is rounded up by less than 1/8 of itself.
+ * Each class takes the smallest pool (16 KiB << kind, kind 0 for the
+ * small classes, from 32 KiB for the medium ones) that holds at least 8
+ * blocks and costs the class's smallest request less than 1/6 more, its
+ * share of header and tail included (class_kind below):
  *
- *   class size  blocks/pool  align | class size  blocks/pool  align
- *      0    16     1020        16  |   32   576      28          64
- *      1    32      510        32  |   33   640      25         128
- *      3    64      255        64  |   34   704      23          64
- *      7   128      127       128  |   35   768      21         256
- *     15   256       63       256  |   39  1024      15        1024
- *     23   384       42       128  |   40  1152      14         128
- *     31   512       31       512  |   47  2048       7        2048
- *   (pool 0 of an arena holds 0..2 blocks fewer: the arena header)
+ *   class  size  blocks/pool  pool | class  size  blocks/pool  pool
+ *      0     16     1020    16 KiB |   41   1280     25      32 KiB
+ *      1     32      510    16 KiB |   47   2048     15      32 KiB
+ *      3     64      255    16 KiB |   48   2304     14      32 KiB
+ *      7    128      127    16 KiB |   49   2560     25      64 KiB
+ *     15    256       63    16 KiB |   55   4096     15      64 KiB
+ *     31    512       31    16 KiB |   63   8192     15     128 KiB
+ *     39   1024       15    16 KiB |   71  16384     15     256 KiB
+ *     40   1152       14    16 KiB |   79  32768     15     512 KiB
+ *   (pool 0 of an arena holds 0..2 blocks fewer: the arena header;
+ *    bench_kmalloc --waste prints the whole table)
  *
  * Block 0 starts at the header rounded up to the class's power-of-two
  * factor whenever that costs no block, so every power-of-two class is
@@ -119,8 +128,8 @@
  *
  * Waste, measured over every request size: rounding up to the class
  * plus each block's share of its pool's header and unusable tail
- * (tests/bench/bench_kmalloc.c --waste; 513..2048-byte requests are runs
- * of pages when the limit is 512):
+ * (tests/bench/bench_kmalloc.c --waste; above the limit a request costs
+ * whole pages):
  *
  *                          average waste                     worst waste
  *   limit  pool    uniform    uniform    log-uniform    sizes  sizes  sizes
@@ -130,11 +139,21 @@
  *   1024   16 KiB   4.4%      126.5%       92.9%
  *   2048    4 KiB   8.1%       33.3%       25.4%
  *   2048   16 KiB   4.4%       10.1%        9.1%         47.1%  19.1%  17.9%
- *   (chosen: the last line.  The worst cases are the rounding of the
- *    smallest sizes -- 1 byte costs 16, 17 costs 32, 33 costs 48 -- which
- *    no 16-byte-aligned allocator avoids; from 65 bytes on the waste is
- *    under 20%, and 513..2048 bytes cost at most 17.9% (1921 -> 2048,
- *    7 blocks per pool) instead of a whole 4 KiB page.)
+ *   (the worst cases are the rounding of the smallest sizes -- 1 byte
+ *    costs 16, 17 costs 32, 33 costs 48 -- which no 16-byte-aligned
+ *    allocator avoids; from 65 bytes on the waste is under 20%.)
+ * and with the medium classes (limit 32768, 16..512 KiB pools), by range
+ * of request sizes, average over the request / worst share of the
+ * memory lost / worst rounding alone:
+ *
+ *                  limit 2048 (pages above)   limit 32768 (chosen)
+ *     513..2048       10.5%  17.9%             8.5%  14.0%  12.4%
+ *    2049..4096       33.3%  50.0%             8.9%  14.0%  12.4%
+ *    4097..8192       33.3%  50.0%             8.9%  14.0%  12.5%
+ *    8193..16384      16.7%  33.3%             8.9%  14.1%  12.5%
+ *   16385..32768       8.3%  20.0%             8.9%  14.1%  12.5%
+ *   (rounding alone is below 1/8 for every request of 129 bytes and
+ *    more; 2100 bytes cost 2304, not 4096; 4200 cost 4608, not 8192.)
  *
  * Measured with the real allocator (tests/bench/bench_kmalloc.c
  * --geometry, 200,000 blocks, 70% of 1..256 bytes, 30% of 1..2048):
@@ -143,9 +162,12 @@
  *   limit 2048, 16 KiB pools:  83.0 MiB                          (+9.8%)
  * and the 30% of requests above 512 bytes cost no PFA call at all.  4 KiB
  * pools cannot hold classes above 512 well (1024: 3 per pool, 25% lost;
- * 2048: 1 per pool, 50%), hence 16 KiB pools.  The price: every class in
- * use holds at least one 16 KiB pool (one block of each of the 48
- * classes: 768 KiB of pools, in one 1 MiB arena).  Arena size: mm/arena.c.
+ * 2048: 1 per pool, 50%), hence 16 KiB pools, and bigger ones for the
+ * classes a 16 KiB pool holds badly.  The price: every class in use
+ * holds at least one pool, and every pool kind in use at least one
+ * arena (one block of each of the 80 classes: 6 arenas, one per kind,
+ * of which only the pages touched count in a hosted process's RSS).
+ * Arena size: mm/arena.c.
  */
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
