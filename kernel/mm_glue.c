@@ -57,6 +57,9 @@ void mm_init(const struct boot_info *bi)
 		if (r == -2)
 			console_printf("mm: mm.sample=%s: no page protection here, sampling off\n",
 				       spec);
+		if (r == -3)
+			console_printf("mm: mm.sample=%s: built with MM_SAMPLING=0, sampling off\n",
+				       spec);
 	}
 
 	/* mm.trace=N: tracemalloc with N frames per site (strata/trace.h) */

@@ -52,6 +52,7 @@
  * pool, a request over a page or a failed protection: NULL, and the
  * caller allocates as usual.
  */
+#include <strata/config.h>
 #include <strata/debug.h>
 #include <strata/format.h>
 #include <strata/kmalloc.h>
@@ -562,6 +563,8 @@ int mm_guard_setup(const char *spec)
 
 	if (!spec || parse_spec(spec, &gs) != 0)
 		return -1;
+	if (!MM_SAMPLING && gs.rate)
+		return -3;                   /* no countdown to honour N */
 	if (gs.rate && !mm_load(guard_range.bytes) && pool_create() != 0)
 		return -2;
 	mm_store(g.seed, gs.have_seed ? gs.seed : mm_platform_entropy());

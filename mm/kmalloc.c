@@ -322,7 +322,7 @@ km_alloc(size_t size, unsigned flags, void *caller)
 {
 	if (mm_unlikely(km_debug_on))
 		return km_alloc_hooked(size, flags, caller);
-	if (size <= PAGE_SIZE && sample_tick()) {
+	if (MM_SAMPLING && size <= PAGE_SIZE && sample_tick()) {
 		void *p = guard_alloc(size, KMALLOC_MIN_ALIGN, flags & KM_ZERO, caller);
 		if (p)
 			return p;
@@ -361,6 +361,18 @@ static __attribute__((noinline)) void *kmalloc_sample(size_t size, unsigned flag
 	return p ? p : kmalloc_counted(size, flags, caller);
 }
 
+/* The fast path found its magazine empty: count this allocation down
+ * here (out of line, so the compiler cannot hoist the count above the
+ * fast path's test), then refill or sample.  Interrupts are still off. */
+static __attribute__((noinline)) void *kmalloc_empty(size_t size, unsigned flags, void *caller,
+						      struct km_pcpu *pc, unsigned long irq)
+{
+	bool due = MM_SAMPLING && --pc->sample_left < 0;
+
+	mm_irq_restore(irq);
+	return due ? kmalloc_sample(size, flags, caller) : kmalloc_counted(size, flags, caller);
+}
+
 /* The fast path: count down this CPU's sampling countdown, pop a block
  * from its loaded magazine of the class (mm/percpu.c); no lock, no
  * atomic.  Everything else (an empty magazine, no per-CPU cache, large,
@@ -377,12 +389,14 @@ static inline __attribute__((always_inline)) void *kmalloc_from(size_t size, uns
 		if (mm_likely(cpu < MM_MAX_CPUS)) {
 			struct km_pcpu *pc = km_pcpu[cpu];
 			if (mm_likely(pc != NULL)) {
-				if (mm_unlikely(--pc->sample_left < 0)) {
-					mm_irq_restore(irq);
-					return kmalloc_sample(size, flags, own ? RET_ADDR() : caller);
-				}
-				struct km_block *b = mag_pop(pc->slot[c].loaded);
-				if (mm_likely(b != NULL)) {
+				struct mm_mag *m = pc->slot[c].loaded;
+				if (mm_likely(m->count != 0)) {
+					if (MM_SAMPLING && mm_unlikely(--pc->sample_left < 0)) {
+						mm_irq_restore(irq);
+						return kmalloc_sample(size, flags,
+								      own ? RET_ADDR() : caller);
+					}
+					struct km_block *b = mag_take(m);
 					mm_irq_restore(irq);
 					if (mm_unlikely(!pcpu_entry_ok(b)))
 						return kmalloc_bad_entry(size, c, b,
@@ -390,8 +404,7 @@ static inline __attribute__((always_inline)) void *kmalloc_from(size_t size, uns
 					b->mark = 0;
 					return b;
 				}
-				mm_irq_restore(irq);
-				return kmalloc_counted(size, flags, own ? RET_ADDR() : caller);
+				return kmalloc_empty(size, flags, own ? RET_ADDR() : caller, pc, irq);
 			}
 		}
 		mm_irq_restore(irq);

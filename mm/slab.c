@@ -705,8 +705,9 @@ void *kmem_cache_alloc(struct kmem_cache *c, unsigned flags)
 		unsigned long irq = mm_irq_save();
 		unsigned cpu = mm_cpu_id();
 		if (__builtin_expect(cpu < MM_MAX_CPUS, 1)) {
-			void *obj = mag_pop(c->cpu[cpu].loaded);
-			if (__builtin_expect(obj != NULL, 1)) {
+			struct mm_mag *m = c->cpu[cpu].loaded;
+			if (__builtin_expect(m->count != 0, 1)) {
+				void *obj = mag_take(m);
 				mm_irq_restore(irq);
 				return obj;
 			}

@@ -174,6 +174,10 @@ uint64_t mmu_tables_base(void);
 uint64_t mmu_tables_size(void);                /* the whole static pool */
 uint64_t mmu_phys_limit(void);                 /* first PA the identity map cannot reach */
 unsigned mmu_tables_used(void);
+/* A translation fault at va during a break-before-make split by another
+ * CPU (mm_platform_protect): waits until the new table is in, returns 1
+ * (retry the access); 0 if va is not in a block being split. */
+int mmu_bbm_wait(uint64_t va);
 
 /* traps.c */
 void aarch64_exception(struct aarch64_regs *r, unsigned kind);

@@ -281,3 +281,109 @@ void mmu_enable(void)
 	sysreg_write(sctlr_el1, sysreg_read(sctlr_el1) | SCTLR_M | SCTLR_C | SCTLR_I);
 	isb();
 }
+
+/*
+ * ---- page protection for strata's guard pages (mm_platform_protect) ----
+ *
+ * The range lies in the identity map of RAM, made of 2 MiB (L2) or 1 GiB
+ * (L1) blocks.  The first call on a block splits it, one level at a time,
+ * into a table of the next level with the same output addresses and
+ * attributes, down to L3 pages (tables from the static pool; strata's
+ * guard pool is one 2 MiB PFA block, so one split to pages covers it).
+ * A live block may not be replaced by a table in one store (the Arm ARM's
+ * break-before-make rule: two TLB entries for one address would conflict),
+ * so each split is
+ *
+ *   new table filled off to the side        (not yet reachable)
+ *   bbm = [block)                           (for other CPUs' faults)
+ *   *e = 0; dsb ishst; tlbi vaae1is; dsb ish; isb        break
+ *   *e = table; dsb ishst; isb                           make
+ *   bbm = empty
+ *
+ * Between break and make the whole block is unmapped: nothing this code
+ * touches lives there (the kernel image, its stacks and the table pool
+ * are mapped apart from the RAM blocks), and another CPU that touches it
+ * takes a translation fault, which traps.c hands to mmu_bbm_wait(): it
+ * waits for the make and retries the access.
+ *
+ * Then each page: MM_PROT_NONE clears the valid bit (the rest of the
+ * descriptor is kept, so read/write can put it back), MM_PROT_READ sets
+ * AP[2].  A descriptor that was valid is flushed with the inner-shareable
+ * TLBI (tlb_flush_va), which every CPU of the inner-shareable domain
+ * obeys before the dsb ish completes: no CPU keeps using the old entry.
+ * An invalid descriptor is never cached, so making one valid needs only
+ * dsb ishst + isb.
+ */
+#include <strata/platform.h>
+
+static volatile uint64_t bbm_lo, bbm_hi;   /* block being split, [lo, hi) */
+
+int mmu_bbm_wait(uint64_t va)
+{
+	if (!(va >= bbm_lo && va < bbm_hi))
+		return 0;
+	while (va >= bbm_lo && va < bbm_hi)
+		__asm__ volatile("yield" ::: "memory");
+	__asm__ volatile("dsb ish\n\tisb" ::: "memory");
+	return 1;
+}
+
+/* Replace the live block *e (at `level`, covering va) by a table of the
+ * next level, break-before-make.  -1 if the table pool is empty. */
+static int split_live_block(pte_t *e, int level, uint64_t va)
+{
+	uint64_t size = 1ul << level_shift(level), base = va & ~(size - 1);
+	pte_t repl = *e;
+
+	if (!next_table(&repl, level))
+		return -1;
+	bbm_lo = base;
+	bbm_hi = base + size;
+	*e = 0;                                   /* break */
+	tlb_flush_va(base);
+	*e = repl;                                /* make */
+	__asm__ volatile("dsb ishst\n\tisb" ::: "memory");
+	bbm_hi = 0;
+	bbm_lo = 0;
+	return 0;
+}
+
+/* The L3 descriptor mapping va, any block above it split; NULL if va is
+ * not mapped or the pool ran out. */
+static pte_t *page_entry(uint64_t va)
+{
+	pte_t *t = pt_pool[0];
+
+	if (!pt_used || va >= (1ul << VA_BITS))
+		return NULL;
+	for (int level = 0; level < 3; level++) {
+		pte_t *e = &t[(va >> level_shift(level)) % PT_ENTRIES];
+		if (!(*e & PTE_VALID))
+			return NULL;
+		if (!(*e & PTE_TABLE) && (level == 0 || split_live_block(e, level, va) != 0))
+			return NULL;
+		t = (pte_t *)(uintptr_t)(*e & PTE_ADDR);
+	}
+	return &t[(va >> 12) % PT_ENTRIES];
+}
+
+int mm_platform_protect(void *va, size_t bytes, int prot)
+{
+	uint64_t v = (uint64_t)(uintptr_t)va;
+
+	for (uint64_t o = 0; o < bytes; o += 4096) {
+		pte_t *e = page_entry(v + o);
+		if (!e)
+			return -1;
+		pte_t old = *e, d = (old | PTE_VALID) & ~PTE_RO;
+		if (prot == MM_PROT_NONE)
+			d &= ~PTE_VALID;
+		else if (prot == MM_PROT_READ)
+			d |= PTE_RO;
+		*e = d;
+		if (old & PTE_VALID)
+			tlb_flush_va(v + o);
+	}
+	__asm__ volatile("dsb ishst\n\tisb" ::: "memory");
+	return 0;
+}

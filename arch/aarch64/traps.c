@@ -20,6 +20,17 @@
  * first CPU to get here reports and ends the run; another CPU faulting
  * meanwhile waits for that (its report would only interleave), and a
  * fault inside the report itself gives up at once.
+ *
+ * Two data aborts at EL1 are not fatal, and return (vectors.S restores
+ * the registers and erets to retry the access):
+ *   - a translation fault in a block another CPU is splitting
+ *     break-before-make (mmu.c, mmu_bbm_wait);
+ *   - a translation or permission fault on a page of strata's guard pool
+ *     (mm_guard_fault reports it, naming the address, the object and its
+ *     call sites; told to continue it opens the page for good).
+ * A CPU faulting again while it is inside that path does not go there
+ * twice (the guard lock may be held, and the exception stack holds the
+ * first frame): that one is fatal.
  */
 #include <stdatomic.h>
 #include <stdint.h>
@@ -28,6 +39,7 @@
 #include <kernel/exit.h>
 #include <kernel/panic.h>
 #include <kernel/smp.h>
+#include <strata/guard.h>
 #include "aarch64.h"
 
 static const char *const kind_type[4] = { "synchronous", "IRQ", "FIQ", "SError" };
@@ -132,11 +144,35 @@ static void claim_report(unsigned cpu)
 	arch_halt();   /* CPU `none` is reporting and will end the run */
 }
 
+/* A data abort (EC 0x25) that is not a bug of the kernel's own: 1 if
+ * handled, the access to be retried. */
+static int abort_is_retryable(const struct aarch64_regs *r)
+{
+	static volatile unsigned char busy[SMP_MAX_CPUS];
+	unsigned cpu = arch_cpu_id();
+	uint64_t iss = r->esr & 0x1ffffff;
+	unsigned fsc = (unsigned)iss & 0x3f;
+	int translation = fsc >= 0x04 && fsc <= 0x07, permission = fsc >= 0x0c && fsc <= 0x0f;
+
+	if ((iss & (1u << 10)) || busy[cpu] || !(translation || permission))
+		return 0;                       /* FnV: FAR not valid */
+	if (translation && mmu_bbm_wait(r->far))
+		return 1;
+	busy[cpu] = 1;
+	int handled = mm_guard_fault((const void *)(uintptr_t)r->far,
+				     (iss & (1u << 6)) ? MM_ACCESS_WRITE : MM_ACCESS_READ,
+				     (void *)(uintptr_t)r->elr);
+	busy[cpu] = 0;
+	return handled;
+}
+
 void aarch64_exception(struct aarch64_regs *r, unsigned kind)
 {
 	unsigned cpu = arch_cpu_id();
-	claim_report(cpu);
 	unsigned ec = (unsigned)(r->esr >> 26) & 0x3f;
+	if (kind == 4 && ec == 0x25 && abort_is_retryable(r))
+		return;
+	claim_report(cpu);
 	if (kind == 4 && ec == 0 && r->elr == (uint64_t)(uintptr_t)aarch64_semihost_trap)
 		semihosting_missing();
 

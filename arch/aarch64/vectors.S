@@ -9,11 +9,12 @@
  *   0x400   lower EL, AArch64                  8      9      10     11
  *   0x600   lower EL, AArch32                  12     13     14     15
  *
- * Every entry is fatal for now (no interrupts are enabled yet): it switches
- * to this CPU's exception stack - so a kernel stack overflow into the guard
- * page can still be reported - saves all registers there as a struct
- * aarch64_regs, and calls aarch64_exception(regs, kind) in traps.c, which
- * prints them and ends in fault_exit().
+ * Every entry switches to this CPU's exception stack - so a kernel stack
+ * overflow into the guard page can still be reported - saves all registers
+ * there as a struct aarch64_regs, and calls aarch64_exception(regs, kind)
+ * in traps.c, which prints them and ends in fault_exit(), except for a
+ * data abort it can resolve (a guard page of strata's, traps.c): then it
+ * returns, and the registers are restored and eret retries the access.
  *
  * Where each CPU's exception stack is: SP_EL0.  The kernel always runs at
  * EL1h (on SP_EL1) and has no EL0, so SP_EL0 is a free per-CPU register;
@@ -30,8 +31,11 @@
  *   mrs x0, sp_el0         \ SP = this CPU's exception stack top
  *   mov sp, x0             /
  *
- * (Later, interrupts that return will need a restore path; the frame
- * layout already has everything.)
+ * The return path puts everything back from the frame, x0 last through
+ * TPIDR_EL0 again, since SP must be restored before it:
+ *
+ *   ELR, SPSR, x1..x30 from the frame
+ *   TPIDR_EL0 = saved x0; x0 = saved SP; SP = x0; x0 = TPIDR_EL0; eret
  */
 #include "aarch64.h"
 
@@ -105,8 +109,33 @@ exc_common:
 	mov	x0, sp                   /* struct aarch64_regs * */
 	mov	x29, xzr                 /* the handler is a root frame */
 	mov	x30, xzr
-	bl	aarch64_exception        /* does not return */
-1:	wfe
-	b	1b
+	bl	aarch64_exception        /* returns only to retry the access */
+
+	ldr	x1, [sp, #REGS_ELR]
+	msr	elr_el1, x1
+	ldr	x1, [sp, #REGS_SPSR]
+	msr	spsr_el1, x1
+	ldp	x2, x3, [sp, #16]
+	ldp	x4, x5, [sp, #32]
+	ldp	x6, x7, [sp, #48]
+	ldp	x8, x9, [sp, #64]
+	ldp	x10, x11, [sp, #80]
+	ldp	x12, x13, [sp, #96]
+	ldp	x14, x15, [sp, #112]
+	ldp	x16, x17, [sp, #128]
+	ldp	x18, x19, [sp, #144]
+	ldp	x20, x21, [sp, #160]
+	ldp	x22, x23, [sp, #176]
+	ldp	x24, x25, [sp, #192]
+	ldp	x26, x27, [sp, #208]
+	ldp	x28, x29, [sp, #224]
+	ldr	x30, [sp, #240]
+	ldr	x0, [sp, #REGS_X0]
+	msr	tpidr_el0, x0
+	ldr	x1, [sp, #8]
+	ldr	x0, [sp, #REGS_SP]
+	mov	sp, x0
+	mrs	x0, tpidr_el0
+	eret
 
 	.section .note.GNU-stack, "", %progbits

@@ -106,11 +106,12 @@ riscv_secondary_entry:
 /*
  * riscv_trap_entry - stvec (direct mode: every trap comes here).
  *
- * Every trap is fatal (no interrupt is enabled): switch to this hart's
- * exception stack - so a kernel stack overflow into its guard page can
- * still be reported - save every register there as a struct riscv_regs
- * and call riscv_trap(regs) in traps.c, which prints them and ends in
- * fault_exit().
+ * Switch to this hart's exception stack - so a kernel stack overflow into
+ * its guard page can still be reported - save every register there as a
+ * struct riscv_regs and call riscv_trap(regs) in traps.c, which prints
+ * them and ends in fault_exit(), except for a page fault in strata's guard
+ * pool (traps.c): then it returns, and every register, sepc and sstatus
+ * come back from the frame (sp last) and sret retries the access.
  *
  * sscratch always holds the top of this hart's exception stack (boot.S,
  * smp.c); one csrrw swaps it with sp without losing a register:
@@ -145,9 +146,16 @@ riscv_trap_entry:
 	mv	a0, sp
 	li	s0, 0                    /* the handler is a root frame */
 	li	ra, 0
-	call	riscv_trap               /* does not return */
-4:	wfi
-	j	4b
+	call	riscv_trap               /* returns only to retry the access */
+	ld	t0, REGS_SEPC(sp)
+	csrw	sepc, t0
+	ld	t0, REGS_SSTATUS(sp)
+	csrw	sstatus, t0
+	.irp	n, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31
+	ld	x\n, REGS_X(\n)(sp)
+	.endr
+	ld	sp, REGS_X(2)(sp)        /* sscratch still holds the stack top */
+	sret
 	.size riscv_trap_entry, . - riscv_trap_entry
 
 /* ---- stacks (.noinit: not cleared, see linker.ld) ----

@@ -214,3 +214,102 @@ void mmu_enable(void)
 	csr_write(satp, mmu_satp());
 	sfence_vma_all();
 }
+
+/*
+ * ---- page protection for strata's guard pages (mm_platform_protect) ----
+ *
+ * The range lies in the identity map of RAM, made of megapages (2 MiB)
+ * or gigapages (1 GiB).  The first call on one splits it, one level at a
+ * time, into a table of 512 leaves with the same permissions (off to the
+ * side, then one store: RISC-V needs no break-before-make; a hart may use
+ * the old leaf or the new table until its sfence.vma, both map the same
+ * way), down to 4 KiB pages (tables from the static pool; strata's guard
+ * pool is one 2 MiB PFA block, so one split covers it).  Then each page:
+ * MM_PROT_NONE clears V (the rest of the entry is kept, so read/write can
+ * put it back), MM_PROT_READ clears W.
+ *
+ * TLBs: sfence.vma reaches only this hart, so a change that takes rights
+ * away is also sent to every other online hart through the SBI RFENCE
+ * extension (sbi_remote_sfence_vma: the firmware interrupts each one in
+ * M-mode, whatever its SIE, and returns once all have fenced).  Opening a
+ * page (read/write) fences only here: another hart holding the invalid
+ * entry (the spec allows caching it) takes a spurious page fault, which
+ * mm_guard_fault sees as already open; traps.c fences that hart locally
+ * and retries.
+ */
+#include <strata/platform.h>
+#include <kernel/smp.h>
+
+/* The level-2 (4 KiB) entry mapping va, any leaf above it split; NULL if
+ * va is not mapped or the pool ran out.  *split: a leaf was split. */
+static pte_t *page_entry(uint64_t va, int *split)
+{
+	pte_t *t = pt_pool[0];
+
+	if (!pt_used || va >= VA_LIMIT)
+		return NULL;
+	for (int level = 0; level < 2; level++) {
+		pte_t *e = &t[(va >> level_shift(level)) % PT_ENTRIES];
+		if (!(*e & PTE_V))
+			return NULL;
+		if (!is_table(*e)) {
+			pte_t repl = *e;
+			if (!next_table(&repl, level))
+				return NULL;
+			__asm__ volatile("fence rw, rw" ::: "memory");   /* table before pointer */
+			*e = repl;
+			*split = 1;
+		}
+		t = (pte_t *)(uintptr_t)pte_pa(*e);
+	}
+	return &t[(va >> 12) % PT_ENTRIES];
+}
+
+int mmu_remote_sfence(uint64_t va, uint64_t bytes)
+{
+	unsigned n = smp_ncpus(), self = arch_cpu_id();
+	unsigned long mask = 0;
+	long base = 0;
+
+	if (n <= 1)
+		return 0;
+	for (unsigned c = 0; c < n; c++) {
+		uint64_t h = riscv_cpu_hartid(c);
+		if (c == self)
+			continue;
+		if (h >= 64)
+			base = -1;          /* SBI: hart_mask_base -1 = every hart */
+		else
+			mask |= 1ul << h;
+	}
+	return sbi_call4(SBI_EXT_RFENCE, SBI_RFENCE_SFENCE_VMA, (long)mask, base, (long)va,
+			 (long)bytes).error == 0 ? 0 : -1;
+}
+
+int mm_platform_protect(void *va, size_t bytes, int prot)
+{
+	uint64_t v = (uint64_t)(uintptr_t)va;
+	int split = 0;
+
+	for (uint64_t o = 0; o < bytes; o += 4096) {
+		pte_t *e = page_entry(v + o, &split);
+		if (!e)
+			return -1;
+		pte_t d = *e | PTE_V | PTE_R | PTE_W;
+		if (prot == MM_PROT_NONE)
+			d &= ~PTE_V;
+		else if (prot == MM_PROT_READ)
+			d &= ~PTE_W;
+		*e = d;
+	}
+	if (split || bytes > 64 * 4096)
+		sfence_vma_all();
+	else
+		for (uint64_t o = 0; o < bytes; o += 4096)
+			sfence_vma(v + o);
+	if (prot == MM_PROT_RW && !split)
+		return 0;
+	/* after a split, every hart flushes everything (start 0, size -1:
+	 * the whole address space): it may hold the big leaf */
+	return split ? mmu_remote_sfence(0, ~0ul) : mmu_remote_sfence(v, bytes);
+}

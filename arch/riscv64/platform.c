@@ -60,15 +60,22 @@ void arch_halt(void)
 		__asm__ volatile("wfi");
 }
 
-struct sbiret sbi_call(long ext, long fn, long arg0, long arg1, long arg2)
+struct sbiret sbi_call4(long ext, long fn, long arg0, long arg1, long arg2, long arg3)
 {
 	register long a0 __asm__("a0") = arg0;
 	register long a1 __asm__("a1") = arg1;
 	register long a2 __asm__("a2") = arg2;
+	register long a3 __asm__("a3") = arg3;
 	register long a6 __asm__("a6") = fn;
 	register long a7 __asm__("a7") = ext;
-	__asm__ volatile("ecall" : "+r"(a0), "+r"(a1) : "r"(a2), "r"(a6), "r"(a7) : "memory");
+	__asm__ volatile("ecall" : "+r"(a0), "+r"(a1) : "r"(a2), "r"(a3), "r"(a6), "r"(a7)
+			 : "memory");
 	return (struct sbiret){ a0, a1 };
+}
+
+struct sbiret sbi_call(long ext, long fn, long arg0, long arg1, long arg2)
+{
+	return sbi_call4(ext, fn, arg0, arg1, arg2, 0);
 }
 
 void arch_exit(int status)

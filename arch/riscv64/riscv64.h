@@ -149,6 +149,9 @@ uint64_t mmu_tables_base(void);
 uint64_t mmu_tables_size(void);                /* the whole static pool */
 uint64_t mmu_phys_limit(void);                 /* first PA the identity map cannot reach */
 unsigned mmu_tables_used(void);
+/* mm_platform_protect's remote half: sfence.vma of [va, va + bytes) on
+ * every other online hart through SBI RFENCE (0, or -1). */
+int mmu_remote_sfence(uint64_t va, uint64_t bytes);
 
 /* traps.c */
 void riscv_trap(struct riscv_regs *r);
@@ -156,7 +159,10 @@ void riscv_trap(struct riscv_regs *r);
 /* platform.c: SBI calls (a7 = extension, a6 = function) */
 struct sbiret { long error, value; };
 struct sbiret sbi_call(long ext, long fn, long a0, long a1, long a2);
+struct sbiret sbi_call4(long ext, long fn, long a0, long a1, long a2, long a3);
 #define SBI_EXT_BASE   0x10
+#define SBI_EXT_RFENCE 0x52464e43        /* "RFNC" */
+#define SBI_RFENCE_SFENCE_VMA 1          /* (hart_mask, hart_mask_base, start, size) */
 #define SBI_EXT_HSM    0x48534d          /* "HSM" */
 #define SBI_EXT_SRST   0x53525354        /* "SRST" */
 #define SBI_HSM_HART_START 0

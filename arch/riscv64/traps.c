@@ -18,6 +18,15 @@
  * Any hart may trap, each on its own exception stack.  The first to get
  * here reports and ends the run; another one trapping meanwhile waits (its
  * report would only interleave), and a trap inside the report gives up.
+ *
+ * One trap is not fatal: a load or store page fault in S-mode on a page of
+ * strata's guard pool.  mm_guard_fault() reports it (the address, the
+ * object, its call sites) and, told to continue, opens the page; then
+ * riscv_trap returns, after a local sfence.vma of the address (a spurious
+ * fault on a page another hart just opened is retried the same way), and
+ * boot.S restores the registers and srets to retry the access.  A hart
+ * trapping again while inside that path does not go there twice (the
+ * guard lock may be held, the exception stack holds the first frame).
  */
 #include <stdatomic.h>
 #include <stdint.h>
@@ -26,6 +35,7 @@
 #include <kernel/exit.h>
 #include <kernel/panic.h>
 #include <kernel/smp.h>
+#include <strata/guard.h>
 #include "riscv64.h"
 
 static const char *const reg_names[32] = {
@@ -109,9 +119,33 @@ static void claim_report(unsigned cpu)
 	arch_halt();   /* hart `none` is reporting and will end the run */
 }
 
+#define CAUSE_LOAD_PAGE_FAULT  13
+#define CAUSE_STORE_PAGE_FAULT 15
+
+/* A page fault strata's guard layer handled: 1, retry the access. */
+static int guard_fault_handled(const struct riscv_regs *r, unsigned cpu)
+{
+	static volatile unsigned char busy[SMP_MAX_CPUS];
+
+	if ((r->scause != CAUSE_LOAD_PAGE_FAULT && r->scause != CAUSE_STORE_PAGE_FAULT) ||
+	    !(r->sstatus & SSTATUS_SPP) || busy[cpu])
+		return 0;
+	busy[cpu] = 1;
+	int handled = mm_guard_fault((const void *)(uintptr_t)r->stval,
+				     r->scause == CAUSE_STORE_PAGE_FAULT ? MM_ACCESS_WRITE
+									 : MM_ACCESS_READ,
+				     (void *)(uintptr_t)r->sepc);
+	busy[cpu] = 0;
+	if (handled)
+		sfence_vma(r->stval);
+	return handled;
+}
+
 void riscv_trap(struct riscv_regs *r)
 {
 	unsigned cpu = arch_cpu_id();
+	if (guard_fault_handled(r, cpu))
+		return;
 	claim_report(cpu);
 	console_printf("\nEXCEPTION on CPU %u (hart %llu): %s (scause 0x%016llx)\n", cpu,
 		(unsigned long long)riscv_cpu_hartid(cpu), cause_name(r->scause),

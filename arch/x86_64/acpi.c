@@ -65,14 +65,8 @@ static struct x86_cpus cpus;
 /* Physical addresses this CPU can address (CPUID 0x80000008 EAX[7:0]). */
 static int phys_ok(uint64_t pa, uint64_t len)
 {
-	uint32_t r[4];
-	unsigned bits = 36;
+	unsigned bits = x86_phys_bits();
 
-	cpuid(0x80000000, r);
-	if (r[0] >= 0x80000008) {
-		cpuid(0x80000008, r);
-		bits = r[0] & 0xff;
-	}
 	return pa != 0 && pa + len > pa && ((pa + len - 1) >> bits) == 0;
 }
 

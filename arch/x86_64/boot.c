@@ -70,14 +70,8 @@ static void copy_cmdline(const struct hvm_start_info *si)
  * the CPU's physical address width (CPUID 0x80000008 EAX[7:0]). */
 static uint64_t phys_limit(void)
 {
-	uint32_t r[4];
-	unsigned bits = 36;
+	unsigned bits = x86_phys_bits();
 
-	cpuid(0x80000000, r);
-	if (r[0] >= 0x80000008) {
-		cpuid(0x80000008, r);
-		bits = r[0] & 0xff;
-	}
 	return bits < 46 ? 1ull << bits : DIRECT_MAP_MAX_PHYS;
 }
 

@@ -295,9 +295,12 @@ void x86_identity_unmap(void)
  * 2 MiB PFA block, so one split covers it; the tables come from the PFA,
  * as x86_map_late's do).  "None" clears the present bit and keeps the
  * address, so read/write can put it back.  TLB: invlpg on this CPU (the
- * split reloads CR3); another CPU may use a stale entry until its next
- * flush, so a fault there may come late, and a fault on a page made
- * accessible again is seen by mm_guard_fault as already open and retried. */
+ * split reloads CR3), then a shootdown of the range on every other online
+ * CPU (smp.c: an NMI each, acknowledged), so no CPU can go on using a
+ * stale entry of a freshly protected page.  Opening a page (read/write)
+ * skips the shootdown: x86 caches no not-present entries, and a stale
+ * entry with fewer rights only faults, which mm_guard_fault sees as
+ * already open and retries (the fault drops the stale entry). */
 #include <strata/platform.h>
 
 static uint64_t *split_2m(uint64_t *pde)
@@ -349,5 +352,7 @@ int mm_platform_protect(void *va, size_t bytes, int prot)
 		*pte = e;
 		__asm__ volatile("invlpg (%0)" ::"r"(v + o) : "memory");
 	}
-	return 0;
+	/* only a change that takes rights away needs the other CPUs: a
+	 * stale entry with fewer rights just faults, and is retried */
+	return prot == MM_PROT_RW ? 0 : x86_tlb_shootdown(v, bytes);
 }

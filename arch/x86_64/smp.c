@@ -22,6 +22,31 @@
  *   0x310 ICR high: destination APIC id (bits 31:24); written first, as
  *         the write to ICR low sends the IPI; ICR low bit 12 "send
  *         pending" clears once the IPI is delivered.
+ *
+ * TLB shootdown (x86_tlb_shootdown, for mm_platform_protect in paging.c):
+ * invlpg only reaches this CPU's TLB, so after a page is protected the
+ * others could still use a stale entry (a use after free unseen).  This
+ * kernel never enables interrupts (every CPU runs with IF clear), so a
+ * fixed-vector IPI would wait forever; an NMI is taken whatever IF says:
+ *
+ *   sender (holds shoot.lock)              each other online CPU
+ *   shoot.va, shoot.bytes = range
+ *   pending[cpu] = 1, NMI to its APIC id -> NMI (vector 2, traps.c):
+ *                                           x86_tlb_shootdown_nmi():
+ *                                           pending? invlpg each page (or
+ *                                           reload CR3 for a big range),
+ *   wait until every pending[] is 0   <--   pending[cpu] = 0, iretq
+ *   (bounded: 5 s of TSC, then -1)
+ *
+ * The bound is generous because under TCG on a loaded host a vCPU thread
+ * can go unscheduled for a long time (100 ms was seen to expire on 4
+ * vCPUs and 2 busy cores).  A CPU that missed it still takes that NMI
+ * later: stray[cpu] counts those, and such an NMI flushes its whole TLB
+ * instead of being reported as an unexpected NMI.
+ *
+ * The sender may itself be spinning with IF clear, even in a fault
+ * handler; a CPU spinning on shoot.lock still takes NMIs, so two senders
+ * cannot deadlock.
  */
 #include <stdatomic.h>
 #include <stdint.h>
@@ -37,6 +62,10 @@
 #define ICR_STARTUP     0x00000600u
 #define ICR_ASSERT      0x00004000u
 #define ICR_PENDING     0x00001000u
+#define ICR_NMI         0x00000400u
+
+#define SHOOT_WAIT_MS   5000        /* bounded wait for the acknowledgements */
+#define SHOOT_INVLPG_MAX 32         /* pages; beyond: reload CR3 */
 
 #define PIT_HZ          1193182u
 #define AP_WAIT_MS      500         /* TCG: generous */
@@ -248,6 +277,90 @@ void x86_ap_main(struct x86_percpu *pc)
 		arch_cpu_relax();
 	write_cr3(read_cr3());          /* no stale identity-map TLB entries */
 	smp_secondary_main(pc->cpu);
+}
+
+/* ------------------------------------------------------------ TLB shootdown */
+
+static struct {
+	atomic_flag lock;
+	uint64_t va, bytes;
+} shoot = { ATOMIC_FLAG_INIT, 0, 0 };
+static atomic_uint shoot_pending[SMP_MAX_CPUS];
+static atomic_uint shoot_stray[SMP_MAX_CPUS];   /* NMIs sent, wait given up */
+
+static void tlb_flush_local(uint64_t va, uint64_t bytes)
+{
+	if (bytes > SHOOT_INVLPG_MAX * PAGE_SIZE) {
+		write_cr3(read_cr3());           /* no global pages in this kernel */
+		return;
+	}
+	for (uint64_t o = 0; o < bytes; o += PAGE_SIZE)
+		__asm__ volatile("invlpg (%0)" ::"r"(va + o) : "memory");
+}
+
+int x86_tlb_shootdown_nmi(void)
+{
+	unsigned cpu = arch_cpu_id();
+
+	if (atomic_load_explicit(&shoot_pending[cpu], memory_order_acquire)) {
+		tlb_flush_local(shoot.va, shoot.bytes);
+		atomic_store_explicit(&shoot_pending[cpu], 0, memory_order_release);
+		return 1;
+	}
+	unsigned stray = atomic_load(&shoot_stray[cpu]);
+	if (stray && atomic_compare_exchange_strong(&shoot_stray[cpu], &stray, stray - 1)) {
+		write_cr3(read_cr3());           /* a late one: whatever it was for */
+		return 1;
+	}
+	return 0;
+}
+
+static int shoot_wait(unsigned n, unsigned self)
+{
+	uint64_t end = rdtsc() + SHOOT_WAIT_MS * tsc_per_ms;
+	int late = 0;
+
+	for (unsigned c = 0; c < n; c++) {
+		while (c != self && atomic_load_explicit(&shoot_pending[c], memory_order_acquire)) {
+			if (rdtsc() > end) {
+				unsigned one = 1;
+				if (atomic_compare_exchange_strong(&shoot_pending[c], &one, 0))
+					atomic_fetch_add(&shoot_stray[c], 1);
+				console_printf("smp: CPU %u did not acknowledge a TLB shootdown "
+					       "in %u ms\n", c, SHOOT_WAIT_MS);
+				late = -1;
+				break;
+			}
+			/* no pause: under QEMU's MTTCG each pause leaves the
+			 * translated code and takes the global lock, which the
+			 * CPU taking the NMI needs too */
+		}
+	}
+	return late;
+}
+
+int x86_tlb_shootdown(uint64_t va, uint64_t bytes)
+{
+	unsigned n = smp_ncpus(), self = arch_cpu_id();
+	int r = 0;
+
+	if (n <= 1 || !lapic)
+		return 0;
+	while (atomic_flag_test_and_set_explicit(&shoot.lock, memory_order_acquire))
+		arch_cpu_relax();
+	shoot.va = va;
+	shoot.bytes = bytes;
+	for (unsigned c = 0; c < n; c++) {
+		if (c == self)
+			continue;
+		atomic_store_explicit(&shoot_pending[c], 1, memory_order_release);
+		if (lapic_ipi((uint8_t)x86_percpu[c].apic_id, ICR_NMI | ICR_ASSERT) != 0)
+			r = -1;
+	}
+	if (shoot_wait(n, self) != 0)
+		r = -1;
+	atomic_flag_clear_explicit(&shoot.lock, memory_order_release);
+	return r;
 }
 
 /* ------------------------------------------------------------ kernel/smp.h */

@@ -44,6 +44,7 @@ struct idt_gate {
 _Static_assert(sizeof(struct idt_gate) == 16, "IDT gate is 16 bytes");
 
 #define IDT_ATTR_INTR_GATE 0x8e
+#define VEC_NMI 2
 #define VEC_DF 8
 #define VEC_PF 14
 
@@ -146,13 +147,17 @@ static _Noreturn void nested_fault(uint64_t vector, uint64_t rip)
 
 void x86_exception(struct x86_trap_frame *f);
 
-/* Every exception is fatal but a page fault in strata's guard pool, which
- * mm_guard_fault() reports (and, told to continue, opens the page): then
- * we return and traps.S retries the access. */
+/* Every exception is fatal but two: a page fault in strata's guard pool,
+ * which mm_guard_fault() reports (and, told to continue, opens the page),
+ * and an NMI asking for a TLB shootdown (smp.c): then we return and
+ * traps.S retries the access / resumes. */
 void x86_exception(struct x86_trap_frame *f)
 {
 	uint64_t cr2 = read_cr2();      /* before anything can fault again */
 	unsigned cpu = arch_cpu_id();
+
+	if (f->vector == VEC_NMI && x86_tlb_shootdown_nmi())
+		return;
 
 	if (f->vector == VEC_PF && !(f->error & 4) &&
 	    mm_guard_fault((const void *)(uintptr_t)cr2,

@@ -122,6 +122,19 @@ static inline void cpuid(uint32_t leaf, uint32_t r[4])
 			 : "a"(leaf), "c"(0));
 }
 
+/* The CPU's physical address width (CPUID 0x80000008 EAX[7:0]; 36 bits
+ * when the leaf is missing). */
+static inline unsigned x86_phys_bits(void)
+{
+	uint32_t r[4];
+
+	cpuid(0x80000000, r);
+	if (r[0] < 0x80000008)
+		return 36;
+	cpuid(0x80000008, r);
+	return r[0] & 0xff;
+}
+
 static inline uint64_t rdmsr(uint32_t msr)
 {
 	uint32_t lo, hi;
@@ -230,6 +243,13 @@ extern struct x86_range x86_boot_pvh[3];  /* boot.c: start_info, memmap, cmdline
 
 /* smp.c: TSC cycles from INIT to the AP's arrival in C, per CPU. */
 extern uint64_t x86_ap_start_cycles[SMP_MAX_CPUS];
+
+/* smp.c: TLB shootdown.  x86_tlb_shootdown(va, bytes) invalidates the
+ * range on every other online CPU (an NMI each; waits, bounded, for all
+ * to acknowledge): 0, or -1 if one did not answer.  x86_tlb_shootdown_nmi()
+ * is the NMI side (traps.c): true if this NMI was such a request, done. */
+int x86_tlb_shootdown(uint64_t va, uint64_t bytes);
+int x86_tlb_shootdown_nmi(void);
 
 /* traps.c */
 void x86_idt_init(void);    /* fill and load (boot CPU) */

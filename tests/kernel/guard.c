@@ -10,12 +10,20 @@
  *   such (kind, block, faulting address), then the access is retried and
  *   the kernel goes on (",continue"); a write and a read after free trap
  *   on the protected data page; a second free is reported.
+ *
+ *   across CPUs (boot with --smp 2 or more): CPU 1 reads a sampled block,
+ *   so its TLB holds the page; CPU 0 frees it; CPU 1 reads it again and
+ *   that read must trap and be reported as a read after free.  Without a
+ *   TLB shootdown in the arch's mm_platform_protect (x86_64: an NMI to
+ *   each CPU; aarch64: the inner-shareable TLBI; riscv64: SBI remote
+ *   sfence.vma) CPU 1's stale entry lets the read through unseen.
  */
 #include <kernel/ktest.h>
 #include <strata/debug.h>
 #include <strata/guard.h>
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
+#include <kernel/smp.h>
 
 static struct mm_bug_report last(void)
 {
@@ -98,4 +106,47 @@ static void guard_second_free(struct ktest_ctx *t)
 	p[0] = 1;
 	KT_CHECK(t, last().serial == s0 + 1 && last().kind == MM_BUG_USE_AFTER_FREE,
 		 "write after the second free not reported");
+}
+
+struct cross_cpu {
+	struct smp_barrier touched, freed;
+	char *volatile p;
+	volatile char seen;
+	uint64_t serial_before;
+	struct mm_bug_report r;
+};
+
+static void cross_cpu_fn(unsigned cpu, void *arg)
+{
+	struct cross_cpu *x = arg;
+
+	if (cpu == 1)
+		x->seen = ((volatile char *)x->p)[3];     /* CPU 1's TLB maps the page */
+	smp_barrier_wait(&x->touched);
+	if (cpu == 0)
+		kfree(x->p);                              /* protected: on every CPU? */
+	smp_barrier_wait(&x->freed);
+	if (cpu == 1) {
+		x->serial_before = last().serial;
+		volatile char c = ((volatile char *)x->p)[7];   /* read after free */
+		(void)c;
+		x->r = last();
+	}
+}
+
+KTEST_NAMED("debug-guard", use_after_free_on_another_cpu_is_reported, guard_cross_cpu);
+static void guard_cross_cpu(struct ktest_ctx *t)
+{
+	static struct cross_cpu x;
+
+	KT_REQUIRE(t, smp_ncpus() >= 2, "boot with --smp 2 or more (%u CPU)", smp_ncpus());
+	x = (struct cross_cpu){ .p = sampled(t, 24) };
+	x.p[3] = 42;
+	smp_run(cross_cpu_fn, &x);
+	KT_CHECK(t, x.seen == 42, "CPU 1 read %d before the free, not 42", x.seen);
+	KT_CHECK(t, x.r.serial == x.serial_before + 1 && x.r.kind == MM_BUG_READ_AFTER_FREE &&
+			    x.r.ptr == x.p && x.r.bad == x.p + 7 && x.r.free_site != NULL,
+		 "CPU 1's read after CPU 0's free: %lu report(s), kind %s ptr %p bad %p "
+		 "(a stale TLB entry on CPU 1?)", (unsigned long)(x.r.serial - x.serial_before),
+		 mm_bug_name(x.r.kind), x.r.ptr, x.r.bad);
 }

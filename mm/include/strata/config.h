@@ -39,6 +39,13 @@
 #ifndef KM_ARENA_SHIFT
 #define KM_ARENA_SHIFT 20                /* 1 MiB arenas */
 #endif
+/* MM_SAMPLING 0 compiles sampled guarded allocations (mm/guard.c) out of
+ * kmalloc: no per-CPU countdown on the fast path, mm_guard_setup() has
+ * no effect.  1 (the default): the countdown is there, and sampling is
+ * on when the platform has mm_platform_protect(). */
+#ifndef MM_SAMPLING
+#define MM_SAMPLING 1
+#endif
 #ifndef MM_FRAME_RECORD
 #if defined(__riscv)
 #define MM_FRAME_RECORD (-2)             /* {fp, ra} just below the fp */

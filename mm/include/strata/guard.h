@@ -30,7 +30,9 @@
  * panic) or ",abort"/",panic".  The guard pool (2 MiB, 255 slots) is
  * taken from the PFA on the first call with N > 0.  Returns 0, -1 for a
  * spec not understood, -2 if the platform cannot protect pages or there
- * is no memory for the pool (sampling stays off). */
+ * is no memory for the pool (sampling stays off), -3 if strata was built
+ * with -DMM_SAMPLING=0 (strata/config.h: kmalloc's fast path has no
+ * countdown; N > 0 cannot be honoured). */
 int mm_guard_setup(const char *spec);
 
 /* Access kinds for mm_guard_fault(). */
