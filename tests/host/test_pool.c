@@ -214,31 +214,6 @@ TEST(kmalloc_medium_blocks_distinct_and_intact)
 	CHECK_SOUND();
 }
 
-/* An empty pool's pages go back to the PFA while its arena still holds
- * blocks: fill many pools of one class, keep one block, free the rest. */
-TEST(kmalloc_empty_pools_back_to_pfa_before_arena_empties)
-{
-	setup();
-	enum { N = 40 * 255 };            /* 64-byte blocks: about 40 pools */
-	static void *v[N];
-	for (unsigned i = 0; i < N; i++) {
-		v[i] = kmalloc(64, 0);
-		REQUIRE(v[i], "kmalloc(64) #%u", i);
-	}
-	uint64_t low = pfa_free_pages();
-	for (unsigned i = 1; i < N; i++)
-		kfree(v[i]);                  /* v[0] keeps the arena in use */
-	static struct kmalloc_stats st;
-	kmalloc_get_stats(&st);
-	CHECK(st.arenas_current >= 1, "the arena went away");
-	uint64_t back = pfa_free_pages() - low;
-	CHECK(back >= 30 * (16 * KIB / PAGE_SIZE),
-	      "only %llu pages back in the PFA after emptying about 39 pools",
-	      (unsigned long long)back);
-	kfree(v[0]);
-	CHECK_SOUND();
-}
-
 int main(int argc, char **argv)
 {
 	return harness_main(argc, argv);
