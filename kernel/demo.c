@@ -103,7 +103,8 @@ void demo_run(const struct boot_info *bi)
 	 * mm_heap_dump and asks `strata whatis` about each one */
 	void *live = kmalloc(100, 0);               /* gdb: the live block's site */
 	void *freed = kmalloc(100, 0);
-	void *big = kmalloc(6 * 4096 - 100, 0);    /* 6 pages: blocks of 4 + 2 */
+	enum { BIG = KMALLOC_SMALL_MAX + 6 * 4096 - 100 };   /* above the classes */
+	void *big = kmalloc(BIG, 0);               /* 14 pages: blocks of 8 + 4 + 2 */
 	phys_addr_t page = pfa_alloc(0, 0);
 	if (!live || !freed || !big || !page)
 		panic("demo: out of memory");
@@ -118,7 +119,7 @@ void demo_run(const struct boot_info *bi)
 	printf("  freed block  %p  kmalloc(100), then kfree\n", freed);
 	printf("  task object  %p  task %u of cache \"task\", size %zu\n", tasks[7], 7u,
 	       sizeof(struct demo_task));
-	printf("  large run    %p  kmalloc(%d), usable size %zu\n", big, 6 * 4096 - 100,
+	printf("  large run    %p  kmalloc(%d), usable size %zu\n", big, (int)BIG,
 	       kmalloc_usable_size(big));
 	printf("  page         0x%llx  pfa_alloc(order 0), physical\n", (unsigned long long)page);
 	printf("\npfa free pages: %llu before, %llu with the objects live\n",

@@ -3,16 +3,21 @@
  * pools are cut from (arena.h: the interface and the state).
  *
  * An arena is one naturally aligned PFA block of KM_ARENA_SIZE (1 MiB,
- * order 8) holding KM_ARENA_POOLS (64) pools of 16 KiB.  Pools are carved
+ * order 8) holding pools of one size, its KIND: kind 0 is KM_ARENA_POOLS
+ * (64) pools of 16 KiB for the small classes, kind k is 64 >> k pools of
+ * 16 KiB << k (32 KiB .. 512 KiB) for the medium classes (the class
+ * table, pool.c, says which kind each class uses).  An arena takes its
+ * kind when its first pool is carved and keeps it until it is empty
+ * again (then, as the spare, it may take any kind).  Pools are carved
  * lazily (nextpool), and an empty pool goes on the arena's free-pool list
  * for any size class to reuse.  The arena's header sits in pool 0 behind
  * that pool's own header (so it costs 64 bytes, not a pool).
  *
  * Which arena gives the next pool?  The MOST USED one that still has a
  * free pool, so that lightly used arenas drain and can go back to the
- * PFA (the lesson of CPython 3.8's arena ordering).  The arenas are kept
- * in buckets by their number of free pools, with a bitmap of non-empty
- * buckets:
+ * PFA (the lesson of CPython 3.8's arena ordering).  The arenas of each
+ * kind are kept in buckets by their number of free pools, with a bitmap
+ * of non-empty buckets (one set of buckets per kind):
  *
  *   nfreepools:  0       1       2       3     ...     63      64
  *               full  bucket[1] bucket[2] ...      bucket[63]  empty
@@ -49,17 +54,23 @@
  *                     (0 again before the arena goes back: pfa.h's rule)
  *
  * kfree(p): descriptor of p has cls != 0 -> pfa_virt_to_head() (at most 8
- * probes) says PG_ARENA at distance d -> pool = p's page - (d mod 4) pages.
+ * probes) says PG_ARENA at distance d -> pool = p's page - (d mod pool
+ * pages) pages, the class's pool pages (4 for 16 KiB pools).
  * An address in a free pool (cls 0) is told apart from a block that way.
  *
  * kfree's fast path skips the descriptor: pools.hint[] (the pool layer's,
- * pool.h) caches the virtual base of each arena (direct-mapped on base >> 20, 256 slots; an arena
+ * pool.h) caches the virtual base of each arena, ORed with its kind
+ * (direct-mapped on base >> 20, 256 slots; an arena
  * whose slot is taken, or whose virtual base is not 1 MiB aligned, simply
  * goes the descriptor way).  p & ~(1 MiB - 1) found in its slot means p
  * is in our arena; its pool index must be below the arena's nextpool
  * (never-carved pool headers are garbage) and the pool's `live` flag set,
- * then the usual block checks apply.  Anything that fails a check takes
- * the slow path, which asks the descriptor and reports exactly.
+ * then the usual block checks apply.  The fast path takes kind 0 (its
+ * compare is hint == base, the pool shift a constant); a medium arena's
+ * block goes one step further, to kfree_nodebug's lock-free check with
+ * the hint's kind (pool_of_hint_kind, pool.h).  Anything that fails a
+ * check takes the slow path, which asks the descriptor and reports
+ * exactly.
  *
  * Arena size: 256 KiB (16 pools) or 1 MiB (64 pools)?  Measured with
  * tests/bench/bench_kmalloc.c --geometry (built with -DKM_ARENA_SHIFT=18
@@ -98,31 +109,31 @@ void arena_init(void)
 /* buckets                                                            */
 /* ------------------------------------------------------------------ */
 
-static bool in_buckets(unsigned nfree)
+static bool in_buckets(const struct km_arena *a)
 {
-	return nfree > 0 && nfree < KM_ARENA_POOLS;
+	return a->nfreepools > 0 && a->nfreepools < a->npools;
 }
 
 static void bucket_unlink(struct km_arena *a)
 {
-	unsigned k = a->nfreepools;
+	unsigned k = a->nfreepools, t = a->kind;
 
-	if (!in_buckets(k))
+	if (!in_buckets(a))
 		return;
-	mm_list_unlink(&arenas.bucket[k], a);
-	if (!arenas.bucket[k])
-		arenas.bucket_map[k / 64] &= ~((uint64_t)1 << (k % 64));
+	mm_list_unlink(&arenas.bucket[t][k], a);
+	if (!arenas.bucket[t][k])
+		arenas.bucket_map[t][k / 64] &= ~((uint64_t)1 << (k % 64));
 }
 
 static void bucket_push(struct km_arena *a)
 {
-	unsigned k = a->nfreepools;
+	unsigned k = a->nfreepools, t = a->kind;
 
 	a->next = a->prev = NULL;
-	if (!in_buckets(k))
+	if (!in_buckets(a))
 		return;
-	mm_list_push(&arenas.bucket[k], a);
-	arenas.bucket_map[k / 64] |= (uint64_t)1 << (k % 64);
+	mm_list_push(&arenas.bucket[t][k], a);
+	arenas.bucket_map[t][k / 64] |= (uint64_t)1 << (k % 64);
 }
 
 static void set_nfree(struct km_arena *a, unsigned nfree)
@@ -132,13 +143,22 @@ static void set_nfree(struct km_arena *a, unsigned nfree)
 	bucket_push(a);
 }
 
-/* The arena with the fewest free pools that has one, or NULL. */
-static struct km_arena *fullest_usable(void)
+/* The arena of this kind with the fewest free pools that has one, or NULL. */
+static struct km_arena *fullest_usable(unsigned kind)
 {
 	for (unsigned w = 0; w < KM_BUCKET_WORDS; w++)
-		if (arenas.bucket_map[w])
-			return arenas.bucket[w * 64 + mm_ctz64(arenas.bucket_map[w])];
+		if (arenas.bucket_map[kind][w])
+			return arenas.bucket[kind][w * 64 + mm_ctz64(arenas.bucket_map[kind][w])];
 	return NULL;
+}
+
+/* An arena with nothing carved becomes one of pools of this kind. */
+static void arena_set_kind(struct km_arena *a, unsigned kind)
+{
+	a->kind = (uint8_t)kind;
+	a->pool_shift = (uint8_t)(KM_POOL_SHIFT + kind);
+	a->npools = (uint16_t)(KM_ARENA_POOLS >> kind);
+	a->nfreepools = a->npools;
 }
 
 /* ------------------------------------------------------------------ */
@@ -158,7 +178,7 @@ static struct km_arena *arena_new(void)
 
 	struct km_arena *a = km_arena_of_base(pfa_virt(pa));
 	a->freepools = NULL;
-	a->nfreepools = (uint16_t)KM_ARENA_POOLS;
+	arena_set_kind(a, 0);
 	mm_store(a->nextpool, (uint16_t)0);
 	a->pa = pa;
 	a->next = a->prev = NULL;
@@ -218,14 +238,15 @@ void arena_mark_pool(struct km_pool *p, bool in_use)
 {
 	struct page *pg = pfa_virt_to_page(p);
 	uint16_t cls = in_use ? (uint16_t)(p->cls + 1) : 0;
+	unsigned pages = 1u << (p->arena->pool_shift - PAGE_SHIFT);
 
-	for (unsigned i = 0; i < KM_POOL_PAGES; i++)
+	for (unsigned i = 0; i < pages; i++)
 		pg[i].cls = cls;
 }
 
-struct km_pool *arena_take_pool(void)
+struct km_pool *arena_take_pool(unsigned kind)
 {
-	struct km_arena *a = fullest_usable();
+	struct km_arena *a = fullest_usable(kind);
 
 	if (!a) {
 		a = arenas.spare;
@@ -234,6 +255,7 @@ struct km_pool *arena_take_pool(void)
 			a = arena_new();
 		if (!a)
 			return NULL;
+		arena_set_kind(a, kind);    /* nothing carved in it */
 	}
 
 	struct km_pool *p = a->freepools;

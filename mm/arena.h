@@ -1,6 +1,8 @@
 /*
  * arena.h - the arena layer (level +2, below the pools): 1 MiB PFA blocks
- * cut into 16 KiB pools (mm/arena.c explains the buckets and the spare).
+ * cut into pools of one size each: 16 KiB pools for the small classes,
+ * 32..512 KiB for the medium ones (mm/arena.c explains the buckets and
+ * the spare).
  *
  * Its state, struct arena_state, is written only by arena.c, under the
  * pool lock (pools.lock, pool.h) that every caller holds.  One field is
@@ -15,8 +17,9 @@
 #include "obj_layout.h"
 
 struct arena_state {
-	struct km_arena *bucket[KM_ARENA_POOLS + 1];  /* by nfreepools */
-	uint64_t bucket_map[KM_BUCKET_WORDS];         /* bit k: bucket[k] != NULL */
+	/* per pool kind (all pools of an arena have one size), by nfreepools */
+	struct km_arena *bucket[KM_KINDS][KM_ARENA_POOLS + 1];
+	uint64_t bucket_map[KM_KINDS][KM_BUCKET_WORDS]; /* bit k: bucket[.][k] != NULL */
 	struct km_arena *all;                         /* every arena */
 	struct km_arena *spare;                       /* one empty arena kept back */
 	uint64_t allocated_total, reclaimed_total;
@@ -35,8 +38,9 @@ static inline bool arena_pool_in_use(const struct km_arena *a, unsigned i)
 }
 
 void arena_init(void);
-/* An empty pool (index and arena set, next/prev NULL), or NULL. */
-struct km_pool *arena_take_pool(void);
+/* An empty pool of 2^(KM_POOL_SHIFT + kind) bytes (index and arena set,
+ * next/prev NULL), or NULL. */
+struct km_pool *arena_take_pool(unsigned kind);
 /* p serves no class any more: back on its arena's free-pool list. */
 void arena_put_pool(struct km_pool *p);
 /* Every pool of a is free or about to be put back: a becomes the spare

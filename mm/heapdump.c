@@ -11,8 +11,9 @@
  *      owner are merged into one line while they touch, so 500 MiB of free
  *      order-10 blocks is one line, not 125.
  *
- *   2. the arena list: for each arena one `pools` line with a token per
- *      pool, repeated tokens run-length compressed.
+ *   2. the arena list: for each arena one `pools` line with its pool size
+ *      (16 KiB for the small classes, more for medium ones) and a token
+ *      per pool, repeated tokens run-length compressed.
  *
  * Nothing here allocates: the text is built in a small buffer on the
  * stack and handed to `out` whenever it fills, and at the end.
@@ -272,11 +273,12 @@ static void walk_arenas(struct dump *d)
 		if (++count > arenas.current + 1)
 			break;   /* a broken list; kmalloc_check() says more */
 		const char *state = a == arenas.spare ? "spare" : a == pools.held ? "held" : "live";
-		pr(d, "pools 0x%llx carved=%u nfree=%u state=%s", ull(a->pa),
-		   (unsigned)a->nextpool, (unsigned)a->nfreepools, state);
+		pr(d, "pools 0x%llx carved=%u nfree=%u state=%s pool=%lu", ull(a->pa),
+		   (unsigned)a->nextpool, (unsigned)a->nfreepools, state,
+		   (unsigned long)1 << a->pool_shift);
 		struct token prev = pool_token(a, 0);
 		unsigned times = 1;
-		for (unsigned i = 1; i < KM_ARENA_POOLS; i++) {
+		for (unsigned i = 1; i < a->npools; i++) {
 			struct token t = pool_token(a, i);
 			if (token_eq(&t, &prev)) {
 				times++;

@@ -564,8 +564,20 @@ static __attribute__((noinline)) int kfree_generic(const void *p, void *caller)
 	return kfree_nodebug(p, caller);
 }
 
+/* A block of an arena of bigger pools (medium classes), which kfree's
+ * fast path leaves alone: found through its tagged hint and checked as
+ * the fast path checks, no lock, no descriptor; then the magazines. */
+static bool kfree_hinted_kind(const void *p)
+{
+	struct km_pool *pool = pool_of_hint_kind(p);
+
+	return pool && pool_block_ok_fast(pool, p) && pcpu_free(pool->cls, (void *)p);
+}
+
 int kfree_nodebug(const void *p, void *caller)
 {
+	if (kfree_hinted_kind(p))
+		return 0;
 	struct page *pg = pfa_virt_to_page(p);
 	if (mm_unlikely(!pg)) {
 		report_bad(why_unmanaged(p), "kfree", p, 0, caller);
@@ -582,7 +594,7 @@ int kfree_nodebug(const void *p, void *caller)
 			return 0;
 		/* no per-CPU cache: the block is still ours to give back */
 		mm_spin_lock(&pools.lock);
-		pool_free_fast(km_pool_of(p), (struct km_block *)p);
+		pool_free_fast(l.pool, (struct km_block *)p);
 	} else if (l.kind == KM_LARGE)
 		large_free((void *)p, pg);
 	mm_spin_unlock(&pools.lock);

@@ -44,11 +44,13 @@ static void arena_stats(const struct km_arena *a, struct kmalloc_stats *st)
 {
 	uint64_t used = 0;
 
-	for (unsigned i = 0; i < KM_ARENA_POOLS; i++) {
+	uint64_t pool_size = (uint64_t)1 << a->pool_shift;
+
+	for (unsigned i = 0; i < a->npools; i++) {
 		unsigned hdr0 = i == 0 ? KM_HDR0 : 0;   /* the arena header */
 		if (!arena_pool_in_use(a, i)) {
 			st->unused_pools++;
-			st->bytes_unused_pools += KM_POOL_SIZE - hdr0;
+			st->bytes_unused_pools += pool_size - hdr0;
 			st->bytes_pool_headers += hdr0;
 			continue;
 		}
@@ -64,7 +66,7 @@ static void arena_stats(const struct km_arena *a, struct kmalloc_stats *st)
 		st->bytes_allocated_blocks += (uint64_t)p->ref * k->size;
 		st->bytes_available_blocks += (uint64_t)(cap - p->ref) * k->size;
 		st->bytes_pool_headers += p->first;
-		st->bytes_quantization += KM_POOL_SIZE - p->first - (uint64_t)cap * k->size;
+		st->bytes_quantization += pool_size - p->first - (uint64_t)cap * k->size;
 		used += p->ref;
 	}
 	st->arenas_spare += used == 0;
@@ -90,6 +92,7 @@ void kmalloc_get_stats(struct kmalloc_stats *st)
 	for (unsigned c = 0; c < pools.nclasses; c++) {
 		st->cls[c].size = pools.cls[c].size;
 		st->cls[c].blocks_per_pool = pools.cls[c].cap;
+		st->cls[c].pool_size = pools.cls[c].pool_size;
 	}
 	for (const struct km_arena *a = arenas.all; a; a = a->anext)
 		arena_stats(a, st);
@@ -175,17 +178,17 @@ void kmalloc_print_stats(void (*out)(const char *s, size_t n))
 	kmalloc_get_stats(&st);
 	pr(&o, "Small block threshold = %zu, in %u size classes.\n",
 	   st.small_max, st.nclasses);
-	pr(&o, "Pools of %zu bytes, arenas of %zu bytes.\n\n", st.pool_size,
-	   st.arena_size);
-	pr(&o, "class   size   num pools   blocks in use  avail blocks\n");
-	pr(&o, "-----   ----   ---------   -------------  ------------\n");
+	pr(&o, "Pools of %zu bytes (classes <= %u), %zu..%zu bytes above; arenas of %zu bytes.\n\n",
+	   st.pool_size, KM_POOL_CLASS_MAX, st.pool_size * 2, st.arena_size / 2, st.arena_size);
+	pr(&o, "class   size   num pools   blocks in use  avail blocks  pool KiB\n");
+	pr(&o, "-----   ----   ---------   -------------  ------------  --------\n");
 	for (unsigned c = 0; c < st.nclasses; c++) {
 		const struct kmalloc_class_stats *cs = &st.cls[c];
 		if (!cs->pools)
 			continue;
-		pr(&o, "%5u %6u %11llu %15llu %13llu\n", c, (unsigned)cs->size,
+		pr(&o, "%5u %6u %11llu %15llu %13llu %9u\n", c, (unsigned)cs->size,
 		   (unsigned long long)cs->pools, (unsigned long long)cs->blocks_used,
-		   (unsigned long long)cs->blocks_avail);
+		   (unsigned long long)cs->blocks_avail, (unsigned)(cs->pool_size >> 10));
 	}
 	pr(&o, "\n");
 	line(&o, "# arenas allocated total", st.arenas_allocated_total);
@@ -201,8 +204,8 @@ void kmalloc_print_stats(void (*out)(const char *s, size_t n))
 	line(&o, "#   of which free in per-CPU magazines", st.percpu_cached_bytes);
 	line(&o, "#   of which magazines and per-CPU areas", st.bytes_internal);
 	line(&o, "# bytes in available blocks", st.bytes_available_blocks);
-	mm_snprintf(label, sizeof label, "%llu unused pools * %zu bytes",
-		    (unsigned long long)st.unused_pools, st.pool_size);
+	mm_snprintf(label, sizeof label, "# bytes in %llu unused pools",
+		    (unsigned long long)st.unused_pools);
 	line(&o, label, st.bytes_unused_pools);
 	line(&o, "# bytes lost to pool headers", st.bytes_pool_headers);
 	line(&o, "# bytes lost to quantization", st.bytes_quantization);

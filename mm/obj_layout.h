@@ -6,6 +6,11 @@
  * the observers (kmalloc_stats.c, heapdump.c), read these structures.
  * Who may write which field is said at each field.
  *
+ * Pools come in KM_KINDS sizes: 2^KM_POOL_SHIFT (16 KiB) for the small
+ * classes (n <= KM_POOL_CLASS_MAX, 2048), and 32 KiB .. 512 KiB for the
+ * medium classes (2 KiB .. 32 KiB), chosen per class (pool.c).  All the
+ * pools of one arena have the same size (the arena's pool_shift).
+ *
  * The big picture is in the comment at the top of mm/pool.c; the numbers
  * behind the constants below are there too.  The state lives in each
  * layer's own header: arena.h, pool.h, large.h.
@@ -24,6 +29,7 @@
 /* ---- geometry: KM_POOL_SHIFT, KM_ARENA_SHIFT (strata/config.h) ---- */
 #include <strata/config.h>
 
+/* KM_POOL_SIZE, KM_POOL_PAGES, KM_ARENA_POOLS: the small pools (kind 0). */
 #define KM_POOL_SIZE      ((uintptr_t)1 << KM_POOL_SHIFT)
 #define KM_ARENA_SIZE     ((uintptr_t)1 << KM_ARENA_SHIFT)
 #define KM_ARENA_ORDER    (KM_ARENA_SHIFT - PAGE_SHIFT)
@@ -31,12 +37,17 @@
 #define KM_ARENA_POOLS    ((unsigned)(KM_ARENA_SIZE >> KM_POOL_SHIFT))
 #define KM_SMALL_MAX      KMALLOC_SMALL_MAX
 #define KM_LOOKUP_SLOTS   ((KM_SMALL_MAX >> 4) + 1)
+/* Pool kinds: kind k holds pools of 2^(KM_POOL_SHIFT + k) bytes; the
+ * largest is half an arena. */
+#define KM_KINDS          (KM_ARENA_SHIFT - KM_POOL_SHIFT)
+/* Classes up to this size live in small pools; above, in medium ones. */
+#define KM_POOL_CLASS_MAX 2048u
 
 _Static_assert(KM_POOL_SHIFT >= PAGE_SHIFT && KM_POOL_SHIFT <= 15,
-	       "pool offsets are 16-bit; a pool is whole pages");
-_Static_assert(KM_ARENA_SHIFT > KM_POOL_SHIFT &&
+	       "a pool is whole pages; small pools hold ref < 2^16 blocks");
+_Static_assert(KM_ARENA_SHIFT > KM_POOL_SHIFT && KM_ARENA_SHIFT <= 24 &&
 	       KM_ARENA_ORDER <= PFA_MAX_ORDER, "an arena is one PFA block");
-_Static_assert(KM_SMALL_MAX % 16 == 0 && KM_SMALL_MAX <= 4096,
+_Static_assert(KM_SMALL_MAX % 16 == 0 && KM_SMALL_MAX <= 65536,
 	       "size classes are multiples of 16");
 _Static_assert(KM_ARENA_POOLS <= 1024, "arena bucket bitmap size");
 
@@ -65,29 +76,30 @@ static inline uintptr_t km_mag_mark(const struct km_block *b)
 	return (uintptr_t)b ^ KM_MAG_MAGIC;
 }
 
-/* The pool a block lies in: pools are KM_POOL_SIZE-aligned (arenas are
- * naturally aligned PFA blocks, see arena.c). */
+/* The pool a block of a SMALL class lies in: small pools are
+ * KM_POOL_SIZE-aligned (arenas are naturally aligned PFA blocks, see
+ * arena.c).  A block of any class: km_pool_of_class() (pool.h). */
 static inline struct km_pool *km_pool_of(const void *b)
 {
 	return (struct km_pool *)((uintptr_t)b & ~(KM_POOL_SIZE - 1));
 }
 
-/* The header at the start of every pool (48 bytes). */
+/* The header at the start of every pool (56 bytes). */
 struct km_pool {               /* written by pool.c, except where said */
 	struct km_block *freeblock;   /* first free block; NULL: pool is full */
 	struct km_pool *next;         /* usedpools[cls] list, or (arena.c) the
 	                                 arena's free-pool list */
 	struct km_pool *prev;         /* usedpools[cls] list */
 	struct km_arena *arena;       /* arena.c, when carving the pool */
+	uint32_t first;               /* offset of block 0 */
+	uint32_t nextoffset;          /* first never-carved block (lazy carving) */
+	uint32_t maxnextoffset;       /* last offset a block fits at */
 	uint16_t ref;                 /* blocks handed out */
 	uint16_t cls;                 /* size class */
-	uint16_t first;               /* offset of block 0 */
-	uint16_t nextoffset;          /* first never-carved block (lazy carving) */
-	uint16_t maxnextoffset;       /* last offset a block fits at */
-	uint16_t index;               /* arena.c: pool number inside its arena */
 	uint32_t live;                /* 1 while the pool serves a class */
+	uint16_t index;               /* arena.c: pool number inside its arena */
 };
-_Static_assert(sizeof(struct km_pool) == 48, "pool header is 48 bytes");
+_Static_assert(sizeof(struct km_pool) == 56, "pool header is 56 bytes");
 
 /* The arena header lives in pool 0, right after that pool's header;
  * only arena.c writes it. */
@@ -98,7 +110,10 @@ struct km_arena {
 	phys_addr_t pa;
 	uint16_t nfreepools;          /* free pools, including never-carved ones */
 	uint16_t nextpool;            /* first never-carved pool */
-	uint32_t pad[3];
+	uint16_t npools;              /* pools in the arena (of its kind) */
+	uint8_t pool_shift;           /* every pool is 2^pool_shift bytes */
+	uint8_t kind;                 /* pool_shift - KM_POOL_SHIFT */
+	uint32_t pad[2];
 };
 _Static_assert(sizeof(struct km_arena) == 64, "arena header is 64 bytes");
 
@@ -122,7 +137,7 @@ static inline void *km_arena_base(const struct km_arena *a)
 }
 static inline struct km_pool *km_pool_at(const struct km_arena *a, unsigned i)
 {
-	return (struct km_pool *)((char *)km_arena_base(a) + (uintptr_t)i * KM_POOL_SIZE);
+	return (struct km_pool *)((char *)km_arena_base(a) + ((uintptr_t)i << a->pool_shift));
 }
 
 /* Per size class constants, computed by pool_classes_init() (pool.c). */
@@ -133,6 +148,10 @@ struct km_class {
 	uint16_t first0;    /* ... and in pool 0 (after the arena header) */
 	uint16_t cap, cap0; /* blocks per pool */
 	uint32_t align;     /* every block of the class is aligned to this */
+	uint32_t pool_size; /* its pools' size: 2^(KM_POOL_SHIFT + kind) */
+	uint16_t pool_pages;
+	uint8_t kind;       /* 0: small pools; 1..: medium ones */
+	uint8_t pad;
 };
 
 #define KM_BUCKET_WORDS ((KM_ARENA_POOLS + 1 + 63) / 64)

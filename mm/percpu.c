@@ -69,7 +69,7 @@ static void *internal_alloc(size_t size)
 
 static void internal_free(void *b)
 {
-	struct km_pool *p = km_pool_of(b);
+	struct km_pool *p = km_pool_lookup(b, pfa_virt_to_page(b));   /* any pool kind */
 
 	mm_spin_lock(&pools.lock);
 	internal_bytes -= pools.cls[p->cls].size;
@@ -110,9 +110,10 @@ static unsigned class_fill(struct mm_depot *d, void **obj, unsigned n)
 
 static void class_flush(struct mm_depot *d, void **obj, unsigned n)
 {
-	(void)d;
+	unsigned c = (unsigned)(uintptr_t)d->owner;
+
 	mm_spin_lock(&pools.lock);
-	pool_free_bulk(obj, n);
+	pool_free_bulk(c, obj, n);
 	mm_spin_unlock(&pools.lock);
 }
 
@@ -130,16 +131,26 @@ static struct mm_layer pcpu_layer = {
 	.lock = pcpu_lock_all, .unlock = pcpu_unlock_all, .cpu_detach = pcpu_cpu_detach,
 };
 
+/* Blocks per magazine of class c: MAG_BYTES of them, at least 4 of a
+ * small class (<= 2048 bytes) and 2 of a medium one, so that a magazine
+ * of 32 KiB blocks holds 64 KiB, not 30 blocks' worth. */
+static unsigned mag_capacity(unsigned c)
+{
+	if (c >= pools.nclasses)
+		return 4;
+	unsigned size = pools.cls[c].size, cap = MAG_BYTES / size;
+	unsigned least = size <= KM_POOL_CLASS_MAX ? 4 : 2;
+	return cap < least ? least : cap;
+}
+
 void pcpu_init(void)
 {
 	internal_bytes = internal_blocks = 0;
 	for (unsigned i = 0; i < MM_MAX_CPUS; i++)
 		km_pcpu[i] = NULL;
-	for (unsigned c = 0; c < KMALLOC_MAX_CLASSES; c++) {
-		unsigned cap = c < pools.nclasses ? MAG_BYTES / pools.cls[c].size : 4;
-		depot_init(&depot[c], cap < 4 ? 4 : cap, DEPOT_MAX_FULL, &class_ops,
+	for (unsigned c = 0; c < KMALLOC_MAX_CLASSES; c++)
+		depot_init(&depot[c], mag_capacity(c), DEPOT_MAX_FULL, &class_ops,
 			   (void *)(uintptr_t)c, MM_LOCK_DEPOT);
-	}
 	mm_layer_register(&pcpu_layer);
 }
 /* The calling CPU's area, created on first use; NULL if this context has

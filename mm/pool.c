@@ -9,19 +9,22 @@
  *                   per-CPU magazines in front of both (percpu.c)
  *    ____________________________________________________________________
  *   [   object allocator: size classes, pools of blocks, arenas         ]
- * +2 | mm/pool.c, mm/arena.c      n <= 2048 bytes (KMALLOC_SMALL_MAX)   |
+ * +2 | mm/pool.c, mm/arena.c      n <= 32768 bytes (KMALLOC_SMALL_MAX)  |
  *    |___________________________________________________________________|
  *   [   large allocations: runs of whole pages                          ]
- * +1 | mm/large.c                 n > 2048 bytes                        |
+ * +1 | mm/large.c                 n > 32768 bytes                       |
  *    |___________________________________________________________________|
  *   [   page-frame allocator: buddy system, one descriptor per page     ]
  *  0 | mm/pfa.c                   blocks of 2^0 .. 2^10 pages            |
  *    |___________________________________________________________________|
  *   [   physical RAM handed over by the kernel (pfa_add_region)         ]
  *
- * An ARENA is one PFA block of 1 MiB, cut into 64 POOLS of 16 KiB.  A pool
- * serves exactly one SIZE CLASS and is cut into BLOCKS of that size.  A
- * block carries no header: its pool header (found from the page
+ * An ARENA is one PFA block of 1 MiB, cut into POOLS of one size: 64 of
+ * 16 KiB for the small classes (n <= 2048), or 32 down to 2 pools of
+ * 32 KiB .. 512 KiB for the MEDIUM classes (2 KiB < n <= 32 KiB, and five
+ * classes from 1280 up whose 16 KiB pools would waste too much; below).
+ * A pool serves exactly one SIZE CLASS and is cut into BLOCKS of that
+ * size.  A block carries no header: its pool header (found from the page
  * descriptor, O(1)) knows the size, so a 16-byte request costs 16 bytes.
  *
  *   arena (1 MiB, naturally aligned PFA block of order 8)
@@ -35,7 +38,7 @@
  *   pool (16 KiB, one size class, here 64-byte blocks)
  *   +--------+-------+-------+-------+-------+-------+------------------+
  *   | header | used  | free  | used  | free  | used  | never carved ... |
- *   | 48+16 B|       |   |   |       |   |   |       |                  |
+ *   | 56+8 B |       |   |   |       |   |   |       |                  |
  *   +--------+-------+---|---+-------+---|---+-------+------------------+
  *    freeblock ----------+   <-----------+           ^
  *    (the free list is threaded through the free     nextoffset: blocks
@@ -85,30 +88,40 @@
  * --------------------------------------------------------
  * The page descriptor of a pool page belongs to an arena block (its head
  * says PG_ARENA) and carries cls = class + 1; the pool starts at the
- * page's distance from the arena head modulo 4 pages before it.  A block must then lie
+ * page's distance from the arena head modulo the class's pool pages (4
+ * for a 16 KiB pool, up to 128) before it.  A block must then lie
  * in [first, nextoffset) at a multiple of the size (an exact division by
  * multiplication with a 32-bit reciprocal).  A free block carries
  * mark = address ^ magic in its second word; a block being freed that
  * already carries its mark is looked up on the pool's free list (only
  * then, so the common case costs one compare): found = double free.
  *
- * Size classes (KMALLOC_SMALL_MAX = 2048, 48 classes; the small limit
- * and the geometry are compile-time: KMALLOC_SMALL_MAX, KM_POOL_SHIFT,
+ * Size classes (KMALLOC_SMALL_MAX = 32768, 80 classes; the limit and
+ * the geometry are compile-time: KMALLOC_SMALL_MAX, KM_POOL_SHIFT,
  * KM_ARENA_SHIFT)
  * ---------------------------------------------------
  *   16-byte spacing   16, 32, 48, ..., 512           32 classes
+ *   then 8 classes per doubling (spacing 1/8 of the power of two below):
  *   64-byte spacing   576, 640, ..., 1024             8 classes
  *   128-byte spacing  1152, 1280, ..., 2048           8 classes
+ *   256 .. 2048       2304, 2560, ..., 32768         32 classes (medium)
+ * so a request above 128 bytes is rounded up by less than 1/8 of itself.
+ * Each class takes the smallest pool (16 KiB << kind, kind 0 for the
+ * small classes, from 32 KiB for the medium ones) that holds at least 8
+ * blocks and costs the class's smallest request less than 1/6 more, its
+ * share of header and tail included (class_kind below):
  *
- *   class size  blocks/pool  align | class size  blocks/pool  align
- *      0    16     1020        16  |   32   576      28          64
- *      1    32      510        32  |   33   640      25         128
- *      3    64      255        64  |   34   704      23          64
- *      7   128      127       128  |   35   768      21         256
- *     15   256       63       256  |   39  1024      15        1024
- *     23   384       42       128  |   40  1152      14         128
- *     31   512       31       512  |   47  2048       7        2048
- *   (pool 0 of an arena holds 0..2 blocks fewer: the arena header)
+ *   class  size  blocks/pool  pool | class  size  blocks/pool  pool
+ *      0     16     1020    16 KiB |   41   1280     25      32 KiB
+ *      1     32      510    16 KiB |   47   2048     15      32 KiB
+ *      3     64      255    16 KiB |   48   2304     14      32 KiB
+ *      7    128      127    16 KiB |   49   2560     25      64 KiB
+ *     15    256       63    16 KiB |   55   4096     15      64 KiB
+ *     31    512       31    16 KiB |   63   8192     15     128 KiB
+ *     39   1024       15    16 KiB |   71  16384     15     256 KiB
+ *     40   1152       14    16 KiB |   79  32768     15     512 KiB
+ *   (pool 0 of an arena holds 0..2 blocks fewer: the arena header;
+ *    bench_kmalloc --waste prints the whole table)
  *
  * Block 0 starts at the header rounded up to the class's power-of-two
  * factor whenever that costs no block, so every power-of-two class is
@@ -118,8 +131,8 @@
  *
  * Waste, measured over every request size: rounding up to the class
  * plus each block's share of its pool's header and unusable tail
- * (tests/bench/bench_kmalloc.c --waste; 513..2048-byte requests are runs
- * of pages when the limit is 512):
+ * (tests/bench/bench_kmalloc.c --waste; above the limit a request costs
+ * whole pages):
  *
  *                          average waste                     worst waste
  *   limit  pool    uniform    uniform    log-uniform    sizes  sizes  sizes
@@ -129,11 +142,21 @@
  *   1024   16 KiB   4.4%      126.5%       92.9%
  *   2048    4 KiB   8.1%       33.3%       25.4%
  *   2048   16 KiB   4.4%       10.1%        9.1%         47.1%  19.1%  17.9%
- *   (chosen: the last line.  The worst cases are the rounding of the
- *    smallest sizes -- 1 byte costs 16, 17 costs 32, 33 costs 48 -- which
- *    no 16-byte-aligned allocator avoids; from 65 bytes on the waste is
- *    under 20%, and 513..2048 bytes cost at most 17.9% (1921 -> 2048,
- *    7 blocks per pool) instead of a whole 4 KiB page.)
+ *   (the worst cases are the rounding of the smallest sizes -- 1 byte
+ *    costs 16, 17 costs 32, 33 costs 48 -- which no 16-byte-aligned
+ *    allocator avoids; from 65 bytes on the waste is under 20%.)
+ * and with the medium classes (limit 32768, 16..512 KiB pools), by range
+ * of request sizes, average over the request / worst share of the
+ * memory lost / worst rounding alone:
+ *
+ *                  limit 2048 (pages above)   limit 32768 (chosen)
+ *     513..2048       10.5%  17.9%             8.5%  14.0%  12.4%
+ *    2049..4096       33.3%  50.0%             8.9%  14.0%  12.4%
+ *    4097..8192       33.3%  50.0%             8.9%  14.0%  12.5%
+ *    8193..16384      16.7%  33.3%             8.9%  14.1%  12.5%
+ *   16385..32768       8.3%  20.0%             8.9%  14.1%  12.5%
+ *   (rounding alone is below 1/8 for every request of 129 bytes and
+ *    more; 2100 bytes cost 2304, not 4096; 4200 cost 4608, not 8192.)
  *
  * Measured with the real allocator (tests/bench/bench_kmalloc.c
  * --geometry, 200,000 blocks, 70% of 1..256 bytes, 30% of 1..2048):
@@ -142,9 +165,12 @@
  *   limit 2048, 16 KiB pools:  83.0 MiB                          (+9.8%)
  * and the 30% of requests above 512 bytes cost no PFA call at all.  4 KiB
  * pools cannot hold classes above 512 well (1024: 3 per pool, 25% lost;
- * 2048: 1 per pool, 50%), hence 16 KiB pools.  The price: every class in
- * use holds at least one 16 KiB pool (one block of each of the 48
- * classes: 768 KiB of pools, in one 1 MiB arena).  Arena size: mm/arena.c.
+ * 2048: 1 per pool, 50%), hence 16 KiB pools, and bigger ones for the
+ * classes a 16 KiB pool holds badly.  The price: every class in use
+ * holds at least one pool, and every pool kind in use at least one
+ * arena (one block of each of the 80 classes: 6 arenas, one per kind,
+ * of which only the pages touched count in a hosted process's RSS).
+ * Arena size: mm/arena.c.
  */
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
@@ -163,15 +189,18 @@ struct pool_state pools;
 /* size classes                                                       */
 /* ------------------------------------------------------------------ */
 
+/* Class spacing: 16 bytes up to 512, then 1/8 of the power of two below
+ * (64 from 512, 128 from 1024, 256 from 2048, ..., 2048 from 16384): the
+ * eight classes per doubling that keep any request's rounding < 1/8. */
 static unsigned spacing_above(unsigned size)
 {
-	if (size < 512)
+	unsigned pow2 = 512;
+
+	if (size < pow2)
 		return 16;
-	if (size < 1024)
-		return 64;
-	if (size < 2048)
-		return 128;
-	return 256;
+	while (pow2 * 2 <= size)
+		pow2 *= 2;
+	return pow2 / 8;
 }
 
 static unsigned round_up(unsigned x, unsigned a)
@@ -179,36 +208,66 @@ static unsigned round_up(unsigned x, unsigned a)
 	return (x + a - 1) / a * a;
 }
 
-/* Blocks of `size` that fit in a pool when block 0 is at `first`. */
-static unsigned capacity(unsigned size, unsigned first)
+/* Blocks of `size` that fit in a pool of pool_size when block 0 is at
+ * `first`. */
+static unsigned capacity(unsigned size, unsigned first, unsigned pool_size)
 {
-	return (unsigned)(KM_POOL_SIZE - first) / size;
+	return (pool_size - first) / size;
 }
 
 /* Largest alignment a (a power of two dividing size) such that starting
  * block 0 at a multiple of a loses no block in either kind of pool. */
-static unsigned class_alignment(unsigned size)
+static unsigned class_alignment(unsigned size, unsigned ps)
 {
 	unsigned a = size & -size;
 
-	if (a > KM_POOL_SIZE)
-		a = (unsigned)KM_POOL_SIZE;
+	if (a > ps)
+		a = ps;
 	while (a > 16 &&
-	       (capacity(size, round_up(KM_FIRST, a)) != capacity(size, KM_FIRST) ||
-		capacity(size, round_up(KM_FIRST0, a)) != capacity(size, KM_FIRST0)))
+	       (capacity(size, round_up(KM_FIRST, a), ps) != capacity(size, KM_FIRST, ps) ||
+		capacity(size, round_up(KM_FIRST0, a), ps) != capacity(size, KM_FIRST0, ps)))
 		a /= 2;
 	return a;
 }
 
+/* The pool kind of a class: the smallest pool (16 KiB for a small
+ * class, from 32 KiB for a medium one) that holds at least 8 blocks
+ * (also pool 0, after the arena header) and costs the smallest request
+ * of the class (lowest = the class below + 1) less than 1/6 more than it
+ * asks, block plus its share of header and tail, or less than 32 bytes
+ * more (else the largest pool kind, half an arena).  16 KiB pools hold
+ * all small classes but 1280, 1664 and 2048 (12, 9 and 7 blocks of a
+ * 16 KiB pool: 18-22% over; in 32 KiB pools 25, 19 and 15). */
+static unsigned class_kind(unsigned size, unsigned lowest)
+{
+	for (unsigned k = size <= KM_POOL_CLASS_MAX ? 0 : 1; k + 1 < KM_KINDS; k++) {
+		uint64_t ps = KM_POOL_SIZE << k;
+		uint64_t cap0 = capacity(size, KM_FIRST0, (unsigned)ps);
+		if (cap0 >= 8 && (ps * 6 < (uint64_t)lowest * 7 * cap0 ||
+				  ps < (lowest + 32) * cap0))   /* the 16-byte quantum */
+			return k;
+	}
+	return KM_KINDS - 1;
+}
+
+/* Class k (of the table pools.cls, filled in ascending order: the class
+ * below k, if any, is k[-1]) holds blocks of `size` bytes. */
 static void class_init(struct km_class *k, unsigned size)
 {
+	unsigned lowest = k == pools.cls ? 1 : k[-1].size + 1;
+	unsigned kind = class_kind(size, lowest);
+	unsigned ps = (unsigned)KM_POOL_SIZE << kind;
+
 	k->size = size;
 	k->recip = (uint32_t)((((uint64_t)1) << 32) / size + 1);
-	k->align = class_alignment(size);
+	k->kind = (uint8_t)kind;
+	k->pool_size = ps;
+	k->pool_pages = (uint16_t)(ps >> PAGE_SHIFT);
+	k->align = class_alignment(size, ps);
 	k->first = (uint16_t)round_up(KM_FIRST, k->align);
 	k->first0 = (uint16_t)round_up(KM_FIRST0, k->align);
-	k->cap = (uint16_t)capacity(size, k->first);
-	k->cap0 = (uint16_t)capacity(size, k->first0);
+	k->cap = (uint16_t)capacity(size, k->first, ps);
+	k->cap0 = (uint16_t)capacity(size, k->first0, ps);
 }
 
 static void pool_classes_init(void)
@@ -318,9 +377,9 @@ static void pool_init(struct km_pool *p, unsigned c)
 
 	p->cls = (uint16_t)c;
 	p->ref = 0;
-	p->first = (uint16_t)first;
-	mm_store(p->nextoffset, (uint16_t)(first + k->size));
-	p->maxnextoffset = (uint16_t)(KM_POOL_SIZE - k->size);
+	p->first = first;
+	mm_store(p->nextoffset, first + k->size);
+	p->maxnextoffset = k->pool_size - k->size;
 	km_set_next(b, NULL);
 	b->mark = km_free_mark(b);
 	p->freeblock = b;
@@ -348,32 +407,34 @@ void *pool_freelist_corrupt(struct km_pool *p, struct km_block *b, struct km_blo
 	return pool_alloc_fast(c);
 }
 
-/* kfree's fast path may find a's pools from now on (a direct map keeps
- * the arena's 1 MiB alignment; if not, kfree asks the descriptor). */
+/* kfree's lock-free paths may find a's pools from now on (a direct map
+ * keeps the arena's 1 MiB alignment; if not, kfree asks the descriptor).
+ * The hint carries the arena's pool kind (pool.h). */
 static void hint_set(const struct km_arena *a)
 {
-	uintptr_t base = (uintptr_t)km_arena_base(a);
+	uintptr_t base = (uintptr_t)km_arena_base(a), h = base | a->kind;
 
-	if ((base & (KM_ARENA_SIZE - 1)) == 0 && pools.hint[km_hint_slot(base)] != base)
-		mm_store(pools.hint[km_hint_slot(base)], base);
+	if ((base & (KM_ARENA_SIZE - 1)) == 0 && pools.hint[km_hint_slot(base)] != h)
+		mm_store(pools.hint[km_hint_slot(base)], h);
 }
 
 /* a goes back to the PFA. */
 static void hint_clear(const struct km_arena *a)
 {
 	uintptr_t base = (uintptr_t)km_arena_base(a);
+	uintptr_t h = pools.hint[km_hint_slot(base)];
 
-	if (pools.hint[km_hint_slot(base)] == base)
+	if (h != KM_HINT_NONE && (h & ~(KM_ARENA_SIZE - 1)) == base)
 		mm_store(pools.hint[km_hint_slot(base)], KM_HINT_NONE);
 }
 
 void *pool_alloc_slow(unsigned c)
 {
-	struct km_pool *p = arena_take_pool();
+	struct km_pool *p = arena_take_pool(pools.cls[c].kind);
 
 	if (!p)
 		return NULL;
-	hint_set(p->arena);
+	hint_set(p->arena);   /* the spare may have been of another kind */
 	pool_init(p, c);
 	used_push(c, p);
 	return pool_alloc_fast(c);
@@ -459,7 +520,7 @@ static unsigned take_run(struct km_pool *p, unsigned c, void **obj, unsigned n)
 			b->mark = km_free_mark(b);
 			off += size;
 		}
-		mm_store(p->nextoffset, (uint16_t)off);
+		mm_store(p->nextoffset, (uint32_t)off);
 	}
 	p->ref = (uint16_t)(p->ref + i);
 	p->freeblock = b;
@@ -489,7 +550,7 @@ unsigned pool_alloc_bulk(unsigned c, void **obj, unsigned n)
 
 /* The blocks at obj[0..] that lie in p, up to n, onto p's free list;
  * its head and count written once, the slow path run once.  How many. */
-static unsigned give_run(struct km_pool *p, void **obj, unsigned n)
+static unsigned give_run(struct km_pool *p, unsigned c, void **obj, unsigned n)
 {
 	struct km_block *head = p->freeblock;
 	unsigned ref = p->ref, i = 0;
@@ -500,7 +561,7 @@ static unsigned give_run(struct km_pool *p, void **obj, unsigned n)
 		b->mark = km_free_mark(b);
 		head = b;
 		ref--;
-	} while (++i < n && km_pool_of(obj[i]) == p && ref != 0);
+	} while (++i < n && km_pool_of_class(obj[i], c) == p && ref != 0);
 	bool was_full = p->freeblock == NULL;
 	p->freeblock = head;
 	p->ref = (uint16_t)ref;
@@ -509,10 +570,10 @@ static unsigned give_run(struct km_pool *p, void **obj, unsigned n)
 	return i;
 }
 
-void pool_free_bulk(void **obj, unsigned n)
+void pool_free_bulk(unsigned c, void **obj, unsigned n)
 {
 	for (unsigned i = 0; i < n;)
-		i += give_run(km_pool_of(obj[i]), obj + i, n - i);
+		i += give_run(km_pool_of_class(obj[i], c), c, obj + i, n - i);
 }
 
 /* ------------------------------------------------------------------ */
@@ -524,7 +585,7 @@ void pool_free_bulk(void **obj, unsigned n)
  * happens to look like the mark). */
 bool pool_on_free_list(const struct km_pool *p, const struct km_block *b)
 {
-	unsigned limit = (unsigned)(KM_POOL_SIZE / 16);   /* a cycle cannot hang us */
+	unsigned limit = p->maxnextoffset / 16 + 1;   /* a cycle cannot hang us */
 
 	for (const struct km_block *f = p->freeblock; f && limit; f = km_next(f), limit--)
 		if (f == b)
@@ -562,7 +623,7 @@ static unsigned parked_in(const struct km_arena *a)
 /* No block of a is handed out: all its pools are free or parked. */
 static bool arena_unused(const struct km_arena *a)
 {
-	unsigned in_use = KM_ARENA_POOLS - a->nfreepools;
+	unsigned in_use = a->npools - a->nfreepools;
 	return in_use <= pools.nclasses && parked_in(a) == in_use;
 }
 
@@ -618,7 +679,7 @@ static uint64_t pool_retire_arena(struct km_arena *a)
  * pools, or leave it alone while blocks of it are handed out. */
 static void settle(struct km_arena *a)
 {
-	unsigned in_use = KM_ARENA_POOLS - a->nfreepools;
+	unsigned in_use = a->npools - a->nfreepools;
 
 	if (in_use > pools.nclasses || parked_in(a) != in_use || pools.reserves)
 		return;
@@ -677,7 +738,7 @@ unsigned pool_reserve(unsigned c, unsigned n)
 	}
 	while (taken) {                   /* pools may empty: they stay */
 		struct km_block *next = (struct km_block *)taken->enc;
-		pool_free_fast(km_pool_of(taken), taken);
+		pool_free_fast(km_pool_of_class(taken, c), taken);
 		taken = next;
 	}
 	return got;
@@ -720,7 +781,7 @@ uint64_t pool_trim(void)
 			struct km_arena *a = p->arena;
 			used_unlink(c, p);
 			pool_release(p);
-			if (a->nfreepools == KM_ARENA_POOLS)
+			if (a->nfreepools == a->npools)
 				pages += pool_retire_arena(a);
 		}
 	}

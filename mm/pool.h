@@ -1,6 +1,8 @@
 /*
  * pool.h - the pool layer (level +2, above the arenas): size classes,
- * pools of one class, and blocks (mm/pool.c has the whole picture).
+ * pools of one class (16 KiB pools for the small classes, 32..512 KiB
+ * ones for the medium classes), and blocks (mm/pool.c has the whole
+ * picture).
  *
  * Its state, struct pool_state, is written only by pool.c (and the inline
  * fast paths below), under pools.lock (hint[] is read without it).  That one lock also covers the
@@ -32,9 +34,12 @@
 /* Arena hints: a direct-mapped cache arena base -> "this is an arena
  * whose pools serve classes", so kfree's fast path finds a pool without
  * the page descriptor.  Kept by the pool layer next to the class table
- * kfree reads right after it (one base address for both). */
+ * kfree reads right after it (one base address for both).  A hint is
+ * the base ORed with the arena's pool kind: the fast path compares it
+ * with the base, so it takes arenas of small pools (kind 0) only, and
+ * kfree's next path (pool_of_hint_kind) the others, still lock-free. */
 #define KM_HINTS     256
-#define KM_HINT_NONE ((uintptr_t)1)     /* never an arena base */
+#define KM_HINT_NONE ((uintptr_t)KM_ARENA_SIZE - 1)   /* never a base | kind */
 static inline unsigned km_hint_slot(uintptr_t base)
 {
 	return (unsigned)(base >> KM_ARENA_SHIFT) & (KM_HINTS - 1);
@@ -66,11 +71,13 @@ static inline void km_set_next(struct km_block *b, const struct km_block *next)
 	b->enc = KM_HARDEN ? (uintptr_t)next ^ pools.secret ^ (uintptr_t)&b->enc : (uintptr_t)next;
 }
 
-/* May `next` follow a block of pool p on its free list? */
+/* May `next` follow a block of pool p on its free list?  It must lie in
+ * p (at most maxnextoffset past its header, a field of the header line
+ * the pop reads anyway) on a 16-byte boundary. */
 static inline bool km_next_ok(const struct km_pool *p, const struct km_block *next)
 {
 	return !KM_HARDEN || next == NULL ||
-	       (((uintptr_t)next ^ (uintptr_t)p) < KM_POOL_SIZE && ((uintptr_t)next & 15) == 0);
+	       ((uintptr_t)next - (uintptr_t)p <= p->maxnextoffset && ((uintptr_t)next & 15) == 0);
 }
 
 /* Is base (p rounded down to KM_ARENA_SIZE) the base of an arena?  No
@@ -78,6 +85,25 @@ static inline bool km_next_ok(const struct km_pool *p, const struct km_block *ne
 static inline bool pool_hint_hit(uintptr_t base)
 {
 	return mm_load(pools.hint[km_hint_slot(base)]) == base;
+}
+
+/* The pool in use whose block p may be, for an arena of any pool kind
+ * in the hints (the fast path's check, but with the arena's pool size),
+ * or NULL.  No lock; the block checks are the caller's. */
+static inline struct km_pool *pool_of_hint_kind(const void *p)
+{
+	uintptr_t base = (uintptr_t)p & ~(KM_ARENA_SIZE - 1);
+	uintptr_t h = mm_load(pools.hint[km_hint_slot(base)]);
+
+	if ((h & ~(KM_ARENA_SIZE - 1)) != base || h == KM_HINT_NONE)
+		return NULL;
+	const struct km_arena *a = km_arena_of_base((void *)base);
+	unsigned shift = KM_POOL_SHIFT + (unsigned)(h & (KM_ARENA_SIZE - 1));
+	unsigned idx = (unsigned)(((uintptr_t)p - base) >> shift);
+	struct km_pool *pool = (struct km_pool *)(base + ((uintptr_t)idx << shift));
+	if (idx < mm_load(a->nextpool) && mm_load(pool->live))
+		return pool;
+	return NULL;
 }
 
 /* Classes, lists and the secret; the arenas too (kmalloc_init). */
@@ -104,10 +130,10 @@ void pool_unreserve(void);
  * magazine), taken a pool's run at a time: its free list, then blocks
  * never carved, with the pool's head and count written once; new pools
  * as needed.  How many (fewer: out of memory).  pool_free_bulk: n blocks
- * that pool_check_block() passed back, a run of the same pool at a
- * time. */
+ * of class c that pool_check_block() passed back, a run of the same pool
+ * at a time (the class says how to find a block's pool). */
 unsigned pool_alloc_bulk(unsigned c, void **obj, unsigned n);
-void pool_free_bulk(void **obj, unsigned n);
+void pool_free_bulk(unsigned c, void **obj, unsigned n);
 
 /* Size class of a request of `size` bytes (size <= KM_SMALL_MAX). */
 static inline unsigned km_size_class(size_t size)
@@ -139,7 +165,7 @@ static inline void *pool_alloc_fast(unsigned c)
 				km_set_next(f, NULL);
 				f->mark = km_free_mark(f);
 				p->freeblock = f;
-				mm_store(p->nextoffset, (uint16_t)(off + pools.cls[c].size));
+				mm_store(p->nextoffset, off + pools.cls[c].size);
 			} else {
 				pool_full_slow(p);   /* full: leaves usedpools */
 			}
@@ -165,8 +191,11 @@ static inline void pool_free_fast(struct km_pool *p, struct km_block *b)
 
 /* Is ptr a block pool p handed out and has not taken back?  The block
  * must lie in the carved part [first, nextoffset) at a multiple of the
- * size (division by multiplication: rel < 2^16, so the 32-bit reciprocal
- * is exact), and must not be on the free list.  KM_REPORT_NONE if fine. */
+ * size (division by multiplication with recip = 2^32 / size + 1, which
+ * is exact at every multiple j * size < 2^32: the error j * (recip * size
+ * - 2^32) / 2^32 <= rel / 2^32 < 1; off a multiple, no quotient times
+ * size gives rel back), and must not be on the free list.
+ * KM_REPORT_NONE if fine. */
 static inline enum kmalloc_report_kind pool_check_block(const struct km_pool *p,
 							  const void *ptr)
 {
@@ -207,8 +236,9 @@ static inline bool pool_block_ok_fast(const struct km_pool *p, const void *ptr)
  * only sets `cls` = class + 1 on the pages of a pool in use (every other
  * page of memory has cls 0 there, pfa.h).  The arena's head is found by
  * pfa_virt_to_head() (at most 8 probes in an order-8 arena), and pools
- * are aligned inside their arena, so the pool starts (distance mod pool
- * pages) pages before va's page.
+ * are aligned inside their arena to their size (the class's pool_pages,
+ * a power of two), so the pool starts (distance mod pool pages) pages
+ * before va's page.
  */
 static inline struct km_pool *km_pool_lookup(const void *va, const struct page *pg)
 {
@@ -219,10 +249,22 @@ static inline struct km_pool *km_pool_lookup(const void *va, const struct page *
 		return NULL;
 	if (mm_likely(pg->owner == PG_FREE_TAIL))
 		head = pfa_virt_to_head(va, &dist);
-	if (mm_unlikely(!head || head->owner != PG_ARENA))
+	if (mm_unlikely(!head || head->owner != PG_ARENA || pg->cls > pools.nclasses))
 		return NULL;
+	uint32_t pages = pools.cls[pg->cls - 1].pool_pages;
 	uintptr_t page = (uintptr_t)va & ~(PAGE_SIZE - 1);
-	return (struct km_pool *)(page - ((uintptr_t)(dist & (KM_POOL_PAGES - 1)) << PAGE_SHIFT));
+	return (struct km_pool *)(page - ((uintptr_t)(dist & (pages - 1)) << PAGE_SHIFT));
+}
+
+/* The pool of b, a block handed out (or in a magazine) of class c: a
+ * mask for the small classes, the page descriptor for medium ones
+ * (whose pools are aligned to their size in the arena, not necessarily
+ * in virtual memory). */
+static inline struct km_pool *km_pool_of_class(const void *b, unsigned c)
+{
+	if (mm_likely(pools.cls[c].kind == 0))
+		return km_pool_of(b);
+	return km_pool_lookup(b, pfa_virt_to_page(b));
 }
 
 #endif

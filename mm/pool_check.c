@@ -11,7 +11,8 @@
  *       descriptors say the pool's class?
  *   every class list (usedpools[c]) -> each pool of class c with a free
  *       block; an empty (parked) pool only as the head, alone
- *   every bucket -> the bitmap agrees
+ *   every bucket (one set per pool kind) -> the bitmap agrees; every
+ *       pool's class of its arena's pool kind
  */
 #include <strata/format.h>
 #include <strata/kmalloc.h>
@@ -22,7 +23,8 @@
 
 static unsigned pool_capacity(const struct km_pool *p)
 {
-	return (unsigned)((KM_POOL_SIZE - p->first) / pools.cls[p->cls].size);
+	const struct km_class *k = &pools.cls[p->cls];
+	return (k->pool_size - p->first) / k->size;
 }
 
 /* ------------------------------------------------------------------ */
@@ -41,6 +43,9 @@ static int check_pool(const struct km_pool *p, const struct km_arena *a, unsigne
 	if (p->cls >= pools.nclasses)
 		return PROBLEM("pool %p: class %u\n", (void *)p, p->cls);
 	const struct km_class *k = &pools.cls[p->cls];
+	if (k->kind != a->kind || p->maxnextoffset != k->pool_size - k->size)
+		return PROBLEM("pool %p: class %u of pool kind %u in an arena of kind %u\n",
+			       (void *)p, p->cls, k->kind, a->kind);
 	unsigned cap = pool_capacity(p);
 	unsigned carved = (p->nextoffset - p->first) / k->size;
 	if (p->live == 2)      /* cut off after a corrupted free list (pool.c) */
@@ -65,7 +70,7 @@ static int check_pool(const struct km_pool *p, const struct km_arena *a, unsigne
 		PROBLEM("pool %p: freeblock %p with %u of %u used\n", (void *)p,
 			(void *)p->freeblock, p->ref, cap);
 	struct page *pg = pfa_virt_to_page(p);
-	for (unsigned j = 0; j < KM_POOL_PAGES; j++)
+	for (unsigned j = 0; j < k->pool_pages; j++)
 		if (km_pool_lookup((char *)p + j * PAGE_SIZE, &pg[j]) != p ||
 		    pg[j].cls != p->cls + 1)
 			PROBLEM("pool %p: page %u descriptor %u/%u/%u\n", (void *)p, j,
@@ -75,7 +80,7 @@ static int check_pool(const struct km_pool *p, const struct km_arena *a, unsigne
 
 static bool in_bucket(const struct km_arena *a)
 {
-	for (const struct km_arena *b = arenas.bucket[a->nfreepools]; b; b = b->next)
+	for (const struct km_arena *b = arenas.bucket[a->kind][a->nfreepools]; b; b = b->next)
 		if (b == a)
 			return true;
 	return false;
@@ -100,12 +105,16 @@ static int check_arena(const struct km_arena *a, uint64_t *nonfull_pools)
 			break;
 		}
 	}
-	if (used + listed != a->nextpool || a->nfreepools != KM_ARENA_POOLS - used)
+	if (a->kind >= KM_KINDS || a->pool_shift != KM_POOL_SHIFT + a->kind ||
+	    a->npools != KM_ARENA_POOLS >> a->kind)
+		return PROBLEM("arena %p: kind %u, pools of 2^%u bytes, %u pools\n", (void *)a,
+			       a->kind, a->pool_shift, a->npools);
+	if (used + listed != a->nextpool || a->nfreepools != a->npools - used)
 		PROBLEM("arena %p: %u used + %u free != %u carved, nfreepools %u\n",
 			(void *)a, used, listed, a->nextpool, a->nfreepools);
-	if (a->nfreepools > 0 && a->nfreepools < KM_ARENA_POOLS && !in_bucket(a))
+	if (a->nfreepools > 0 && a->nfreepools < a->npools && !in_bucket(a))
 		PROBLEM("arena %p: not in bucket %u\n", (void *)a, a->nfreepools);
-	if (a == arenas.spare && a->nfreepools != KM_ARENA_POOLS)
+	if (a == arenas.spare && a->nfreepools != a->npools)
 		PROBLEM("spare arena %p has pools in use\n", (void *)a);
 	return problems;
 }
@@ -140,9 +149,11 @@ int kmalloc_check(void)
 	if (listed != nonfull)
 		PROBLEM("%llu pools on usedpools, %llu pools with a free block\n",
 			(unsigned long long)listed, (unsigned long long)nonfull);
-	for (unsigned k = 0; k <= KM_ARENA_POOLS; k++)
-		if (!!arenas.bucket[k] != !!(arenas.bucket_map[k / 64] & ((uint64_t)1 << (k % 64))))
-			PROBLEM("bucket %u and its bitmap bit disagree\n", k);
+	for (unsigned t = 0; t < KM_KINDS; t++)
+		for (unsigned k = 0; k <= KM_ARENA_POOLS; k++)
+			if (!!arenas.bucket[t][k] !=
+			    !!(arenas.bucket_map[t][k / 64] & ((uint64_t)1 << (k % 64))))
+				PROBLEM("bucket %u of kind %u and its bitmap bit disagree\n", k, t);
 	mm_spin_unlock(&pools.lock);
 	return problems;
 }

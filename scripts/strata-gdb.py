@@ -464,8 +464,10 @@ class ObjHeap:
         self.cls = []
         for c in range(self.nclasses):
             k = pv["cls"][c]
-            self.cls.append({n: int(k[n]) for n in ("size", "first", "first0", "cap", "cap0")})
-        self.arena_pools = array_len(av["bucket"]) - 1           # KM_ARENA_POOLS
+            self.cls.append({n: int(k[n]) for n in ("size", "first", "first0", "cap", "cap0",
+                                                    "pool_size", "pool_pages", "kind")})
+        self.kinds = array_len(av["bucket"])                     # KM_KINDS
+        self.arena_pools = array_len(av["bucket"][0]) - 1        # KM_ARENA_POOLS (kind 0)
         self.all = u64(av["all"])
         self.spare = u64(av["spare"])
         self.current = u64(av["current"])
@@ -481,8 +483,7 @@ class ObjHeap:
             self.arena_size = 1 << (d["order"] + PAGE_SHIFT)
         else:
             self.arena_size = 1 << 20        # a guess: only "0 arenas * N bytes" shows it
-        self.pool_size = self.arena_size // self.arena_pools
-        self.pool_pages = self.pool_size >> PAGE_SHIFT
+        self.pool_size = self.arena_size // self.arena_pools     # the small pools'
         self._pool_hdr = {}
 
     def _walk_arenas(self):
@@ -496,13 +497,16 @@ class ObjHeap:
         return out
 
     def pool_at(self, arena, i):
-        return arena["base"] + i * self.pool_size
+        return arena["base"] + (i << arena["pool_shift"])
+
+    def arena_pool_size(self, arena):
+        return 1 << arena["pool_shift"]
 
     def pool_in_use(self, arena, i):
         """arena_pool_in_use(): carved, and its descriptors say a class."""
         if i >= arena["nextpool"]:
             return False
-        idx = self.pfa.idx_of((arena["pa"] + i * self.pool_size) & MASK64)
+        idx = self.pfa.idx_of((arena["pa"] + (i << arena["pool_shift"])) & MASK64)
         return idx is not None and self.pfa.desc(idx)["cls"] != 0
 
     def pool(self, addr):
@@ -533,13 +537,13 @@ class ObjHeap:
             return []                   # a full pool: nothing to read
         k = self.cls[p["cls"]]
         base = p["addr"]
-        data = self.mem.read(base, self.pool_size)
+        data = self.mem.read(base, k["pool_size"])
         eo, mo = self.block_lay.off("enc"), self.block_lay.off("mark")
         carved = (p["nextoffset"] - p["first"]) // k["size"]
         out, prev, b = [], None, p["freeblock"]
         while b:
             rel = (b - base - p["first"]) & MASK64
-            ok_link = ((b ^ base) < self.pool_size and b & 15 == 0)
+            ok_link = ((b - base) & MASK64 <= p["maxnextoffset"] and b & 15 == 0)
             if not ok_link or rel >= p["nextoffset"] - p["first"] or rel % k["size"]:
                 src = ("freeblock" if prev is None else "block 0x%x" % prev)
                 problems.append("%s: pool 0x%x (class %d, %d B) free list: %s links to 0x%x, "
@@ -625,11 +629,12 @@ class ObjHeap:
               "bytes_alloc": 0, "bytes_avail": 0, "bytes_quant": 0, "spare": 0}
         for a in self.arenas:
             used = 0
-            for i in range(self.arena_pools):
+            psize = self.arena_pool_size(a)
+            for i in range(a["npools"]):
                 hdr0 = self.hdr0 if i == 0 else 0
                 if not self.pool_in_use(a, i):
                     st["unused_pools"] += 1
-                    st["bytes_unused"] += self.pool_size - hdr0
+                    st["bytes_unused"] += psize - hdr0
                     st["bytes_headers"] += hdr0
                     continue
                 p = self.pool(self.pool_at(a, i))
@@ -643,7 +648,7 @@ class ObjHeap:
                 st["bytes_alloc"] += p["ref"] * k["size"]
                 st["bytes_avail"] += (cap - p["ref"]) * k["size"]
                 st["bytes_headers"] += p["first"]
-                st["bytes_quant"] += self.pool_size - p["first"] - cap * k["size"]
+                st["bytes_quant"] += psize - p["first"] - cap * k["size"]
                 used += p["ref"]
             st["spare"] += used == 0
         return st
@@ -661,7 +666,7 @@ class ObjHeap:
 
     def tokens(self, a):
         out, prev, times = [], None, 0
-        for i in range(self.arena_pools):
+        for i in range(a["npools"]):
             t = self.pool_token(a, i)
             if t == prev:
                 times += 1
@@ -691,24 +696,27 @@ def cmd_pools(arg):
     h = ObjHeap(mem, p)
     st = h.stats()
     if h.arenas:
-        print("pools: %d arenas of %d bytes, %d pools of %d bytes each, %d size classes"
+        print("pools: %d arenas of %d bytes, %d pools of %d bytes each (small classes; "
+              "fewer, bigger ones for medium), %d size classes"
               % (len(h.arenas), h.arena_size, h.arena_pools, h.pool_size, h.nclasses))
     else:
         print("pools: no arenas yet (%d size classes%s)"
               % (h.nclasses, "" if h.nclasses else ": kmalloc_init() has not run"))
     for a in h.arenas:
-        inuse = sum(h.pool_in_use(a, i) for i in range(h.arena_pools))
-        print("arena 0x%x (phys 0x%x): carved=%d nfree=%d state=%s, %d pools in use, %d free"
+        inuse = sum(h.pool_in_use(a, i) for i in range(a["npools"]))
+        print("arena 0x%x (phys 0x%x): carved=%d nfree=%d state=%s pool=%d, "
+              "%d pools in use, %d free"
               % (a["base"], a["pa"], a["nextpool"], a["nfreepools"], h.state(a),
-                 inuse, h.arena_pools - inuse))
+                 h.arena_pool_size(a), inuse, a["npools"] - inuse))
         print("  pools %s" % h.tokens(a))
-    print("class   size   num pools   blocks in use  avail blocks   full pools")
-    print("-----   ----   ---------   -------------  ------------   ----------")
+    print("class   size   num pools   blocks in use  avail blocks   full pools  pool KiB")
+    print("-----   ----   ---------   -------------  ------------   ----------  --------")
     for c in range(h.nclasses):
         cs = st["cls"][c]
         if cs["pools"]:
-            print("%5d %6d %11d %15d %13d %12d" % (c, h.cls[c]["size"], cs["pools"],
-                                                   cs["used"], cs["avail"], cs["full"]))
+            print("%5d %6d %11d %15d %13d %12d %9d" % (c, h.cls[c]["size"], cs["pools"],
+                                                       cs["used"], cs["avail"], cs["full"],
+                                                       h.cls[c]["pool_size"] >> 10))
     av = h.arenas_v
     cached = h.percpu_cached()
     cached_bytes = sum(n * h.cls[c]["size"] for c, n in enumerate(cached))
@@ -729,8 +737,7 @@ def cmd_pools(arg):
     total = (st["bytes_alloc"] + st["bytes_avail"] + st["bytes_unused"] +
              st["bytes_headers"] + st["bytes_quant"])
     lines += [("# bytes in available blocks", st["bytes_avail"]),
-              ("%d unused pools * %d bytes" % (st["unused_pools"], h.pool_size),
-               st["bytes_unused"]),
+              ("# bytes in %d unused pools" % st["unused_pools"], st["bytes_unused"]),
               ("# bytes lost to pool headers", st["bytes_headers"]),
               ("# bytes lost to quantization", st["bytes_quant"]),
               ("Total", total), None,
@@ -914,9 +921,10 @@ def whatis_arena(mem, p, pa, what):
     head = what["head"]
     arena_base = p.virt(p.phys(head))
     dist = what["idx"] - head
-    i = dist // h.pool_pages
-    pool = arena_base + i * h.pool_size
     arena = next((a for a in h.arenas if a["base"] == arena_base), None)
+    shift = arena["pool_shift"] if arena else (h.pool_size.bit_length() - 1)
+    i = dist >> (shift - PAGE_SHIFT)
+    pool = arena_base + (i << shift)
     where = "arena 0x%x (phys 0x%x%s)" % (arena_base, p.phys(head),
                                         ", " + h.state(arena) if arena else ", NOT on arenas.all")
     if not arena or not h.pool_in_use(arena, i):
@@ -1075,7 +1083,7 @@ def check_pools(mem, problems):
                 break
             listed += 1
             fp = h.pool(fp)["next"]
-        if used + listed != a["nextpool"] or a["nfreepools"] != h.arena_pools - used:
+        if used + listed != a["nextpool"] or a["nfreepools"] != a["npools"] - used:
             problems.append("pools: arena 0x%x: %d used + %d free != %d carved, nfreepools %d"
                             % (a["base"], used, listed, a["nextpool"], a["nfreepools"]))
     listed = 0
@@ -1093,11 +1101,13 @@ def check_pools(mem, problems):
     if listed != nonfull:
         problems.append("pools: %d pools on usedpools, %d pools with a free block"
                         % (listed, nonfull))
-    bm = h.arenas_v["bucket_map"]
-    for k in range(h.arena_pools + 1):
-        bit = (u64(bm[k // 64]) >> (k % 64)) & 1
-        if bool(u64(h.arenas_v["bucket"][k])) != bool(bit):
-            problems.append("pools: bucket %d and its bitmap bit disagree" % k)
+    for t in range(h.kinds):
+        bm = h.arenas_v["bucket_map"][t]
+        for k in range(h.arena_pools + 1):
+            bit = (u64(bm[k // 64]) >> (k % 64)) & 1
+            if bool(u64(h.arenas_v["bucket"][t][k])) != bool(bit):
+                problems.append("pools: bucket %d of kind %d and its bitmap bit disagree"
+                                % (k, t))
     return n
 
 
@@ -1112,7 +1122,7 @@ def check_pool(h, a, i, ph, problems):
     if ph["live"] == 2:                 # cut off after a corrupted free list (pool.c)
         return
     k = h.cls[ph["cls"]]
-    cap = (h.pool_size - ph["first"]) // k["size"]
+    cap = (k["pool_size"] - ph["first"]) // k["size"]
     span = ph["nextoffset"] - ph["first"]
     carved = span // k["size"]
     if (ph["first"] != (k["first"] if i else k["first0"]) or carved > cap or
@@ -1130,8 +1140,8 @@ def check_pool(h, a, i, ph, problems):
     if (ph["freeblock"] == 0) != (ph["ref"] == cap):
         problems.append("pools: pool 0x%x: freeblock 0x%x with %d of %d used"
                         % (base, ph["freeblock"], ph["ref"], cap))
-    pidx = h.pfa.idx_of((a["pa"] + i * h.pool_size) & MASK64)
-    for j in range(h.pool_pages):
+    pidx = h.pfa.idx_of((a["pa"] + (i << a["pool_shift"])) & MASK64)
+    for j in range(k["pool_pages"]):
         d = h.pfa.desc(pidx + j)
         if d["cls"] != ph["cls"] + 1:
             problems.append("pools: pool 0x%x: page %d descriptor %s/cls %d/data %d"
@@ -1182,7 +1192,8 @@ def magazine_block_problem(mem, p, h, c, b):
     idx = p.idx_of((b - p.offset) & MASK64)
     if idx is None:
         return "is not in RAM strata manages"
-    pool = b & ~(h.pool_size - 1)
+    psize = h.cls[c]["pool_size"] if c < h.nclasses else h.pool_size
+    pool = b & ~(psize - 1)          # medium pools: aligned in the arena, and so in the map
     layer, _ = whatis_page(p, (pool - p.offset) & MASK64)
     if layer != "PG_ARENA" or p.desc(idx)["cls"] == 0:
         return "is not in a pool in use"

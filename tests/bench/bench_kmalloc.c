@@ -399,9 +399,20 @@ static double cost_of(const struct kmalloc_stats *st, size_t n)
 	if (n <= st->small_max) {
 		for (unsigned c = 0; c < st->nclasses; c++)
 			if (st->cls[c].size >= n)
-				return (double)st->pool_size / st->cls[c].blocks_per_pool;
+				return (double)st->cls[c].pool_size / st->cls[c].blocks_per_pool;
 	}
 	return (double)((n + PAGE_SIZE - 1) / PAGE_SIZE * PAGE_SIZE);   /* exact pages */
+}
+
+/* Rounding alone: the class size (or whole pages) over the request. */
+static double rounded_of(const struct kmalloc_stats *st, size_t n)
+{
+	if (n <= st->small_max) {
+		for (unsigned c = 0; c < st->nclasses; c++)
+			if (st->cls[c].size >= n)
+				return (double)st->cls[c].size;
+	}
+	return (double)((n + PAGE_SIZE - 1) / PAGE_SIZE * PAGE_SIZE);
 }
 
 static void waste(void)
@@ -409,32 +420,38 @@ static void waste(void)
 	static struct kmalloc_stats st;
 	fresh_strata();
 	kmalloc_get_stats(&st);
-	printf("waste: small max %zu (%u classes), pool %zu KiB\n", st.small_max, st.nclasses,
-	       st.pool_size / 1024);
+	printf("waste: small max %zu (%u classes), pools of %zu KiB (small) .. %zu KiB\n",
+	       st.small_max, st.nclasses, st.pool_size / 1024, st.arena_size / 2048);
 	static const size_t ranges[][2] = { { 1, 512 }, { 1, 2048 }, { 17, 2048 }, { 65, 2048 },
-					    { 513, 2048 }, { 2049, 16384 }, { 1, 32768 },
+					    { 513, 2048 }, { 2049, 16384 }, { 1, 32768 }, { 129, 32768 },
 					    { 129, 256 }, { 257, 512 }, { 513, 1024 },
 					    { 1025, 2048 }, { 2049, 4096 }, { 4097, 8192 },
 					    { 8193, 16384 }, { 16385, 32768 } };
 	for (unsigned r = 0; r < sizeof ranges / sizeof ranges[0]; r++) {
-		double asked = 0, cost = 0, worst = 0;
-		size_t worst_at = 0;
+		double asked = 0, cost = 0, worst = 0, round_worst = 0;
+		size_t worst_at = 0, round_at = 0;
 		for (size_t n = ranges[r][0]; n <= ranges[r][1]; n++) {
-			double c = cost_of(&st, n);
+			double c = cost_of(&st, n), u = rounded_of(&st, n);
 			asked += (double)n;
 			cost += c;
 			if ((c - (double)n) / c > worst) {
 				worst = (c - (double)n) / c;
 				worst_at = n;
 			}
+			if ((u - (double)n) / (double)n > round_worst) {
+				round_worst = (u - (double)n) / (double)n;
+				round_at = n;
+			}
 		}
 		printf("  sizes %5zu..%-5zu  average %6.1f%% over the request, worst %5.1f%% of the "
-		       "memory lost (at %zu)\n", ranges[r][0], ranges[r][1],
-		       100.0 * (cost - asked) / asked, 100.0 * worst, worst_at);
+		       "memory lost (at %zu); rounding at most %5.1f%% over (at %zu)\n",
+		       ranges[r][0], ranges[r][1], 100.0 * (cost - asked) / asked, 100.0 * worst,
+		       worst_at, 100.0 * round_worst, round_at);
 	}
-	printf("  class  size  blocks/pool\n");
+	printf("  class  size  blocks/pool  pool KiB\n");
 	for (unsigned c = 0; c < st.nclasses; c++)
-		printf("  %5u %5u %6u\n", c, st.cls[c].size, st.cls[c].blocks_per_pool);
+		printf("  %5u %5u %6u %11u\n", c, st.cls[c].size, st.cls[c].blocks_per_pool,
+		       st.cls[c].pool_size / 1024);
 }
 
 int main(int argc, char **argv)

@@ -106,6 +106,8 @@ struct blk {
 	uint64_t id;       /* pattern id */
 	int kind;
 	int cache;         /* cache slot for B_CACHE */
+	bool run;          /* B_KMALLOC: a large run (asked above the classes, or
+	                      aligned beyond every class: kmalloc_aligned) */
 };
 
 struct cch {
@@ -486,12 +488,13 @@ static size_t check_kmalloc_block(void *p, size_t req, size_t align, bool zero, 
 	return u;
 }
 
-static void put_kmalloc(int i, void *p, size_t req, size_t u)
+static void put_kmalloc(int i, void *p, size_t req, size_t u, size_t align)
 {
 	struct blk *b = &blk[i];
 	if (trace)
 		fprintf(stderr, "   -> %p (ram + 0x%zx), usable %zu\n", p, (size_t)((uint8_t *)p - ram), u);
-	*b = (struct blk){ .p = p, .req = req, .n = u, .id = next_id++, .kind = B_KMALLOC };
+	*b = (struct blk){ .p = p, .req = req, .n = u, .id = next_id++, .kind = B_KMALLOC,
+			   .run = req > KMALLOC_SMALL_MAX || align > KMALLOC_SMALL_MAX };
 	walk(b->p, b->n, 0, b->n, W_FILL, b->id);
 }
 
@@ -588,7 +591,7 @@ static void op_alloc(struct rd *r, int how)
 	REQUIRE(size <= KMALLOC_MAX_SIZE, "%s(%zu) larger than KMALLOC_MAX_SIZE succeeded", what,
 		size);
 	size_t u = check_kmalloc_block(p, size, 0, flags & KM_ZERO, what);
-	put_kmalloc(i, p, size, u);
+	put_kmalloc(i, p, size, u, 0);
 }
 
 static void op_aligned(struct rd *r)
@@ -623,7 +626,7 @@ static void op_aligned(struct rd *r)
 	}
 	expect_quiet(before, "kmalloc_aligned");
 	size_t u = check_kmalloc_block(p, size, align, flags & KM_ZERO, "kmalloc_aligned");
-	put_kmalloc(i, p, size, u);
+	put_kmalloc(i, p, size, u, align);
 }
 
 static void op_realloc(struct rd *r)
@@ -663,7 +666,7 @@ static void op_realloc(struct rd *r)
 		}
 		expect_quiet(before, "krealloc(NULL)");
 		size_t u = check_kmalloc_block(p, size, 0, flags & KM_ZERO, "krealloc(NULL)");
-		put_kmalloc(i, p, size, u);
+		put_kmalloc(i, p, size, u, 0);
 		return;
 	}
 	verify(i, "krealloc");
@@ -696,7 +699,7 @@ static void op_realloc(struct rd *r)
 		REQUIRE(bad == SIZE_MAX, "krealloc(%p [%zu], %zu, KM_ZERO) = %p: growth byte +%zu "
 			"is 0x%02x", (void *)old.p, old.n, size, q, bad, ((uint8_t *)q)[bad]);
 	}
-	put_kmalloc(i, q, size, u);
+	put_kmalloc(i, q, size, u, 0);
 }
 
 static void op_free(struct rd *r)
@@ -915,7 +918,7 @@ static void op_bad_interior(struct rd *r)
 	off = 1 + off % (uint32_t)(b->n - 1);
 	uint8_t *ptr = b->p + off;
 	if (b->kind == B_KMALLOC) {
-		int want = b->n <= KMALLOC_SMALL_MAX ? KM_BAD_MISALIGNED : KM_BAD_INTERIOR;
+		int want = b->run ? KM_BAD_INTERIOR : KM_BAD_MISALIGNED;
 		bad_call(how, ptr, want, NULL);
 	} else {
 		struct cch *c = &cch[b->cache];

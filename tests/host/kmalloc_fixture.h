@@ -156,6 +156,13 @@ static inline size_t expected_usable(size_t n)
 			if (n <= classes[i])
 				return classes[i];
 	}
+	if (n <= 32768) {   /* medium: 8 classes per doubling, 2304 .. 32768 */
+		size_t pow2 = 2048;
+		while (pow2 * 2 < n)
+			pow2 *= 2;
+		size_t step = pow2 / 8;
+		return (n + step - 1) / step * step;
+	}
 	return 0;   /* large: at least n rounded to pages */
 }
 

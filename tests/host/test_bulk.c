@@ -70,11 +70,11 @@ static bool take(unsigned c, void **blk, unsigned n, unsigned batch)
 	return true;
 }
 
-static void give(void **blk, unsigned n, unsigned batch)
+static void give(unsigned c, void **blk, unsigned n, unsigned batch)
 {
 	for (unsigned i = 0; i < n; i += batch) {
 		mm_spin_lock(&pools.lock);
-		pool_free_bulk(blk + i, n - i < batch ? n - i : batch);
+		pool_free_bulk(c, blk + i, n - i < batch ? n - i : batch);
 		mm_spin_unlock(&pools.lock);
 	}
 }
@@ -96,7 +96,7 @@ TEST(bulk_runs_keep_pools_consistent)
 				REQUIRE(blk[i] != blk[j], "block %p handed out twice", blk[i]);
 		/* a half back in random order: pools that were full, mixed runs */
 		shuffle(blk, n);
-		give(blk, n / 2, 30);
+		give(c, blk, n / 2, 30);
 		CHECK(used_of(c) == used0 + n - n / 2, "class %u: %llu used after half back", c,
 		      (unsigned long long)used_of(c));
 		CHECK(kmalloc_check() == 0, "kmalloc_check after half of class %u back", c);
@@ -104,7 +104,7 @@ TEST(bulk_runs_keep_pools_consistent)
 		REQUIRE(take(c, blk, n / 2, 8), "bulk retake of class %u", c);
 		CHECK(kmalloc_check() == 0, "kmalloc_check after the retake, class %u", c);
 		shuffle(blk, n);
-		give(blk, n, 8);      /* every pool empties: parked or returned */
+		give(c, blk, n, 8);      /* every pool empties: parked or returned */
 		CHECK(used_of(c) == used0, "class %u: %llu used at the end, %llu before", c,
 		      (unsigned long long)used_of(c), (unsigned long long)used0);
 		CHECK(kmalloc_check() == 0, "kmalloc_check after class %u", c);

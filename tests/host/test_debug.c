@@ -144,11 +144,12 @@ TEST(underflow_is_reported)
 TEST(large_block_overflow)
 {
 	setup("FZPUQ,continue");
-	char *p = alloc_here(3 * 4096 + 5);
-	p[3 * 4096 + 5 + 7] = 1;          /* in the red zone past the data */
+	enum { N = KMALLOC_SMALL_MAX + 3 * 4096 + 5 };   /* above the classes: a run */
+	char *p = alloc_here(N);
+	p[N + 7] = 1;                     /* in the red zone past the data */
 	free_here(p);
 	struct mm_bug_report r = last();
-	CHECK(r.kind == MM_BUG_OVERFLOW && r.bad == p + 3 * 4096 + 12 && r.block_size >= 4 * 4096,
+	CHECK(r.kind == MM_BUG_OVERFLOW && r.bad == p + N + 7 && r.block_size >= N,
 	      "kind %s bad %p block %zu", mm_bug_name(r.kind), r.bad, r.block_size);
 	teardown();
 }

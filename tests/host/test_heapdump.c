@@ -118,6 +118,7 @@ struct parsed {
 	unsigned pool_state[MAX_ARENAS][64], pool_size[MAX_ARENAS][64];
 	unsigned pool_used[MAX_ARENAS][64], pool_cap[MAX_ARENAS][64];
 	unsigned pool_count[MAX_ARENAS];
+	unsigned pool_bytes[MAX_ARENAS];   /* the arena's pool size (pool=) */
 	char error[160];
 };
 
@@ -138,7 +139,12 @@ static void parse_pools(struct parsed *d, char *line)
 	w = strtok_r(NULL, " ", &save);
 	d->arena_base[a] = strtoull(w, NULL, 0);
 	d->pool_count[a] = 0;
+	d->pool_bytes[a] = 0;
 	while ((w = strtok_r(NULL, " ", &save))) {
+		if (!strncmp(w, "pool=", 5)) {
+			d->pool_bytes[a] = (unsigned)strtoul(w + 5, NULL, 0);
+			continue;
+		}
 		if (!strncmp(w, "state=", 6)) {
 			snprintf(d->arena_state[a], sizeof d->arena_state[a], "%s", w + 6);
 			continue;
@@ -287,8 +293,10 @@ static uint64_t sum_pages(const struct parsed *d, const char *kind)
 		CHECK((d)->narenas == (d)->totals_arenas, "%u pools lines, %llu arenas", \
 		      (d)->narenas, (unsigned long long)(d)->totals_arenas);    \
 		for (unsigned a_ = 0; a_ < (d)->narenas; a_++) {                 \
-			CHECK((d)->pool_count[a_] == ARENA_SIZE / POOL_SIZE,     \
-			      "arena %u has %u pools", a_, (d)->pool_count[a_]);  \
+			CHECK((d)->pool_bytes[a_] >= POOL_SIZE &&                \
+			      (d)->pool_count[a_] == ARENA_SIZE / (d)->pool_bytes[a_], \
+			      "arena %u has %u pools of %u bytes", a_,           \
+			      (d)->pool_count[a_], (d)->pool_bytes[a_]);         \
 			const struct memline *m_ = mem_at((d), (d)->arena_base[a_]); \
 			CHECK(m_ && !strcmp(m_->kind, "arena") &&                \
 			      m_->base == (d)->arena_base[a_] &&                 \
@@ -330,7 +338,7 @@ TEST(allocations_appear_exactly)
 	void *small[10];
 	for (int i = 0; i < 10; i++)
 		small[i] = kmalloc(32, 0);
-	void *big = kmalloc(3 * PAGE_SIZE, 0);
+	void *big = kmalloc(3 * PAGE_SIZE + KMALLOC_SMALL_MAX, 0);   /* a large run */
 	phys_addr_t raw = pfa_alloc(2, 0);
 	REQUIRE(small[9] && big && raw, "allocation failed");
 	dump();
@@ -359,11 +367,12 @@ TEST(allocations_appear_exactly)
 
 	/* the 3-page run */
 	const struct memline *m = mem_at(&P, pfa_phys(big));
-	CHECK(m && !strcmp(m->kind, "large") && m->base == pfa_phys(big) && m->pages == 3 &&
-	      m->req == 3 * PAGE_SIZE && !m->cached, "large run: %s 0x%llx %llu req=%llu",
+	CHECK(m && !strcmp(m->kind, "large") && m->base == pfa_phys(big) && m->pages == 3 + KMALLOC_SMALL_MAX / PAGE_SIZE &&
+	      m->req == 3 * PAGE_SIZE + KMALLOC_SMALL_MAX && !m->cached, "large run: %s 0x%llx %llu req=%llu",
 	      m ? m->kind : "none", m ? (unsigned long long)m->base : 0ull,
 	      m ? (unsigned long long)m->pages : 0ull, m ? (unsigned long long)m->req : 0ull);
-	CHECK(sum_pages(&P, "large") == 3 && P.totals_large_pages == 3, "large pages %llu",
+	CHECK(sum_pages(&P, "large") == 3 + KMALLOC_SMALL_MAX / PAGE_SIZE &&
+	      P.totals_large_pages == 3 + KMALLOC_SMALL_MAX / PAGE_SIZE, "large pages %llu",
 	      (unsigned long long)sum_pages(&P, "large"));
 
 	/* the raw PFA block */

@@ -162,13 +162,18 @@ def dump_facts(text):
     """What the (last) dump in text says, parsed independently of heapviz."""
     lines = [l.strip() for l in text.replace('\r', '').split('\n')]
     i = max(k for k, l in enumerate(lines) if l.startswith('strata-heap v1'))
-    facts = {'arenas': 0, 'large': [], 'free_pages': 0, 'pools_in_use': 0}
+    facts = {'arenas': 0, 'large': [], 'free_pages': 0, 'pools_in_use': 0, 'pools': 0}
+    arena = 1 << 20
     for l in lines[i:]:
         w = l.split()
         if not w:
             continue
+        if w[0] == 'strata-heap' and ' arena=' in l:
+            arena = int(re.search(r' arena=(\d+)', l).group(1))
         if w[0] == 'pools':
             facts['arenas'] += 1
+            size = re.search(r' pool=(\d+)', l)   # the arena's pool size
+            facts['pools'] += arena // int(size.group(1)) if size else 64
             for tok in w[2:]:
                 m = re.match(r'^\d+:\d+/\d+(?:\*(\d+))?$', tok)
                 if m:
@@ -211,7 +216,7 @@ class RealDump(unittest.TestCase):
         facts = dump_facts(text)
         # one cell per pool in the arena grid
         cells = [t for t in titles(group(root, 'arenas')) if t.startswith('pool ')]
-        self.assertEqual(len(cells), 64 * facts['arenas'])
+        self.assertEqual(len(cells), facts['pools'])
         in_use = [t for t in cells if '-byte blocks' in t]
         self.assertEqual(len(in_use), facts['pools_in_use'])
         # every large run has a rect in the map (a run may span two rows)

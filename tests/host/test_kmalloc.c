@@ -221,7 +221,7 @@ TEST(kfree_invalid_pointers)
 	kfree(keep);
 
 	/* large runs: interior pointers, freed run */
-	uint8_t *l = kmalloc(5 * PAGE_SIZE, 0);
+	uint8_t *l = kmalloc(KMALLOC_SMALL_MAX + 5 * PAGE_SIZE, 0);   /* above the classes */
 	BAD_FREE(l + 16, KM_BAD_INTERIOR);
 	BAD_FREE(l + PAGE_SIZE, KM_BAD_INTERIOR);
 	BAD_FREE(l + 4 * PAGE_SIZE + 100, KM_BAD_INTERIOR);
@@ -447,7 +447,7 @@ TEST(kmalloc_stats_reconcile_and_print)
 	for (int i = 0; i < 1000; i++)
 		small[i] = kmalloc((size_t)(i % 300) + 1, 0);
 	for (int i = 0; i < 10; i++)
-		large[i] = kmalloc((size_t)(i + 1) * 5000, 0);
+		large[i] = kmalloc(KMALLOC_SMALL_MAX + (size_t)(i + 1) * 5000, 0);
 	CHECK_SOUND();
 	kmalloc_get_stats(&st);
 	uint64_t in_use = 0;
@@ -455,7 +455,7 @@ TEST(kmalloc_stats_reconcile_and_print)
 		in_use += st.cls[c].blocks_used;
 	CHECK(in_use == 1000, "%llu blocks in use", (unsigned long long)in_use);
 	CHECK(st.large_runs == 10, "%llu large runs", (unsigned long long)st.large_runs);
-	CHECK(st.large_bytes_requested == 5000ull * 55, "large bytes %llu",
+	CHECK(st.large_bytes_requested == 10ull * KMALLOC_SMALL_MAX + 5000ull * 55, "large bytes %llu",
 	      (unsigned long long)st.large_bytes_requested);
 	stats_len = 0;
 	kmalloc_print_stats(stats_out);

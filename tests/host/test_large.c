@@ -54,24 +54,25 @@ TEST(krealloc_in_place)
 	kfree(q);
 
 	/* large: growth into the run's own slack and shrinking stay put */
-	p = kmalloc(5 * PAGE_SIZE, 0);
+	const size_t S = KMALLOC_SMALL_MAX;   /* runs start above the classes */
+	p = kmalloc(S + 5 * PAGE_SIZE, 0);
 	size_t u = kmalloc_usable_size(p);
-	fill(p, 5 * PAGE_SIZE, 3);
+	fill(p, S + 5 * PAGE_SIZE, 3);
 	CHECK(krealloc(p, u, 0) == p, "growth within the run moved");
-	CHECK(krealloc(p, 3 * PAGE_SIZE + 1, 0) == p, "shrink to 4 pages moved");
-	CHECK(intact(p, 3 * PAGE_SIZE, 3), "contents lost");
+	CHECK(krealloc(p, S + 3 * PAGE_SIZE + 1, 0) == p, "shrink by a page moved");
+	CHECK(intact(p, S + 3 * PAGE_SIZE, 3), "contents lost");
 	kfree(p);
 
 	/* large growth by claiming the free pages after the run: after
 	 * kfree of a big run, a small run at its start can grow into it */
 	void *big = kmalloc(64 * PAGE_SIZE, 0);
 	kfree(big);
-	p = kmalloc(3 * PAGE_SIZE, 0);
+	p = kmalloc(S + 3 * PAGE_SIZE, 0);
 	kmalloc_get_stats(&st);
 	uint64_t before = st.realloc_in_place;
-	void *r = krealloc(p, 9 * PAGE_SIZE, 0);
+	void *r = krealloc(p, S + 9 * PAGE_SIZE, 0);
 	kmalloc_get_stats(&st);
-	printf("# large growth 3 -> 9 pages: %s (in place %llu)\n", r == p ? "in place" : "moved",
+	printf("# large growth 11 -> 17 pages: %s (in place %llu)\n", r == p ? "in place" : "moved",
 		(unsigned long long)(st.realloc_in_place - before));
 	kfree(r);
 	CHECK_SOUND();
@@ -121,27 +122,28 @@ TEST(large_run_cache_fits_and_bounds)
 	static struct kmalloc_stats st;
 	const size_t pg = PAGE_SIZE;
 
-	uint8_t *p = kmalloc(10 * pg, 0);
-	REQUIRE(p != NULL, "kmalloc(10 pages)");
+	/* runs of 40, 28 and 12 pages (every size up to 8 pages is a class) */
+	uint8_t *p = kmalloc(40 * pg, 0);
+	REQUIRE(p != NULL, "kmalloc(40 pages)");
 	kfree(p);
 	kmalloc_get_stats(&st);
-	CHECK(st.large_cached_pages == 10, "%llu pages cached, not 10",
+	CHECK(st.large_cached_pages == 40, "%llu pages cached, not 40",
 	      (unsigned long long)st.large_cached_pages);
-	uint8_t *q = kmalloc(7 * pg, 0);
-	CHECK(q == p, "7 pages came from %p, not the cached 10-page run %p", q, p);
-	CHECK(kmalloc_usable_size(q) == 7 * pg, "usable %zu, not 7 pages", kmalloc_usable_size(q));
+	uint8_t *q = kmalloc(28 * pg, 0);
+	CHECK(q == p, "28 pages came from %p, not the cached 40-page run %p", q, p);
+	CHECK(kmalloc_usable_size(q) == 28 * pg, "usable %zu, not 28 pages", kmalloc_usable_size(q));
 	kmalloc_get_stats(&st);
-	CHECK(st.large_cached_pages == 0 && st.large_pages == 7, "cached %llu, runs %llu pages",
+	CHECK(st.large_cached_pages == 0 && st.large_pages == 28, "cached %llu, runs %llu pages",
 	      (unsigned long long)st.large_cached_pages, (unsigned long long)st.large_pages);
-	CHECK(free_at_start - pfa_free_pages() == 7, "PFA holds %llu pages for a 7-page run",
+	CHECK(free_at_start - pfa_free_pages() == 28, "PFA holds %llu pages for a 28-page run",
 	      (unsigned long long)(free_at_start - pfa_free_pages()));
 	CHECK_SOUND();
 
-	kfree(q);                          /* 7 pages cached */
-	uint8_t *r = kmalloc(3 * pg, 0);   /* 7 > 2 * 3: not from the cache */
-	CHECK(r != q, "a 3-page request took the 7-page run");
+	kfree(q);                          /* 28 pages cached */
+	uint8_t *r = kmalloc(12 * pg, 0);  /* 28 > 2 * 12: not from the cache */
+	CHECK(r != q, "a 12-page request took the 28-page run");
 	kmalloc_get_stats(&st);
-	CHECK(st.large_cached_pages == 7, "%llu pages cached, not 7",
+	CHECK(st.large_cached_pages == 28, "%llu pages cached, not 28",
 	      (unsigned long long)st.large_cached_pages);
 	kfree(r);
 	kfree(r);                          /* cached run freed twice */
@@ -152,7 +154,7 @@ TEST(large_run_cache_fits_and_bounds)
 	kmalloc_trim();
 	static void *v[260];
 	for (int i = 0; i < 260; i++)
-		v[i] = kmalloc(pg + 1, 0);     /* 2 pages each */
+		v[i] = kmalloc_aligned(pg + 1, 2 * KMALLOC_SMALL_MAX, 0);   /* beyond any class: 2-page runs */
 	for (int i = 0; i < 260; i++)
 		kfree(v[i]);
 	kmalloc_get_stats(&st);

@@ -323,7 +323,7 @@ KTEST(kmalloc, bad_pointer)
 			 "kfree of reserved %p: report %d", pfa_virt(pa), r.kind);
 		break;
 	}
-	char *big = kmalloc(3 * PAGE_SIZE, 0);
+	char *big = kmalloc(KMALLOC_SMALL_MAX + 3 * PAGE_SIZE, 0);   /* a large run */
 	char *small = kmalloc(96, 0);
 	kmalloc_clear_report();
 	kfree(big + PAGE_SIZE);

@@ -106,7 +106,8 @@ static void rs_prove(void **v, unsigned n)
 		 (unsigned long long)rs_free_pages(), (unsigned long long)pages0);
 
 	RS_CHECK(kmalloc_reserve(0, 1) == -1, "kmalloc_reserve(0) accepted");
-	RS_CHECK(kmalloc_reserve(4096, 1) == -1, "kmalloc_reserve of a large size accepted");
+	RS_CHECK(kmalloc_reserve(KMALLOC_SMALL_MAX + 1, 1) == -1,
+		 "kmalloc_reserve of a large size accepted");
 	calls = rs_pfa_calls();
 	RS_CHECK(rs_section(v, n, 48, 64, 9), "section after the refused reserves: kmalloc failed");
 	RS_CHECK(rs_pfa_calls() > calls, "refused reserves left arenas pinned");

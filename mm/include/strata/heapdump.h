@@ -34,7 +34,7 @@
  *   large 0x1100000 4 req=12487     line are not RAM
  *   free 0x1400000 3072 order=10 n=3
  *   meta 0x1fd00000 514
- *   pools 0x1000000 carved=14 nfree=50 state=live 96:160/170 64:255/255*3 - 400:10/40 .*50
+ *   pools 0x1000000 carved=14 nfree=50 state=live pool=16384 96:160/170 64:255/255*3 - 400:10/40 .*50
  *   strata-heap end lines=211
  *
  * Memory lines (kind base pages ...), each a run of pages with one owner:
@@ -56,7 +56,8 @@
  *
  * Pools lines, one per arena (in the order of the arena list), after all
  * memory lines:  pools <arena base> carved=<pools ever carved>
- * nfree=<free pools> state=<live|spare|held> <token> ...   with one token
+ * nfree=<free pools> state=<live|spare|held> pool=<bytes per pool: 16384
+ * for the small classes, up to half an arena for medium ones> <token> ...   with one token
  * per pool, pool 0 first:
  *   S:U/K     pool in use by the size class of S-byte blocks (see the
  *             class lines), U blocks handed out of K it holds (blocks in

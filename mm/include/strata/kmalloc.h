@@ -15,7 +15,7 @@
  * Guarantees
  * ----------
  *  - Every pointer is aligned to at least 16 bytes (KMALLOC_MIN_ALIGN).
- *    A block whose size class is a power of two (16, 32, ..., 2048) is
+ *    A block whose size class is a power of two (16, 32, ..., 32768) is
  *    aligned to its size; a large run is page aligned.
  *  - kmalloc(0) returns a unique, non-NULL pointer to the smallest block
  *    (16 bytes, kmalloc_usable_size() == 16), which must be kfree()d.
@@ -54,12 +54,14 @@
 #define KMALLOC_ALIGN_MAX ((size_t)PAGE_SIZE << PFA_MAX_ORDER)
 #define KMALLOC_MAX_SIZE  ((size_t)PAGE_SIZE << PFA_MAX_ORDER)
 
-/* Largest request served from pools; larger ones are page runs.  Chosen
- * by measurement, see the comment at the top of mm/pool.c. */
+/* Largest request served from pools (small classes up to 2048 bytes in
+ * 16 KiB pools, medium ones above in pools of 32..512 KiB); larger ones
+ * are page runs.  Chosen by measurement, see the comment at the top of
+ * mm/pool.c. */
 #ifndef KMALLOC_SMALL_MAX
-#define KMALLOC_SMALL_MAX 2048
+#define KMALLOC_SMALL_MAX 32768
 #endif
-#define KMALLOC_MAX_CLASSES 64
+#define KMALLOC_MAX_CLASSES 80
 
 /* ---- setup ---- */
 void kmalloc_init(void);
@@ -141,6 +143,8 @@ const char *kmalloc_report_name(enum kmalloc_report_kind kind);
 struct kmalloc_class_stats {
 	uint32_t size;           /* block size of the class */
 	uint32_t blocks_per_pool;
+	uint32_t pool_size;      /* bytes per pool of this class */
+	uint32_t pad;
 	uint64_t pools;          /* pools of this class now (used, full or parked) */
 	uint64_t full_pools;
 	uint64_t blocks_used;
@@ -150,7 +154,7 @@ struct kmalloc_class_stats {
 struct kmalloc_stats {
 	unsigned nclasses;
 	struct kmalloc_class_stats cls[KMALLOC_MAX_CLASSES];
-	size_t small_max, pool_size, arena_size;
+	size_t small_max, pool_size, arena_size;   /* pool_size: the small classes' */
 
 	/* arenas */
 	uint64_t arenas_allocated_total;   /* taken from the PFA since init */
@@ -219,14 +223,14 @@ uint64_t kmalloc_trim(void);
  *     pools with free blocks), so no pool changes class and no arena
  *     goes back to the PFA.
  *
- * So a section on this CPU whose kmalloc/kfree of small sizes (<= 2048
+ * So a section on this CPU whose kmalloc/kfree of small sizes (<= 32768
  * bytes) in reserved classes never has more than n blocks of a class
  * live beyond what was live at the reserve calls no page-allocator
  * function (a test counts PFA calls: tests/host/test_reserve.c and
  * test=kmalloc "reserve").  Each call takes the cost of the slow paths
  * ahead of time: inside the section every call is bounded by the fast
  * and magazine paths (README, "Worst case").  Not covered: large
- * requests (> 2048 bytes, runs of pages), other CPUs (call it on each,
+ * requests (> 32768 bytes, runs of pages), other CPUs (call it on each,
  * with migration off), kmalloc_trim()/mm_reclaim() inside the section.
  * Reserves nest (one per class used); -1 (nothing held) for size 0, a
  * large size, or when memory for the reserve is missing.  The last
