@@ -70,50 +70,57 @@ static void depot_put_empty(struct mm_depot *d, struct mm_mag *m)
 }
 
 /* One lock hold: a full magazine off the depot's list, if it has one,
- * and then `empty` (an empty magazine, or NULL) kept in exchange; else a
- * fill is counted (the caller fills from below).  *drop: `empty` when
- * the depot keeps enough empty ones already (the caller deletes it). */
-static struct mm_mag *depot_trade_empty(struct mm_depot *d, struct mm_mag *empty,
-					struct mm_mag **drop)
+ * becomes s's loaded (loaded, empty, becomes prev), and s's empty prev
+ * is kept in exchange; else a fill is counted (the caller fills from
+ * below).  The slot changes under the lock, so that a fork never finds a
+ * magazine both in a stopped thread's slot and on the depot's list.
+ * *drop: the old prev when the depot keeps enough empty ones already
+ * (out of the slot now: the caller deletes it).  true: s was traded. */
+static bool depot_trade_empty(struct mm_depot *d, struct mm_cpu_slot *s, struct mm_mag **drop)
 {
 	*drop = 0;
 	if (!mm_load(d->full)) {   /* none to trade for: no lock (a stale */
 		__atomic_fetch_add(&d->fills, 1, __ATOMIC_RELAXED);   /* answer */
-		return 0;                  /* only means one fill more) */
+		return false;              /* only means one fill more) */
 	}
 	mm_spin_lock(&d->lock);
-	struct mm_mag *m = d->full;
+	struct mm_mag *m = d->full, *empty = s->prev;
 	if (m) {
 		mm_store(d->full, m->next);
 		d->nfull--;
 		d->exchanges++;
-		if (empty && d->nempty < d->max_full + 2) {
+		if (empty != &mag_none && d->nempty < d->max_full + 2) {
 			empty->next = d->empty;
 			d->empty = empty;
 			d->nempty++;
-		} else {
+		} else if (empty != &mag_none) {
 			*drop = empty;
 		}
+		s->prev = s->loaded;
+		s->loaded = m;
 	} else {
 		__atomic_fetch_add(&d->fills, 1, __ATOMIC_RELAXED);
 	}
 	mm_spin_unlock(&d->lock);
-	return m;
+	return m != 0;
 }
 
-/* One lock hold: the full magazine `full` onto the depot's list if
- * there is room (true), and an empty magazine off its list into *empty
- * (NULL if it has none); a depot already at max_full takes nothing,
- * gives nothing and counts a flush (false: the caller trims). */
-static bool depot_trade_full(struct mm_depot *d, struct mm_mag *full, struct mm_mag **empty)
+/* One lock hold: s's full prev onto the depot's list if there is room
+ * (true; prev is mag_none then, changed under the lock as above), and an
+ * empty magazine off its list into *empty (NULL if it has none); a depot
+ * already at max_full takes nothing, gives nothing and counts a flush
+ * (false: the caller trims). */
+static bool depot_trade_full(struct mm_depot *d, struct mm_cpu_slot *s, struct mm_mag **empty)
 {
 	bool kept = false;
 
 	*empty = 0;
 	mm_spin_lock(&d->lock);
 	if (d->nfull < d->max_full) {
+		struct mm_mag *full = s->prev;
 		full->next = d->full;
 		mm_store(d->full, full);
+		s->prev = &mag_none;
 		d->nfull++;
 		d->exchanges++;
 		kept = true;
@@ -140,13 +147,10 @@ void *mag_alloc_slow(struct mm_cpu_slot *s, struct mm_depot *d)
 	}
 	/* loaded and prev are both empty: trade one for a full one */
 	struct mm_mag *drop;
-	struct mm_mag *full = depot_trade_empty(d, s->prev != &mag_none ? s->prev : 0, &drop);
-	if (full) {
+	if (depot_trade_empty(d, s, &drop)) {
 		if (drop)
 			d->ops->mag_delete(d->owner, drop);
-		s->prev = s->loaded;
-		s->loaded = full;
-		return mag_pop(full);
+		return mag_pop(s->loaded);
 	}
 	if (s->loaded == &mag_none) {
 		struct mm_mag *m = depot_get_empty(d);
@@ -182,9 +186,8 @@ bool mag_free_slow(struct mm_cpu_slot *s, struct mm_depot *d, void *obj)
 	}
 	struct mm_mag *m = 0;
 	if (s->prev != &mag_none) {       /* prev is full */
-		if (!depot_trade_full(d, s->prev, &m))
+		if (!depot_trade_full(d, s, &m))
 			return trim_prev(s, d, obj);
-		s->prev = &mag_none;          /* the depot has it now */
 	}
 	if (!m)
 		m = depot_get_empty(d);
@@ -245,11 +248,14 @@ static bool depot_holds(struct mm_depot *d, const struct mm_mag *m)
 
 /* The slot may belong to a thread stopped anywhere in the slow paths
  * above (a fork's child drains the slots of the threads that did not
- * come along): halfway through swap() or a trade, loaded and prev can
- * be one magazine, or prev can already sit on a depot list.  Such a
- * magazine is drained once, by whoever holds it last (the depot), and a
- * magazine a stopped thread held only in a local variable is lost: a
- * leak, never a double free. */
+ * come along; the fork holds every lock, so the thread is between two
+ * locked steps).  Halfway through swap(), loaded and prev can be one
+ * magazine: it is drained once.  The trades change the slot under the
+ * depot's lock and a dropped magazine leaves the slot before it is
+ * freed, so a slot never names a freed magazine or one on a depot list
+ * (checked here too: such a one is the depot's to drain).  A magazine a
+ * stopped thread held only in a local variable is lost: a leak, never
+ * a double free. */
 void slot_drain(struct mm_cpu_slot *s, struct mm_depot *d)
 {
 	struct mm_mag *a = s->loaded, *b = s->prev;

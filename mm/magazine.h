@@ -25,7 +25,10 @@
  *        magazines takes none: the top `trim` (MAG_TRIM) objects of prev go
  *        back to the layer below and prev, now with room, becomes loaded,
  *        so one free hands at most MAG_TRIM objects below, never a whole
- *        magazine.  Each trade with the depot is one hold of its lock.
+ *        magazine.  Each trade with the depot is one hold of its lock,
+ *        and the CPU's slot changes in that same hold (a fork, which
+ *        holds every lock, never finds a magazine in a slot and on the
+ *        depot's list: mm/magazine.c, slot_drain).
  *
  * Each CPU slot starts with both magazines pointing at mag_none, a shared
  * read-only magazine with count 0 and cap 0: the fast paths need no NULL

@@ -51,6 +51,8 @@ MM_BASE_SRCS := mm/format.c mm/report.c mm/lockdep.c mm/mm.c mm/platform_default
 	arch/host/platform.c
 TEST_SRCS_test_format   := mm/format.c mm/platform_default.c arch/host/platform.c
 TEST_SRCS_test_magazine := mm/magazine.c $(MM_BASE_SRCS)
+# its fork points include the depot lock's release (lockdep's hook)
+$(BUILD)/tests/test_magazine: HOST_CFLAGS += -Wl,--wrap=mm_lockdep_release
 # the kernel's boot_info lists too: the firmware map's path into the PFA
 TEST_SRCS_test_memmap   := $(HOST_MM_SRCS) kernel/bootinfo.c
 test_srcs = $(or $(TEST_SRCS_test_$(1)),$(HOST_MM_SRCS))

@@ -26,10 +26,13 @@ static void *below[NOBJ];          /* free objects of the layer below (a stack) 
 static unsigned nbelow, fills, flushes, mags_live, fail_mag_new;
 static unsigned most_filled, most_flushed;   /* largest batch asked of the layer below */
 
+static void fork_point(const char *where);
+
 static unsigned t_fill(struct mm_depot *d, void **obj, unsigned n)
 {
 	(void)d;
 	unsigned i;
+	fork_point("fill");
 	if (n > most_filled)
 		most_filled = n;
 	for (i = 0; i < n && nbelow; i++)
@@ -43,9 +46,38 @@ static void t_flush(struct mm_depot *d, void **obj, unsigned n)
 	(void)d;
 	if (n > most_flushed)
 		most_flushed = n;
+	fork_point("flush");
 	for (unsigned i = 0; i < n; i++)
 		below[nbelow++] = obj[i];
 	flushes++;
+}
+
+/* The fork points a test watches (fork_watch): where a thread of a real
+ * client may be when another forks, i.e. just before or after the layer
+ * below (which takes its own lock) and at the release of the depot's
+ * lock.  The fork's child sees the state of that moment. */
+static bool fork_watch;
+static unsigned fork_points;
+
+#define LIVE_MAX 256
+static struct mm_mag *live[LIVE_MAX];   /* the magazines t_mag_new handed out */
+
+static bool is_live(const struct mm_mag *m)
+{
+	for (unsigned i = 0; i < LIVE_MAX; i++)
+		if (live[i] == m)
+			return true;
+	return false;
+}
+
+static void set_live(struct mm_mag *from, struct mm_mag *to)
+{
+	for (unsigned i = 0; i < LIVE_MAX; i++)
+		if (live[i] == from) {
+			live[i] = to;
+			return;
+		}
+	CHECK(0, "magazine %p not found among the live ones", (void *)from);
 }
 
 static struct mm_mag *t_mag_new(void *owner)
@@ -53,15 +85,22 @@ static struct mm_mag *t_mag_new(void *owner)
 	(void)owner;
 	if (fail_mag_new)
 		return NULL;
+	fork_point("mag_new");
 	mags_live++;
-	return calloc(1, sizeof(struct mm_mag));
+	struct mm_mag *m = calloc(1, sizeof(struct mm_mag));
+	set_live(NULL, m);
+	fork_point("after mag_new");
+	return m;
 }
 
 static void t_mag_delete(void *owner, struct mm_mag *m)
 {
 	(void)owner;
+	fork_point("mag_delete");
 	mags_live--;
+	set_live(m, NULL);
 	free(m);
+	fork_point("after mag_delete");
 }
 
 static const struct mm_depot_ops ops = { t_fill, t_flush, t_mag_new, t_mag_delete };
@@ -310,6 +349,121 @@ TEST(drain_of_a_slot_stopped_halfway_frees_each_magazine_once)
 	depot_flush(&depot);
 	CHECK(nbelow - below0 == 8, "%u objects went below, want 8 (4 of loaded, 4 from the depot)",
 	      nbelow - below0);
+}
+
+/* A second CPU on the same depot, for the test below. */
+static struct mm_cpu_slot slot2;
+
+/* What a fork's child would find at this moment if the slots' threads
+ * did not come along: each magazine a slot or the depot names is live
+ * and named once (the child's slot_drain and depot_flush free each one
+ * they find): no slot names one that is on the depot's lists (another
+ * thread could take it from there) or in the other slot. */
+static void fork_point(const char *where)
+{
+	if (!fork_watch)
+		return;
+	fork_points++;
+	struct mm_mag *seen[LIVE_MAX + 4];
+	unsigned n = 0;
+	const struct mm_cpu_slot *sl[2] = { &slot, &slot2 };
+	for (int i = 0; i < 2; i++) {
+		if (sl[i]->loaded != &mag_none)
+			seen[n++] = sl[i]->loaded;
+		if (sl[i]->prev != &mag_none && sl[i]->prev != sl[i]->loaded)
+			seen[n++] = sl[i]->prev;   /* loaded == prev: swap()'s half (slot_drain knows) */
+	}
+	for (int list = 0; list < 2; list++)
+		for (struct mm_mag *m = list ? depot.empty : depot.full; m; m = m->next) {
+			if (!is_live(m)) {
+				CHECK(0, "at %s: a freed magazine %p on the depot's list", where, (void *)m);
+				fork_watch = false;
+				return;
+			}
+			if (n < sizeof seen / sizeof seen[0])
+				seen[n++] = m;
+		}
+	for (unsigned i = 0; i < n; i++) {
+		bool dup = false;
+		for (unsigned j = 0; j < i; j++)
+			dup |= seen[j] == seen[i];
+		if (!is_live(seen[i]) || dup) {
+			CHECK(0, "at %s: magazine %p %s", where, (void *)seen[i],
+			      dup ? "named twice (a slot and the depot's list, or two slots)" :
+				    "in a slot but already freed");
+			fork_watch = false;     /* one report */
+			return;
+		}
+	}
+}
+
+/* The depot lock's release is a fork point: lockdep's release hook runs
+ * right before it (this test links with --wrap=mm_lockdep_release). */
+void __real_mm_lockdep_release(const mm_spinlock_t *l);
+void __wrap_mm_lockdep_release(const mm_spinlock_t *l);
+void __wrap_mm_lockdep_release(const mm_spinlock_t *l)
+{
+	__real_mm_lockdep_release(l);
+	if (l == &depot.lock)
+		fork_point("the depot's unlock");
+}
+
+/* The slow paths hand a magazine to or from the depot, or free it, only
+ * together with the slot: at no moment between two locked steps (where a
+ * fork may find a thread) does a magazine belong to a slot and to the
+ * depot, or to a slot after it was freed.  Before, both trades left prev
+ * in the slot after putting it on the depot's list (where another CPU
+ * may take it) and mag_alloc_slow freed an empty prev the depot did not
+ * keep before it left the slot: a fork then found it twice, the crash of
+ * lib_forksig with the medium classes (2-object magazines, so a trade
+ * every few calls).  Two CPUs on one depot, one allocating more than it
+ * frees and one the reverse, take every path: fills, both trades, trims,
+ * and (after a slot_stock, as kmalloc_reserve does, fills the depot's
+ * stack of empty magazines) drops of empty ones. */
+TEST(slow_paths_never_leave_a_magazine_in_two_places)
+{
+	setup(2, 2);
+	slot_init(&slot2);
+	static void *held[NOBJ];
+	unsigned nheld = 0, deletes = 0, trims = 0;
+	uint64_t x = harness_seed | 1;
+	fork_points = 0;
+	fork_watch = true;
+	uint64_t exchanges0 = depot.exchanges;
+	for (int step = 0; step < 40000 && fork_watch; step++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		bool on2 = (x >> 20) % 2;
+		struct mm_cpu_slot *sl = on2 ? &slot2 : &slot;
+		unsigned live0 = mags_live;
+		uint64_t flushes0 = depot.flushes;
+		/* slot allocates 2 of 3 calls, slot2 frees 2 of 3 */
+		if (x % 97 == 0)
+			slot_stock(sl, &depot);
+		else if (nheld && ((x % 3 == 0) != on2 || nheld == NOBJ)) {
+			unsigned k = (unsigned)(x >> 32) % nheld;
+			void *o = held[k];
+			held[k] = held[--nheld];
+			if (!mag_push(sl->loaded, o))
+				CHECK(mag_free_slow(sl, &depot, o), "mag_free_slow refused %p", o);
+			trims += depot.flushes > flushes0;
+		} else {
+			void *o = mag_pop(sl->loaded);
+			if (!o) {
+				o = mag_alloc_slow(sl, &depot);
+				deletes += mags_live < live0;
+			}
+			if (o)
+				held[nheld++] = o;
+		}
+	}
+	fork_watch = false;
+	CHECK(depot.exchanges - exchanges0 > 1000 && deletes > 100 && trims > 100,
+	      "%llu trades, %u magazines dropped on an allocation, %u trims: paths not taken",
+	      (unsigned long long)(depot.exchanges - exchanges0), deletes, trims);
+	CHECK(fork_points > 1000, "only %u fork points", fork_points);
+	while (nheld)
+		release(held[--nheld]);
+	slot_drain(&slot2, &depot);
 }
 
 TEST(zz_last_teardown)
