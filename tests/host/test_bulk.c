@@ -60,7 +60,7 @@ static bool take(unsigned c, void **blk, unsigned n, unsigned batch)
 	}
 	for (unsigned i = 0; i < n; i++) {
 		const struct km_block *b = blk[i];
-		const struct km_pool *p = km_pool_of(b);
+		const struct km_pool *p = km_pool_of_class(b, c);
 		if (b->mark != km_mag_mark(b) || p->cls != c || pool_check_block(p, b) != KM_DOUBLE_FREE) {
 			fprintf(stderr, "# block %u (%p) of class %u: mark %#lx, pool class %u\n", i,
 				(void *)b, c, (unsigned long)b->mark, p->cls);
@@ -82,11 +82,13 @@ static void give(unsigned c, void **blk, unsigned n, unsigned batch)
 TEST(bulk_runs_keep_pools_consistent)
 {
 	static void *blk[4096];
-	static const size_t sizes[] = { 16, 48, 256, 1024, 2048 };
+	/* small classes and medium ones (pools of 64 KiB to 512 KiB: block
+	 * offsets past 16 bits, pools found through the descriptor) */
+	static const size_t sizes[] = { 16, 48, 256, 1024, 2048, 4608, 8192, 32768 };
 	setup();
 	for (unsigned s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
 		unsigned c = km_size_class(sizes[s]);
-		unsigned n = sizes[s] >= 1024 ? 700 : 4096, batch = 15;
+		unsigned n = sizes[s] >= 4096 ? 120 : sizes[s] >= 1024 ? 700 : 4096, batch = 15;
 		uint64_t used0 = used_of(c);
 		REQUIRE(take(c, blk, n, batch), "bulk take of class %u", c);
 		CHECK(used_of(c) == used0 + n, "class %u: %llu used after taking %u (from %llu)",
@@ -157,6 +159,7 @@ TEST(magazines_ramp_keeps_counts)
 	ramp(48, 8192);
 	ramp(2048, 3000);
 	ramp(256, 5000);
+	ramp(8192, 300);      /* medium: 2-block magazines, 128 KiB pools */
 	mm_percpu_enable(0);     /* drains this CPU, flushes the depots */
 	CHECK_SOUND();
 }
