@@ -86,13 +86,13 @@ $(LIBSTRATA_FAULTS_SO): $(LIB_FAULT_OBJS)
 	$(Q)$(HOST_CC) -shared -O2 -Wl,-z,now -Wl,-z,nodelete -o $@ $^ -lpthread
 
 # Programs run under LD_PRELOAD: no sanitizers (they bring their own malloc).
-$(BUILD)/tests/lib_%: tests/host/lib_%.c $(wildcard tests/host/*.h)
+$(BUILD)/tests/lib_%: tests/host/lib_%.c $(wildcard tests/host/*.h mm/include/strata/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  HOSTCC  $@"
 	$(Q)$(HOST_CC) -std=gnu11 -O1 -g $(WARN) -fno-builtin $(MM_INC) -Itests/host -o $@ $< -lpthread -ldl
 
 # C++ (operator new/delete): sized deallocation on, as C++14 and later have it
-$(BUILD)/tests/lib_%: tests/host/lib_%.cc $(wildcard tests/host/*.h)
+$(BUILD)/tests/lib_%: tests/host/lib_%.cc $(wildcard tests/host/*.h mm/include/strata/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  HOSTCXX $@"
 	$(Q)$(HOST_CXX) -std=gnu++17 -O1 -g -Wall -Wextra -fsized-deallocation \
