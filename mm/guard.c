@@ -6,7 +6,7 @@
  * cost every allocation; guard pages find it at the faulting instruction
  * and cost nothing until then, but a page per object is far too much for
  * every object.  So, as Linux's KFENCE and LLVM's GWP-ASan do, we guard a
- * SAMPLE: one allocation in N (mm_guard_setup, default 1 in 20000) goes
+ * SAMPLE: one allocation in N (mm_guard_setup, default 1 in 200000) goes
  * to a fixed pool of slots; everything else never notices.  Over a long
  * run (or many machines) every hot allocation site gets sampled, and an
  * overflow or a use after free that happens often enough is caught in
