@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strata/guard.h>
@@ -143,6 +144,18 @@ static void aligned_overflow_guard(void)
 	free(p);
 }
 
+/* malloc(0): placed as 16 bytes against the guard page, all of them
+ * canary (its usable size is 0), so a write into it is found at free */
+static void write_zero_size(void)
+{
+	char *p = malloc(0);
+	sink = p;
+	fprintf(stderr, "usable %zu\n", malloc_usable_size(p));
+	sink[0] = 1;
+	fprintf(stderr, "accessed\n");
+	free(p);
+}
+
 static void null_deref(void)
 {
 	sink = NULL;
@@ -183,6 +196,7 @@ static const struct bug {
 	{ "overflow_large", overflow_large }, { "read_after_free_large", read_after_free_large },
 	{ "write_after_free_large", write_after_free_large },
 	{ "aligned_overflow", aligned_overflow }, { "aligned_overflow_guard", aligned_overflow_guard },
+	{ "write_zero_size", write_zero_size },
 };
 
 static int run_case(const char *name)
@@ -357,6 +371,15 @@ TEST(sampled_aligned_blocks)
 	CHECK(strstr(out, "(data offset 100)"), "first damaged byte not named:\n%s", out);
 	expect_sampled_class("aligned_overflow_guard", "BUG: buffer overflow (guard page after the block touched)");
 	expect("aligned_overflow_guard", "1", "aligned yes", true);
+}
+
+/* A sampled malloc(0) has no byte to write: a write is found at free. */
+TEST(sampled_zero_size_block_write_reported)
+{
+	expect_sampled_class("write_zero_size", "BUG: buffer overflow (red zone after the block damaged)");
+	expect("write_zero_size", "1", "block of 0 bytes asked for", true);
+	CHECK(strstr(out, "usable 0\n") && strstr(out, "(data offset 0)"),
+	      "usable size not 0 or first byte not named:\n%s", out);
 }
 
 /* A fault that is not in the guard pool goes on to the default action. */
