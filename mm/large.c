@@ -122,13 +122,24 @@
 #include "large.h"
 #include "util.h"
 
+#define LC_NIL     KM_LARGE_CACHE_RUNS   /* no slot */
+#define LC_HASH_BITS 8
+#define LC_BUCKETS (1u << LC_HASH_BITS)  /* hash buckets of each index */
+
 static struct {
 	uint64_t runs, pages, requested;
-	phys_addr_t lc_pa[KM_LARGE_CACHE_RUNS];       /* run cache, FIFO ring */
-	uint32_t lc_pages[KM_LARGE_CACHE_RUNS];       /* ... and each run's pages */
-	uint64_t lc_stamp[KM_LARGE_CACHE_RUNS];       /* ... and when it came in */
-	uint16_t lc_blocks[KM_LARGE_CACHE_RUNS];      /* ... and its PFA blocks */
-	unsigned lc_first, lc_count;
+	/* the run cache: slot s holds one cached run */
+	phys_addr_t lc_pa[KM_LARGE_CACHE_RUNS];       /* its head */
+	uint32_t lc_pages[KM_LARGE_CACHE_RUNS];       /* ... its pages */
+	uint64_t lc_stamp[KM_LARGE_CACHE_RUNS];       /* ... when it came in */
+	uint16_t lc_blocks[KM_LARGE_CACHE_RUNS];      /* ... its PFA blocks */
+	uint16_t lc_older[KM_LARGE_CACHE_RUNS];       /* age list (newer also */
+	uint16_t lc_newer[KM_LARGE_CACHE_RUNS];       /*   chains free slots) */
+	uint16_t lc_start_next[KM_LARGE_CACHE_RUNS];  /* hash chains: by head, */
+	uint16_t lc_end_next[KM_LARGE_CACHE_RUNS];    /*   by end */
+	uint16_t lc_by_start[LC_BUCKETS], lc_by_end[LC_BUCKETS];
+	uint16_t lc_oldest, lc_newest, lc_free;
+	unsigned lc_count;
 	uint64_t lc_budget;                           /* pages the cache may always hold */
 	uint64_t cached_pages;
 	uint64_t clock, decayed;                      /* large calls; runs aged out */
@@ -136,9 +147,21 @@ static struct {
 	uint64_t pfa_allocs, pfa_frees;
 } large;
 
+/* An empty cache: every slot free, every bucket and the age list empty. */
+static void cache_init(void)
+{
+	for (unsigned s = 0; s < KM_LARGE_CACHE_RUNS; s++)
+		large.lc_newer[s] = (uint16_t)(s + 1);     /* the last one: LC_NIL */
+	for (unsigned b = 0; b < LC_BUCKETS; b++)
+		large.lc_by_start[b] = large.lc_by_end[b] = LC_NIL;
+	large.lc_free = 0;
+	large.lc_oldest = large.lc_newest = LC_NIL;
+}
+
 void large_init(uint64_t total_pages)
 {
 	large = (__typeof__(large)){ 0 };
+	cache_init();
 	large.lc_budget = total_pages >> KM_LARGE_CACHE_RAM_SHIFT;
 	if (large.lc_budget > (KM_LARGE_CACHE_MAX_BYTES >> PAGE_SHIFT))
 		large.lc_budget = KM_LARGE_CACHE_MAX_BYTES >> PAGE_SHIFT;
@@ -310,21 +333,118 @@ static void free_from(phys_addr_t pa, uint64_t from, uint64_t pages)
 	}
 }
 
-/* ---- the run cache (FIFO ring of large.lc_pa[]) ---- */
+/* ---- the run cache: slots, an age list and two hash indexes ---- */
 
-static unsigned cache_slot(unsigned i)        /* ring index of the i-th oldest */
+static unsigned lc_hash(phys_addr_t pa)       /* bucket of a page address */
 {
-	return (large.lc_first + i) % KM_LARGE_CACHE_RUNS;
+	return (unsigned)(((pa >> PAGE_SHIFT) * 0x9E3779B97F4A7C15ULL) >> (64 - LC_HASH_BITS));
+}
+
+static phys_addr_t slot_end(unsigned s)       /* first page after slot s's run */
+{
+	return page_pa(large.lc_pa[s], large.lc_pages[s]);
+}
+
+/* Slot s leaves the hash chain from heads[] through next[] that holds it
+ * (a chain has at most lc_count slots). */
+static void chain_remove(uint16_t *heads, uint16_t *next, phys_addr_t key, unsigned s)
+{
+	uint16_t *link = &heads[lc_hash(key)];
+
+	for (unsigned n = 0; *link != LC_NIL && n < KM_LARGE_CACHE_RUNS; n++) {
+		if (*link == s) {
+			*link = next[s];
+			return;
+		}
+		link = &next[*link];
+	}
+}
+
+/* The cached run whose head is at pa, or LC_NIL: the index by head. */
+static unsigned cache_starting_at(phys_addr_t pa)
+{
+	unsigned s = large.lc_by_start[lc_hash(pa)];
+
+	for (unsigned n = 0; s != LC_NIL && n < KM_LARGE_CACHE_RUNS; n++, s = large.lc_start_next[s])
+		if (large.lc_pa[s] == pa)
+			return s;
+	return LC_NIL;
+}
+
+/* The cached run that ends where pa begins, or LC_NIL: the index by end. */
+static unsigned cache_ending_at(phys_addr_t pa)
+{
+	unsigned s = large.lc_by_end[lc_hash(pa)];
+
+	for (unsigned n = 0; s != LC_NIL && n < KM_LARGE_CACHE_RUNS; n++, s = large.lc_end_next[s])
+		if (slot_end(s) == pa)
+			return s;
+	return LC_NIL;
+}
+
+/* A cached or freed run being put: its head, pages and blocks. */
+struct run {
+	phys_addr_t pa;
+	uint64_t pages, stamp;             /* stamp: when its oldest part came in */
+	unsigned blocks;
+};
+
+/* r goes into a free slot: both indexes, the newest end of the age list. */
+static void cache_insert(const struct run *r)
+{
+	unsigned s = large.lc_free;
+	unsigned hs = lc_hash(r->pa), he = lc_hash(page_pa(r->pa, r->pages));
+
+	large.lc_free = large.lc_newer[s];
+	large.lc_pa[s] = r->pa;
+	large.lc_pages[s] = (uint32_t)r->pages;
+	large.lc_stamp[s] = r->stamp;
+	large.lc_blocks[s] = (uint16_t)r->blocks;
+	large.lc_start_next[s] = large.lc_by_start[hs];
+	large.lc_by_start[hs] = (uint16_t)s;
+	large.lc_end_next[s] = large.lc_by_end[he];
+	large.lc_by_end[he] = (uint16_t)s;
+	large.lc_older[s] = large.lc_newest;
+	large.lc_newer[s] = LC_NIL;
+	if (large.lc_newest != LC_NIL)
+		large.lc_newer[large.lc_newest] = (uint16_t)s;
+	else
+		large.lc_oldest = (uint16_t)s;
+	large.lc_newest = (uint16_t)s;
+	large.lc_count++;
+	large.cached_pages += r->pages;
+}
+
+/* Slot s's run leaves the cache (its blocks stay as they are): out of
+ * both indexes and the age list, the slot free again.  O(1) but for the
+ * two hash chains. */
+static void cache_unlink(unsigned s)
+{
+	unsigned older = large.lc_older[s], newer = large.lc_newer[s];
+
+	chain_remove(large.lc_by_start, large.lc_start_next, large.lc_pa[s], s);
+	chain_remove(large.lc_by_end, large.lc_end_next, slot_end(s), s);
+	if (older != LC_NIL)
+		large.lc_newer[older] = (uint16_t)newer;
+	else
+		large.lc_oldest = (uint16_t)newer;
+	if (newer != LC_NIL)
+		large.lc_older[newer] = (uint16_t)older;
+	else
+		large.lc_newest = (uint16_t)older;
+	large.lc_newer[s] = large.lc_free;
+	large.lc_free = (uint16_t)s;
+	large.lc_count--;
+	large.cached_pages -= large.lc_pages[s];
 }
 
 static void cache_evict_oldest(void)
 {
-	phys_addr_t pa = large.lc_pa[large.lc_first];
-	uint64_t pages = large.lc_pages[large.lc_first];
+	unsigned s = large.lc_oldest;
+	phys_addr_t pa = large.lc_pa[s];
+	uint64_t pages = large.lc_pages[s];
 
-	large.lc_first = cache_slot(1);
-	large.lc_count--;
-	large.cached_pages -= pages;
+	cache_unlink(s);
 	large.evicted++;
 	pfa_page(pa)->cls = 0;
 	free_from(pa, 0, pages);
@@ -366,7 +486,7 @@ static uint64_t cache_budget(void)
 static void cache_decay(void)
 {
 	for (int i = 0; i < 2 && large.cached_pages > large.lc_budget &&
-	     large.clock - large.lc_stamp[large.lc_first] > KM_LARGE_DECAY_OPS; i++) {
+	     large.clock - large.lc_stamp[large.lc_oldest] > KM_LARGE_DECAY_OPS; i++) {
 		cache_evict_oldest();
 		large.decayed++;
 	}
@@ -381,65 +501,6 @@ static unsigned count_blocks(phys_addr_t pa, uint64_t pages)
 		at += (uint64_t)1 << pfa_page(page_pa(pa, at))->order;
 	return n;
 }
-
-/* Ring position of the cached run at pa, or lc_count if it is not one. */
-static unsigned cache_find(phys_addr_t pa)
-{
-	unsigned i = 0;
-
-	while (i < large.lc_count && large.lc_pa[cache_slot(i)] != pa)
-		i++;
-	return i;
-}
-
-/* The cached run whose head is at pa (the page descriptor says so, the
- * ring confirms it): its ring position, or lc_count. */
-static unsigned cached_at(phys_addr_t pa)
-{
-	struct page *pg = pfa_page(pa);
-
-	if (!pg || !large_is_cached(pg))
-		return large.lc_count;
-	return cache_find(pa);
-}
-
-/* The cached run that ends where pa begins, or lc_count. */
-static unsigned cached_before(phys_addr_t pa)
-{
-	uint32_t dist;
-	struct page *h = pa >= PAGE_SIZE ? pfa_head_page(pa - PAGE_SIZE, &dist) : NULL;
-
-	if (!h)
-		return large.lc_count;
-	phys_addr_t at = pfa_page_phys(h);
-	if (large_is_continuation(h))
-		at -= (phys_addr_t)h->next << PAGE_SHIFT;
-	unsigned i = cached_at(at);
-	if (i < large.lc_count && page_pa(at, large.lc_pages[cache_slot(i)]) != pa)
-		return large.lc_count;
-	return i;
-}
-
-/* Entry i leaves the ring; the newer entries move one step back. */
-static void cache_remove(unsigned i, uint64_t pages)
-{
-	for (unsigned j = i; j + 1 < large.lc_count; j++) {
-		unsigned to = cache_slot(j), from = cache_slot(j + 1);
-		large.lc_pa[to] = large.lc_pa[from];
-		large.lc_pages[to] = large.lc_pages[from];
-		large.lc_stamp[to] = large.lc_stamp[from];
-		large.lc_blocks[to] = large.lc_blocks[from];
-	}
-	large.lc_count--;
-	large.cached_pages -= pages;
-}
-
-/* A cached or freed run being put: its head, pages and blocks. */
-struct run {
-	phys_addr_t pa;
-	uint64_t pages, stamp;             /* stamp: when its oldest part came in */
-	unsigned blocks;
-};
 
 /* The run `lo` takes the run `hi` that starts where it ends: hi's head
  * block becomes one of lo's further blocks. */
@@ -457,16 +518,15 @@ static void run_append(struct run *lo, const struct run *hi)
 	large.joined++;
 }
 
-/* Cached run i glued to r, if the two stay one run the cache may hold. */
-static bool cache_join_one(struct run *r, unsigned i, bool before)
+/* Cached run s glued to r, if the two stay one run the cache may hold. */
+static bool cache_join_one(struct run *r, unsigned s, bool before)
 {
-	if (i >= large.lc_count)
+	if (s == LC_NIL)
 		return false;
-	unsigned at = cache_slot(i);
-	struct run c = { large.lc_pa[at], large.lc_pages[at], large.lc_stamp[at], large.lc_blocks[at] };
+	struct run c = { large.lc_pa[s], large.lc_pages[s], large.lc_stamp[s], large.lc_blocks[s] };
 	if (c.pages + r->pages > LARGE_MAX_PAGES || c.blocks + r->blocks > KM_LARGE_RUN_BLOCKS)
 		return false;
-	cache_remove(i, c.pages);
+	cache_unlink(s);
 	if (before) {
 		run_append(&c, r);
 		*r = c;
@@ -477,13 +537,15 @@ static bool cache_join_one(struct run *r, unsigned i, bool before)
 }
 
 /* Coalescing: r is glued to the cached runs right after and right before
- * it (two ring scans, two page descriptor lookups), so a run freed next
- * to its own cut-off tail, or next to another freed run, is one run
- * again, for the next request as large as both. */
+ * it (found in the cache's own indexes by head and by end: no page
+ * descriptor of a neighbour, which another layer may be writing under the
+ * PFA's lock, is read), so a run freed next to its own cut-off tail, or
+ * next to another freed run, is one run again, for the next request as
+ * large as both. */
 static void cache_join(struct run *r)
 {
-	cache_join_one(r, cached_at(page_pa(r->pa, r->pages)), false);
-	cache_join_one(r, cached_before(r->pa), true);
+	cache_join_one(r, cache_starting_at(page_pa(r->pa, r->pages)), false);
+	cache_join_one(r, cache_ending_at(r->pa), true);
 }
 
 static bool cache_full(uint64_t pages, uint64_t budget)
@@ -514,13 +576,7 @@ static bool cache_put(phys_addr_t pa, uint64_t pages, uint64_t stamp)
 	head->data = (uint32_t)r.pages;
 	head->next = 0;
 	head->prev = 0;
-	unsigned at = cache_slot(large.lc_count);
-	large.lc_pa[at] = r.pa;
-	large.lc_pages[at] = (uint32_t)r.pages;
-	large.lc_stamp[at] = r.stamp;
-	large.lc_blocks[at] = (uint16_t)r.blocks;
-	large.lc_count++;
-	large.cached_pages += r.pages;
+	cache_insert(&r);
 	return true;
 }
 
@@ -546,20 +602,19 @@ static void cache_tail(phys_addr_t pa, uint64_t now, uint64_t pages, uint64_t st
 	}
 }
 
-/* The cached run at ring position i leaves the cache, grown in place to
- * n pages with the free PFA pages right after it (the pages it has are
- * in memory: only the rest is new).  0 if those pages are not free. */
-static phys_addr_t cache_take_grown(unsigned i, uint64_t n)
+/* The cached run in slot s leaves the cache, grown in place to n pages
+ * with the free PFA pages right after it (the pages it has are in memory:
+ * only the rest is new).  0 if those pages are not free. */
+static phys_addr_t cache_take_grown(unsigned s, uint64_t n)
 {
-	unsigned at = cache_slot(i);
-	phys_addr_t pa = large.lc_pa[at];
-	uint64_t have = large.lc_pages[at], now;
+	phys_addr_t pa = large.lc_pa[s];
+	uint64_t have = large.lc_pages[s], now;
 
-	if (large.lc_blocks[at] + 2 * PFA_MAX_ORDER > KM_LARGE_RUN_BLOCKS)
+	if (large.lc_blocks[s] + 2 * PFA_MAX_ORDER > KM_LARGE_RUN_BLOCKS)
 		return 0;               /* its blocks, and grow()'s pieces */
 	if (!grow(pa, have, n, &now))
 		return 0;
-	cache_remove(i, have);
+	cache_unlink(s);
 	large.grown++;
 	return pa;
 }
@@ -567,38 +622,38 @@ static phys_addr_t cache_take_grown(unsigned i, uint64_t n)
 /* A cached run for n pages whose address honours align, cut to n pages
  * (*pages says how many it kept; the rest stays cached); else the largest
  * smaller one grown in place; 0 if none fits.  Best fit: the smallest run
- * of n pages or more, the newest of equals. */
+ * of n pages or more, the newest of equals (a walk of the age list from
+ * its newest end: at most KM_LARGE_CACHE_RUNS slots). */
 static phys_addr_t cache_take(uint64_t n, size_t align, uint64_t *pages)
 {
-	unsigned best = KM_LARGE_CACHE_RUNS, below = KM_LARGE_CACHE_RUNS;
+	unsigned best = LC_NIL, below = LC_NIL, s = large.lc_newest;
 	uint64_t best_pages = UINT64_MAX, below_pages = 0;
 
-	for (unsigned i = large.lc_count; i-- > 0;) {   /* newest first */
-		unsigned at = cache_slot(i);
-		uint64_t have = large.lc_pages[at];
-		if ((uintptr_t)pfa_virt(large.lc_pa[at]) & (align - 1))
+	for (unsigned left = large.lc_count; left--; s = large.lc_older[s]) {
+		uint64_t have = large.lc_pages[s];
+		if ((uintptr_t)pfa_virt(large.lc_pa[s]) & (align - 1))
 			continue;
 		if (have < n) {
 			if (have > below_pages) {
-				below = i;
+				below = s;
 				below_pages = have;
 			}
 			continue;
 		}
 		if (have >= best_pages)
 			continue;
-		best = i;
+		best = s;
 		best_pages = have;
 		if (have == n)
 			break;
 	}
-	if (best == KM_LARGE_CACHE_RUNS) {
+	if (best == LC_NIL) {
 		*pages = n;
-		return below < KM_LARGE_CACHE_RUNS ? cache_take_grown(below, n) : 0;
+		return below != LC_NIL ? cache_take_grown(below, n) : 0;
 	}
-	phys_addr_t pa = large.lc_pa[cache_slot(best)];
-	uint64_t stamp = large.lc_stamp[cache_slot(best)];
-	cache_remove(best, best_pages);
+	phys_addr_t pa = large.lc_pa[best];
+	uint64_t stamp = large.lc_stamp[best];
+	cache_unlink(best);
 	*pages = n;
 	if (best_pages > n) {   /* the tail keeps the run's age */
 		*pages = shrink(pa, best_pages, n, false);
@@ -634,7 +689,7 @@ static void cache_make_room(uint64_t n)
 	uint64_t gone = 0;
 
 	for (unsigned i = 0; i < KM_LARGE_EVICT_PER_CALL && large.lc_count && 2 * gone < n; i++) {
-		gone += large.lc_pages[large.lc_first];
+		gone += large.lc_pages[large.lc_oldest];
 		cache_evict_oldest();
 	}
 }
@@ -682,10 +737,12 @@ static uint64_t shrink(phys_addr_t pa, uint64_t pages, uint64_t want, bool give_
 	}
 }
 
-/* Take the free block [pa, 2^k pages) from the PFA; false if we can't. */
+/* Take the free block [pa, 2^k pages) from the PFA; false if we can't.
+ * pfa_alloc_at() itself, under the PFA's lock, says whether the pages are
+ * managed and free: their descriptors are not ours to read. */
 static bool claim(phys_addr_t pa, unsigned k)
 {
-	if (!pfa_page(pa) || pfa_alloc_at(pa, k) != 0)
+	if (pfa_alloc_at(pa, k) != 0)
 		return false;
 	large.pfa_allocs++;
 	return true;
