@@ -23,6 +23,8 @@
 #include <strata/pfa.h>
 #include <strata/platform.h>
 
+#include "../../mm/large.h"
+
 const char *__tsan_default_options(void);
 const char *__tsan_default_options(void)
 {
@@ -150,8 +152,13 @@ TEST(large_runs_beside_pfa_blocks)
 	pthread_join(a, NULL);
 	pthread_join(b, NULL);
 
-	printf("# %u large ops (%lu grown), %lu PFA blocks taken beside them\n",
-	       OPS, atomic_load(&grown), atomic_load(&blocks_taken));
+	struct large_stats ls;
+	large_get_stats(&ls);
+	printf("# %u large ops (%lu grown by krealloc), %lu PFA blocks taken beside them;"
+	       " run cache: %llu joined, %llu grown\n", OPS, atomic_load(&grown),
+	       atomic_load(&blocks_taken), (unsigned long long)ls.joined,
+	       (unsigned long long)ls.grown);
+	CHECK(ls.joined > 0, "the run cache joined no neighbours: the test misses its point");
 	CHECK(atomic_load(&damaged) == 0, "%lu runs damaged", atomic_load(&damaged));
 	CHECK(atomic_load(&grown) > 0 && atomic_load(&blocks_taken) > 0, "both threads worked");
 	CHECK(kmalloc_check() == 0 && pfa_check() == 0, "checks");
