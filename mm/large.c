@@ -50,9 +50,10 @@
  *           is free; otherwise krealloc moves the data.
  *
  * The run cache: a freed run is kept, whole and still PG_LARGE (head cls
- * = LARGE_CACHED, so a second kfree is a reported double free), in a FIFO
- * ring of up to KM_LARGE_CACHE_RUNS (256) entries.  It may always hold
- * large.lc_budget pages (8 MiB, or RAM / 16 if that is less), and beyond
+ * = LARGE_CACHED, so a second kfree is a reported double free), in one of
+ * KM_LARGE_CACHE_RUNS (256) slots (below: "The cache's own index").  It
+ * may always hold large.lc_budget pages (8 MiB, or RAM / 16 if that is
+ * less), and beyond
  * that as many pages as the live runs hold, up to RAM / 4 (the PFA's pages
  * at the time: the hosted heap grows).  Its pages stay in memory, so a
  * loop that frees and reallocates big buffers does not give them back to
@@ -69,8 +70,8 @@
  *           (up to n / 2 of them, 2 runs at most), so that a miss does not
  *           add n pages to the cache's and the live runs' sum.
  *   join    a run put in the cache is glued to the cached runs that end
- *           where it starts and start where it ends (a descriptor lookup
- *           each, pfa_head_page() for the one before, then the ring): a
+ *           where it starts and start where it ends (one hash lookup
+ *           each in the cache's own index, no page descriptor read): a
  *           run freed next to its own cut-off tail is whole again, and two
  *           neighbours serve a request as large as both.  A cached run
  *           has at most KM_LARGE_RUN_BLOCKS (64) PFA blocks: a join that
@@ -79,7 +80,7 @@
  *           (mm/ has no clock): every large_alloc/large_free ticks
  *           large.clock; while the cache holds more than lc_budget, a run
  *           untaken for KM_LARGE_DECAY_OPS (256) ticks leaves, at most two
- *           per large_free (the oldest is at the ring's head: O(1) to
+ *           per large_free (the oldest is at the age list's head: O(1) to
  *           check); a glued run has the age of its oldest part.
  *   evict   a put that does not fit evicts at most KM_LARGE_EVICT_PER_CALL
  *           (2) of the oldest runs; if the run still does not fit it goes
@@ -92,8 +93,24 @@
  *           empties every cache anyway (mm_reclaim).  mm_reclaim() /
  *           kmalloc_trim() empty the cache.
  *
- * The ring keeps each run's length, age and block count next to its
- * address, so the search reads no page descriptor.  Measured on the host
+ * The cache's own index.  The cache works under the object allocator's
+ * lock (large.h), the PFA under its own, and a run's neighbour may be any
+ * layer's block that the PFA is marking, splitting or merging right now:
+ * so the cache reads no page descriptor it does not own.  A slot keeps
+ * its run's head, length, age and block count; the slots are on an age
+ * list (the oldest end for eviction and decay, the newest end first for
+ * the best-fit walk) and in two hash tables of LC_BUCKETS chains, by head
+ * page and by end page:
+ *
+ *   free run [a, b)  ->  by_end[hash(a)]: the cached run ending at a
+ *                        by_start[hash(b)]: the cached run starting at b
+ *
+ * one chain each (about one entry), and a run leaves in O(1), with no
+ * shifting.  Every walk is bounded by the 256 slots, whatever the heap.
+ * (A first version found the neighbours through pfa_head_page() and a
+ * scan of a ring: ThreadSanitizer caught it reading descriptors that
+ * pfa_alloc() was writing on another CPU, and it cost churn 15% more
+ * instructions.)  Measured on the host
  * (tests/bench/workloads.c churn: 4.5% of requests 1..8 KiB, 0.5%
  * 8..256 KiB; 5M steps), ranges sent through madvise, with the old fixed
  * 8 MiB budget:
