@@ -645,10 +645,11 @@ static phys_addr_t cache_take(uint64_t n, size_t align, uint64_t *pages)
 {
 	unsigned best = LC_NIL, below = LC_NIL, s = large.lc_newest;
 	uint64_t best_pages = UINT64_MAX, below_pages = 0;
+	bool aligned = align > PAGE_SIZE;           /* else every run will do */
 
 	for (unsigned left = large.lc_count; left--; s = large.lc_older[s]) {
 		uint64_t have = large.lc_pages[s];
-		if ((uintptr_t)pfa_virt(large.lc_pa[s]) & (align - 1))
+		if (aligned && ((uintptr_t)pfa_virt(large.lc_pa[s]) & (align - 1)))
 			continue;
 		if (have < n) {
 			if (have > below_pages) {
