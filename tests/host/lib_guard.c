@@ -388,6 +388,38 @@ TEST(about_one_allocation_in_n_is_guarded)
 	expect_rate(100, "100,seed=12345");
 }
 
+/* The number after "=" on the STRATA_STATS line that starts with label
+ * (digits with thousands commas), or -1. */
+static long stats_value(const char *label)
+{
+	const char *l = strstr(out, label), *e = l ? strchr(l, '=') : NULL;
+	if (!e)
+		return -1;
+	long v = 0;
+	for (e++; *e == ' ' || *e == ',' || (*e >= '0' && *e <= '9'); e++)
+		if (*e >= '0' && *e <= '9')
+			v = v * 10 + (*e - '0');
+	return v;
+}
+
+/* STRATA_STATS prints the sampling counts: the case's own guarded count
+ * and at most a few of the runtime's allocations around it. */
+TEST(stats_show_the_sampled_counts)
+{
+	setenv("STRATA_STATS", "1", 1);
+	int rc = commit("count_guarded", "1000,seed=7");
+	unsetenv("STRATA_STATS");
+	const char *g = strstr(out, "guarded ");
+	REQUIRE(rc == 0 && g, "status %d:\n%s", rc, out);
+	long own = strtol(g + 8, NULL, 10);
+	long sampled = stats_value("# sampled allocations (1 in 1000)");
+	long guarded = stats_value("#   given a guarded slot");
+	long live = stats_value("# guarded blocks live");
+	CHECK(sampled >= own && guarded >= own && guarded <= own + 8 && sampled >= guarded,
+	      "case guarded %ld; stats: sampled %ld, guarded %ld:\n%s", own, sampled, guarded, out);
+	CHECK(live >= 0 && live <= 8, "%ld guarded blocks live at exit:\n%s", live, out);
+}
+
 TEST(default_rate_is_on)
 {
 	if (getenv("STRATA_SAMPLE"))
