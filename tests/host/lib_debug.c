@@ -218,9 +218,9 @@ static void overflow8_large_slack(void)
  * not land in the second */
 static void overflow_large_neighbours(void)
 {
-	char *p = malloc(3 * 4096), *q = malloc(3 * 4096);
+	char *p = malloc(10 * 4096), *q = malloc(10 * 4096);   /* above the classes: runs */
 	sink = q;
-	p[3 * 4096 + 7] = 1;
+	p[10 * 4096 + 7] = 1;
 	fprintf(stderr, "accessed\n");
 	free(p);
 	free(q);
@@ -479,7 +479,7 @@ TEST(overflow_into_large_slack_found_at_free)
 TEST(adjacent_large_runs_are_guarded)
 {
 	expect_debug_class("overflow_large_neighbours", GUARD_HIT);
-	expect("overflow_large_neighbours", "all", "offset 12295 of the 12288-byte", true);
+	expect("overflow_large_neighbours", "all", "offset 40967 of the 40960-byte", true);
 	CHECK(!strstr(out, "accessed"), "went past the overflow:\n%s", out);
 }
 
