@@ -371,10 +371,10 @@ static __attribute__((noinline)) void *kmalloc_sample(size_t size, unsigned flag
  * count above the fast path's test), then sample, or go straight to the
  * magazine slow path with the area the fast path holds (interrupts are
  * still off; no second save, area lookup or size-to-class).  Only if that
- * has no block (layer off, no memory) the whole slow path, which reports. */
-static __attribute__((noinline)) void *kmalloc_empty(size_t size, void *caller,
-						      struct km_pcpu *pc, unsigned long irq,
-						      unsigned c)
+ * has no block (layer off, no memory) the whole slow path, which reports.
+ * c takes the place of flags (0 here), so caller stays in its register. */
+static __attribute__((noinline)) void *kmalloc_empty(size_t size, unsigned c, void *caller,
+						      struct km_pcpu *pc, unsigned long irq)
 {
 	if (MM_SAMPLING && --pc->sample_left < 0) {
 		mm_irq_restore(irq);
@@ -416,7 +416,7 @@ static inline __attribute__((always_inline)) void *kmalloc_from(size_t size, uns
 					b->mark = 0;
 					return b;
 				}
-				return kmalloc_empty(size, own ? RET_ADDR() : caller, pc, irq, c);
+				return kmalloc_empty(size, c, own ? RET_ADDR() : caller, pc, irq);
 			}
 		}
 		mm_irq_restore(irq);
