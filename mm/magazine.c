@@ -181,17 +181,13 @@ bool mag_free_slow(struct mm_cpu_slot *s, struct mm_depot *d, void *obj)
 		return mag_push(s->loaded, obj);
 	}
 	struct mm_mag *m = 0;
-	bool traded = false;
 	if (s->prev != &mag_none) {       /* prev is full */
 		if (!depot_trade_full(d, s->prev, &m))
 			return trim_prev(s, d, obj);
 		s->prev = &mag_none;          /* the depot has it now */
-		traded = true;
 	}
-	/* a trade that brought no empty magazine saw the depot's list empty
-	 * under its lock: a new one, without taking the lock again */
 	if (!m)
-		m = traded ? d->ops->mag_new(d->owner) : depot_get_empty(d);
+		m = depot_get_empty(d);
 	if (!m) {      /* no memory for a magazine: this one object below */
 		d->ops->flush(d, &obj, 1);
 		return true;
