@@ -91,4 +91,11 @@ unsigned mm_cpu_id(void) { return arch_cpu_id(); }
 unsigned mm_cpu_count(void) { return smp_ncpus(); }
 unsigned long mm_irq_save(void) { return arch_irq_save(); }
 void mm_irq_restore(unsigned long flags) { arch_irq_restore(flags); }
+/* Contended strata lock: pause, a little longer each time (up to 64
+ * pauses between looks at the lock). */
+void mm_platform_spin_wait(unsigned spins)
+{
+	for (unsigned i = 0; i < spins && i < 64; i++)
+		arch_cpu_relax();
+}
 uint64_t mm_platform_entropy(void) { return arch_cycles() * 0x9E3779B97F4A7C15ull; }

@@ -84,6 +84,7 @@
 #include <strata/platform.h>
 
 #include "arena.h"
+#include "large.h"
 #include "list.h"
 #include "util.h"
 
@@ -151,6 +152,8 @@ static struct km_arena *arena_new(void)
 		return NULL;
 	phys_addr_t pa = pfa_alloc(KM_ARENA_ORDER, 0);
 
+	if (!pa && large_cache_shed())   /* pressure: cached large runs give way */
+		pa = pfa_alloc(KM_ARENA_ORDER, 0);
 	if (!pa)
 		return NULL;
 	arenas.pfa_allocs++;

@@ -6,7 +6,7 @@
  * cost every allocation; guard pages find it at the faulting instruction
  * and cost nothing until then, but a page per object is far too much for
  * every object.  So, as Linux's KFENCE and LLVM's GWP-ASan do, we guard a
- * SAMPLE: one allocation in N (mm_guard_setup, default 1 in 20000) goes
+ * SAMPLE: one allocation in N (mm_guard_setup, default 1 in 200000) goes
  * to a fixed pool of slots; everything else never notices.  Over a long
  * run (or many machines) every hot allocation site gets sampled, and an
  * overflow or a use after free that happens often enough is caught in
@@ -353,7 +353,9 @@ static void fill_canary(const struct guard_slot *s)
 
 void *guard_alloc(size_t size, size_t align, bool zero, void *caller)
 {
-	size_t n = size ? size : KMALLOC_MIN_ALIGN;     /* kmalloc(0): 16 bytes */
+	/* kmalloc(0) is placed as 16 bytes, but its size (and usable size)
+	 * is 0: those 16 bytes are canary, so a write into it is found */
+	size_t n = size ? size : KMALLOC_MIN_ALIGN;
 
 	if (!mm_load(g.rate))
 		return NULL;
@@ -374,7 +376,7 @@ void *guard_alloc(size_t size, size_t align, bool zero, void *caller)
 		return NULL;
 	}
 	s->obj = (data_end(i) - n) & ~(uintptr_t)(align - 1);
-	s->size = n;
+	s->size = size;
 	s->alloc_site = caller;
 	s->free_site = NULL;
 	s->state = SLOT_LIVE;
@@ -383,7 +385,7 @@ void *guard_alloc(size_t size, size_t align, bool zero, void *caller)
 	mm_spin_unlock(&g.lock);
 	fill_canary(s);
 	if (zero)
-		mm_zero_bytes((void *)s->obj, n);
+		mm_zero_bytes((void *)s->obj, size);
 	return (void *)s->obj;
 }
 
@@ -415,13 +417,14 @@ void guard_free(const void *p, void *caller)
 	mm_spin_unlock(&g.lock);
 }
 
-size_t guard_usable(const void *p)
+bool guard_usable(const void *p, size_t *usable)
 {
 	const struct guard_slot *s = slot_of_data((uintptr_t)p);
 
 	if (!s || mm_load(s->state) != SLOT_LIVE || s->obj != (uintptr_t)p)
-		return 0;
-	return s->size;
+		return false;
+	*usable = s->size;
+	return true;
 }
 
 enum kmalloc_report_kind guard_bad_reason(const void *p)

@@ -40,8 +40,9 @@ void *guard_alloc(size_t size, size_t align, bool zero, void *caller);
 bool guard_sample_slow(void);
 /* p lies in the guard pool (guard_owns): free it, or report the bad free. */
 void guard_free(const void *p, void *caller);
-/* Bytes asked for, if p is a live guarded object; else 0. */
-size_t guard_usable(const void *p);
+/* True if p is a live guarded object; *usable: the bytes asked for (0
+ * for kmalloc(0), whose 16 bytes are canary). */
+bool guard_usable(const void *p, size_t *usable);
 /* Why p, in the pool, is not a live object: KM_DOUBLE_FREE (a freed
  * object's start) or KM_BAD_MISALIGNED (anything else). */
 enum kmalloc_report_kind guard_bad_reason(const void *p);

@@ -530,7 +530,7 @@ size_t km_block_size_quiet(const void *p)
 	size_t n = 0;
 
 	if (mm_unlikely(guard_owns(p)))
-		return guard_usable(p);
+		return guard_usable(p, &n) ? n : 0;
 	if (!pg)
 		return 0;
 	mm_spin_lock(&pools.lock);
@@ -543,14 +543,14 @@ size_t km_block_size_quiet(const void *p)
 	return n;
 }
 
-/* The size of a guarded p, or 0 and a report (freed, not its start). */
-static size_t guard_usable_or_report(const void *p, const char *op, void *caller)
+/* True and the size of a guarded p, or false and a report (freed, not
+ * its start). */
+static bool guard_usable_or_report(const void *p, const char *op, void *caller, size_t *n)
 {
-	size_t n = guard_usable(p);
-
-	if (!n)
-		mm_report_pointer(guard_bad_reason(p), op, p, 0, caller, 0);
-	return n;
+	if (guard_usable(p, n))
+		return true;
+	mm_report_pointer(guard_bad_reason(p), op, p, 0, caller, 0);
+	return false;
 }
 
 /* Everything kfree's fast path does not take: NULL, debug mode, large
@@ -813,7 +813,7 @@ size_t kmalloc_usable_size_caller(const void *p, void *caller)
 		return 0;
 	size_t d;
 	if (mm_unlikely(guard_owns(p)))
-		return guard_usable_or_report(p, "kmalloc_usable_size", caller);
+		return guard_usable_or_report(p, "kmalloc_usable_size", caller, &d) ? d : 0;
 	if (mm_unlikely(km_debug_on) && debug_usable(p, &d))
 		return d;
 	mm_spin_lock(&pools.lock);
@@ -847,10 +847,10 @@ size_t kmalloc_usable_size(const void *p)
 /* A sampled block moves like a debug block (krealloc_debug). */
 static void *krealloc_guarded(void *p, size_t size, unsigned flags, void *caller)
 {
-	size_t old = guard_usable_or_report(p, "krealloc", caller);
+	size_t old;
 	void *q;
 
-	if (!old)
+	if (!guard_usable_or_report(p, "krealloc", caller, &old))
 		return NULL;
 	if (size <= old)
 		return p;      /* still against its guard? only if the size is kept */

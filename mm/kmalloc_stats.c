@@ -24,12 +24,13 @@
  *   # arenas allocated total           =                    3
  *   ...
  *
- * An observer: it reads the pool, arena, large-run and per-CPU layers
+ * An observer: it reads the pool, arena, large-run, guard and per-CPU layers
  * through their headers and calls, and nothing calls it.  (The check of
  * the same structures, kmalloc_check(), is the pool layer's: pool_check.c.)
  */
 #include <stdarg.h>
 #include <strata/format.h>
+#include <strata/guard.h>
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
 #include <strata/platform.h>
@@ -166,6 +167,26 @@ static void line(struct printer *o, const char *label, uint64_t v)
 	pr(o, "%-35s= %20s\n", label, commas(num, v));
 }
 
+/* Sampled guarded allocations (mm/guard.c): how many were due a slot,
+ * got one, found none free; how many are guarded now; faults reported. */
+static void print_guard_stats(struct printer *o)
+{
+	struct mm_guard_stats g;
+	char label[64];
+
+	mm_guard_get_stats(&g);
+	pr(o, "\n");
+	if (g.rate)
+		mm_snprintf(label, sizeof label, "# sampled allocations (1 in %u)", g.rate);
+	else
+		mm_snprintf(label, sizeof label, "# sampled allocations (off)");
+	line(o, label, g.sampled);
+	line(o, "#   given a guarded slot", g.guarded);
+	line(o, "#   found every slot in use", g.no_slot);
+	line(o, "# guarded blocks live", g.live);
+	line(o, "# guard faults reported", g.faults);
+}
+
 void kmalloc_print_stats(void (*out)(const char *s, size_t n))
 {
 	static struct kmalloc_stats st;   /* big: not on a kernel stack */
@@ -223,4 +244,5 @@ void kmalloc_print_stats(void (*out)(const char *s, size_t n))
 	line(&o, "# PFA blocks given back", st.pfa_frees);
 	line(&o, "# bad pointers reported", st.bad_pointers);
 	line(&o, "# failed allocations", st.failures);
+	print_guard_stats(&o);
 }

@@ -50,24 +50,87 @@
  *           is free; otherwise krealloc moves the data.
  *
  * The run cache: a freed run is kept, whole and still PG_LARGE (head cls
- * = LARGE_CACHED, so a second kfree is a reported double free), in a FIFO
- * ring of up to KM_LARGE_CACHE_RUNS (256) entries holding at most
- * large.lc_budget pages (8 MiB, or RAM / 16 if that is less).  A request of
- * n pages takes the newest cached run of exactly n pages, else the
- * smallest one of n+1 .. 2n pages, shrunk to n (its tail goes to the
- * PFA); only then does it ask the PFA.  A loop that frees and reallocates
- * a 1 MiB buffer thus never gives the pages back to the PFA (nor, on the
- * host, to the kernel through mm_platform_release()) to fault them in
- * again, and a churn of mixed large sizes mostly reuses its own runs.
- * The oldest entries leave when a new one needs room; mm_reclaim() /
- * kmalloc_trim() empty the cache.  The ring keeps each run's length next
- * to its address, so the search reads no page descriptor.  Measured on
- * the host (tests/bench/workloads.c churn: 4.5% of requests 1..8 KiB,
- * 0.5% 8..256 KiB; 5M steps), ranges sent through madvise:
+ * = LARGE_CACHED, so a second kfree is a reported double free), in one of
+ * KM_LARGE_CACHE_RUNS (256) slots (below: "The cache's own index").  It
+ * may always hold large.lc_budget pages (8 MiB, or RAM / 16 if that is
+ * less), and beyond
+ * that as many pages as the live runs hold, up to RAM / 4 (the PFA's pages
+ * at the time: the hosted heap grows).  Its pages stay in memory, so a
+ * loop that frees and reallocates big buffers does not give them back to
+ * the PFA (nor, on the host, to the kernel through mm_platform_release())
+ * to fault them in again.  jemalloc's dirty pages and tcmalloc's page heap
+ * are the models; the cache is a small page heap of its own:
+ *
+ *   take    a request of n pages takes the smallest cached run of n pages
+ *           or more (the newest of equals), cut to n: the tail stays
+ *           cached (with the run's age).  Else the largest smaller run is
+ *           grown in place with the free PFA pages right after it
+ *           (grow(), below): only those pages are new.  Else, before
+ *           asking the PFA, the oldest runs make room for the n new pages
+ *           (up to n / 2 of them, 2 runs at most), so that a miss does not
+ *           add n pages to the cache's and the live runs' sum.
+ *   join    a run put in the cache is glued to the cached runs that end
+ *           where it starts and start where it ends (one hash lookup
+ *           each in the cache's own index, no page descriptor read): a
+ *           run freed next to its own cut-off tail is whole again, and two
+ *           neighbours serve a request as large as both.  A cached run
+ *           has at most KM_LARGE_RUN_BLOCKS (64) PFA blocks: a join that
+ *           would make more is not done.
+ *   decay   jemalloc's dirty-page decay, counted in calls, not in time
+ *           (mm/ has no clock): every large_alloc/large_free ticks
+ *           large.clock; while the cache holds more than lc_budget, a run
+ *           untaken for KM_LARGE_DECAY_OPS (256) ticks leaves, at most two
+ *           per large_free (the oldest is at the age list's head: O(1) to
+ *           check); a glued run has the age of its oldest part.
+ *   evict   a put that does not fit evicts at most KM_LARGE_EVICT_PER_CALL
+ *           (2) of the oldest runs; if the run still does not fit it goes
+ *           to the PFA itself.  So no call gives back more than a constant
+ *           number of runs, whatever the budget (issue 19).
+ *   pressure a PFA call that fails (large_alloc, and arena_new for small
+ *           blocks) sheds up to KM_LARGE_PRESSURE_RUNS (8) of the oldest
+ *           runs and tries once more.  libstrata builds with 0: there a
+ *           failed PFA call is how the heap grows, and a failed growth
+ *           empties every cache anyway (mm_reclaim).  mm_reclaim() /
+ *           kmalloc_trim() empty the cache.
+ *
+ * The cache's own index.  The cache works under the object allocator's
+ * lock (large.h), the PFA under its own, and a run's neighbour may be any
+ * layer's block that the PFA is marking, splitting or merging right now:
+ * so the cache reads no page descriptor it does not own.  A slot keeps
+ * its run's head, length, age and block count; the slots are on an age
+ * list (the oldest end for eviction and decay, the newest end first for
+ * the best-fit walk) and in two hash tables of LC_BUCKETS chains, by head
+ * page and by end page:
+ *
+ *   free run [a, b)  ->  by_end[hash(a)]: the cached run ending at a
+ *                        by_start[hash(b)]: the cached run starting at b
+ *
+ * one chain each (about one entry), and a run leaves in O(1), with no
+ * shifting.  Every walk is bounded by the 256 slots, whatever the heap.
+ * (A first version found the neighbours through pfa_head_page() and a
+ * scan of a ring: ThreadSanitizer caught it reading descriptors that
+ * pfa_alloc() was writing on another CPU, and it cost churn 15% more
+ * instructions.)  Measured on the host
+ * (tests/bench/workloads.c churn: 4.5% of requests 1..8 KiB, 0.5%
+ * 8..256 KiB; 5M steps), ranges sent through madvise, with the old fixed
+ * 8 MiB budget:
  *
  *   8 entries, exact size only     32134 (3 GB)
  *   64 entries, best fit <= 2x      2713 (249 MB)
  *   256 entries, best fit <= 2x      847 (81 MB)
+ *
+ * and the large workload (5..25 MiB blocks, 20 live, 1000 replaced, every
+ * page written; minor faults and peak RSS):
+ *
+ *   8 MiB budget, everything else released (main before)   3.85 M   390 MB
+ *   budget = live pages, tails kept, decay 64 (speed)      0.77 M   690 MB
+ *   + joins (no flush on a failed PFA call)                0.51 M   643 MB
+ *   + grow in place                                        0.45 M   553 MB
+ *   + room made on a miss                                  0.51 M   492 MB
+ *   + decay after 256 calls, not 64 (this file)            0.35 M   571 MB
+ *   glibc 0.36 M 488 MB; tcmalloc 0.17 M 501 MB
+ *
+ * (decay 128: 0.42 M, 510 MB: the knob trades faults for RSS).
  */
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
@@ -76,19 +139,46 @@
 #include "large.h"
 #include "util.h"
 
+#define LC_NIL     KM_LARGE_CACHE_RUNS   /* no slot */
+#define LC_HASH_BITS 8
+#define LC_BUCKETS (1u << LC_HASH_BITS)  /* hash buckets of each index */
+
 static struct {
 	uint64_t runs, pages, requested;
-	phys_addr_t lc_pa[KM_LARGE_CACHE_RUNS];       /* run cache, FIFO ring */
-	uint32_t lc_pages[KM_LARGE_CACHE_RUNS];       /* ... and each run's pages */
-	unsigned lc_first, lc_count;
-	uint64_t lc_budget;                           /* pages the cache may hold */
+	/* the run cache: slot s holds one cached run */
+	phys_addr_t lc_pa[KM_LARGE_CACHE_RUNS];       /* its head */
+	uint32_t lc_pages[KM_LARGE_CACHE_RUNS];       /* ... its pages */
+	uint64_t lc_stamp[KM_LARGE_CACHE_RUNS];       /* ... when it came in */
+	uint16_t lc_blocks[KM_LARGE_CACHE_RUNS];      /* ... its PFA blocks */
+	uint16_t lc_older[KM_LARGE_CACHE_RUNS];       /* age list (newer also */
+	uint16_t lc_newer[KM_LARGE_CACHE_RUNS];       /*   chains free slots) */
+	uint16_t lc_start_next[KM_LARGE_CACHE_RUNS];  /* hash chains: by head, */
+	uint16_t lc_end_next[KM_LARGE_CACHE_RUNS];    /*   by end */
+	uint16_t lc_by_start[LC_BUCKETS], lc_by_end[LC_BUCKETS];
+	uint16_t lc_oldest, lc_newest, lc_free;
+	unsigned lc_count;
+	uint64_t lc_budget;                           /* pages the cache may always hold */
 	uint64_t cached_pages;
+	uint64_t clock, decayed;                      /* large calls; runs aged out */
+	uint64_t evicted, joined, pressed, grown;     /* runs evicted, glued, shed, grown */
 	uint64_t pfa_allocs, pfa_frees;
 } large;
+
+/* An empty cache: every slot free, every bucket and the age list empty. */
+static void cache_init(void)
+{
+	for (unsigned s = 0; s < KM_LARGE_CACHE_RUNS; s++)
+		large.lc_newer[s] = (uint16_t)(s + 1);     /* the last one: LC_NIL */
+	for (unsigned b = 0; b < LC_BUCKETS; b++)
+		large.lc_by_start[b] = large.lc_by_end[b] = LC_NIL;
+	large.lc_free = 0;
+	large.lc_oldest = large.lc_newest = LC_NIL;
+}
 
 void large_init(uint64_t total_pages)
 {
 	large = (__typeof__(large)){ 0 };
+	cache_init();
 	large.lc_budget = total_pages >> KM_LARGE_CACHE_RAM_SHIFT;
 	if (large.lc_budget > (KM_LARGE_CACHE_MAX_BYTES >> PAGE_SHIFT))
 		large.lc_budget = KM_LARGE_CACHE_MAX_BYTES >> PAGE_SHIFT;
@@ -100,6 +190,9 @@ void large_get_stats(struct large_stats *st)
 		.runs = large.runs, .pages = large.pages, .requested = large.requested,
 		.cached_pages = large.cached_pages,
 		.pfa_allocs = large.pfa_allocs, .pfa_frees = large.pfa_frees,
+		.cached_runs = large.lc_count, .evicted = large.evicted,
+		.decayed = large.decayed, .joined = large.joined, .pressed = large.pressed,
+		.grown = large.grown,
 	};
 }
 
@@ -137,11 +230,11 @@ static void block_free(phys_addr_t pa, unsigned order)
 	pfa_free(pa, order);
 }
 
-/* Mark every block of the run at pa ([0, pages)) after the head block as
- * one of its continuation blocks (cls, next: the owner's head fields). */
-static void tag_run(phys_addr_t pa, uint64_t pages)
+/* Mark the blocks [from, pages) of the run at pa (from: a block's first
+ * page) as its continuation blocks (cls, next: the owner's head fields). */
+static void tag_blocks(phys_addr_t pa, uint64_t from, uint64_t pages)
 {
-	uint64_t at = (uint64_t)1 << pfa_page(pa)->order;
+	uint64_t at = from;
 
 	while (at < pages) {
 		struct page *pg = pfa_page(page_pa(pa, at));
@@ -151,12 +244,18 @@ static void tag_run(phys_addr_t pa, uint64_t pages)
 	}
 }
 
+/* ... every block of the run at pa ([0, pages)) after the head block. */
+static void tag_run(phys_addr_t pa, uint64_t pages)
+{
+	tag_blocks(pa, (uint64_t)1 << pfa_page(pa)->order, pages);
+}
+
 /*
  * The allocated block [pa, 2^k) is the last block of a run: keep its
  * first `n` pages (1 <= n <= 2^k), split off and give back the rest.
  * Returns the pages the run keeps from it.
  */
-static uint64_t keep_pages(phys_addr_t pa, unsigned k, uint64_t n)
+static uint64_t keep_pages(phys_addr_t pa, unsigned k, uint64_t n, bool give_back)
 {
 	uint64_t kept = 0;
 
@@ -167,7 +266,9 @@ static uint64_t keep_pages(phys_addr_t pa, unsigned k, uint64_t n)
 		phys_addr_t upper = page_pa(pa, (uint64_t)1 << k);
 		uint64_t half = (uint64_t)1 << k;
 		if (n <= half) {
-			block_free(upper, k);         /* not needed */
+			if (give_back)                /* not needed */
+				block_free(upper, k);
+
 		} else {
 			kept += half;                 /* lower half kept whole */
 			n -= half;
@@ -178,7 +279,10 @@ static uint64_t keep_pages(phys_addr_t pa, unsigned k, uint64_t n)
 }
 
 static phys_addr_t cache_take(uint64_t n, size_t align, uint64_t *pages);
-static uint64_t shrink(phys_addr_t pa, uint64_t pages, uint64_t want);
+static uint64_t shrink(phys_addr_t pa, uint64_t pages, uint64_t want, bool give_back);
+static void cache_decay(void);
+static void cache_make_room(uint64_t n);
+static bool grow(phys_addr_t pa, uint64_t pages, uint64_t want, uint64_t *now);
 
 static void account(int64_t dpages, int64_t dbytes)
 {
@@ -208,16 +312,20 @@ void *large_alloc(size_t size, size_t align, int *why)
 	}
 
 	uint64_t pages = n;
+	large.clock++;
 	phys_addr_t pa = cache_take(n, align, &pages);
 	if (!pa) {
+		cache_make_room(n);
 		pa = wide ? pfa_alloc_aligned(order, align) : pfa_alloc(order, 0);
+		if (!pa && large_cache_shed())   /* pressure: cached runs give way */
+			pa = wide ? pfa_alloc_aligned(order, align) : pfa_alloc(order, 0);
 		if (!pa) {
 			*why = KM_FAIL_NOMEM;
 			return NULL;
 		}
 		large.pfa_allocs++;
 		pfa_set_owner(pa, order, PG_LARGE);
-		pages = keep_pages(pa, order, n);
+		pages = keep_pages(pa, order, n, true);
 		tag_run(pa, pages);
 	}
 
@@ -242,78 +350,333 @@ static void free_from(phys_addr_t pa, uint64_t from, uint64_t pages)
 	}
 }
 
-/* ---- the run cache (FIFO ring of large.lc_pa[]) ---- */
+/* ---- the run cache: slots, an age list and two hash indexes ---- */
 
-static unsigned cache_slot(unsigned i)        /* ring index of the i-th oldest */
+static unsigned lc_hash(phys_addr_t pa)       /* bucket of a page address */
 {
-	return (large.lc_first + i) % KM_LARGE_CACHE_RUNS;
+	return (unsigned)(((pa >> PAGE_SHIFT) * 0x9E3779B97F4A7C15ULL) >> (64 - LC_HASH_BITS));
+}
+
+static phys_addr_t slot_end(unsigned s)       /* first page after slot s's run */
+{
+	return page_pa(large.lc_pa[s], large.lc_pages[s]);
+}
+
+/* Slot s leaves the hash chain from heads[] through next[] that holds it
+ * (a chain has at most lc_count slots). */
+static void chain_remove(uint16_t *heads, uint16_t *next, phys_addr_t key, unsigned s)
+{
+	uint16_t *link = &heads[lc_hash(key)];
+
+	for (unsigned n = 0; *link != LC_NIL && n < KM_LARGE_CACHE_RUNS; n++) {
+		if (*link == s) {
+			*link = next[s];
+			return;
+		}
+		link = &next[*link];
+	}
+}
+
+/* The cached run whose head is at pa, or LC_NIL: the index by head. */
+static unsigned cache_starting_at(phys_addr_t pa)
+{
+	unsigned s = large.lc_by_start[lc_hash(pa)];
+
+	for (unsigned n = 0; s != LC_NIL && n < KM_LARGE_CACHE_RUNS; n++, s = large.lc_start_next[s])
+		if (large.lc_pa[s] == pa)
+			return s;
+	return LC_NIL;
+}
+
+/* The cached run that ends where pa begins, or LC_NIL: the index by end. */
+static unsigned cache_ending_at(phys_addr_t pa)
+{
+	unsigned s = large.lc_by_end[lc_hash(pa)];
+
+	for (unsigned n = 0; s != LC_NIL && n < KM_LARGE_CACHE_RUNS; n++, s = large.lc_end_next[s])
+		if (slot_end(s) == pa)
+			return s;
+	return LC_NIL;
+}
+
+/* A cached or freed run being put: its head, pages and blocks. */
+struct run {
+	phys_addr_t pa;
+	uint64_t pages, stamp;             /* stamp: when its oldest part came in */
+	unsigned blocks;
+};
+
+/* r goes into a free slot: both indexes, the newest end of the age list. */
+static void cache_insert(const struct run *r)
+{
+	unsigned s = large.lc_free;
+	unsigned hs = lc_hash(r->pa), he = lc_hash(page_pa(r->pa, r->pages));
+
+	large.lc_free = large.lc_newer[s];
+	large.lc_pa[s] = r->pa;
+	large.lc_pages[s] = (uint32_t)r->pages;
+	large.lc_stamp[s] = r->stamp;
+	large.lc_blocks[s] = (uint16_t)r->blocks;
+	large.lc_start_next[s] = large.lc_by_start[hs];
+	large.lc_by_start[hs] = (uint16_t)s;
+	large.lc_end_next[s] = large.lc_by_end[he];
+	large.lc_by_end[he] = (uint16_t)s;
+	large.lc_older[s] = large.lc_newest;
+	large.lc_newer[s] = LC_NIL;
+	if (large.lc_newest != LC_NIL)
+		large.lc_newer[large.lc_newest] = (uint16_t)s;
+	else
+		large.lc_oldest = (uint16_t)s;
+	large.lc_newest = (uint16_t)s;
+	large.lc_count++;
+	large.cached_pages += r->pages;
+}
+
+/* Slot s's run leaves the cache (its blocks stay as they are): out of
+ * both indexes and the age list, the slot free again.  O(1) but for the
+ * two hash chains. */
+static void cache_unlink(unsigned s)
+{
+	unsigned older = large.lc_older[s], newer = large.lc_newer[s];
+
+	chain_remove(large.lc_by_start, large.lc_start_next, large.lc_pa[s], s);
+	chain_remove(large.lc_by_end, large.lc_end_next, slot_end(s), s);
+	if (older != LC_NIL)
+		large.lc_newer[older] = (uint16_t)newer;
+	else
+		large.lc_oldest = (uint16_t)newer;
+	if (newer != LC_NIL)
+		large.lc_older[newer] = (uint16_t)older;
+	else
+		large.lc_newest = (uint16_t)older;
+	large.lc_newer[s] = large.lc_free;
+	large.lc_free = (uint16_t)s;
+	large.lc_count--;
+	large.cached_pages -= large.lc_pages[s];
 }
 
 static void cache_evict_oldest(void)
 {
-	phys_addr_t pa = large.lc_pa[large.lc_first];
-	uint64_t pages = large.lc_pages[large.lc_first];
+	unsigned s = large.lc_oldest;
+	phys_addr_t pa = large.lc_pa[s];
+	uint64_t pages = large.lc_pages[s];
 
-	large.lc_first = (large.lc_first + 1) % KM_LARGE_CACHE_RUNS;
-	large.lc_count--;
-	large.cached_pages -= pages;
+	cache_unlink(s);
+	large.evicted++;
 	pfa_page(pa)->cls = 0;
 	free_from(pa, 0, pages);
 }
 
-/* Keep the freed run at pa; false if it does not fit the budget at all. */
-static bool cache_put(phys_addr_t pa, struct page *head)
+/* Evict up to `most` of the oldest runs: the one loop that gives cached
+ * runs back, so every caller's work is bounded by `most` runs of at most
+ * KM_LARGE_RUN_BLOCKS blocks.  Returns how many left. */
+static unsigned cache_evict_some(unsigned most)
 {
-	uint64_t pages = head->data;
+	unsigned n = 0;
 
-	if (pages > large.lc_budget)
-		return false;
-	while (large.lc_count == KM_LARGE_CACHE_RUNS ||
-	       large.cached_pages + pages > large.lc_budget)
+	while (n < most && large.lc_count) {
 		cache_evict_oldest();
-	head->cls = LARGE_CACHED;
-	unsigned at = cache_slot(large.lc_count);
-	large.lc_pa[at] = pa;
-	large.lc_pages[at] = (uint32_t)pages;
-	large.lc_count++;
-	large.cached_pages += pages;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Pages the cache may hold now: lc_budget always; beyond it, as many as
+ * the live runs hold >> KM_LARGE_CACHE_LIVE_SHIFT, but never more than
+ * RAM / 4 (the PFA's pages now: the hosted heap grows).
+ */
+static uint64_t cache_budget(void)
+{
+	uint64_t live = large.pages >> KM_LARGE_CACHE_LIVE_SHIFT;
+	uint64_t ceil = pfa_total_pages() >> KM_LARGE_CACHE_CEIL_SHIFT;
+
+	if (live > ceil)
+		live = ceil;
+	return live > large.lc_budget ? live : large.lc_budget;
+}
+
+/* Decay: while the cache holds more than lc_budget (the part it may
+ * always hold), the oldest runs leave once KM_LARGE_DECAY_OPS large calls
+ * went by without anyone taking them (two per call at most: each call
+ * adds at most two runs, the freed one and a cut-off tail). */
+static void cache_decay(void)
+{
+	for (int i = 0; i < 2 && large.cached_pages > large.lc_budget &&
+	     large.clock - large.lc_stamp[large.lc_oldest] > KM_LARGE_DECAY_OPS; i++) {
+		cache_evict_oldest();
+		large.decayed++;
+	}
+}
+
+/* Blocks of the run [pa, pages) (a walk of their heads). */
+static unsigned count_blocks(phys_addr_t pa, uint64_t pages)
+{
+	unsigned n = 0;
+
+	for (uint64_t at = 0; at < pages; n++)
+		at += (uint64_t)1 << pfa_page(page_pa(pa, at))->order;
+	return n;
+}
+
+/* The run `lo` takes the run `hi` that starts where it ends: hi's head
+ * block becomes one of lo's further blocks. */
+static void run_append(struct run *lo, const struct run *hi)
+{
+	struct page *pg = pfa_page(hi->pa);
+
+	pfa_set_owner(hi->pa, pg->order, PG_PFA);
+	pg->data = 0;
+	tag_blocks(lo->pa, lo->pages, lo->pages + hi->pages);
+	lo->pages += hi->pages;
+	lo->blocks += hi->blocks;
+	if (hi->stamp < lo->stamp)
+		lo->stamp = hi->stamp;
+	large.joined++;
+}
+
+/* Cached run s glued to r, if the two stay one run the cache may hold. */
+static bool cache_join_one(struct run *r, unsigned s, bool before)
+{
+	if (s == LC_NIL)
+		return false;
+	struct run c = { large.lc_pa[s], large.lc_pages[s], large.lc_stamp[s], large.lc_blocks[s] };
+	if (c.pages + r->pages > LARGE_MAX_PAGES || c.blocks + r->blocks > KM_LARGE_RUN_BLOCKS)
+		return false;
+	cache_unlink(s);
+	if (before) {
+		run_append(&c, r);
+		*r = c;
+	} else {
+		run_append(r, &c);
+	}
 	return true;
 }
 
-/* Entry i leaves the ring; the newer entries move one step back. */
-static void cache_remove(unsigned i, uint64_t pages)
+/* Coalescing: r is glued to the cached runs right after and right before
+ * it (found in the cache's own indexes by head and by end: no page
+ * descriptor of a neighbour, which another layer may be writing under the
+ * PFA's lock, is read), so a run freed next to its own cut-off tail, or
+ * next to another freed run, is one run again, for the next request as
+ * large as both. */
+static void cache_join(struct run *r)
 {
-	for (unsigned j = i; j + 1 < large.lc_count; j++) {
-		large.lc_pa[cache_slot(j)] = large.lc_pa[cache_slot(j + 1)];
-		large.lc_pages[cache_slot(j)] = large.lc_pages[cache_slot(j + 1)];
+	cache_join_one(r, cache_starting_at(page_pa(r->pa, r->pages)), false);
+	cache_join_one(r, cache_ending_at(r->pa), true);
+}
+
+static bool cache_full(uint64_t pages, uint64_t budget)
+{
+	return large.lc_count == KM_LARGE_CACHE_RUNS || large.cached_pages + pages > budget;
+}
+
+/* Keep the run [pa, pages) (its head's data = pages); false if it does
+ * not fit after at most KM_LARGE_EVICT_PER_CALL evictions (the caller
+ * gives it back), or has more than KM_LARGE_RUN_BLOCKS blocks. */
+static bool cache_put(phys_addr_t pa, uint64_t pages, uint64_t stamp)
+{
+	uint64_t budget = cache_budget();
+
+	if (pages > budget)
+		return false;
+	for (unsigned i = 0; i < KM_LARGE_EVICT_PER_CALL && cache_full(pages, budget); i++)
+		cache_evict_oldest();
+	if (cache_full(pages, budget))
+		return false;
+	struct run r = { pa, pages, stamp, count_blocks(pa, pages) };
+	if (r.blocks > KM_LARGE_RUN_BLOCKS)
+		return false;
+	cache_join(&r);
+
+	struct page *head = pfa_page(r.pa);
+	head->cls = LARGE_CACHED;
+	head->data = (uint32_t)r.pages;
+	head->next = 0;
+	head->prev = 0;
+	cache_insert(&r);
+	return true;
+}
+
+/* The run [pa, pages) was cut to its first `now` pages: its tail, still
+ * allocated blocks, becomes a run of its own and goes into the cache (its
+ * pages are in memory: the next request of about its size reuses them);
+ * back to the PFA if the cache has no room for it. */
+static void cache_tail(phys_addr_t pa, uint64_t now, uint64_t pages, uint64_t stamp)
+{
+	if (now >= pages)
+		return;
+	phys_addr_t tail = page_pa(pa, now);
+	struct page *head = pfa_page(tail);
+
+	pfa_set_owner(tail, head->order, PG_LARGE);
+	tag_run(tail, pages - now);
+	head->data = (uint32_t)(pages - now);
+	head->next = 0;
+	head->prev = 0;
+	if (!cache_put(tail, pages - now, stamp)) {
+		head->cls = 0;
+		free_from(tail, 0, pages - now);
 	}
-	large.lc_count--;
-	large.cached_pages -= pages;
+}
+
+/* The cached run in slot s leaves the cache, grown in place to n pages
+ * with the free PFA pages right after it (the pages it has are in memory:
+ * only the rest is new).  0 if those pages are not free. */
+static phys_addr_t cache_take_grown(unsigned s, uint64_t n)
+{
+	phys_addr_t pa = large.lc_pa[s];
+	uint64_t have = large.lc_pages[s], now;
+
+	if (large.lc_blocks[s] + 2 * PFA_MAX_ORDER > KM_LARGE_RUN_BLOCKS)
+		return 0;               /* its blocks, and grow()'s pieces */
+	if (!grow(pa, have, n, &now))
+		return 0;
+	cache_unlink(s);
+	large.grown++;
+	return pa;
 }
 
 /* A cached run for n pages whose address honours align, cut to n pages
- * (*pages says how many it kept); 0 if none fits. */
+ * (*pages says how many it kept; the rest stays cached); else the largest
+ * smaller one grown in place; 0 if none fits.  Best fit: the smallest run
+ * of n pages or more, the newest of equals (a walk of the age list from
+ * its newest end: at most KM_LARGE_CACHE_RUNS slots). */
 static phys_addr_t cache_take(uint64_t n, size_t align, uint64_t *pages)
 {
-	unsigned best = KM_LARGE_CACHE_RUNS;
-	uint64_t best_pages = 2 * n + 1;
+	unsigned best = LC_NIL, below = LC_NIL, s = large.lc_newest;
+	uint64_t best_pages = UINT64_MAX, below_pages = 0;
+	bool aligned = align > PAGE_SIZE;           /* else every run will do */
 
-	for (unsigned i = large.lc_count; i-- > 0;) {   /* newest first */
-		unsigned at = cache_slot(i);
-		uint64_t have = large.lc_pages[at];
-		if (have < n || have >= best_pages ||
-		    ((uintptr_t)pfa_virt(large.lc_pa[at]) & (align - 1)))
+	for (unsigned left = large.lc_count; left--; s = large.lc_older[s]) {
+		uint64_t have = large.lc_pages[s];
+		if (aligned && ((uintptr_t)pfa_virt(large.lc_pa[s]) & (align - 1)))
 			continue;
-		best = i;
+		if (have < n) {
+			if (have > below_pages) {
+				below = s;
+				below_pages = have;
+			}
+			continue;
+		}
+		if (have >= best_pages)
+			continue;
+		best = s;
 		best_pages = have;
 		if (have == n)
 			break;
 	}
-	if (best == KM_LARGE_CACHE_RUNS)
-		return 0;
-	phys_addr_t pa = large.lc_pa[cache_slot(best)];
-	cache_remove(best, best_pages);
-	*pages = best_pages > n ? shrink(pa, best_pages, n) : n;
+	if (best == LC_NIL) {
+		*pages = n;
+		return below != LC_NIL ? cache_take_grown(below, n) : 0;
+	}
+	phys_addr_t pa = large.lc_pa[best];
+	uint64_t stamp = large.lc_stamp[best];
+	cache_unlink(best);
+	*pages = n;
+	if (best_pages > n) {   /* the tail keeps the run's age */
+		*pages = shrink(pa, best_pages, n, false);
+		cache_tail(pa, *pages, best_pages, stamp);
+	}
 	return pa;
 }
 
@@ -322,15 +685,39 @@ void large_free(void *p, struct page *head)
 	uint64_t pages = head->data;
 
 	large.runs--;
+	large.clock++;
 	account(-(int64_t)pages, -(int64_t)head->next);
-	if (cache_put(pfa_phys(p), head))
+	cache_decay();
+	if (cache_put(pfa_phys(p), pages, large.clock))
 		return;
+	head->cls = 0;
 	free_from(pfa_phys(p), 0, pages);
 }
 
 bool large_is_cached(const struct page *head)
 {
 	return head->owner == PG_LARGE && head->cls == LARGE_CACHED;
+}
+
+/* A miss: n pages will be faulted in fresh, so runs that could not serve
+ * it make room (the oldest, up to n pages, KM_LARGE_EVICT_PER_CALL runs
+ * at most): the cache's pages plus the live runs' stay what they were. */
+static void cache_make_room(uint64_t n)
+{
+	uint64_t gone = 0;
+
+	for (unsigned i = 0; i < KM_LARGE_EVICT_PER_CALL && large.lc_count && 2 * gone < n; i++) {
+		gone += large.lc_pages[large.lc_oldest];
+		cache_evict_oldest();
+	}
+}
+
+bool large_cache_shed(void)
+{
+	if (!cache_evict_some(KM_LARGE_PRESSURE_RUNS))
+		return false;
+	large.pressed++;
+	return true;
 }
 
 uint64_t large_cache_flush(void)
@@ -347,8 +734,10 @@ size_t large_usable(const struct page *head)
 	return (size_t)head->data << PAGE_SHIFT;
 }
 
-/* Shrink the run at pa to about `want` pages; returns its new length. */
-static uint64_t shrink(phys_addr_t pa, uint64_t pages, uint64_t want)
+/* Shrink the run at pa to about `want` pages; returns its new length.
+ * give_back: the pages past it go to the PFA, else they stay allocated
+ * blocks (for cache_tail). */
+static uint64_t shrink(phys_addr_t pa, uint64_t pages, uint64_t want, bool give_back)
 {
 	uint64_t at = 0;
 
@@ -356,8 +745,9 @@ static uint64_t shrink(phys_addr_t pa, uint64_t pages, uint64_t want)
 		unsigned k = pfa_page(page_pa(pa, at))->order;
 		uint64_t end = at + ((uint64_t)1 << k);
 		if (end >= want) {
-			free_from(pa, end, pages);
-			uint64_t now = at + keep_pages(page_pa(pa, at), k, want - at);
+			if (give_back)
+				free_from(pa, end, pages);
+			uint64_t now = at + keep_pages(page_pa(pa, at), k, want - at, give_back);
 			tag_run(pa, now);
 			return now;
 		}
@@ -365,10 +755,12 @@ static uint64_t shrink(phys_addr_t pa, uint64_t pages, uint64_t want)
 	}
 }
 
-/* Take the free block [pa, 2^k pages) from the PFA; false if we can't. */
+/* Take the free block [pa, 2^k pages) from the PFA; false if we can't.
+ * pfa_alloc_at() itself, under the PFA's lock, says whether the pages are
+ * managed and free: their descriptors are not ours to read. */
 static bool claim(phys_addr_t pa, unsigned k)
 {
-	if (!pfa_page(pa) || pfa_alloc_at(pa, k) != 0)
+	if (pfa_alloc_at(pa, k) != 0)
 		return false;
 	large.pfa_allocs++;
 	return true;
@@ -406,7 +798,7 @@ bool large_resize(void *p, struct page *head, size_t size)
 		if (!grow(pa, pages, want, &now))
 			return false;
 	} else if (want < pages) {
-		now = shrink(pa, pages, want);
+		now = shrink(pa, pages, want, true);
 	}
 	account((int64_t)now - (int64_t)pages, (int64_t)size - (int64_t)head->next);
 	head->data = (uint32_t)now;

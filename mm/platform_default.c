@@ -12,6 +12,7 @@ __attribute__((weak)) unsigned mm_cpu_id(void) { return 0; }
 __attribute__((weak)) unsigned mm_cpu_count(void) { return 1; }
 __attribute__((weak)) unsigned long mm_irq_save(void) { return 0; }
 __attribute__((weak)) void mm_irq_restore(unsigned long flags) { (void)flags; }
+__attribute__((weak)) void mm_platform_spin_wait(unsigned spins) { (void)spins; }
 #endif
 
 __attribute__((weak)) unsigned mm_platform_cpu_attach(void) { return MM_CPU_NONE; }

@@ -24,7 +24,7 @@ HOST_TESTS   := $(patsubst tests/host/%.c,$(BUILD)/tests/%,$(wildcard tests/host
 # PFA_MAX_ORDER=20: one PFA block is 4 GiB, so malloc() serves up to 4 GiB.
 # PFA_LAZY_INIT: the reservation is fresh zero pages, so the PFA writes the
 # descriptors of a 4 MiB block only when it first hands the block out.
-LIB_DEFS    := -DPFA_MAX_ORDER=20 -DPFA_LAZY_INIT=1 -DMM_PLATFORM_INLINE='"host_cpu.h"'
+LIB_DEFS    := -DPFA_MAX_ORDER=20 -DPFA_LAZY_INIT=1 -DKM_LARGE_PRESSURE_RUNS=0 -DMM_PLATFORM_INLINE='"host_cpu.h"'
 LIB_CFLAGS  := -std=gnu11 -O2 -g -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 	-fno-plt $(WARN) -MMD -MP $(MM_INC) -Iarch/host $(LIB_DEFS)
 LIB_NOBUILTIN := -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc \
@@ -86,13 +86,13 @@ $(LIBSTRATA_FAULTS_SO): $(LIB_FAULT_OBJS)
 	$(Q)$(HOST_CC) -shared -O2 -Wl,-z,now -Wl,-z,nodelete -o $@ $^ -lpthread
 
 # Programs run under LD_PRELOAD: no sanitizers (they bring their own malloc).
-$(BUILD)/tests/lib_%: tests/host/lib_%.c $(wildcard tests/host/*.h)
+$(BUILD)/tests/lib_%: tests/host/lib_%.c $(wildcard tests/host/*.h mm/include/strata/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  HOSTCC  $@"
 	$(Q)$(HOST_CC) -std=gnu11 -O1 -g $(WARN) -fno-builtin $(MM_INC) -Itests/host -o $@ $< -lpthread -ldl
 
 # C++ (operator new/delete): sized deallocation on, as C++14 and later have it
-$(BUILD)/tests/lib_%: tests/host/lib_%.cc $(wildcard tests/host/*.h)
+$(BUILD)/tests/lib_%: tests/host/lib_%.cc $(wildcard tests/host/*.h mm/include/strata/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  HOSTCXX $@"
 	$(Q)$(HOST_CXX) -std=gnu++17 -O1 -g -Wall -Wextra -fsized-deallocation \

@@ -12,6 +12,7 @@
  */
 #ifndef ARCH_HOST_CPU_H
 #define ARCH_HOST_CPU_H
+#include <sched.h>   /* sched_yield */
 
 extern __thread unsigned host_cpu_slot
 	__attribute__((tls_model("initial-exec"), visibility("hidden")));
@@ -34,6 +35,21 @@ static inline unsigned long mm_irq_save(void)
 static inline void mm_irq_restore(unsigned long flags)
 {
 	(void)flags;
+}
+
+/* A strata lock is held by another thread.  Pause the core; after 64
+ * looks the holder has most likely been preempted (more threads than
+ * cores), so give the CPU away instead of burning the time slice the
+ * holder needs to finish. */
+static inline void mm_platform_spin_wait(unsigned spins)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+	if (spins > 64)
+		sched_yield();
 }
 
 #endif

@@ -21,6 +21,7 @@
 #include <kernel/arch.h>
 #include <kernel/exit.h>
 #include <kernel/panic.h>
+#include <kernel/smp.h>
 #include "x86.h"
 #include <strata/guard.h>
 
@@ -147,6 +148,25 @@ static _Noreturn void nested_fault(uint64_t vector, uint64_t rip)
 
 void x86_exception(struct x86_trap_frame *f);
 
+/* A kernel page fault handed to mm_guard_fault(): true if it was in the
+ * guard pool (reported; the access is retried).  A fault taken while this
+ * CPU is already inside mm_guard_fault (a bug there, or in the report it
+ * prints) is not handed back to it (it holds the guard lock): it takes the
+ * fatal path below, as on aarch64 and riscv64. */
+static bool guard_fault_handled(unsigned cpu, const struct x86_trap_frame *f, uint64_t cr2)
+{
+	static volatile unsigned char busy[SMP_MAX_CPUS];
+
+	if (cpu >= SMP_MAX_CPUS || busy[cpu])
+		return false;
+	busy[cpu] = 1;
+	bool handled = mm_guard_fault((const void *)(uintptr_t)cr2,
+				      (f->error & 2) ? MM_ACCESS_WRITE : MM_ACCESS_READ,
+				      (void *)(uintptr_t)f->rip);
+	busy[cpu] = 0;
+	return handled;
+}
+
 /* Every exception is fatal but two: a page fault in strata's guard pool,
  * which mm_guard_fault() reports (and, told to continue, opens the page),
  * and an NMI asking for a TLB shootdown (smp.c): then we return and
@@ -159,9 +179,7 @@ void x86_exception(struct x86_trap_frame *f)
 	if (f->vector == VEC_NMI && x86_tlb_shootdown_nmi())
 		return;
 
-	if (f->vector == VEC_PF && !(f->error & 4) &&
-	    mm_guard_fault((const void *)(uintptr_t)cr2,
-			   (f->error & 2) ? MM_ACCESS_WRITE : MM_ACCESS_READ, (void *)(uintptr_t)f->rip))
+	if (f->vector == VEC_PF && !(f->error & 4) && guard_fault_handled(cpu, f, cr2))
 		return;
 
 	if (x86_percpu[cpu].trap_depth++)

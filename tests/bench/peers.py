@@ -19,7 +19,10 @@ sqlite and python), instructions per operation with callgrind (the measured loop
 CALLGRIND_ZERO_STATS / CALLGRIND_DUMP_STATS_AT).
 
     tests/bench/peers.py WORKLOADS_BIN LIBSTRATA [--reps N] [--out FILE]
-                        [--only w1,w2] [--no-callgrind]
+                        [--only w1,w2] [--no-callgrind] [--before LIB]
+
+--before LIB runs a second libstrata.so (say main's) as one more column of
+the same interleaved run: before/after without the machine's drift.
 
 Writes a Markdown report (default build/bench/results.md).  Stdlib only.
 """
@@ -160,9 +163,13 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "build/bench/results.md"))
     ap.add_argument("--only", default="")
     ap.add_argument("--no-callgrind", action="store_true")
+    ap.add_argument("--before", default="",
+                    help="another libstrata.so (e.g. main's) run as a peer 'before'")
     a = ap.parse_args()
 
     allocs = [("strata", os.path.abspath(a.libstrata))]
+    if a.before:
+        allocs.append(("before", os.path.abspath(a.before)))
     missing = []
     for name, lib in PEERS:
         if lib is None or os.path.exists(lib):

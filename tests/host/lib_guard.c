@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strata/guard.h>
@@ -143,6 +144,18 @@ static void aligned_overflow_guard(void)
 	free(p);
 }
 
+/* malloc(0): placed as 16 bytes against the guard page, all of them
+ * canary (its usable size is 0), so a write into it is found at free */
+static void write_zero_size(void)
+{
+	char *p = malloc(0);
+	sink = p;
+	fprintf(stderr, "usable %zu\n", malloc_usable_size(p));
+	sink[0] = 1;
+	fprintf(stderr, "accessed\n");
+	free(p);
+}
+
 static void null_deref(void)
 {
 	sink = NULL;
@@ -183,6 +196,7 @@ static const struct bug {
 	{ "overflow_large", overflow_large }, { "read_after_free_large", read_after_free_large },
 	{ "write_after_free_large", write_after_free_large },
 	{ "aligned_overflow", aligned_overflow }, { "aligned_overflow_guard", aligned_overflow_guard },
+	{ "write_zero_size", write_zero_size },
 };
 
 static int run_case(const char *name)
@@ -359,6 +373,15 @@ TEST(sampled_aligned_blocks)
 	expect("aligned_overflow_guard", "1", "aligned yes", true);
 }
 
+/* A sampled malloc(0) has no byte to write: a write is found at free. */
+TEST(sampled_zero_size_block_write_reported)
+{
+	expect_sampled_class("write_zero_size", "BUG: buffer overflow (red zone after the block damaged)");
+	expect("write_zero_size", "1", "block of 0 bytes asked for", true);
+	CHECK(strstr(out, "usable 0\n") && strstr(out, "(data offset 0)"),
+	      "usable size not 0 or first byte not named:\n%s", out);
+}
+
 /* A fault that is not in the guard pool goes on to the default action. */
 TEST(other_faults_are_not_ours)
 {
@@ -386,6 +409,38 @@ TEST(about_one_allocation_in_n_is_guarded)
 	expect_rate(100, "100,seed=7");
 	expect_rate(1000, "1000,seed=7");
 	expect_rate(100, "100,seed=12345");
+}
+
+/* The number after "=" on the STRATA_STATS line that starts with label
+ * (digits with thousands commas), or -1. */
+static long stats_value(const char *label)
+{
+	const char *l = strstr(out, label), *e = l ? strchr(l, '=') : NULL;
+	if (!e)
+		return -1;
+	long v = 0;
+	for (e++; *e == ' ' || *e == ',' || (*e >= '0' && *e <= '9'); e++)
+		if (*e >= '0' && *e <= '9')
+			v = v * 10 + (*e - '0');
+	return v;
+}
+
+/* STRATA_STATS prints the sampling counts: the case's own guarded count
+ * and at most a few of the runtime's allocations around it. */
+TEST(stats_show_the_sampled_counts)
+{
+	setenv("STRATA_STATS", "1", 1);
+	int rc = commit("count_guarded", "1000,seed=7");
+	unsetenv("STRATA_STATS");
+	const char *g = strstr(out, "guarded ");
+	REQUIRE(rc == 0 && g, "status %d:\n%s", rc, out);
+	long own = strtol(g + 8, NULL, 10);
+	long sampled = stats_value("# sampled allocations (1 in 1000)");
+	long guarded = stats_value("#   given a guarded slot");
+	long live = stats_value("# guarded blocks live");
+	CHECK(sampled >= own && guarded >= own && guarded <= own + 8 && sampled >= guarded,
+	      "case guarded %ld; stats: sampled %ld, guarded %ld:\n%s", own, sampled, guarded, out);
+	CHECK(live >= 0 && live <= 8, "%ld guarded blocks live at exit:\n%s", live, out);
 }
 
 TEST(default_rate_is_on)

@@ -6,6 +6,9 @@
  * (kmalloc_fixture.h).
  */
 #include "kmalloc_fixture.h"
+#include "../../mm/large.h"
+
+static struct large_stats large_now(void);
 
 TEST(kmalloc_zero_and_huge)
 {
@@ -131,33 +134,49 @@ TEST(large_run_cache_fits_and_bounds)
 	CHECK(q == p, "7 pages came from %p, not the cached 10-page run %p", q, p);
 	CHECK(kmalloc_usable_size(q) == 7 * pg, "usable %zu, not 7 pages", kmalloc_usable_size(q));
 	kmalloc_get_stats(&st);
-	CHECK(st.large_cached_pages == 0 && st.large_pages == 7, "cached %llu, runs %llu pages",
+	CHECK(st.large_cached_pages == 3 && st.large_pages == 7, "cached %llu (the 3-page tail), runs %llu pages",
 	      (unsigned long long)st.large_cached_pages, (unsigned long long)st.large_pages);
-	CHECK(free_at_start - pfa_free_pages() == 7, "PFA holds %llu pages for a 7-page run",
+	CHECK(free_at_start - pfa_free_pages() == 10, "PFA holds %llu pages for a 7-page run and its tail",
 	      (unsigned long long)(free_at_start - pfa_free_pages()));
 	CHECK_SOUND();
 
+	kmalloc_trim();
 	kfree(q);                          /* 7 pages cached */
-	uint8_t *r = kmalloc(3 * pg, 0);   /* 7 > 2 * 3: not from the cache */
-	CHECK(r != q, "a 3-page request took the 7-page run");
+	uint8_t *r = kmalloc(3 * pg, 0);   /* best fit: the 7-page run, cut */
+	CHECK(r == q, "a 3-page request came from %p, not the cached 7-page run %p", r, q);
+	kmalloc_get_stats(&st);
+	CHECK(st.large_cached_pages == 4, "%llu pages cached, not the 4-page tail",
+	      (unsigned long long)st.large_cached_pages);
+	kfree(r);                          /* glued to its tail again: 7 pages */
 	kmalloc_get_stats(&st);
 	CHECK(st.large_cached_pages == 7, "%llu pages cached, not 7",
 	      (unsigned long long)st.large_cached_pages);
-	kfree(r);
 	kfree(r);                          /* cached run freed twice */
 	CHECK(kmalloc_last_report_kind() == KM_DOUBLE_FREE, "double free of a cached run: %d",
 	      (int)kmalloc_last_report_kind());
 
-	/* bounds: at most 256 runs, at most RAM / 16 pages (64 MiB -> 1024) */
+	/* bounds: at most 256 runs, at most RAM / 16 pages (64 MiB -> 1024);
+	 * a 1-page spacer between the runs keeps them from being glued */
 	kmalloc_trim();
-	static void *v[260];
-	for (int i = 0; i < 260; i++)
+	static void *v[260], *spacer[260];
+	for (int i = 0; i < 260; i++) {
 		v[i] = kmalloc(pg + 1, 0);     /* 2 pages each */
+		spacer[i] = kmalloc(pg + 1, 0);
+	}
 	for (int i = 0; i < 260; i++)
 		kfree(v[i]);
 	kmalloc_get_stats(&st);
-	CHECK(st.large_cached_pages == 256 * 2, "260 freed 2-page runs: %llu pages cached, not 512",
-	      (unsigned long long)st.large_cached_pages);
+	/* the ring holds KM_LARGE_CACHE_RUNS runs: the oldest left (a run
+	 * glued to a neighbour despite the spacers holds 4 pages) */
+	struct large_stats ls = large_now();
+	CHECK(ls.cached_runs == KM_LARGE_CACHE_RUNS && st.large_cached_pages >= 2 * KM_LARGE_CACHE_RUNS &&
+	      st.large_cached_pages <= 2 * (KM_LARGE_CACHE_RUNS + ls.joined),
+	      "260 freed 2-page runs: %llu runs, %llu pages cached (%llu glued)",
+	      (unsigned long long)ls.cached_runs, (unsigned long long)st.large_cached_pages,
+	      (unsigned long long)ls.joined);
+	for (int i = 0; i < 260; i++)
+		kfree(spacer[i]);
+	kmalloc_trim();
 	for (int i = 0; i < 5; i++)
 		v[i] = kmalloc(300 * pg, 0);
 	for (int i = 0; i < 5; i++)
@@ -169,6 +188,307 @@ TEST(large_run_cache_fits_and_bounds)
 	CHECK_SOUND();
 	kmalloc_trim();
 	CHECK(pfa_free_pages() == free_at_start, "trim left %llu pages out",
+	      (unsigned long long)(free_at_start - pfa_free_pages()));
+}
+
+/* A working set of big runs keeps its freed runs (up to the live runs'
+ * pages, RAM / 4 at most), a cut-off tail stays cached, runs nobody takes
+ * decay back to the PFA, and under pressure the cache gives way. */
+static uint64_t pfa_allocs_now(void)
+{
+	static struct kmalloc_stats st;
+	kmalloc_get_stats(&st);
+	return st.pfa_allocs;
+}
+
+static uint64_t cached_now(void)
+{
+	static struct kmalloc_stats st;
+	kmalloc_get_stats(&st);
+	return st.large_cached_pages;
+}
+
+TEST(large_run_cache_keeps_working_set)
+{
+	setup();
+	const size_t pg = PAGE_SIZE;
+	static uint8_t *r[4];
+
+	for (int i = 0; i < 4; i++) {
+		r[i] = kmalloc(1000 * pg, 0);
+		REQUIRE(r[i], "kmalloc(1000 pages) #%d", i);
+	}
+	kfree(r[0]);                       /* 2000 pages cached, over the 1024 floor */
+	kfree(r[1]);
+	CHECK(cached_now() == 2000, "%llu pages cached, not 2000", (unsigned long long)cached_now());
+	uint64_t before = pfa_allocs_now();
+	uint8_t *a = kmalloc(1000 * pg, 0), *b = kmalloc(1000 * pg, 0);
+	CHECK(pfa_allocs_now() == before, "%llu PFA calls to reallocate two cached runs",
+	      (unsigned long long)(pfa_allocs_now() - before));
+	CHECK((a == r[0] && b == r[1]) || (a == r[1] && b == r[0]),
+	      "reallocated runs %p %p are not the freed %p %p", a, b, r[0], r[1]);
+	CHECK_SOUND();
+
+	/* a cached run cut to a smaller request: its tail stays cached */
+	kfree(a);
+	uint8_t *c = kmalloc(600 * pg, 0);
+	CHECK(c == a, "600 pages came from %p, not the cached run %p", c, a);
+	CHECK(cached_now() == 400, "tail: %llu pages cached, not 400", (unsigned long long)cached_now());
+	before = pfa_allocs_now();
+	uint8_t *d = kmalloc(400 * pg, 0);
+	CHECK(d == a + 600 * pg && pfa_allocs_now() == before,
+	      "400 pages at %p (tail %p), %llu PFA calls", d, a + 600 * pg,
+	      (unsigned long long)(pfa_allocs_now() - before));
+	CHECK_SOUND();
+
+	/* decay: above lc_budget (1024 pages here) a run nobody takes for
+	 * KM_LARGE_DECAY_OPS large calls leaves; the budget's part stays */
+	kfree(d);                          /* 400 pages cached */
+	kfree(r[2]);                       /* + 1000: above the budget */
+	uint64_t free_before = pfa_free_pages(), decayed = large_now().decayed;
+	for (int i = 0; i < KM_LARGE_DECAY_OPS; i++)
+		kfree(kmalloc(pg + 1, 0));     /* 2 pages cut from d's run, glued back */
+	CHECK(cached_now() == 400, "after %d calls: %llu pages cached, not 400 (d's run)",
+	      2 * KM_LARGE_DECAY_OPS, (unsigned long long)cached_now());
+	CHECK(pfa_free_pages() == free_before + 1000, "PFA free %llu, not %llu: r[2] did not decay",
+	      (unsigned long long)pfa_free_pages(), (unsigned long long)(free_before + 1000));
+	CHECK(large_now().decayed == decayed + 1, "%llu runs decayed, not 1",
+	      (unsigned long long)(large_now().decayed - decayed));
+	kfree(b);
+	kfree(c);
+	kfree(r[3]);
+	CHECK_SOUND();
+	kmalloc_trim();
+	CHECK(pfa_free_pages() == free_at_start, "trim left %llu pages out",
+	      (unsigned long long)(free_at_start - pfa_free_pages()));
+}
+
+/* However many runs a full heap frees, the cache keeps at most RAM / 4,
+ * and a trim (what a failed growth does on the host) gives it all back. */
+static int fill_with(size_t bytes, void **v, int max)
+{
+	int n = 0;
+	while (n < max && (v[n] = kmalloc(bytes, 0)) != NULL)
+		n++;
+	kmalloc_clear_report();
+	return n;
+}
+
+TEST(large_run_cache_bounded_by_ram)
+{
+	setup();
+	const size_t pg = PAGE_SIZE;
+	static void *run[64];
+
+	int n = fill_with(1000 * pg, run, 64);          /* the heap full of runs */
+	REQUIRE(n >= 8, "only %d runs of 1000 pages", n);
+	for (int i = 1; i < n; i += 2)                   /* every other one freed */
+		kfree(run[i]);
+	uint64_t ceil = pfa_total_pages() / 4;
+	CHECK(cached_now() <= ceil && cached_now() + 1000 > ceil,
+	      "%llu pages cached with %d runs freed (RAM / 4: %llu)", (unsigned long long)cached_now(),
+	      n / 2, (unsigned long long)ceil);
+	kmalloc_trim();
+	CHECK(cached_now() == 0, "trim left %llu pages cached", (unsigned long long)cached_now());
+	int got = fill_with(1000 * pg, run + n, 64 - n); /* the holes serve again */
+	CHECK(got == n / 2, "%d runs after the trim, not %d", got, n / 2);
+	for (int i = 0; i < n + got; i++)
+		if (i >= n || !(i & 1))
+			kfree(run[i]);
+	CHECK_SOUND();
+	kmalloc_trim();
+	CHECK(pfa_free_pages() == free_at_start, "left %llu pages out",
+	      (unsigned long long)(free_at_start - pfa_free_pages()));
+}
+
+static struct large_stats large_now(void)
+{
+	struct large_stats ls;
+	large_get_stats(&ls);
+	return ls;
+}
+
+/* A run freed next to a cached run (here its own cut-off tail) is glued
+ * to it: one run again, that serves a request as large as both without
+ * asking the PFA. */
+TEST(large_run_cache_joins_neighbours)
+{
+	setup();
+	const size_t pg = PAGE_SIZE;
+
+	uint8_t *a = kmalloc(1000 * pg, 0);
+	REQUIRE(a, "kmalloc(1000 pages)");
+	kfree(a);
+	uint8_t *c = kmalloc(600 * pg, 0);          /* cut: the 400-page tail stays */
+	CHECK(c == a, "600 pages from %p, not the cached run %p", c, a);
+	CHECK(large_now().cached_runs == 1 && cached_now() == 400, "%llu runs, %llu pages cached",
+	      (unsigned long long)large_now().cached_runs, (unsigned long long)cached_now());
+	kfree(c);                                  /* glued to its tail */
+	CHECK(large_now().cached_runs == 1 && cached_now() == 1000,
+	      "after the free: %llu runs, %llu pages cached, not 1 run of 1000",
+	      (unsigned long long)large_now().cached_runs, (unsigned long long)cached_now());
+	CHECK_SOUND();
+	uint64_t before = pfa_allocs_now();
+	uint8_t *b = kmalloc(1000 * pg, 0);
+	CHECK(b == a && pfa_allocs_now() == before, "1000 pages at %p (cached %p), %llu PFA calls",
+	      b, a, (unsigned long long)(pfa_allocs_now() - before));
+	for (size_t off = 0; off < 1000 * pg; off += pg)
+		b[off] = 1;                        /* the glued run is all usable */
+	kfree(b);
+	kfree(b + 600 * pg);                       /* inside a cached run: refused */
+	CHECK(kmalloc_last_report_kind() != KM_REPORT_NONE, "a free inside a cached run passed");
+	kmalloc_clear_report();
+	CHECK_SOUND();
+	kmalloc_trim();
+	CHECK(pfa_free_pages() == free_at_start, "trim left %llu pages out",
+	      (unsigned long long)(free_at_start - pfa_free_pages()));
+}
+
+/* A request larger than every cached run grows the largest one in place
+ * with the free pages right after it: only those are new memory. */
+TEST(large_run_cache_grows_a_run_in_place)
+{
+	setup();
+	const size_t pg = PAGE_SIZE;
+
+	uint8_t *a = kmalloc(600 * pg, 0);         /* 424 pages after it back to the PFA */
+	REQUIRE(a, "kmalloc(600 pages)");
+	a[0] = 42;
+	kfree(a);
+	struct large_stats was = large_now();
+	uint8_t *b = kmalloc(1000 * pg, 0);
+	struct large_stats now = large_now();
+	CHECK(b == a, "1000 pages at %p, not the cached 600-page run %p grown", b, a);
+	CHECK(now.grown == was.grown + 1 && cached_now() == 0, "grown %llu, %llu pages still cached",
+	      (unsigned long long)(now.grown - was.grown), (unsigned long long)cached_now());
+	CHECK(kmalloc_usable_size(b) == 1000 * pg, "usable %zu", kmalloc_usable_size(b));
+	CHECK(b[0] == 42, "the cached pages were not kept");
+	for (size_t off = 0; off < 1000 * pg; off += pg)
+		b[off] = 1;
+	kfree(b);
+	CHECK_SOUND();
+	kmalloc_trim();
+	CHECK(pfa_free_pages() == free_at_start, "trim left %llu pages out",
+	      (unsigned long long)(free_at_start - pfa_free_pages()));
+}
+
+/* A free evicts at most KM_LARGE_EVICT_PER_CALL cached runs, however many
+ * it would take to make room: the run that does not fit goes back to the
+ * PFA instead (issue 19: no per-call work that grows with RAM). */
+TEST(large_run_cache_eviction_bounded_per_call)
+{
+	setup();
+	const size_t pg = PAGE_SIZE;
+	enum { RUNS = 30 };
+	static void *v[RUNS], *spacer[RUNS];
+
+	for (int i = 0; i < RUNS; i++) {           /* 2-page runs, kept apart */
+		v[i] = kmalloc(pg + 1, 0);
+		spacer[i] = kmalloc(pg + 1, 0);
+		REQUIRE(v[i] && spacer[i], "2-page runs #%d", i);
+	}
+	uint8_t *big = kmalloc(974 * pg, 0);       /* 60 + 974 > 1024, the budget */
+	REQUIRE(big, "kmalloc(974 pages)");
+	for (int i = 0; i < RUNS; i++)
+		kfree(v[i]);
+	CHECK(cached_now() == 2 * RUNS, "%llu pages cached, not %d", (unsigned long long)cached_now(),
+	      2 * RUNS);
+	struct large_stats was = large_now();
+	kfree(big);                                /* room: 5 runs, more than the bound */
+	struct large_stats now = large_now();
+	CHECK(cached_now() >= 2 * (RUNS - KM_LARGE_EVICT_PER_CALL) && cached_now() < 974,
+	      "one free: %llu pages cached (%d 2-page runs before, then a 974-page run)",
+	      (unsigned long long)cached_now(), RUNS);
+	CHECK(now.evicted - was.evicted <= KM_LARGE_EVICT_PER_CALL, "one free evicted %llu runs",
+	      (unsigned long long)(now.evicted - was.evicted));
+	/* PFA frees: the evicted runs' blocks (1 each) and the big run's (974
+	 * pages: 7 blocks) */
+	CHECK(now.pfa_frees - was.pfa_frees <= KM_LARGE_EVICT_PER_CALL + 7, "one free: %llu pfa_free calls",
+	      (unsigned long long)(now.pfa_frees - was.pfa_frees));
+	for (int i = 0; i < RUNS; i++)
+		kfree(spacer[i]);
+	CHECK_SOUND();
+	kmalloc_trim();
+	CHECK(pfa_free_pages() == free_at_start, "trim left %llu pages out",
+	      (unsigned long long)(free_at_start - pfa_free_pages()));
+}
+
+/* Memory pressure: cached runs give way when the PFA has nothing left,
+ * to a large request they cannot serve themselves and to small blocks
+ * (a new arena), without anyone calling kmalloc_trim(). */
+static int fill_and_free(size_t bytes, void **v, int max)
+{
+	int n = fill_with(bytes, v, max);
+	for (int i = 0; i < n; i++)
+		kfree(v[i]);
+	return n;
+}
+
+TEST(large_run_cache_gives_way_under_pressure)
+{
+	setup();
+	const size_t pg = PAGE_SIZE, whole = pg << PFA_MAX_ORDER;
+	static void *run[64], *odd[32], *more[64];
+
+	/* 600-page runs, one per PFA block; half of them stay live (so the
+	 * cache may hold RAM / 4), the other half freed: cached */
+	int n = fill_with(600 * pg, run, 64);
+	REQUIRE(n >= 12, "only %d runs of 600 pages", n);
+	for (int i = 1; i < n; i += 2)
+		kfree(run[i]);
+	uint64_t cached = cached_now();
+	CHECK(cached >= 3000, "%llu pages cached", (unsigned long long)cached);
+
+	/* how many whole PFA blocks the heap holds beside the live runs with
+	 * the cache empty */
+	kmalloc_trim();
+	int want = fill_and_free(whole, more, 64);
+	REQUIRE(want >= 4, "only %d runs of %zu bytes", want, whole);
+	kmalloc_trim();
+
+	/* the same with the cache full: the cached runs cannot serve a whole
+	 * block and each keeps one from the PFA */
+	int again = fill_with(600 * pg, odd, 32);
+	for (int i = 0; i < again; i++)
+		kfree(odd[i]);
+	CHECK(cached_now() == cached, "%llu pages cached, not %llu", (unsigned long long)cached_now(),
+	      (unsigned long long)cached);
+	int got = fill_and_free(whole, more, 64);
+	CHECK(got == want, "%d runs of %zu bytes with the cache full, %d with it empty", got, whole, want);
+	for (int i = 0; i < n; i += 2)
+		kfree(run[i]);
+
+	CHECK_SOUND();
+	kmalloc_trim();
+	CHECK(pfa_free_pages() == free_at_start, "left %llu pages out",
+	      (unsigned long long)(free_at_start - pfa_free_pages()));
+}
+
+/* ... and to small blocks: a new arena comes out of the cached runs. */
+TEST(large_run_cache_gives_way_to_small_blocks)
+{
+	setup();
+	const size_t pg = PAGE_SIZE;
+	static void *run[64], *small[70000];
+
+	int n = fill_with(600 * pg, run, 64);
+	REQUIRE(n >= 12, "only %d runs of 600 pages", n);
+	for (int i = 1; i < n; i += 2)
+		kfree(run[i]);
+	uint64_t cached = cached_now();
+	CHECK(cached >= 3000, "%llu pages cached", (unsigned long long)cached);
+	int got = fill_with(1024, small, 70000);
+	CHECK(got < 70000, "the heap never ran out");
+	CHECK(cached_now() == 0, "small blocks ran out with %llu pages still cached (%llu before)",
+	      (unsigned long long)cached_now(), (unsigned long long)cached);
+	CHECK(large_now().pressed > 0, "no failed PFA call shed cached runs");
+	for (int i = 0; i < got; i++)
+		kfree(small[i]);
+	for (int i = 0; i < n; i += 2)
+		kfree(run[i]);
+	CHECK_SOUND();
+	kmalloc_trim();
+	CHECK(pfa_free_pages() == free_at_start, "left %llu pages out",
 	      (unsigned long long)(free_at_start - pfa_free_pages()));
 }
 

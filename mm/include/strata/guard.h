@@ -23,7 +23,7 @@
 #define MM_GUARD_SLOTS       255     /* objects of up to a page guarded at once */
 #define MM_GUARD_LARGE_SLOTS 30      /* ... and larger ones, each in a slot of */
 #define MM_GUARD_LARGE_PAGES 16      /* 16 pages (requests over that: not sampled) */
-#define MM_GUARD_DEFAULT_RATE 20000u /* one kmalloc in 20000 (measured: README) */
+#define MM_GUARD_DEFAULT_RATE 200000u /* one kmalloc in 200000 (measured: README) */
 
 /* spec: "N" (one allocation in N on average; 0 or "off": none) and
  * optionally ",seed=S" (the per-CPU random countdowns start from S, so

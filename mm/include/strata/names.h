@@ -83,6 +83,7 @@
 #define kzalloc STRATA_NAME(kzalloc)
 #define large_alloc STRATA_NAME(large_alloc)
 #define large_cache_flush STRATA_NAME(large_cache_flush)
+#define large_cache_shed STRATA_NAME(large_cache_shed)
 #define large_free STRATA_NAME(large_free)
 #define large_get_stats STRATA_NAME(large_get_stats)
 #define large_init STRATA_NAME(large_init)

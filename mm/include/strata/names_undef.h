@@ -69,6 +69,7 @@
 #undef kzalloc
 #undef large_alloc
 #undef large_cache_flush
+#undef large_cache_shed
 #undef large_free
 #undef large_get_stats
 #undef large_init

@@ -66,6 +66,12 @@ unsigned mm_cpu_id(void);                 /* < MM_MAX_CPUS, or MM_CPU_NONE */
 unsigned mm_cpu_count(void);              /* CPUs that may call strata */
 unsigned long mm_irq_save(void);          /* interrupts off, old state back */
 void mm_irq_restore(unsigned long flags); /* put the saved state back */
+/* A strata lock is held by someone else; this CPU has waited `spins`
+ * times (1, 2, ...) in this acquisition, with interrupts off.  Pause the
+ * core and back off as spins grows; a platform whose lock holders can be
+ * preempted (threads) may also yield.  Must not allocate or take strata
+ * locks.  Default: return at once (a plain spin). */
+void mm_platform_spin_wait(unsigned spins);
 #endif
 
 /* Called on the slow path when mm_cpu_id() said MM_CPU_NONE: give the

@@ -19,6 +19,15 @@
  * lock while holding one of a lower level is reported (mm/lockdep.c); the
  * level fits in padding, so the lock stays 16 bytes and release builds
  * run exactly the code they ran before.
+ *
+ * Waiting politely: a CPU that finds the lock held reads it (no writes,
+ * so the holder's cache line stays put) and calls the platform's
+ * mm_platform_spin_wait(spins) between reads, spins = 1, 2, 3, ... for
+ * this acquisition.  The platform pauses the core (x86 PAUSE, Arm YIELD,
+ * RISC-V PAUSE), backing off longer as spins grows; where the holder can
+ * be preempted while it holds the lock (a thread of a Linux process) it
+ * also gives the CPU away after a while, so a waiter does not burn the
+ * holder's time slice.  The uncontended path never calls it.
  */
 #ifndef STRATA_SPINLOCK_H
 #define STRATA_SPINLOCK_H
@@ -59,11 +68,11 @@ static inline void mm_spin_lock(mm_spinlock_t *l)
 	unsigned long f = mm_irq_save();
 
 	mm_lockdep_acquire(l, 0);    /* before spinning: a deadlock is reported */
-	for (;;) {
-		if (!atomic_exchange_explicit(&l->locked, 1, memory_order_acquire))
-			break;
-		while (atomic_load_explicit(&l->locked, memory_order_relaxed))
-			;
+	unsigned spins = 0;
+	while (atomic_exchange_explicit(&l->locked, 1, memory_order_acquire)) {
+		do
+			mm_platform_spin_wait(++spins);
+		while (atomic_load_explicit(&l->locked, memory_order_relaxed));
 	}
 	l->irqflags = f;
 }
