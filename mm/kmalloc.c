@@ -389,8 +389,9 @@ static __attribute__((noinline)) void *kmalloc_empty(size_t size, unsigned c, vo
  * from its loaded magazine of the class (mm/percpu.c); no lock, no
  * atomic.  An empty magazine goes to kmalloc_empty() (the magazine slow
  * path, directly); everything else (no per-CPU cache, large, zeroing) to
- * kmalloc_slow(); a countdown at zero to kmalloc_sample().  With `own`, the caller named in reports is
- * kmalloc's own return address (as in kfree_from). */
+ * kmalloc_slow(); a countdown at zero to kmalloc_sample().  With `own`,
+ * the caller named in reports is kmalloc's own return address (as in
+ * kfree_from). */
 static inline __attribute__((always_inline)) void *kmalloc_from(size_t size, unsigned flags,
 								void *caller, bool own)
 {
