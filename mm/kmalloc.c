@@ -12,8 +12,12 @@
  *   (irqs off, no lock, no atomic)               push on this CPU's magazine
  *      |empty, or n > 2048, or flags              |no, or magazine full
  *      v                                          v
- *   kmalloc_slow: debug/trace hooks?         kfree_full: swap/trade with the
- *   magazine slow path (percpu.c), else        depot (percpu.c)
+ *   empty magazine: kmalloc_empty, the       kfree_full: swap/trade with the
+ *   magazine slow path straight away           depot (percpu.c) straight away
+ *   (percpu.c, the fast path's area, irqs
+ *   still off); other cases: kmalloc_slow:
+ *   debug/trace hooks? magazine slow path,
+ *   else
  *   pools.lock + pool_alloc_fast(c)          kfree_generic: hooks, then the
  *   n > 2048: pools.lock + large_alloc()       page descriptor under
  *                                              pools.lock: pool block ->
@@ -22,7 +26,8 @@
  *                                              anything else -> report
  *
  * The two fast paths make no call and touch no lock; everything else is
- * a named slow path (kmalloc_slow, kfree_full, kfree_generic).  Layers
+ * a named slow path (kmalloc_empty, kmalloc_slow, kfree_full,
+ * kfree_generic).  Layers
  * used, all below: per-CPU magazines (percpu_internal.h), pools and
  * arenas (pool.h, arena.h), large runs (large.h), the PFA's descriptors,
  * the report sink (report.h), sampled guarded blocks (guard.h: the
@@ -361,24 +366,32 @@ static __attribute__((noinline)) void *kmalloc_sample(size_t size, unsigned flag
 	return p ? p : kmalloc_counted(size, flags, caller);
 }
 
-/* The fast path found its magazine empty: count this allocation down
- * here (out of line, so the compiler cannot hoist the count above the
- * fast path's test), then refill or sample.  Interrupts are still off. */
-static __attribute__((noinline)) void *kmalloc_empty(size_t size, unsigned flags, void *caller,
+/* The fast path found its magazine of class c empty: count this
+ * allocation down here (out of line, so the compiler cannot hoist the
+ * count above the fast path's test), then sample, or go straight to the
+ * magazine slow path with the area the fast path holds (interrupts are
+ * still off; no second save, area lookup or size-to-class).  Only if that
+ * has no block (layer off, no memory) the whole slow path, which reports.
+ * c takes the place of flags (0 here), so caller stays in its register. */
+static __attribute__((noinline)) void *kmalloc_empty(size_t size, unsigned c, void *caller,
 						      struct km_pcpu *pc, unsigned long irq)
 {
-	bool due = MM_SAMPLING && --pc->sample_left < 0;
-
+	if (MM_SAMPLING && --pc->sample_left < 0) {
+		mm_irq_restore(irq);
+		return kmalloc_sample(size, 0, caller);
+	}
+	void *b = pcpu_alloc_empty(pc, c);
 	mm_irq_restore(irq);
-	return due ? kmalloc_sample(size, flags, caller) : kmalloc_counted(size, flags, caller);
+	return mm_likely(b != NULL) ? b : kmalloc_counted(size, 0, caller);
 }
 
 /* The fast path: count down this CPU's sampling countdown, pop a block
  * from its loaded magazine of the class (mm/percpu.c); no lock, no
- * atomic.  Everything else (an empty magazine, no per-CPU cache, large,
- * zeroing) goes to kmalloc_slow(); a countdown at zero to
- * kmalloc_sample().  With `own`, the caller named in reports is
- * kmalloc's own return address (as in kfree_from). */
+ * atomic.  An empty magazine goes to kmalloc_empty() (the magazine slow
+ * path, directly); everything else (no per-CPU cache, large, zeroing) to
+ * kmalloc_slow(); a countdown at zero to kmalloc_sample().  With `own`,
+ * the caller named in reports is kmalloc's own return address (as in
+ * kfree_from). */
 static inline __attribute__((always_inline)) void *kmalloc_from(size_t size, unsigned flags,
 								void *caller, bool own)
 {
@@ -404,7 +417,7 @@ static inline __attribute__((always_inline)) void *kmalloc_from(size_t size, uns
 					b->mark = 0;
 					return b;
 				}
-				return kmalloc_empty(size, flags, own ? RET_ADDR() : caller, pc, irq);
+				return kmalloc_empty(size, c, own ? RET_ADDR() : caller, pc, irq);
 			}
 		}
 		mm_irq_restore(irq);
@@ -604,14 +617,18 @@ int kfree_nodebug(const void *p, void *caller)
 	return -1;
 }
 
-/* kfree of a checked block whose CPU's loaded magazine is full: swap
- * with the previous magazine or trade with the depot (pcpu_free), no
- * pools.lock, no descriptor; the locked path only if there is no cache. */
-static __attribute__((noinline)) int kfree_full(unsigned c, const void *p, void *caller)
+/* kfree of a checked block whose CPU's loaded magazine is full: straight
+ * to the magazine slow path (swap with the previous magazine, trade with
+ * the depot, or trim) with the area the fast path holds, interrupts
+ * still off; no pools.lock, no descriptor.  The generic path only if the
+ * layer is off. */
+static __attribute__((noinline)) int kfree_full(unsigned c, const void *p, void *caller,
+						struct km_pcpu *pc, unsigned long irq)
 {
-	if (pcpu_free(c, (void *)p))
-		return 0;
-	return kfree_generic(p, caller);
+	bool done = pcpu_free_full(pc, c, (void *)p);
+
+	mm_irq_restore(irq);
+	return mm_likely(done) ? 0 : kfree_generic(p, caller);
 }
 
 /*
@@ -621,9 +638,10 @@ static __attribute__((noinline)) int kfree_full(unsigned c, const void *p, void 
  * loaded magazine of its class.  No lock: for a valid p its pool cannot
  * change class or go away under us (p is still allocated), and the
  * fields another CPU may be updating are read with mm_load().
- * Returns KF_DONE, or KF_FULL (p checked, class *cls, magazine full: for
- * kfree_full()) or KF_GENERIC (anything else: for kfree_generic(), which
- * asks the page descriptor).  The callers make those tail calls and
+ * Returns KF_DONE, or KF_FULL (p checked, class *cls, magazine full on
+ * area *pcp: for kfree_full(), with interrupts still off, *irq to restore)
+ * or KF_GENERIC (anything else: for kfree_generic(), which asks the page
+ * descriptor).  The callers make those tail calls and
  * compute their caller argument only there, so the fast path saves no
  * register and sets up no frame.
  */
@@ -649,7 +667,9 @@ static inline __attribute__((always_inline)) struct km_pool *pool_of_hinted(cons
 	return NULL;
 }
 
-static inline __attribute__((always_inline)) int kfree_fast(const void *p, unsigned *cls)
+static inline __attribute__((always_inline)) int kfree_fast(const void *p, unsigned *cls,
+							    struct km_pcpu **pcp,
+							    unsigned long *irqp)
 {
 	struct km_pool *pool = pool_of_hinted(p, !km_debug_on);
 
@@ -666,8 +686,9 @@ static inline __attribute__((always_inline)) int kfree_fast(const void *p, unsig
 					mm_irq_restore(irq);
 					return KF_DONE;
 				}
-				mm_irq_restore(irq);
 				*cls = c;
+				*pcp = pc;
+				*irqp = irq;
 				return KF_FULL;
 			}
 		}
@@ -684,12 +705,14 @@ static inline __attribute__((always_inline)) int kfree_from(const void *p, void 
 							    bool own)
 {
 	unsigned c;
-	int r = kfree_fast(p, &c);
+	struct km_pcpu *pc;
+	unsigned long irq;
+	int r = kfree_fast(p, &c, &pc, &irq);
 
 	if (mm_likely(r == KF_DONE))
 		return 0;
 	if (r == KF_FULL)
-		return kfree_full(c, p, own ? RET_ADDR() : caller);
+		return kfree_full(c, p, own ? RET_ADDR() : caller, pc, irq);
 	return kfree_generic(p, own ? RET_ADDR() : caller);
 }
 

@@ -192,21 +192,34 @@ void pcpu_entry_corrupt(unsigned c, const struct km_block *b)
 	mm_report_magazine(pools.cls[c].size, b);
 }
 
+/* The magazine slow paths of class c on area pc (interrupts off): a block
+ * (its mark cleared; corrupt entries reported and dropped) or NULL, and
+ * a free that is done (true) or must go below (false). */
+static inline void *slot_alloc(struct km_pcpu *pc, unsigned c)
+{
+	void *b = mag_alloc_slow(&pc->slot[c], &depot[c]);
+
+	while (b && mm_unlikely(!pcpu_entry_ok(b))) {
+		pcpu_entry_corrupt(c, b);
+		b = mag_alloc_slow(&pc->slot[c], &depot[c]);
+	}
+	if (b)
+		((struct km_block *)b)->mark = 0;
+	return b;
+}
+
+static inline bool slot_free(struct km_pcpu *pc, unsigned c, void *b)
+{
+	((struct km_block *)b)->mark = km_mag_mark(b);
+	return mag_push(pc->slot[c].loaded, b) || mag_free_slow(&pc->slot[c], &depot[c], b);
+}
+
 void *pcpu_alloc(unsigned c)
 {
 	unsigned long irq = mm_irq_save();
 	struct km_pcpu *pc = my_area();
-	void *b = NULL;
+	void *b = pc ? slot_alloc(pc, c) : NULL;
 
-	if (pc) {
-		b = mag_alloc_slow(&pc->slot[c], &depot[c]);
-		while (b && mm_unlikely(!pcpu_entry_ok(b))) {
-			pcpu_entry_corrupt(c, b);
-			b = mag_alloc_slow(&pc->slot[c], &depot[c]);
-		}
-		if (b)
-			((struct km_block *)b)->mark = 0;
-	}
 	mm_irq_restore(irq);
 	return b;
 }
@@ -215,15 +228,26 @@ bool pcpu_free(unsigned c, void *b)
 {
 	unsigned long irq = mm_irq_save();
 	struct km_pcpu *pc = my_area();
-	bool done = false;
+	bool done = pc && slot_free(pc, c, b);
 
-	if (pc) {
-		((struct km_block *)b)->mark = km_mag_mark(b);
-		done = mag_push(pc->slot[c].loaded, b) ||
-		       mag_free_slow(&pc->slot[c], &depot[c], b);
-	}
 	mm_irq_restore(irq);
 	return done;
+}
+
+/* Straight from the front end's fast paths, which already hold the
+ * calling CPU's area with interrupts off: no second irq save, no area
+ * lookup (percpu_on is the one test my_area() would add). */
+void *pcpu_alloc_empty(struct km_pcpu *pc, unsigned c)
+{
+	return mm_likely(percpu_on) ? slot_alloc(pc, c) : NULL;
+}
+
+bool pcpu_free_full(struct km_pcpu *pc, unsigned c, void *b)
+{
+	if (mm_unlikely(!percpu_on))
+		return false;
+	((struct km_block *)b)->mark = km_mag_mark(b);
+	return mag_free_slow(&pc->slot[c], &depot[c], b);
 }
 
 bool pcpu_reserve(unsigned c, unsigned *cached)

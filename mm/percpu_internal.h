@@ -31,6 +31,12 @@ extern struct km_pcpu *km_pcpu[MM_MAX_CPUS];
  * context has no per-CPU cache (the caller then takes the locked path). */
 void *pcpu_alloc(unsigned c);
 bool pcpu_free(unsigned c, void *b);
+/* The same slow paths for kmalloc's and kfree's fast paths, which found
+ * the loaded magazine of class c empty (full) on the calling CPU's area
+ * pc, interrupts still off (the caller restores them).  NULL / false:
+ * the layer is off, or no memory (the caller takes the locked path). */
+void *pcpu_alloc_empty(struct km_pcpu *pc, unsigned c);
+bool pcpu_free_full(struct km_pcpu *pc, unsigned c, void *b);
 
 /* Is b, just popped from a magazine, a block put there?  Every block in
  * a magazine carries km_mag_mark(); an entry that does not (a magazine

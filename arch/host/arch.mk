@@ -105,6 +105,9 @@ $(BUILD)/tests/lib_%: tests/host/lib_%.cc $(wildcard tests/host/*.h mm/include/s
 
 # fault injection compiled in (strata/fault.h)
 $(BUILD)/tests/test_faults: HOST_CFLAGS += -DMM_FAULT_INJECT=1
+# the worst-case workload's choices under failing calls (tests/bench/wcet.h)
+$(BUILD)/tests/test_wcet_seq: HOST_CFLAGS += -DMM_FAULT_INJECT=1
+$(BUILD)/tests/test_wcet_seq: tests/bench/wcet.h
 $(BUILD)/tests/test_nosample: HOST_CFLAGS += -DMM_SAMPLING=0
 
 # the PFA's fresh mode, with blocks above its 4 MiB lazy granule

@@ -20,8 +20,16 @@
  *                               depot, some handed back by a trim or a
  *                               drain) freed again: each one reported as
  *                               a double free, the heap still sound
+ *   percpu_off_stops_refills_on_other_cpus  after mm_percpu_enable(0) on
+ *                               one CPU, another CPU whose magazine runs
+ *                               empty takes its blocks from the pools and
+ *                               fills no magazine (kmalloc's fast path
+ *                               enters the magazine slow path directly,
+ *                               which must see the layer is off)
  */
 #include "kmalloc_fixture.h"
+
+#include <pthread.h>
 
 #include "../../mm/pool.h"
 
@@ -220,6 +228,67 @@ TEST(double_free_after_bulk_is_reported)
 	for (unsigned a = 0; a < nanchor; a++)
 		kfree(anchor[a]);
 	mm_percpu_enable(0);
+	CHECK_SOUND();
+}
+
+/* This test's CPUs are its threads (the default mm_cpu_id() says 0 for
+ * all of them, as tsan_percpu.c does too). */
+static __thread unsigned my_cpu;
+unsigned mm_cpu_id(void)
+{
+	return my_cpu;
+}
+
+static pthread_barrier_t step;
+#define OTHER_N 50   /* not 1 + 7 + a multiple of the fill (8): a refill leaves some */
+static void *other_blk[OTHER_N];
+static uint64_t other_cached;
+
+static uint64_t cached_blocks(void)
+{
+	kmalloc_get_stats(&st);
+	return st.percpu_cached_blocks;
+}
+
+/* Another CPU (a thread of its own): one kmalloc fills its magazine;
+ * then, with the layer off, enough to empty that magazine and more. */
+static void *other_cpu(void *arg)
+{
+	(void)arg;
+	my_cpu = 1;
+	other_blk[0] = kmalloc(48, 0);
+	pthread_barrier_wait(&step);      /* the main thread turns the layer off */
+	pthread_barrier_wait(&step);
+	for (unsigned i = 1; i < OTHER_N; i++)
+		other_blk[i] = kmalloc(48, 0);
+	other_cached = cached_blocks();
+	for (unsigned i = 0; i < OTHER_N; i++)
+		kfree(other_blk[i]);
+	return NULL;
+}
+
+TEST(percpu_off_stops_refills_on_other_cpus)
+{
+	pthread_t t;
+
+	setup();
+	mm_percpu_enable(1);
+	pthread_barrier_init(&step, NULL, 2);
+	REQUIRE(pthread_create(&t, NULL, other_cpu, NULL) == 0, "pthread_create");
+	pthread_barrier_wait(&step);
+	uint64_t before = cached_blocks();
+	mm_percpu_enable(0);
+	pthread_barrier_wait(&step);
+	pthread_join(t, NULL);
+	pthread_barrier_destroy(&step);
+	CHECK(before > 0, "the other CPU's first kmalloc filled no magazine (%llu cached)",
+	      (unsigned long long)before);
+	for (unsigned i = 0; i < OTHER_N; i++)
+		CHECK(other_blk[i] != NULL, "kmalloc(48) #%u on the other CPU failed", i);
+	CHECK(other_cached == 0,
+	      "%llu blocks in magazines after %u kmallocs on another CPU with the per-CPU "
+	      "layer off: its empty magazine was filled again", (unsigned long long)other_cached,
+	      OTHER_N);
 	CHECK_SOUND();
 }
 

@@ -131,9 +131,11 @@
 #undef mm_unlock_all
 #undef mm_vsnprintf
 #undef pcpu_alloc
+#undef pcpu_alloc_empty
 #undef pcpu_cached_blocks
 #undef pcpu_entry_corrupt
 #undef pcpu_free
+#undef pcpu_free_full
 #undef pcpu_init
 #undef pcpu_internal_usage
 #undef pcpu_mag_delete
