@@ -167,10 +167,14 @@ static struct {
 /* An empty cache: every slot free, every bucket and the age list empty. */
 static void cache_init(void)
 {
+	/* one store at a time (mm_store): vectorised, clang staged these
+	 * arrays through a 1.5 KiB stack frame */
 	for (unsigned s = 0; s < KM_LARGE_CACHE_RUNS; s++)
-		large.lc_newer[s] = (uint16_t)(s + 1);     /* the last one: LC_NIL */
-	for (unsigned b = 0; b < LC_BUCKETS; b++)
-		large.lc_by_start[b] = large.lc_by_end[b] = LC_NIL;
+		mm_store(large.lc_newer[s], (uint16_t)(s + 1));   /* the last: LC_NIL */
+	for (unsigned b = 0; b < LC_BUCKETS; b++) {
+		mm_store(large.lc_by_start[b], (uint16_t)LC_NIL);
+		mm_store(large.lc_by_end[b], (uint16_t)LC_NIL);
+	}
 	large.lc_free = 0;
 	large.lc_oldest = large.lc_newest = LC_NIL;
 }
