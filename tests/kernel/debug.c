@@ -247,16 +247,18 @@ static void debug_every_overflow_class(struct ktest_ctx *t)
 	}
 
 	/* two large runs in a row: the first one's overflow stops at its
-	 * guard page (with the hook), never in the second block */
-	char *a = kmalloc(3 * PAGE_SIZE, 0), *b = kmalloc(3 * PAGE_SIZE, 0);
+	 * guard page (with the hook), never in the second block.  10 pages:
+	 * above the largest size class (32 KiB), so these are runs */
+	const size_t run = 10 * PAGE_SIZE;
+	char *a = kmalloc(run, 0), *b = kmalloc(run, 0);
 	KT_REQUIRE(t, a && b, "two large blocks");
 	if (prot) {
 		uint64_t s0 = serial();
-		a[3 * PAGE_SIZE + 100] = 1;
+		a[run + 100] = 1;
 		KT_CHECK(t, serial() == s0 + 1 && last().kind == MM_BUG_GUARD_OVERFLOW &&
-			 last().ptr == a && last().bad == a + 3 * PAGE_SIZE + 100,
+			 last().ptr == a && last().bad == a + run + 100,
 			 "overflow of the first run: %s", mm_bug_name(last().kind));
-		a[3 * PAGE_SIZE + 100] = (char)MM_POISON_REDZONE;
+		a[run + 100] = (char)MM_POISON_REDZONE;
 	}
 	kfree(a);
 	kfree(b);
