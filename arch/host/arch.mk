@@ -24,7 +24,10 @@ HOST_TESTS   := $(patsubst tests/host/%.c,$(BUILD)/tests/%,$(wildcard tests/host
 # PFA_MAX_ORDER=20: one PFA block is 4 GiB, so malloc() serves up to 4 GiB.
 # PFA_LAZY_INIT: the reservation is fresh zero pages, so the PFA writes the
 # descriptors of a 4 MiB block only when it first hands the block out.
-LIB_DEFS    := -DPFA_MAX_ORDER=20 -DPFA_LAZY_INIT=1 -DKM_LARGE_PRESSURE_RUNS=0 -DMM_PLATFORM_INLINE='"host_cpu.h"'
+# LIB_EXTRA_DEFS: more -D flags for a variant build of the same library
+# (scripts/bench-sample builds one with -DMM_SAMPLING=0).
+LIB_DEFS    := -DPFA_MAX_ORDER=20 -DPFA_LAZY_INIT=1 -DKM_LARGE_PRESSURE_RUNS=0 -DMM_PLATFORM_INLINE='"host_cpu.h"' \
+	$(LIB_EXTRA_DEFS)
 LIB_CFLAGS  := -std=gnu11 -O2 -g -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 	-fno-plt $(WARN) -MMD -MP $(MM_INC) -Iarch/host $(LIB_DEFS)
 LIB_NOBUILTIN := -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc \
