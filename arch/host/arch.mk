@@ -90,6 +90,30 @@ $(LIBSTRATA_FAULTS_SO): $(LIB_FAULT_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(HOST_CC) -shared -O2 -Wl,-z,now -Wl,-z,nodelete -o $@ $^ -lpthread
 
+# tests/bench/sample_ab.c (scripts/bench-sample): three copies of mm/ in
+# one program, built with the .so's flags: s_* the default, n_* without the
+# sampling countdown (-DMM_SAMPLING=0), a_* the default again (the control);
+# strata/names.h renames each copy.
+AB_S_OBJS := $(patsubst %.c,$(BUILD)/ab/s/%.o,$(LIB_MM_SRCS))
+AB_N_OBJS := $(patsubst %.c,$(BUILD)/ab/n/%.o,$(LIB_MM_SRCS))
+AB_A_OBJS := $(patsubst %.c,$(BUILD)/ab/a/%.o,$(LIB_MM_SRCS))
+SAMPLE_AB := $(BUILD)/bench/sample_ab
+$(BUILD)/ab/s/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(Q)$(HOST_CC) $(LIB_CFLAGS) -DSTRATA_PREFIX=s_ -c $< -o $@
+$(BUILD)/ab/n/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(Q)$(HOST_CC) $(LIB_CFLAGS) -DMM_SAMPLING=0 -DSTRATA_PREFIX=n_ -c $< -o $@
+$(BUILD)/ab/a/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(Q)$(HOST_CC) $(LIB_CFLAGS) -DSTRATA_PREFIX=a_ -c $< -o $@
+$(SAMPLE_AB): tests/bench/sample_ab.c $(AB_S_OBJS) $(AB_N_OBJS) $(AB_A_OBJS) \
+		$(BUILD)/lib/arch/host/platform.o
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(HOST_CC) -std=gnu11 -O2 $(WARN) $(MM_INC) -Iarch/host -o $@ $^
+sample-ab: $(SAMPLE_AB)
+
 # Programs run under LD_PRELOAD: no sanitizers (they bring their own malloc).
 $(BUILD)/tests/lib_%: tests/host/lib_%.c $(wildcard tests/host/*.h mm/include/strata/*.h)
 	@mkdir -p $(dir $@)
@@ -105,6 +129,7 @@ $(BUILD)/tests/lib_%: tests/host/lib_%.cc $(wildcard tests/host/*.h mm/include/s
 		-o $@ $< -lpthread -ldl
 
 -include $(LIB_OBJS:.o=.d) $(LIB_FAULT_OBJS:.o=.d)
+-include $(AB_S_OBJS:.o=.d) $(AB_N_OBJS:.o=.d) $(AB_A_OBJS:.o=.d)
 
 # fault injection compiled in (strata/fault.h)
 $(BUILD)/tests/test_faults: HOST_CFLAGS += -DMM_FAULT_INJECT=1
