@@ -142,6 +142,11 @@
 #define LC_NIL     KM_LARGE_CACHE_RUNS   /* no slot */
 #define LC_HASH_BITS 8
 #define LC_BUCKETS (1u << LC_HASH_BITS)  /* hash buckets of each index */
+#define LC_SUB_BITS 3                    /* size bins: 8 per power of two */
+#define LC_SUB     (1u << LC_SUB_BITS)
+#define LC_BINS    (LC_SUB + (PFA_MAX_ORDER + 1 - LC_SUB_BITS) * LC_SUB)
+#define LC_MAP_WORDS ((LC_BINS + 63) / 64)
+#define LC_PEEK    4                     /* runs looked at in one bin */
 
 static struct {
 	uint64_t runs, pages, requested;
@@ -155,6 +160,10 @@ static struct {
 	uint16_t lc_start_next[KM_LARGE_CACHE_RUNS];  /* hash chains: by head, */
 	uint16_t lc_end_next[KM_LARGE_CACHE_RUNS];    /*   by end */
 	uint16_t lc_by_start[LC_BUCKETS], lc_by_end[LC_BUCKETS];
+	uint16_t lc_bin_next[KM_LARGE_CACHE_RUNS];    /* size bins, newest first */
+	uint16_t lc_bin_prev[KM_LARGE_CACHE_RUNS];
+	uint16_t lc_bin_head[LC_BINS];
+	uint64_t lc_bin_map[LC_MAP_WORDS];            /* bit b: bin b not empty */
 	uint16_t lc_oldest, lc_newest, lc_free;
 	unsigned lc_count;
 	uint64_t lc_budget;                           /* pages the cache may always hold */
@@ -175,6 +184,8 @@ static void cache_init(void)
 		mm_store(large.lc_by_start[b], (uint16_t)LC_NIL);
 		mm_store(large.lc_by_end[b], (uint16_t)LC_NIL);
 	}
+	for (unsigned b = 0; b < LC_BINS; b++)
+		mm_store(large.lc_bin_head[b], (uint16_t)LC_NIL);
 	large.lc_free = 0;
 	large.lc_oldest = large.lc_newest = LC_NIL;
 }
@@ -403,6 +414,74 @@ static unsigned cache_ending_at(phys_addr_t pa)
 	return LC_NIL;
 }
 
+/* Size bin of a run of `pages` pages (TLSF's two levels): below LC_SUB
+ * pages one bin per size; above, LC_SUB bins per power of two, so a bin
+ * spans [2^f + i 2^(f-3), 2^f + (i+1) 2^(f-3)): its runs differ by less
+ * than 1/8 of the smallest. */
+static unsigned lc_bin(uint64_t pages)
+{
+	if (pages < LC_SUB)
+		return (unsigned)pages;
+	unsigned f = 63 - mm_clz64(pages);
+	return LC_SUB + (f - LC_SUB_BITS) * LC_SUB + (unsigned)((pages >> (f - LC_SUB_BITS)) & (LC_SUB - 1));
+}
+
+/* Slot s goes to the newest end of its bin's list. */
+static void bin_add(unsigned s)
+{
+	unsigned b = lc_bin(large.lc_pages[s]), h = large.lc_bin_head[b];
+
+	large.lc_bin_prev[s] = LC_NIL;
+	large.lc_bin_next[s] = (uint16_t)h;
+	if (h != LC_NIL)
+		large.lc_bin_prev[h] = (uint16_t)s;
+	large.lc_bin_head[b] = (uint16_t)s;
+	large.lc_bin_map[b / 64] |= (uint64_t)1 << (b % 64);
+}
+
+/* Slot s leaves its bin: O(1). */
+static void bin_remove(unsigned s)
+{
+	unsigned b = lc_bin(large.lc_pages[s]);
+	unsigned prev = large.lc_bin_prev[s], next = large.lc_bin_next[s];
+
+	if (prev != LC_NIL)
+		large.lc_bin_next[prev] = (uint16_t)next;
+	else
+		large.lc_bin_head[b] = (uint16_t)next;
+	if (next != LC_NIL)
+		large.lc_bin_prev[next] = (uint16_t)prev;
+	if (large.lc_bin_head[b] == LC_NIL)
+		large.lc_bin_map[b / 64] &= ~((uint64_t)1 << (b % 64));
+}
+
+/* The lowest non-empty bin at or above b, or LC_BINS: a bitmap scan of at
+ * most LC_MAP_WORDS words. */
+static unsigned bin_at_or_above(unsigned b)
+{
+	for (unsigned w = b / 64; w < LC_MAP_WORDS; w++) {
+		uint64_t m = large.lc_bin_map[w];
+		if (w == b / 64)
+			m &= ~(uint64_t)0 << (b % 64);
+		if (m)
+			return w * 64 + mm_ctz64(m);
+	}
+	return LC_BINS;
+}
+
+/* The highest non-empty bin below b, or LC_BINS. */
+static unsigned bin_below(unsigned b)
+{
+	for (unsigned w = b / 64 + 1; w-- > 0;) {
+		uint64_t m = large.lc_bin_map[w];
+		if (w == b / 64)
+			m &= ((uint64_t)1 << (b % 64)) - 1;
+		if (m)
+			return w * 64 + 63 - mm_clz64(m);
+	}
+	return LC_BINS;
+}
+
 /* A cached or freed run being put: its head, pages and blocks. */
 struct run {
 	phys_addr_t pa;
@@ -432,6 +511,7 @@ static void cache_insert(const struct run *r)
 	else
 		large.lc_oldest = (uint16_t)s;
 	large.lc_newest = (uint16_t)s;
+	bin_add(s);
 	large.lc_count++;
 	large.cached_pages += r->pages;
 }
@@ -445,6 +525,7 @@ static void cache_unlink(unsigned s)
 
 	chain_remove(large.lc_by_start, large.lc_start_next, large.lc_pa[s], s);
 	chain_remove(large.lc_by_end, large.lc_end_next, slot_end(s), s);
+	bin_remove(s);
 	if (older != LC_NIL)
 		large.lc_newer[older] = (uint16_t)newer;
 	else
@@ -640,46 +721,75 @@ static phys_addr_t cache_take_grown(unsigned s, uint64_t n)
 	return pa;
 }
 
-/* A cached run for n pages whose address honours align, cut to n pages
- * (*pages says how many it kept; the rest stays cached); else the largest
- * smaller one grown in place; 0 if none fits.  Best fit: the smallest run
- * of n pages or more, the newest of equals (a walk of the age list from
- * its newest end: at most KM_LARGE_CACHE_RUNS slots). */
-static phys_addr_t cache_take(uint64_t n, size_t align, uint64_t *pages)
-{
-	unsigned best = LC_NIL, below = LC_NIL, s = large.lc_newest;
-	uint64_t best_pages = UINT64_MAX, below_pages = 0;
-	bool aligned = align > PAGE_SIZE;           /* else every run will do */
+/* What a search of the bins found: the smallest run of n pages or more
+ * (best) and the largest smaller one (below), LC_NIL if none. */
+struct fit {
+	unsigned best, below;
+	uint64_t best_pages, below_pages;
+};
 
-	for (unsigned left = large.lc_count; left--; s = large.lc_older[s]) {
+/* The LC_PEEK newest runs of bin b that honour align, weighed for n. */
+static void bin_look(unsigned b, uint64_t n, size_t align, struct fit *f)
+{
+	unsigned s = large.lc_bin_head[b];
+
+	for (unsigned k = 0; s != LC_NIL && k < LC_PEEK; k++, s = large.lc_bin_next[s]) {
 		uint64_t have = large.lc_pages[s];
-		if (aligned && ((uintptr_t)pfa_virt(large.lc_pa[s]) & (align - 1)))
+		if (align > PAGE_SIZE && ((uintptr_t)pfa_virt(large.lc_pa[s]) & (align - 1)))
 			continue;
 		if (have < n) {
-			if (have > below_pages) {
-				below = s;
-				below_pages = have;
+			if (have > f->below_pages) {
+				f->below = s;
+				f->below_pages = have;
 			}
-			continue;
+		} else if (have < f->best_pages) {
+			f->best = s;
+			f->best_pages = have;
+			if (have == n)
+				return;
 		}
-		if (have >= best_pages)
-			continue;
-		best = s;
-		best_pages = have;
-		if (have == n)
-			break;
 	}
-	if (best == LC_NIL) {
-		*pages = n;
-		return below != LC_NIL ? cache_take_grown(below, n) : 0;
+}
+
+/* Good fit in bounded work (TLSF): n's own bin first (its LC_PEEK newest
+ * runs: the smallest that fits, the newest of equals), then the lowest
+ * non-empty bins above it (every run there fits: the newest is taken;
+ * LC_PEEK bins at most, for an alignment that most runs miss); for growing
+ * in place, the highest non-empty bin below. */
+static struct fit cache_fit(uint64_t n, size_t align)
+{
+	struct fit f = { LC_NIL, LC_NIL, UINT64_MAX, 0 };
+	unsigned b = lc_bin(n);
+
+	bin_look(b, n, align, &f);
+	for (unsigned t = 0, up = bin_at_or_above(b + 1); f.best == LC_NIL && up < LC_BINS && t < LC_PEEK;
+	     t++, up = bin_at_or_above(up + 1))
+		bin_look(up, n, align, &f);
+	if (f.best == LC_NIL && f.below == LC_NIL) {
+		unsigned down = bin_below(b);
+		if (down < LC_BINS)
+			bin_look(down, n, align, &f);
 	}
-	phys_addr_t pa = large.lc_pa[best];
-	uint64_t stamp = large.lc_stamp[best];
-	cache_unlink(best);
+	return f;
+}
+
+/* A cached run for n pages whose address honours align, cut to n pages
+ * (*pages says how many it kept; the rest stays cached); else a smaller
+ * one grown in place; 0 if none fits (cache_fit: at most
+ * (LC_PEEK + 2) * LC_PEEK slots looked at, whatever the cache holds). */
+static phys_addr_t cache_take(uint64_t n, size_t align, uint64_t *pages)
+{
+	struct fit f = cache_fit(n, align);
+
 	*pages = n;
-	if (best_pages > n) {   /* the tail keeps the run's age */
-		*pages = shrink(pa, best_pages, n, false);
-		cache_tail(pa, *pages, best_pages, stamp);
+	if (f.best == LC_NIL)
+		return f.below != LC_NIL ? cache_take_grown(f.below, n) : 0;
+	phys_addr_t pa = large.lc_pa[f.best];
+	uint64_t stamp = large.lc_stamp[f.best];
+	cache_unlink(f.best);
+	if (f.best_pages > n) {   /* the tail keeps the run's age */
+		*pages = shrink(pa, f.best_pages, n, false);
+		cache_tail(pa, *pages, f.best_pages, stamp);
 	}
 	return pa;
 }
