@@ -61,10 +61,10 @@
  * to fault them in again.  jemalloc's dirty pages and tcmalloc's page heap
  * are the models; the cache is a small page heap of its own:
  *
- *   take    a request of n pages takes the smallest cached run of n pages
- *           or more (the newest of equals), cut to n: the tail stays
- *           cached (with the run's age).  Else the largest smaller run is
- *           grown in place with the free PFA pages right after it
+ *   take    a request of n pages takes a cached run of n pages or more
+ *           from the size bins (below), cut to n: the tail stays cached
+ *           (with the run's age).  Else a smaller run (the newest runs of
+ *           the highest non-empty bin below n's) is grown in place with the free PFA pages right after it
  *           (grow(), below): only those pages are new.  Else, before
  *           asking the PFA, the oldest runs make room for the n new pages
  *           (up to n / 2 of them, 2 runs at most), so that a miss does not
@@ -98,15 +98,29 @@
  * layer's block that the PFA is marking, splitting or merging right now:
  * so the cache reads no page descriptor it does not own.  A slot keeps
  * its run's head, length, age and block count; the slots are on an age
- * list (the oldest end for eviction and decay, the newest end first for
- * the best-fit walk) and in two hash tables of LC_BUCKETS chains, by head
- * page and by end page:
+ * list (the oldest end for eviction and decay), in size bins, and in two
+ * hash tables of LC_BUCKETS chains, by head page and by end page:
  *
  *   free run [a, b)  ->  by_end[hash(a)]: the cached run ending at a
  *                        by_start[hash(b)]: the cached run starting at b
  *
  * one chain each (about one entry), and a run leaves in O(1), with no
  * shifting.  Every walk is bounded by the 256 slots, whatever the heap.
+ *
+ * Size bins (TLSF's two levels): one bin per size below 8 pages, then 8
+ * bins per power of two (a bin's runs differ by less than 1/8), each a
+ * list newest first, and a bitmap of the non-empty bins.  A put or a
+ * removal is O(1).  Best fit in bounded work: the LC_PEEK (4) newest runs
+ * of n's own bin (the smallest that fits, the newest of equals), else
+ * the newest run of the lowest non-empty bin above (all its runs fit; an
+ * alignment may look at LC_PEEK bins).  The promise (test_large's
+ * takes_the_smallest_fit): the smallest fitting run is taken when it is
+ * among the LC_PEEK newest of n's bin or in a bin above with no other
+ * fitting run below it; otherwise (a fitting run deeper in n's bin, or
+ * several in the bin above) a larger one may be taken: good fit, not
+ * always best.  At most 24 slots and a few
+ * bitmap words are looked at, however many runs are cached (before: a
+ * walk of up to 256 slots).
  * (A first version found the neighbours through pfa_head_page() and a
  * scan of a ring: ThreadSanitizer caught it reading descriptors that
  * pfa_alloc() was writing on another CPU, and it cost churn 15% more

@@ -494,6 +494,56 @@ TEST(large_run_cache_gives_way_to_small_blocks)
 	      (unsigned long long)(free_at_start - pfa_free_pages()));
 }
 
+/* Best fit over the size bins (large.c's promise): the smallest cached
+ * run that fits is taken when it is among the newest LC_PEEK of n's own
+ * bin or the runs are in different bins, whatever their age order.
+ * Runs of 100, 12, 40, 21, 24, 20, 67 and 70 pages, freed in that order
+ * (so the newest of a bin is not always the smallest), kept apart by live
+ * spacers; each request must get the smallest that fits. */
+TEST(large_run_cache_takes_the_smallest_fit)
+{
+	setup();
+	const size_t pg = PAGE_SIZE;
+	static const unsigned size[] = { 100, 12, 40, 21, 24, 20, 67, 70 };
+	enum { N = sizeof size / sizeof size[0] };
+	uint8_t *run[N], *spacer[N];
+
+	for (int i = 0; i < N; i++) {
+		run[i] = kmalloc(size[i] * pg, 0);
+		spacer[i] = kmalloc(9 * pg, 0);
+		REQUIRE(run[i] && spacer[i], "runs of %u pages", size[i]);
+	}
+	for (int i = 0; i < N; i++)
+		kfree(run[i]);
+	REQUIRE(large_now().cached_runs == N, "%llu runs cached, not %d (glued?)",
+		(unsigned long long)large_now().cached_runs, N);
+	/* request -> the run it must come from (index into size[]) */
+	static const struct { unsigned pages; int from; } want[] = {
+		{ 20, 5 },   /* exact, in its own bin beside 21 (newer here) */
+		{ 20, 3 },   /* 21: same bin, the 20 is gone */
+		{ 22, 4 },   /* 24, not 40 or 100 */
+		{ 30, 2 },   /* 40, not 100 */
+		{ 11, 1 },   /* 12, not 100 */
+		{ 65, 6 },   /* 67: its bin (64..71) holds the newer 70 too */
+		{ 60, 7 },   /* 70: the next bin up, not 100 */
+		{ 90, 0 },   /* 100: the only one left that fits */
+	};
+	uint8_t *got[sizeof want / sizeof want[0]];
+	for (unsigned i = 0; i < sizeof want / sizeof want[0]; i++) {
+		got[i] = kmalloc(want[i].pages * pg, 0);
+		CHECK(got[i] == run[want[i].from], "%u pages from %p, not the cached %u-page run %p",
+		      want[i].pages, got[i], size[want[i].from], run[want[i].from]);
+	}
+	for (unsigned i = 0; i < sizeof want / sizeof want[0]; i++)
+		kfree(got[i]);
+	for (int i = 0; i < N; i++)
+		kfree(spacer[i]);
+	CHECK_SOUND();
+	kmalloc_trim();
+	CHECK(pfa_free_pages() == free_at_start, "trim left %llu pages out",
+	      (unsigned long long)(free_at_start - pfa_free_pages()));
+}
+
 int main(int argc, char **argv)
 {
 	return harness_main(argc, argv);
