@@ -549,11 +549,15 @@ unsigned pool_alloc_bulk(unsigned c, void **obj, unsigned n)
 }
 
 /* The blocks at obj[0..] that lie in p, up to n, onto p's free list;
- * its head and count written once, the slow path run once.  How many. */
+ * its head and count written once, the slow path run once.  How many.
+ * A block of class c lies in p exactly when it lies in p's pool_size
+ * bytes, so the run's end is found by a range check, not by the pool
+ * lookup (for medium classes a page-descriptor walk) of every block. */
 static unsigned give_run(struct km_pool *p, unsigned c, void **obj, unsigned n)
 {
 	struct km_block *head = p->freeblock;
 	unsigned ref = p->ref, i = 0;
+	uintptr_t base = (uintptr_t)p, span = pools.cls[c].pool_size;
 
 	do {
 		struct km_block *b = obj[i];
@@ -561,7 +565,7 @@ static unsigned give_run(struct km_pool *p, unsigned c, void **obj, unsigned n)
 		b->mark = km_free_mark(b);
 		head = b;
 		ref--;
-	} while (++i < n && km_pool_of_class(obj[i], c) == p && ref != 0);
+	} while (++i < n && (uintptr_t)obj[i] - base < span && ref != 0);
 	bool was_full = p->freeblock == NULL;
 	p->freeblock = head;
 	p->ref = (uint16_t)ref;
