@@ -6,6 +6,16 @@
  * (kmalloc_fixture.h).
  */
 #include "kmalloc_fixture.h"
+
+/* Every test's end: the heap sound, and after kmalloc_trim() (the run
+ * cache emptied) every page back with the PFA. */
+#define CHECK_SOUND_AND_TRIMMED()                                             \
+	do {                                                                  \
+		CHECK_SOUND();                                                \
+		kmalloc_trim();                                               \
+		CHECK(pfa_free_pages() == free_at_start, "trim left %llu pages out", \
+		      (unsigned long long)(free_at_start - pfa_free_pages()));  \
+	} while (0)
 #include "../../mm/large.h"
 
 static struct large_stats large_now(void);
@@ -187,10 +197,7 @@ TEST(large_run_cache_fits_and_bounds)
 	CHECK(st.large_cached_pages <= 1024 && st.large_cached_pages >= 900,
 	      "after 5 freed 300-page runs: %llu pages cached (budget 1024)",
 	      (unsigned long long)st.large_cached_pages);
-	CHECK_SOUND();
-	kmalloc_trim();
-	CHECK(pfa_free_pages() == free_at_start, "trim left %llu pages out",
-	      (unsigned long long)(free_at_start - pfa_free_pages()));
+	CHECK_SOUND_AND_TRIMMED();
 }
 
 /* A working set of big runs keeps its freed runs (up to the live runs'
@@ -259,10 +266,7 @@ TEST(large_run_cache_keeps_working_set)
 	kfree(b);
 	kfree(c);
 	kfree(r[3]);
-	CHECK_SOUND();
-	kmalloc_trim();
-	CHECK(pfa_free_pages() == free_at_start, "trim left %llu pages out",
-	      (unsigned long long)(free_at_start - pfa_free_pages()));
+	CHECK_SOUND_AND_TRIMMED();
 }
 
 /* However many runs a full heap frees, the cache keeps at most RAM / 4,
@@ -340,10 +344,7 @@ TEST(large_run_cache_joins_neighbours)
 	kfree(b + 600 * pg);                       /* inside a cached run: refused */
 	CHECK(kmalloc_last_report_kind() != KM_REPORT_NONE, "a free inside a cached run passed");
 	kmalloc_clear_report();
-	CHECK_SOUND();
-	kmalloc_trim();
-	CHECK(pfa_free_pages() == free_at_start, "trim left %llu pages out",
-	      (unsigned long long)(free_at_start - pfa_free_pages()));
+	CHECK_SOUND_AND_TRIMMED();
 }
 
 /* A request larger than every cached run grows the largest one in place
@@ -368,10 +369,7 @@ TEST(large_run_cache_grows_a_run_in_place)
 	for (size_t off = 0; off < 1000 * pg; off += pg)
 		b[off] = 1;
 	kfree(b);
-	CHECK_SOUND();
-	kmalloc_trim();
-	CHECK(pfa_free_pages() == free_at_start, "trim left %llu pages out",
-	      (unsigned long long)(free_at_start - pfa_free_pages()));
+	CHECK_SOUND_AND_TRIMMED();
 }
 
 /* A free evicts at most KM_LARGE_EVICT_PER_CALL cached runs, however many
@@ -409,10 +407,7 @@ TEST(large_run_cache_eviction_bounded_per_call)
 	      (unsigned long long)(now.pfa_frees - was.pfa_frees));
 	for (int i = 0; i < RUNS; i++)
 		kfree(spacer[i]);
-	CHECK_SOUND();
-	kmalloc_trim();
-	CHECK(pfa_free_pages() == free_at_start, "trim left %llu pages out",
-	      (unsigned long long)(free_at_start - pfa_free_pages()));
+	CHECK_SOUND_AND_TRIMMED();
 }
 
 /* Memory pressure: cached runs give way when the PFA has nothing left,
@@ -538,10 +533,7 @@ TEST(large_run_cache_takes_the_smallest_fit)
 		kfree(got[i]);
 	for (int i = 0; i < N; i++)
 		kfree(spacer[i]);
-	CHECK_SOUND();
-	kmalloc_trim();
-	CHECK(pfa_free_pages() == free_at_start, "trim left %llu pages out",
-	      (unsigned long long)(free_at_start - pfa_free_pages()));
+	CHECK_SOUND_AND_TRIMMED();
 }
 
 int main(int argc, char **argv)
