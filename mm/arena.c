@@ -154,6 +154,14 @@ static struct km_arena *fullest_usable(unsigned kind)
 }
 
 /* An arena with nothing carved becomes one of pools of this kind. */
+/* Pools [0, n) of a are carved; kfree's fast path reads both fields
+ * without the lock (relaxed), so they are stored, never built up. */
+static void set_nextpool(struct km_arena *a, unsigned n)
+{
+	mm_store(a->nextpool, (uint16_t)n);
+	mm_store(a->carved_end, (uint32_t)n << a->pool_shift);
+}
+
 static void arena_set_kind(struct km_arena *a, unsigned kind)
 {
 	a->kind = (uint8_t)kind;
@@ -182,7 +190,7 @@ static struct km_arena *arena_new(void)
 	struct km_arena *a = km_arena_of_base(pfa_virt(pa));
 	a->freepools = NULL;
 	arena_set_kind(a, 0);
-	mm_store(a->nextpool, (uint16_t)0);
+	set_nextpool(a, 0);
 	a->pa = pa;
 	a->next = a->prev = NULL;
 	mm_list_push_by(&arenas.all, a, anext, aprev);
@@ -212,7 +220,7 @@ uint64_t arena_retire(struct km_arena *a, bool keep)
 {
 	bucket_unlink(a);
 	a->freepools = NULL;        /* forget the free list: carve afresh */
-	mm_store(a->nextpool, (uint16_t)0);
+	set_nextpool(a, 0);
 	a->next = a->prev = NULL;
 	if (keep) {
 		arenas.spare = a;
@@ -266,7 +274,7 @@ struct km_pool *arena_take_pool(unsigned kind)
 		a->freepools = p->next;
 	} else {
 		unsigned i = a->nextpool;   /* carve a fresh pool */
-		mm_store(a->nextpool, (uint16_t)(i + 1));
+		set_nextpool(a, i + 1);
 		p = km_pool_at(a, i);
 		p->index = (uint16_t)i;
 		p->arena = a;

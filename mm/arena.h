@@ -5,9 +5,9 @@
  * the spare).
  *
  * Its state, struct arena_state, is written only by arena.c, under the
- * pool lock (pools.lock, pool.h) that every caller holds.  One field is
- * read without it: an arena's nextpool (kfree's fast path), with relaxed
- * atomics.  Which pools of an arena
+ * pool lock (pools.lock, pool.h) that every caller holds.  Two fields are
+ * read without it: an arena's nextpool and carved_end (kfree's fast
+ * paths), with relaxed atomics.  Which pools of an arena
  * are parked on the class lists is the pool layer's business (pool.c);
  * this layer never looks at the class lists.
  */

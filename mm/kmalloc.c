@@ -658,9 +658,9 @@ static inline __attribute__((always_inline)) struct km_pool *pool_of_hinted(cons
 
 	if (mm_likely(pool_hint_hit(base)) && mm_likely(go)) {
 		const struct km_arena *a = km_arena_of_base((void *)base);
-		unsigned idx = (unsigned)(((uintptr_t)p - base) >> KM_POOL_SHIFT);
-		struct km_pool *pool = (struct km_pool *)(base + ((uintptr_t)idx << KM_POOL_SHIFT));
-		if (mm_likely(idx < mm_load(a->nextpool) && mm_load(pool->live)) &&
+		struct km_pool *pool = km_pool_of(p);
+		if (mm_likely((uintptr_t)p - base < mm_load(a->carved_end) &&
+			      mm_load(pool->live)) &&
 		    mm_likely(pool_block_ok_fast(pool, p)))
 			return pool;
 	}

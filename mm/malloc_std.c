@@ -108,10 +108,25 @@ static inline void *or_enomem(void *p)
 	return p;
 }
 
+/* malloc found no memory on its first try: the growth tries, errno. */
+static __attribute__((noinline)) void *malloc_again(size_t n, void *caller)
+{
+	void *p = NULL;
+
+	for (int try_ = 1; !p && try_ < STD_TRIES && STRATA_STD_GROW(n, 0); try_++)
+		p = kmalloc_caller(n, 0, caller);
+	return or_enomem(p);
+}
+
+/* The first try inline and the rest out of line, so the path that finds
+ * a block keeps no more than n across the call (no loop state, no frame). */
 STRATA_STD_EXPORT void *STRATA_STD_NAME(malloc)(size_t n)
 {
 	STRATA_STD_ENTRY();
-	return or_enomem(WITH_GROWTH(kmalloc_caller(n, 0, RET_ADDR()), n, 0));
+	void *p = kmalloc_caller(n, 0, RET_ADDR());
+	if (STD_LIKELY(p))
+		return p;
+	return malloc_again(n, RET_ADDR());
 }
 
 STRATA_STD_EXPORT void STRATA_STD_NAME(free)(void *p)

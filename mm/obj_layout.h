@@ -69,11 +69,18 @@ static inline uintptr_t km_free_mark(const struct km_block *b)
 
 /* A free block sitting in a per-CPU magazine (mm/percpu.c) carries this
  * mark instead: kfree of it again is a double free, told apart from a
- * block on its pool's free list. */
-#define KM_MAG_MAGIC ((uintptr_t)0x6d61672d6361636bull)
+ * block on its pool's free list.  The two magics differ in bit 0 only,
+ * so kfree's fast path tests for either mark with one compare
+ * (km_marked_free). */
+#define KM_MAG_MAGIC (KM_FREE_MAGIC ^ 1u)
 static inline uintptr_t km_mag_mark(const struct km_block *b)
 {
 	return (uintptr_t)b ^ KM_MAG_MAGIC;
+}
+/* Does b carry either free mark (on a free list, or in a magazine)? */
+static inline bool km_marked_free(const struct km_block *b)
+{
+	return (b->mark ^ km_free_mark(b)) <= 1u;
 }
 
 /* The pool a block of a SMALL class lies in: small pools are
@@ -84,7 +91,7 @@ static inline struct km_pool *km_pool_of(const void *b)
 	return (struct km_pool *)((uintptr_t)b & ~(KM_POOL_SIZE - 1));
 }
 
-/* The header at the start of every pool (56 bytes). */
+/* The header at the start of every pool (64 bytes: one cache line). */
 struct km_pool {               /* written by pool.c, except where said */
 	struct km_block *freeblock;   /* first free block; NULL: pool is full */
 	struct km_pool *next;         /* usedpools[cls] list, or (arena.c) the
@@ -98,8 +105,11 @@ struct km_pool {               /* written by pool.c, except where said */
 	uint16_t cls;                 /* size class */
 	uint32_t live;                /* 1 while the pool serves a class */
 	uint16_t index;               /* arena.c: pool number inside its arena */
+	uint32_t size;                /* the class's block size and reciprocal */
+	uint32_t recip;               /* (km_class), copied here by pool_init so
+	                                 kfree's fast path reads one line */
 };
-_Static_assert(sizeof(struct km_pool) == 56, "pool header is 56 bytes");
+_Static_assert(sizeof(struct km_pool) == 64, "pool header is 64 bytes");
 
 /* The arena header lives in pool 0, right after that pool's header;
  * only arena.c writes it. */
@@ -113,7 +123,10 @@ struct km_arena {
 	uint16_t npools;              /* pools in the arena (of its kind) */
 	uint8_t pool_shift;           /* every pool is 2^pool_shift bytes */
 	uint8_t kind;                 /* pool_shift - KM_POOL_SHIFT */
-	uint32_t pad[2];
+	uint32_t carved_end;          /* nextpool << pool_shift: the offset where
+	                                 never-carved pools start (kfree's fast
+	                                 path compares a pointer's offset) */
+	uint32_t pad;
 };
 _Static_assert(sizeof(struct km_arena) == 64, "arena header is 64 bytes");
 

@@ -38,7 +38,7 @@
  *   pool (16 KiB, one size class, here 64-byte blocks)
  *   +--------+-------+-------+-------+-------+-------+------------------+
  *   | header | used  | free  | used  | free  | used  | never carved ... |
- *   | 56+8 B |       |   |   |       |   |   |       |                  |
+ *   | 64 B   |       |   |   |       |   |   |       |                  |
  *   +--------+-------+---|---+-------+---|---+-------+------------------+
  *    freeblock ----------+   <-----------+           ^
  *    (the free list is threaded through the free     nextoffset: blocks
@@ -376,6 +376,8 @@ static void pool_init(struct km_pool *p, unsigned c)
 	struct km_block *b = (struct km_block *)((char *)p + first);
 
 	p->cls = (uint16_t)c;
+	p->size = k->size;
+	p->recip = k->recip;
 	p->ref = 0;
 	p->first = first;
 	mm_store(p->nextoffset, first + k->size);

@@ -199,13 +199,12 @@ static inline void pool_free_fast(struct km_pool *p, struct km_block *b)
 static inline enum kmalloc_report_kind pool_check_block(const struct km_pool *p,
 							  const void *ptr)
 {
-	const struct km_class *k = &pools.cls[p->cls];
 	uint32_t rel = (uint32_t)((uintptr_t)ptr - (uintptr_t)p) - p->first;
 
 	if (mm_unlikely(rel >= (uint32_t)(mm_load(p->nextoffset) - p->first)))
 		return KM_BAD_NOT_BLOCK;       /* a header, or never carved */
-	uint32_t q = (uint32_t)(((uint64_t)rel * k->recip) >> 32);
-	if (mm_unlikely(q * k->size != rel))
+	uint32_t q = (uint32_t)(((uint64_t)rel * p->recip) >> 32);
+	if (mm_unlikely(q * p->size != rel))
 		return KM_BAD_MISALIGNED;
 	const struct km_block *b = ptr;
 	if (mm_unlikely(b->mark == km_free_mark(b)) && pool_on_free_list(p, b))
@@ -220,13 +219,12 @@ static inline enum kmalloc_report_kind pool_check_block(const struct km_pool *p,
  * No call in it, so kfree's fast path saves no registers. */
 static inline bool pool_block_ok_fast(const struct km_pool *p, const void *ptr)
 {
-	const struct km_class *k = &pools.cls[p->cls];
-	uint32_t rel = (uint32_t)((uintptr_t)ptr - (uintptr_t)p) - p->first;
-	const struct km_block *b = ptr;
+	uint32_t first = p->first;
+	uint32_t rel = (uint32_t)((uintptr_t)ptr - (uintptr_t)p) - first;
 
-	return rel < (uint32_t)(mm_load(p->nextoffset) - p->first) &&
-	       (uint32_t)(((uint64_t)rel * k->recip) >> 32) * k->size == rel &&
-	       b->mark != km_free_mark(b) && b->mark != km_mag_mark(b);
+	return rel < (uint32_t)(mm_load(p->nextoffset) - first) &&
+	       (uint32_t)(((uint64_t)rel * p->recip) >> 32) * p->size == rel &&
+	       !km_marked_free(ptr);
 }
 
 /*

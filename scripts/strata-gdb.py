@@ -418,7 +418,7 @@ CHECKS = [("pfa", check_pfa)]
 # tags) is repeated here, each with the file that defines it.
 
 KM_FREE_MAGIC = 0x6b6d6672656521a5      # obj_layout.h
-KM_MAG_MAGIC = 0x6d61672d6361636b       # obj_layout.h
+KM_MAG_MAGIC = KM_FREE_MAGIC ^ 1         # obj_layout.h
 LARGE_CONT = 0x4c43                     # large.c: further block of a run
 LARGE_CACHED = 0x4c46                   # large.c: run in the run cache
 SLAB_MAGIC = 0x736c61622d686472         # slab.c

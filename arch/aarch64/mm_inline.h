@@ -1,0 +1,46 @@
+/*
+ * arch/aarch64/mm_inline.h - strata's CPU and interrupt hooks, inlined.
+ *
+ * The kernel's libstrata.a is built with
+ * -DMM_PLATFORM_INLINE='"mm_inline.h"' (the Makefile; see
+ * strata/platform.h), so kmalloc's and kfree's fast paths read the CPU
+ * number and mask interrupts without a call: an out-of-line hook costs
+ * the call, the return and the registers the caller must save around it.
+ * These are the same instructions as arch_cpu_id / arch_irq_save /
+ * arch_irq_restore in smp.c, which the rest of the kernel calls.
+ *
+ *   mm_cpu_id       TPIDR_EL1 holds this CPU's number (boot.S, smp.c)
+ *   mm_irq_save     DAIF, then mask IRQ and FIQ (daifset #3)
+ *   mm_irq_restore  DAIF back as it was
+ *
+ * mm_cpu_count and mm_platform_spin_wait stay out of line (kernel/mm_glue.c):
+ * nothing on a fast path calls them.
+ */
+#ifndef ARCH_AARCH64_MM_INLINE_H
+#define ARCH_AARCH64_MM_INLINE_H
+
+static inline unsigned mm_cpu_id(void)
+{
+	unsigned long id;
+
+	__asm__ volatile("mrs %0, tpidr_el1" : "=r"(id));
+	return (unsigned)id;
+}
+
+static inline unsigned long mm_irq_save(void)
+{
+	unsigned long daif;
+
+	__asm__ volatile("mrs %0, daif; msr daifset, #3" : "=r"(daif) : : "memory");
+	return daif;
+}
+
+static inline void mm_irq_restore(unsigned long flags)
+{
+	__asm__ volatile("msr daif, %0" : : "r"(flags) : "memory");
+}
+
+unsigned mm_cpu_count(void);
+void mm_platform_spin_wait(unsigned spins);
+
+#endif

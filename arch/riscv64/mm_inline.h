@@ -1,0 +1,49 @@
+/*
+ * arch/riscv64/mm_inline.h - strata's CPU and interrupt hooks, inlined.
+ *
+ * The kernel's libstrata.a is built with
+ * -DMM_PLATFORM_INLINE='"mm_inline.h"' (the Makefile; see
+ * strata/platform.h), so kmalloc's and kfree's fast paths read the CPU
+ * number and switch interrupts without a call: an out-of-line hook costs
+ * the call, the return and the registers the caller must save around it
+ * (cpu.S explains why the out-of-line ones are leaf assembly).  These are
+ * the same instructions as cpu.S's arch_cpu_id / arch_irq_save /
+ * arch_irq_restore, which the rest of the kernel calls.
+ *
+ *   mm_cpu_id       tp holds this CPU's number (boot.S, smp.c)
+ *   mm_irq_save     clear sstatus.SIE, return its old value (SIE bit only)
+ *   mm_irq_restore  set SIE again if the saved value had it
+ *
+ * mm_cpu_count and mm_platform_spin_wait stay out of line (kernel/mm_glue.c):
+ * nothing on a fast path calls them.
+ */
+#ifndef ARCH_RISCV64_MM_INLINE_H
+#define ARCH_RISCV64_MM_INLINE_H
+
+#define MM_INLINE_SSTATUS_SIE 2ul   /* riscv64.h's SSTATUS_SIE */
+
+static inline unsigned mm_cpu_id(void)
+{
+	unsigned long id;
+
+	__asm__ volatile("mv %0, tp" : "=r"(id));
+	return (unsigned)id;
+}
+
+static inline unsigned long mm_irq_save(void)
+{
+	unsigned long old;
+
+	__asm__ volatile("csrrci %0, sstatus, %1" : "=r"(old) : "i"(MM_INLINE_SSTATUS_SIE) : "memory");
+	return old & MM_INLINE_SSTATUS_SIE;
+}
+
+static inline void mm_irq_restore(unsigned long flags)
+{
+	__asm__ volatile("csrs sstatus, %0" : : "r"(flags & MM_INLINE_SSTATUS_SIE) : "memory");
+}
+
+unsigned mm_cpu_count(void);
+void mm_platform_spin_wait(unsigned spins);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * arch/x86_64/mm_inline.h - strata's CPU and interrupt hooks, inlined.
+ *
+ * The kernel's libstrata.a is built with
+ * -DMM_PLATFORM_INLINE='"mm_inline.h"' (the Makefile; see
+ * strata/platform.h), so kmalloc's and kfree's fast paths read the CPU
+ * number and switch interrupts without a call: an out-of-line hook costs
+ * the call, the return and the registers the caller must save around it
+ * (the fast path then needs a frame).  These are the same instructions as
+ * arch_cpu_id / arch_irq_save / arch_irq_restore in smp.c, which the rest
+ * of the kernel calls.
+ *
+ *   mm_cpu_id       %gs:0 is this CPU's number (smp.c sets GS's base)
+ *   mm_irq_save     RFLAGS, then cli
+ *   mm_irq_restore  sti if the saved RFLAGS had IF (bit 9)
+ *
+ * mm_cpu_count and mm_platform_spin_wait stay out of line (kernel/mm_glue.c):
+ * nothing on a fast path calls them.
+ */
+#ifndef ARCH_X86_64_MM_INLINE_H
+#define ARCH_X86_64_MM_INLINE_H
+
+static inline unsigned mm_cpu_id(void)
+{
+	unsigned id;
+
+	__asm__ volatile("movl %%gs:0, %0" : "=r"(id));
+	return id;
+}
+
+static inline unsigned long mm_irq_save(void)
+{
+	unsigned long flags;
+
+	__asm__ volatile("pushfq; popq %0; cli" : "=r"(flags) : : "memory");
+	return flags;
+}
+
+static inline void mm_irq_restore(unsigned long flags)
+{
+	if (flags & (1ul << 9))
+		__asm__ volatile("sti" : : : "memory");
+}
+
+unsigned mm_cpu_count(void);
+void mm_platform_spin_wait(unsigned spins);
+
+#endif
