@@ -39,8 +39,10 @@
  * uses the locked path, which is always correct, only slower.
  *
  * A kernel that wants the hooks inlined into strata's fast paths builds
- * mm/ with -DMM_PLATFORM_INLINE='"its_header.h"'; that header defines the
- * four mm_cpu_* / mm_irq_* functions as static inline.
+ * mm/ with -DMM_PLATFORM_INLINE='"its_header.h"'; that header defines
+ * mm_cpu_id, mm_irq_save and mm_irq_restore as static inline and defines
+ * or declares mm_cpu_count and mm_platform_spin_wait (the demo kernel's
+ * arch/<arch>/mm_inline.h declare those two: they stay out of line).
  */
 #ifndef STRATA_PLATFORM_H
 #define STRATA_PLATFORM_H
