@@ -63,8 +63,8 @@
  * (direct-mapped on base >> 20, 256 slots; an arena
  * whose slot is taken, or whose virtual base is not 1 MiB aligned, simply
  * goes the descriptor way).  p & ~(1 MiB - 1) found in its slot means p
- * is in our arena; its pool index must be below the arena's nextpool
- * (never-carved pool headers are garbage) and the pool's `live` flag set,
+ * is in our arena; its offset in the arena must be below carved_end
+ * (nextpool's pools, in bytes: never-carved pool headers are garbage) and the pool's `live` flag set,
  * then the usual block checks apply.  The fast path takes kind 0 (its
  * compare is hint == base, the pool shift a constant); a medium arena's
  * block goes one step further, to kfree_nodebug's lock-free check with
@@ -153,15 +153,15 @@ static struct km_arena *fullest_usable(unsigned kind)
 	return NULL;
 }
 
-/* An arena with nothing carved becomes one of pools of this kind. */
-/* Pools [0, n) of a are carved; kfree's fast path reads both fields
- * without the lock (relaxed), so they are stored, never built up. */
+/* Pools [0, n) of a are carved; kfree's fast paths read both fields
+ * without the lock (relaxed), so each is one store. */
 static void set_nextpool(struct km_arena *a, unsigned n)
 {
 	mm_store(a->nextpool, (uint16_t)n);
 	mm_store(a->carved_end, (uint32_t)n << a->pool_shift);
 }
 
+/* An arena with nothing carved becomes one of pools of this kind. */
 static void arena_set_kind(struct km_arena *a, unsigned kind)
 {
 	a->kind = (uint8_t)kind;
