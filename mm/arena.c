@@ -168,6 +168,7 @@ static void arena_set_kind(struct km_arena *a, unsigned kind)
 
 static struct km_arena *arena_new(void)
 {
+	MM_PATH(MM_PATH_NEW_ARENA);
 	if (MM_FAULT(MM_FAULT_ARENA))
 		return NULL;
 	phys_addr_t pa = pfa_alloc(KM_ARENA_ORDER, 0);
@@ -194,6 +195,7 @@ static struct km_arena *arena_new(void)
 
 static void arena_free(struct km_arena *a)
 {
+	MM_PATH(MM_PATH_ARENA_FREE);
 	mm_list_unlink_by(&arenas.all, a, anext, aprev);
 	arenas.current--;
 	arenas.reclaimed_total++;
@@ -254,6 +256,8 @@ struct km_pool *arena_take_pool(unsigned kind)
 	if (!a) {
 		a = arenas.spare;
 		arenas.spare = NULL;
+		if (a)
+			MM_PATH(MM_PATH_SPARE);
 		if (!a)
 			a = arena_new();
 		if (!a)

@@ -358,6 +358,7 @@ static void used_link(unsigned c, struct km_pool *p)
 	struct km_pool *head = pools.usedpools[c];
 
 	if (head && is_parked(head) && !pools.reserves) {
+		MM_PATH(MM_PATH_UNPARK);
 		used_unlink(c, head);
 		pool_return(head);
 	}
@@ -432,6 +433,7 @@ void *pool_alloc_slow(unsigned c)
 {
 	struct km_pool *p = arena_take_pool(pools.cls[c].kind);
 
+	MM_PATH(MM_PATH_NEW_POOL);
 	if (!p)
 		return NULL;
 	hint_set(p->arena);   /* the spare may have been of another kind */
@@ -662,6 +664,7 @@ static void pool_wipe_links(struct km_pool *p)
 /* Pool p serves no class any more: back to its arena, no decision. */
 static void pool_release(struct km_pool *p)
 {
+	MM_PATH_RETURN();
 	pool_wipe_links(p);
 	mm_store(p->live, 0u);
 	p->ref = 0;
@@ -687,7 +690,9 @@ static void settle(struct km_arena *a)
 
 	if (in_use > pools.nclasses || parked_in(a) != in_use || pools.reserves)
 		return;
+	MM_PATH(MM_PATH_SETTLE);
 	if (in_use > 0 && !other_unused(a)) {
+		MM_PATH(MM_PATH_HOLD);
 		pools.held = a;
 		return;
 	}
@@ -719,8 +724,10 @@ static void pool_return(struct km_pool *p)
  * otherwise empty allocator costs one compare here. */
 static void pool_parked(struct km_arena *a)
 {
-	if (a != pools.held)
+	if (a != pools.held) {
+		MM_PATH(MM_PATH_PARK);
 		settle(a);
+	}
 }
 
 /* ------------------------------------------------------------------ */
