@@ -243,9 +243,17 @@ void arena_mark_pool(struct km_pool *p, bool in_use)
 {
 	struct page *pg = pfa_virt_to_page(p);
 	uint16_t cls = in_use ? (uint16_t)(p->cls + 1) : 0;
-	unsigned pages = 1u << (p->arena->pool_shift - PAGE_SHIFT);
+	unsigned pages = 1u << (p->arena->pool_shift - PAGE_SHIFT), i = 0;
 
-	for (unsigned i = 0; i < pages; i++)
+	/* up to 128 pages (a 512 KiB pool, new or given back): four
+	 * descriptors a step, a quarter of the loop's own instructions */
+	for (; i + 4 <= pages; i += 4) {
+		pg[i].cls = cls;
+		pg[i + 1].cls = cls;
+		pg[i + 2].cls = cls;
+		pg[i + 3].cls = cls;
+	}
+	for (; i < pages; i++)   /* pools of 1 or 2 pages (KM_POOL_SHIFT 12, 13) */
 		pg[i].cls = cls;
 }
 
