@@ -188,7 +188,7 @@ struct pool_state pools;
 /* The classes whose pools are of kind k, kind_cls[k][0 .. kind_ncls[k]):
  * an arena of kind k can hold parked pools of those classes only, so the
  * walks that look for them (parked_in, settle) take 45 classes for a
- * small arena and 3..9 for a medium one, not all 80. */
+ * small arena and 3..8 for a medium one, not all 80. */
 static uint8_t kind_cls[KM_KINDS][KMALLOC_MAX_CLASSES];
 static uint8_t kind_ncls[KM_KINDS];
 
