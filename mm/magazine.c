@@ -27,6 +27,7 @@ void slot_init(struct mm_cpu_slot *s)
 
 static void swap(struct mm_cpu_slot *s)
 {
+	MM_PATH(MM_PATH_SWAP);
 	struct mm_mag *t = s->loaded;
 	s->loaded = s->prev;
 	s->prev = t;
@@ -43,6 +44,7 @@ static struct mm_mag *depot_get_empty(struct mm_depot *d)
 	}
 	mm_spin_unlock(&d->lock);
 	if (!m) {
+		MM_PATH(MM_PATH_MAG_NEW);
 		m = d->ops->mag_new(d->owner);
 		if (!m)
 			return 0;
@@ -65,8 +67,10 @@ static void depot_put_empty(struct mm_depot *d, struct mm_mag *m)
 		m = 0;
 	}
 	mm_spin_unlock(&d->lock);
-	if (m)
+	if (m) {
+		MM_PATH(MM_PATH_MAG_DEL);
 		d->ops->mag_delete(d->owner, m);
+	}
 }
 
 /* One lock hold: a full magazine off the depot's list, if it has one,
@@ -86,6 +90,7 @@ static bool depot_trade_empty(struct mm_depot *d, struct mm_cpu_slot *s, struct 
 	mm_spin_lock(&d->lock);
 	struct mm_mag *m = d->full, *empty = s->prev;
 	if (m) {
+		MM_PATH(MM_PATH_TRADE);
 		mm_store(d->full, m->next);
 		d->nfull--;
 		d->exchanges++;
@@ -124,6 +129,7 @@ static bool depot_trade_full(struct mm_depot *d, struct mm_cpu_slot *s, struct m
 		d->nfull++;
 		d->exchanges++;
 		kept = true;
+		MM_PATH(MM_PATH_TRADE);
 		if ((*empty = d->empty) != 0) {
 			d->empty = (*empty)->next;
 			d->nempty--;
@@ -148,8 +154,10 @@ void *mag_alloc_slow(struct mm_cpu_slot *s, struct mm_depot *d)
 	/* loaded and prev are both empty: trade one for a full one */
 	struct mm_mag *drop;
 	if (depot_trade_empty(d, s, &drop)) {
-		if (drop)
+		if (drop) {
+			MM_PATH(MM_PATH_MAG_DEL);
 			d->ops->mag_delete(d->owner, drop);
+		}
 		return mag_pop(s->loaded);
 	}
 	if (s->loaded == &mag_none) {

@@ -28,6 +28,10 @@
 static struct mm_layer *layers;      /* by level, highest first */
 static mm_spinlock_t reg_lock = MM_SPINLOCK_INIT;
 
+#if defined(MM_PATH_TAGS) && MM_PATH_TAGS
+unsigned mm_path_tags, mm_path_pool_returns;   /* util.h, MM_PATH() */
+#endif
+
 void mm_layer_register(struct mm_layer *l)
 {
 	mm_spin_lock(&reg_lock);

@@ -102,6 +102,7 @@ static unsigned class_fill(struct mm_depot *d, void **obj, unsigned n)
 {
 	unsigned c = (unsigned)(uintptr_t)d->owner;
 
+	MM_PATH(MM_PATH_FILL);
 	mm_spin_lock(&pools.lock);
 	unsigned got = pool_alloc_bulk(c, obj, n);   /* marked as in a magazine */
 	mm_spin_unlock(&pools.lock);
@@ -112,6 +113,7 @@ static void class_flush(struct mm_depot *d, void **obj, unsigned n)
 {
 	unsigned c = (unsigned)(uintptr_t)d->owner;
 
+	MM_PATH(MM_PATH_TRIM);
 	mm_spin_lock(&pools.lock);
 	pool_free_bulk(c, obj, n);
 	mm_spin_unlock(&pools.lock);

@@ -11,6 +11,10 @@
  *   mm_first_not              the first byte of p[0..n) that is not v
  *   mm_ceil_log2, mm_align_up
  *   mm_clz32/64, mm_ctz32/64  count leading/trailing zero bits (x != 0)
+ *   MM_PATH(bit)              -DMM_PATH_TAGS=1 only: a slow path marks
+ *                             itself in mm_path_tags (mm.c), so that
+ *                             tests/bench/wcet.h can name the paths its
+ *                             slowest calls took; nothing otherwise
  *
  * Argument order is always (pointer, length, value).  No state here.
  */
@@ -28,6 +32,23 @@
 #define mm_store(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
 #define RET_ADDR() __builtin_return_address(0)
+
+/* The slow paths MM_PATH() marks (names in tests/bench/wcet.h, same
+ * order).  mm_path_pool_returns counts pool_release calls. */
+enum mm_path_bit {
+	MM_PATH_SWAP, MM_PATH_TRADE, MM_PATH_MAG_NEW, MM_PATH_MAG_DEL, MM_PATH_FILL,
+	MM_PATH_TRIM, MM_PATH_NEW_POOL, MM_PATH_SPARE, MM_PATH_NEW_ARENA, MM_PATH_POOL_RET,
+	MM_PATH_UNPARK, MM_PATH_PARK, MM_PATH_SETTLE, MM_PATH_HOLD, MM_PATH_ARENA_FREE,
+	MM_PATH_BITS
+};
+#if defined(MM_PATH_TAGS) && MM_PATH_TAGS
+extern unsigned mm_path_tags, mm_path_pool_returns;
+#define MM_PATH(bit) (mm_path_tags |= 1u << (bit))
+#define MM_PATH_RETURN() (mm_path_pool_returns++, MM_PATH(MM_PATH_POOL_RET))
+#else
+#define MM_PATH(bit) ((void)0)
+#define MM_PATH_RETURN() ((void)0)
+#endif
 
 static inline void mm_zero(void *d, size_t n)   /* d, n: multiples of 8 */
 {

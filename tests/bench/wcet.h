@@ -240,6 +240,131 @@ static struct kmalloc_stats wcet_ks;
 static unsigned wcet_ncls;
 static uint32_t wcet_cls_size[KMALLOC_MAX_CLASSES];
 
+/* ---- which slow paths the slow calls took (-DMM_PATH_TAGS=1) ---- */
+
+#if defined(MM_PATH_TAGS) && MM_PATH_TAGS
+/* mm/util.h's MM_PATH bits, in its order */
+extern unsigned mm_path_tags, mm_path_pool_returns;
+static const char *const wcet_path_name[] = {
+	"swap", "trade", "mag_new", "mag_del", "fill", "trim", "new_pool", "spare",
+	"new_arena", "pool_ret", "unpark", "park", "settle", "hold", "arena_free",
+};
+#define WCET_PATH_SLOW 300      /* the p99.99 target: calls above it are noted */
+#define WCET_PATH_ROWS 256
+#define WCET_PATH_TOP 16
+struct wcet_path_row {
+	unsigned tags, returns;
+	uint64_t n, over, over512, over1k, max;
+	uint32_t max_size;
+};
+struct wcet_path_top {
+	uint64_t v;
+	uint32_t size;
+	unsigned tags, returns;
+};
+static struct wcet_path_row wcet_path_rows[2][WCET_PATH_ROWS];
+static unsigned wcet_path_nrows[2];
+static uint64_t wcet_path_cls_over[2][KMALLOC_MAX_CLASSES], wcet_path_cls_max[2][KMALLOC_MAX_CLASSES];
+static struct wcet_path_top wcet_path_tops[2][WCET_PATH_TOP];
+
+static inline void wcet_path_begin(void)
+{
+	mm_path_tags = 0;
+	mm_path_pool_returns = 0;
+}
+
+static unsigned wcet_path_class(uint32_t size);
+
+/* One small kmalloc (op 0) or kfree (op 1) of `size` bytes cost raw. */
+static void wcet_path_note(unsigned op, uint32_t size, uint64_t raw)
+{
+	uint64_t v = raw > wcet_overhead ? raw - wcet_overhead : 0;
+	unsigned tags = mm_path_tags, ret = mm_path_pool_returns > 3 ? 3 : mm_path_pool_returns;
+	struct wcet_path_row *r = wcet_path_rows[op];
+	unsigned i = 0;
+
+	while (i < wcet_path_nrows[op] && (r[i].tags != tags || r[i].returns != ret))
+		i++;
+	if (i == wcet_path_nrows[op]) {
+		if (i == WCET_PATH_ROWS)
+			return;
+		wcet_path_nrows[op]++;
+		r[i] = (struct wcet_path_row){ .tags = tags, .returns = ret };
+	}
+	r[i].n++;
+	r[i].over += v > WCET_PATH_SLOW;
+	r[i].over512 += v >= 512;
+	r[i].over1k += v >= 1024;
+	if (v > r[i].max) {
+		r[i].max = v;
+		r[i].max_size = size;
+	}
+	if (v <= WCET_PATH_SLOW)
+		return;
+	unsigned c = wcet_path_class(size);
+	wcet_path_cls_over[op][c]++;
+	if (v > wcet_path_cls_max[op][c])
+		wcet_path_cls_max[op][c] = v;
+	struct wcet_path_top *t = wcet_path_tops[op];
+	unsigned k = WCET_PATH_TOP;
+	while (k > 0 && t[k - 1].v < v)
+		k--;
+	if (k == WCET_PATH_TOP)
+		return;
+	for (unsigned j = WCET_PATH_TOP - 1; j > k; j--)
+		t[j] = t[j - 1];
+	t[k] = (struct wcet_path_top){ v, size, tags, ret };
+}
+
+static void wcet_path_fmt(char *out, size_t cap, unsigned tags, unsigned returns)
+{
+	int at = snprintf(out, cap, "%s", tags ? "" : "(none)");
+	for (unsigned b = 0; b < sizeof wcet_path_name / sizeof *wcet_path_name; b++)
+		if (tags & (1u << b))
+			at += snprintf(out + at, cap - (size_t)at, "%s%s", at ? "+" : "",
+				       wcet_path_name[b]);
+	if (returns > 1)
+		snprintf(out + at, cap - (size_t)at, " x%u", returns);
+}
+
+static void wcet_path_print(void)
+{
+	static const char *const opname[2] = { "kmalloc small", "kfree small" };
+	char buf[160];
+
+	for (unsigned op = 0; op < 2; op++) {
+		WCET_LOG("wcet paths %s: calls, >%u, >=512, >=1024, max (size), by slow paths taken\n",
+			 opname[op], WCET_PATH_SLOW);
+		for (unsigned i = 0; i < wcet_path_nrows[op]; i++) {
+			const struct wcet_path_row *r = &wcet_path_rows[op][i];
+			wcet_path_fmt(buf, sizeof buf, r->tags, r->returns);
+			WCET_LOG("wcet   path %-50s %9llu %7llu %6llu %5llu %6llu (%u)\n", buf,
+				 (unsigned long long)r->n, (unsigned long long)r->over,
+				 (unsigned long long)r->over512, (unsigned long long)r->over1k,
+				 (unsigned long long)r->max, r->max_size);
+		}
+		for (unsigned c = 0; c < wcet_ncls; c++)
+			if (wcet_path_cls_over[op][c])
+				WCET_LOG("wcet   class %s %5u: %6llu calls >%u, max %llu\n", opname[op],
+					 wcet_cls_size[c], (unsigned long long)wcet_path_cls_over[op][c],
+					 WCET_PATH_SLOW, (unsigned long long)wcet_path_cls_max[op][c]);
+		for (unsigned k = 0; k < WCET_PATH_TOP && wcet_path_tops[op][k].v; k++) {
+			const struct wcet_path_top *t = &wcet_path_tops[op][k];
+			wcet_path_fmt(buf, sizeof buf, t->tags, t->returns);
+			WCET_LOG("wcet   top %s %5llu size %5u: %s\n", opname[op],
+				 (unsigned long long)t->v, t->size, buf);
+		}
+	}
+}
+#define WCET_PATH_BEGIN() wcet_path_begin()
+#define WCET_PATH_END(op, size, raw) wcet_path_note((op), (size), (raw))
+#define WCET_PATH_PRINT() wcet_path_print()
+#else
+#define WCET_PATH_BEGIN() ((void)0)
+#define WCET_PATH_END(op, size, raw) ((void)0)
+#define WCET_PATH_PRINT() ((void)0)
+#endif
+
 #define KM_SLOTS    8192
 #define CACHE_SLOTS 2048
 #define PFA_SLOTS   64
@@ -326,12 +451,29 @@ static inline bool km_slot_live(const struct wcet_obj *o)
 
 static void km_slot_free(struct wcet_obj *o)
 {
-	if (!o->phantom)
-		WCET_MEASURE(&wcet_h[o->large ? OP_KFREE_LARGE : OP_KFREE_SMALL], kfree(o->p));
+	if (!o->phantom) {
+		uint64_t raw;
+		WCET_PATH_BEGIN();
+		WCET_COUNT(raw, kfree(o->p));
+		wcet_add(&wcet_h[o->large ? OP_KFREE_LARGE : OP_KFREE_SMALL], raw);
+		if (!o->large)
+			WCET_PATH_END(1, o->size, raw);
+	}
 	km_bytes -= o->size;
 	o->p = NULL;
 	o->phantom = false;
 }
+
+#if defined(MM_PATH_TAGS) && MM_PATH_TAGS
+/* The class a request of `size` bytes gets. */
+static unsigned wcet_path_class(uint32_t size)
+{
+	unsigned c = 0;
+	while (c + 1 < wcet_ncls && wcet_cls_size[c] < size)
+		c++;
+	return c;
+}
+#endif
 
 static bool km_slot_alloc(struct wcet_obj *o)
 {
@@ -347,7 +489,10 @@ static bool km_slot_alloc(struct wcet_obj *o)
 		if (km_bytes + size > KM_CAP)
 			return false;
 		op = OP_KMALLOC0 + c;
+		WCET_PATH_BEGIN();
 		WCET_COUNT(raw, p = kmalloc(size, 0));
+		if (p)
+			WCET_PATH_END(0, (uint32_t)size, raw);
 	} else if (r < 93) {
 		size = wcet_large_size();
 		if (km_bytes + size > KM_CAP)
@@ -547,6 +692,7 @@ static uint64_t wcet_run_mixed(uint64_t n, uint64_t seed, bool histograms)
 	for (unsigned i = 0; i < OP_COUNT; i++)
 		total += wcet_h[i].n;
 	wcet_print_tables(histograms);
+	WCET_PATH_PRINT();
 	WCET_LOG("wcet sequence: %llu calls, %llu failed (each left a phantom: the choices "
 		 "after it are unchanged)\n", (unsigned long long)total,
 		 (unsigned long long)wcet_failed);

@@ -20,6 +20,15 @@
  *                               depot, some handed back by a trim or a
  *                               drain) freed again: each one reported as
  *                               a double free, the heap still sound
+ *   medium_trim_without_hint_and_parked_arena  pool_free_bulk of medium
+ *                               blocks whose arena has no hint (its slot
+ *                               taken): the pools found through the
+ *                               descriptor, counts and kmalloc_check()
+ *                               right; and an arena whose only pools in
+ *                               use are parked pools of two medium
+ *                               classes is seen as unused (held, kept as
+ *                               the spare or given back), which needs the
+ *                               walk of its kind's classes to find them
  *   percpu_off_stops_refills_on_other_cpus  after mm_percpu_enable(0) on
  *                               one CPU, another CPU whose magazine runs
  *                               empty takes its blocks from the pools and
@@ -169,6 +178,72 @@ TEST(magazines_ramp_keeps_counts)
 	ramp(256, 5000);
 	ramp(8192, 300);      /* medium: 2-block magazines, 128 KiB pools */
 	mm_percpu_enable(0);     /* drains this CPU, flushes the depots */
+	CHECK_SOUND();
+}
+
+/* The hint slots of the arenas of blk[0..n): saved in saved[] and set
+ * to KM_HINT_NONE (as if another arena had taken them), or put back. */
+static void hints_off(void **blk, unsigned n, uintptr_t *saved, bool off)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uintptr_t base = (uintptr_t)blk[i] & ~(KM_ARENA_SIZE - 1);
+		unsigned slot = km_hint_slot(base);
+		if (off && pools.hint[slot] != KM_HINT_NONE) {
+			saved[slot] = pools.hint[slot];
+			pools.hint[slot] = KM_HINT_NONE;
+		} else if (!off && saved[slot] != KM_HINT_NONE) {
+			pools.hint[slot] = saved[slot];
+			saved[slot] = KM_HINT_NONE;
+		}
+	}
+}
+
+TEST(medium_trim_without_hint_and_parked_arena)
+{
+	static void *blk[64];
+	static uintptr_t saved[KM_HINTS];
+	setup();
+	for (unsigned i = 0; i < KM_HINTS; i++)
+		saved[i] = KM_HINT_NONE;
+
+	/* 1. no hint: 60 blocks of 4608 bytes (64 KiB pools, 14 a pool) */
+	unsigned c = km_size_class(4608);
+	uint64_t used0 = used_of(c);
+	REQUIRE(take(c, blk, 60, 15), "bulk take of class %u", c);
+	shuffle(blk, 60);
+	hints_off(blk, 60, saved, true);
+	give(c, blk, 30, 8);
+	CHECK(used_of(c) == used0 + 30, "class %u: %llu used after 30 of 60 back without hints",
+	      c, (unsigned long long)used_of(c));
+	CHECK(kmalloc_check() == 0, "kmalloc_check after a trim without hints");
+	hints_off(blk, 60, saved, false);
+	give(c, blk + 30, 30, 8);
+	CHECK(used_of(c) == used0, "class %u: %llu used at the end, %llu before", c,
+	      (unsigned long long)used_of(c), (unsigned long long)used0);
+	CHECK(kmalloc_check() == 0, "kmalloc_check after the rest back with hints");
+
+	/* 2. two medium classes of one pool kind, one block each: two pools
+	 * of one fresh arena; both freed, both parked (each the last pool
+	 * of its class), and nothing else of the arena in use */
+	mm_reclaim();
+	unsigned a = 0, b = 0;
+	for (unsigned x = km_size_class(2049); x < pools.nclasses && !b; x++)
+		for (unsigned y = x + 1; y < pools.nclasses && !b; y++)
+			if (pools.cls[x].kind == pools.cls[y].kind && pools.cls[x].kind > 0)
+				a = x, b = y;
+	REQUIRE(b, "two medium classes of one pool kind");
+	REQUIRE(take(a, blk, 1, 1) && take(b, blk + 1, 1, 1), "one block of classes %u, %u", a, b);
+	const struct km_arena *arena = km_pool_of_class(blk[0], a)->arena;
+	REQUIRE(km_pool_of_class(blk[1], b)->arena == arena, "classes %u and %u in one arena", a, b);
+	kmalloc_get_stats(&st);
+	uint64_t gone0 = st.arenas_reclaimed_total;
+	give(a, blk, 1, 1);
+	give(b, blk + 1, 1, 1);
+	kmalloc_get_stats(&st);
+	CHECK(pools.held == arena || arenas.spare == arena || st.arenas_reclaimed_total > gone0,
+	      "an arena with only parked pools of classes %u and %u (kind %u) is neither held, "
+	      "nor the spare, nor given back", a, b, pools.cls[a].kind);
+	CHECK(kmalloc_check() == 0, "kmalloc_check after the parked arena");
 	CHECK_SOUND();
 }
 
