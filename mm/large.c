@@ -73,9 +73,17 @@
  *           where it starts and start where it ends (one hash lookup
  *           each in the cache's own index, no page descriptor read): a
  *           run freed next to its own cut-off tail is whole again, and two
- *           neighbours serve a request as large as both.  A cached run
- *           has at most KM_LARGE_RUN_BLOCKS (64) PFA blocks: a join that
- *           would make more is not done.
+ *           neighbours serve a request as large as both.
+ *   merge   a run put in the cache has its buddy blocks merged
+ *           (pfa_merge(), a binary counter's carries: run_merge_blocks)
+ *           and a join merges them at the seam, so every aligned range a
+ *           cached run covers whole is one PFA block: it has at most
+ *           2 (PFA_MAX_ORDER + 1) blocks (KM_LARGE_RUN_BLOCKS, 64, bounds
+ *           every walk of them), however it was cut, glued and grown.
+ *           (Before, a run of more than 64 blocks was not cached and a
+ *           join that made more was not done: in the large workload the
+ *           runs grew blocks with every join, so the hottest run, the one
+ *           just freed, often went back to the OS and was faulted in again.)
  *   decay   jemalloc's dirty-page decay, counted in calls, not in time
  *           (mm/ has no clock): every large_alloc/large_free ticks
  *           large.clock; while the cache holds more than lc_budget, a run
@@ -141,7 +149,8 @@
  *   + joins (no flush on a failed PFA call)                0.51 M   643 MB
  *   + grow in place                                        0.45 M   553 MB
  *   + room made on a miss                                  0.51 M   492 MB
- *   + decay after 256 calls, not 64 (this file)            0.35 M   571 MB
+ *   + decay after 256 calls, not 64                        0.35 M   571 MB
+ *   + buddy blocks merged, no cap on joins (this file)     0.22 M   466 MB
  *   glibc 0.36 M 488 MB; tcmalloc 0.17 M 501 MB
  *
  * (decay 128: 0.42 M, 510 MB: the knob trades faults for RSS).
