@@ -73,9 +73,17 @@
  *           where it starts and start where it ends (one hash lookup
  *           each in the cache's own index, no page descriptor read): a
  *           run freed next to its own cut-off tail is whole again, and two
- *           neighbours serve a request as large as both.  A cached run
- *           has at most KM_LARGE_RUN_BLOCKS (64) PFA blocks: a join that
- *           would make more is not done.
+ *           neighbours serve a request as large as both.
+ *   merge   a run put in the cache has its buddy blocks merged
+ *           (pfa_merge(), a binary counter's carries: run_merge_blocks)
+ *           and a join merges them at the seam, so every aligned range a
+ *           cached run covers whole is one PFA block: it has at most
+ *           2 (PFA_MAX_ORDER + 1) blocks (KM_LARGE_RUN_BLOCKS, 64, bounds
+ *           every walk of them), however it was cut, glued and grown.
+ *           (Before, a run of more than 64 blocks was not cached and a
+ *           join that made more was not done: in the large workload the
+ *           runs grew blocks with every join, so the hottest run, the one
+ *           just freed, often went back to the OS and was faulted in again.)
  *   decay   jemalloc's dirty-page decay, counted in calls, not in time
  *           (mm/ has no clock): every large_alloc/large_free ticks
  *           large.clock; while the cache holds more than lc_budget, a run
@@ -141,7 +149,8 @@
  *   + joins (no flush on a failed PFA call)                0.51 M   643 MB
  *   + grow in place                                        0.45 M   553 MB
  *   + room made on a miss                                  0.51 M   492 MB
- *   + decay after 256 calls, not 64 (this file)            0.35 M   571 MB
+ *   + decay after 256 calls, not 64                        0.35 M   571 MB
+ *   + buddy blocks merged, no cap on joins (this file)     0.22 M   466 MB
  *   glibc 0.36 M 488 MB; tcmalloc 0.17 M 501 MB
  *
  * (decay 128: 0.42 M, 510 MB: the knob trades faults for RSS).
@@ -168,7 +177,6 @@ static struct {
 	phys_addr_t lc_pa[KM_LARGE_CACHE_RUNS];       /* its head */
 	uint32_t lc_pages[KM_LARGE_CACHE_RUNS];       /* ... its pages */
 	uint64_t lc_stamp[KM_LARGE_CACHE_RUNS];       /* ... when it came in */
-	uint16_t lc_blocks[KM_LARGE_CACHE_RUNS];      /* ... its PFA blocks */
 	uint16_t lc_older[KM_LARGE_CACHE_RUNS];       /* age list (newer also */
 	uint16_t lc_newer[KM_LARGE_CACHE_RUNS];       /*   chains free slots) */
 	uint16_t lc_start_next[KM_LARGE_CACHE_RUNS];  /* hash chains: by head, */
@@ -496,12 +504,14 @@ static unsigned bin_below(unsigned b)
 	return LC_BINS;
 }
 
-/* A cached or freed run being put: its head, pages and blocks. */
+/* A cached or freed run being put: its head and pages. */
 struct run {
 	phys_addr_t pa;
 	uint64_t pages, stamp;             /* stamp: when its oldest part came in */
-	unsigned blocks;
 };
+
+_Static_assert(2 * (PFA_MAX_ORDER + 1) <= KM_LARGE_RUN_BLOCKS,
+	       "a run with its blocks merged has at most 2 (PFA_MAX_ORDER + 1) blocks");
 
 /* r goes into a free slot: both indexes, the newest end of the age list. */
 static void cache_insert(const struct run *r)
@@ -513,7 +523,6 @@ static void cache_insert(const struct run *r)
 	large.lc_pa[s] = r->pa;
 	large.lc_pages[s] = (uint32_t)r->pages;
 	large.lc_stamp[s] = r->stamp;
-	large.lc_blocks[s] = (uint16_t)r->blocks;
 	large.lc_start_next[s] = large.lc_by_start[hs];
 	large.lc_by_start[hs] = (uint16_t)s;
 	large.lc_end_next[s] = large.lc_by_end[he];
@@ -608,18 +617,54 @@ static void cache_decay(void)
 	}
 }
 
-/* Blocks of the run [pa, pages) (a walk of their heads). */
-static unsigned count_blocks(phys_addr_t pa, uint64_t pages)
+/* The upper buddy at `at` (of order k, in the run at pa) joins the block
+ * right before it if that is its lower buddy: a head of the same order. */
+static bool merge_left(phys_addr_t pa, uint64_t at, unsigned k)
+{
+	uint64_t half = (uint64_t)1 << k;
+
+	if (k >= PFA_MAX_ORDER || !(((pa >> PAGE_SHIFT) + at) & half) || at < half)
+		return false;
+	const struct page *lower = pfa_page(page_pa(pa, at - half));
+	return lower->owner != PG_FREE_TAIL && lower->order == k &&
+	       pfa_merge(page_pa(pa, at - half), k) == 0;
+}
+
+/*
+ * Merge the run's blocks from page `from` on (a block boundary; the blocks
+ * before it already merged) with their buddies, as a binary counter
+ * carries: each block, then each block it made, joins its lower buddy
+ * while that is a block of its own order.  After it every aligned range
+ * the run covers whole is one block, so whatever the run's history (cut
+ * tails, joins, growth in place: each adds blocks) it has at most
+ * 2 (PFA_MAX_ORDER + 1) blocks, and the next walk of them (a free, an
+ * eviction, a join) is bounded by that.  Reads only the run's own
+ * descriptors.  Returns the run's blocks from `from` on, after merging,
+ * plus the ones before it that a merge reached.
+ */
+static unsigned run_merge_blocks(phys_addr_t pa, uint64_t from, uint64_t pages)
 {
 	unsigned n = 0;
 
-	for (uint64_t at = 0; at < pages; n++)
-		at += (uint64_t)1 << pfa_page(page_pa(pa, at))->order;
+	for (uint64_t at = from; at < pages; n++) {
+		uint64_t start = at;
+		unsigned k = pfa_page(page_pa(pa, at))->order;
+		while (merge_left(pa, start, k)) {
+			start -= (uint64_t)1 << k;
+			k++;
+			if (start < from)
+				from = start;
+			else
+				n--;              /* the lower one was counted */
+		}
+		at = start + ((uint64_t)1 << k);
+	}
 	return n;
 }
 
 /* The run `lo` takes the run `hi` that starts where it ends: hi's head
- * block becomes one of lo's further blocks. */
+ * block becomes one of lo's further blocks, and the blocks at the seam
+ * merge with their buddies (both runs had merged theirs). */
 static void run_append(struct run *lo, const struct run *hi)
 {
 	struct page *pg = pfa_page(hi->pa);
@@ -627,8 +672,8 @@ static void run_append(struct run *lo, const struct run *hi)
 	pfa_set_owner(hi->pa, pg->order, PG_PFA);
 	pg->data = 0;
 	tag_blocks(lo->pa, lo->pages, lo->pages + hi->pages);
+	run_merge_blocks(lo->pa, lo->pages, lo->pages + hi->pages);
 	lo->pages += hi->pages;
-	lo->blocks += hi->blocks;
 	if (hi->stamp < lo->stamp)
 		lo->stamp = hi->stamp;
 	large.joined++;
@@ -639,8 +684,8 @@ static bool cache_join_one(struct run *r, unsigned s, bool before)
 {
 	if (s == LC_NIL)
 		return false;
-	struct run c = { large.lc_pa[s], large.lc_pages[s], large.lc_stamp[s], large.lc_blocks[s] };
-	if (c.pages + r->pages > LARGE_MAX_PAGES || c.blocks + r->blocks > KM_LARGE_RUN_BLOCKS)
+	struct run c = { large.lc_pa[s], large.lc_pages[s], large.lc_stamp[s] };
+	if (c.pages + r->pages > LARGE_MAX_PAGES)
 		return false;
 	cache_unlink(s);
 	if (before) {
@@ -682,9 +727,9 @@ static bool cache_put(phys_addr_t pa, uint64_t pages, uint64_t stamp)
 		cache_evict_oldest();
 	if (cache_full(pages, budget))
 		return false;
-	struct run r = { pa, pages, stamp, count_blocks(pa, pages) };
-	if (r.blocks > KM_LARGE_RUN_BLOCKS)
-		return false;
+	if (run_merge_blocks(pa, 0, pages) > KM_LARGE_RUN_BLOCKS)
+		return false;               /* cannot happen: 2 (PFA_MAX_ORDER + 1) at most */
+	struct run r = { pa, pages, stamp };
 	cache_join(&r);
 
 	struct page *head = pfa_page(r.pa);
@@ -726,8 +771,6 @@ static phys_addr_t cache_take_grown(unsigned s, uint64_t n)
 	phys_addr_t pa = large.lc_pa[s];
 	uint64_t have = large.lc_pages[s], now;
 
-	if (large.lc_blocks[s] + 2 * PFA_MAX_ORDER > KM_LARGE_RUN_BLOCKS)
-		return 0;               /* its blocks, and grow()'s pieces */
 	if (!grow(pa, have, n, &now))
 		return 0;
 	cache_unlink(s);

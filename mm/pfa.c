@@ -476,6 +476,33 @@ int pfa_split(phys_addr_t pa, unsigned order)
 }
 
 /*
+ * pfa_split's inverse: the allocated buddies [pa, 2^order) and the block
+ * right after it, of the same order, become one allocated block of
+ * order + 1 with the lower one's owner; the upper head is an inner page
+ * (PG_FREE_TAIL, cls 0) from now on.  Only heads change: no list, no
+ * count.  -1 (nothing changed, no report: asking is not an error) if pa
+ * is not the lower buddy or either block is not allocated.
+ */
+int pfa_merge(phys_addr_t pa, unsigned order)
+{
+	int ret = -1;
+
+	if (order >= PFA_MAX_ORDER || (pa & (((phys_addr_t)PAGE_SIZE << (order + 1)) - 1)))
+		return -1;
+	mm_spin_lock(&pfa.lock);
+	uint32_t idx = block_to_free(pa, order);
+	uint32_t up = idx == PFA_NIL ? PFA_NIL :
+		block_to_free(pa + ((phys_addr_t)PAGE_SIZE << order), order);
+	if (up != PFA_NIL) {
+		pfa_idx_page(idx)->order = (uint8_t)(order + 1);
+		*pfa_idx_page(up) = (struct page){ 0, 0, PG_FREE_TAIL, 0, 0, 0 };
+		ret = 0;
+	}
+	mm_spin_unlock(&pfa.lock);
+	return ret;
+}
+
+/*
  * Take exactly [pa, pa + 2^order pages) if all of it is free: the free
  * block holding it is unlinked and split, the halves not wanted going back
  * to the free lists.  Returns 0, or -1 (nothing changed) when any page of

@@ -536,6 +536,58 @@ TEST(large_run_cache_takes_the_smallest_fit)
 	CHECK_SOUND_AND_TRIMMED();
 }
 
+/* PFA blocks of the run at p (a walk of their heads). */
+static unsigned run_blocks(const void *p, uint64_t pages)
+{
+	unsigned n = 0;
+
+	for (uint64_t at = 0; at < pages; n++)
+		at += (uint64_t)1 << pfa_page(pfa_phys(p) + at * PAGE_SIZE)->order;
+	return n;
+}
+
+/* A run grown one page at a time by krealloc is a block per page (more
+ * than a cached run may have); freed, its buddies merge, so the cache
+ * keeps it (it used to go back to the PFA whole), as one run of few
+ * blocks that the next request of its size takes. */
+TEST(large_run_cache_keeps_a_run_grown_page_by_page)
+{
+	setup();
+	const size_t pg = PAGE_SIZE, S = KMALLOC_SMALL_MAX;
+	enum { GROWTHS = 200 };
+
+	uint8_t *p = kmalloc(S + pg, 0);
+	REQUIRE(p, "kmalloc(%zu)", S + pg);
+	for (int i = 1; i <= GROWTHS; i++)
+		REQUIRE(krealloc(p, S + (size_t)(i + 1) * pg, 0) == p, "growth %d moved", i);
+	uint64_t pages = kmalloc_usable_size(p) / pg;
+	unsigned blocks = run_blocks(p, pages);
+	REQUIRE(blocks > KM_LARGE_RUN_BLOCKS, "the run has %u blocks: the test misses its point",
+		blocks);
+	uint64_t free_before = pfa_free_pages();
+	kfree(p);
+	CHECK(cached_now() == pages && pfa_free_pages() == free_before,
+	      "%llu of the run's %llu pages cached, %llu went to the PFA",
+	      (unsigned long long)cached_now(), (unsigned long long)pages,
+	      (unsigned long long)(pfa_free_pages() - free_before));
+	CHECK_SOUND();
+	unsigned merged = run_blocks(p, pages);
+	CHECK(merged <= 2 * (PFA_MAX_ORDER + 1), "cached with %u blocks (%u before)", merged, blocks);
+	uint64_t before = pfa_allocs_now();
+	uint8_t *q = kmalloc(pages * pg, 0);
+	CHECK(q == p && pfa_allocs_now() == before, "%llu pages at %p (cached %p), %llu PFA calls",
+	      (unsigned long long)pages, q, p, (unsigned long long)(pfa_allocs_now() - before));
+	CHECK(run_blocks(q, pages) == merged, "the run taken has %u blocks, not %u",
+	      run_blocks(q, pages), merged);
+	for (size_t off = 0; off < pages * pg; off += pg)
+		q[off] = 1;
+	kfree(q);
+	kfree(q + 100 * pg);                       /* inside a cached run: refused */
+	CHECK(kmalloc_last_report_kind() != KM_REPORT_NONE, "a free inside a cached run passed");
+	kmalloc_clear_report();
+	CHECK_SOUND_AND_TRIMMED();
+}
+
 int main(int argc, char **argv)
 {
 	return harness_main(argc, argv);

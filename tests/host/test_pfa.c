@@ -1226,3 +1226,48 @@ TEST(split_and_alloc_at)
 	CHECK(quiet_check() == 0, "final check");
 	small_put(&s);
 }
+
+/* pfa_merge undoes pfa_split: two allocated buddies of one order are one
+ * block again (the upper head an inner page), freeable as a whole; pairs
+ * that are not buddies, or not both allocated, are refused unchanged. */
+TEST(merge_undoes_split)
+{
+	struct small s;
+	REQUIRE(small_setup(&s), "setup");
+	struct pfa_stats st0, st;
+	pfa_get_stats(&st0);
+
+	uint64_t pa = pfa_alloc(3, 0);
+	REQUIRE(pa && pfa_split(pa, 3) == 0 && pfa_split(pa + 4 * PG, 2) == 0, "order 3 split");
+	/* now [pa: order 2][pa + 4: order 1][pa + 6: order 1] */
+	CHECK(pfa_merge(pa, 2) == -1, "an order-2 block merged with two order-1 blocks");
+	CHECK(pfa_merge(pa + 2 * PG, 1) == -1, "merged at a misaligned address");
+	CHECK(pfa_merge(pa + 4 * PG, 1) == 0, "the two order-1 buddies did not merge");
+	const struct page *up = pfa_page(pa + 4 * PG);
+	CHECK(up->order == 2 && up->owner == PG_PFA, "merged head order %u owner %u", up->order,
+	      up->owner);
+	uint32_t d = 0;
+	CHECK(pfa_page(pa + 6 * PG)->owner == PG_FREE_TAIL &&
+	      pfa_head_page(pa + 7 * PG, &d) == up && d == 3,
+	      "the old upper head is an inner page of the merged block");
+	CHECK(quiet_check() == 0, "check after a merge");
+	pfa_set_owner(pa, 2, PG_LARGE);
+	CHECK(pfa_merge(pa, 2) == 0 && pfa_page(pa)->order == 3 && pfa_page(pa)->owner == PG_LARGE,
+	      "the order-2 buddies did not merge into the lower's order-3 block");
+	CHECK(quiet_check() == 0, "check after the second merge");
+	pfa_set_owner(pa, 3, PG_PFA);
+	pfa_free(pa, 3);                     /* one block again: one free */
+	pfa_get_stats(&st);
+	CHECK(st.free_pages == st0.free_pages, "free pages %llu, expected %llu",
+	      (unsigned long long)st.free_pages, (unsigned long long)st0.free_pages);
+
+	/* an allocated block and its free buddy: refused, nothing changed */
+	uint64_t a = pfa_alloc(1, 0);
+	REQUIRE(a && pfa_split(a, 1) == 0, "order 1 split");
+	pfa_free(a + PG, 0);
+	CHECK(pfa_merge(a, 0) == -1, "merged with a free buddy");
+	CHECK(pfa_page(a)->order == 0 && quiet_check() == 0, "a refused merge changed the block");
+	pfa_free(a, 0);
+	check_boot_state(&s.md);
+	small_put(&s);
+}

@@ -174,6 +174,7 @@
 #define pfa_lazy_grow STRATA_NAME(pfa_lazy_grow)
 #define pfa_lazy_materialize_upto STRATA_NAME(pfa_lazy_materialize_upto)
 #define pfa_map_strerror STRATA_NAME(pfa_map_strerror)
+#define pfa_merge STRATA_NAME(pfa_merge)
 #define pfa_page STRATA_NAME(pfa_page)
 #define pfa_page_phys STRATA_NAME(pfa_page_phys)
 #define pfa_phys STRATA_NAME(pfa_phys)

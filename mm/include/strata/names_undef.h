@@ -160,6 +160,7 @@
 #undef pfa_lazy_grow
 #undef pfa_lazy_materialize_upto
 #undef pfa_map_strerror
+#undef pfa_merge
 #undef pfa_page
 #undef pfa_page_phys
 #undef pfa_phys

@@ -219,9 +219,14 @@ void pfa_clear_report(void);
  *   two allocated blocks of order - 1; the lower keeps its owner, the upper
  *   is a PG_PFA block as pfa_alloc() returns it.  0, or -1 (reported) if
  *   [pa, order) is not an allocated block.
+ * pfa_merge: the inverse: the allocated block [pa, 2^order pages) and its
+ *   upper buddy, allocated and of the same order, become one allocated
+ *   block of order + 1 with the lower's owner.  0, or -1 with nothing
+ *   changed (no report).
  * pfa_alloc_at: allocate exactly [pa, 2^order pages) if every page of it is
  *   free (e.g. to grow a run in place).  0, or -1 with nothing changed. */
 int pfa_split(phys_addr_t pa, unsigned order);
+int pfa_merge(phys_addr_t pa, unsigned order);
 int pfa_alloc_at(phys_addr_t pa, unsigned order);
 
 /* A block of `order` at an address aligned to `align` bytes (a power of
