@@ -13,8 +13,12 @@
  *   mm_irq_save     DAIF, then mask IRQ and FIQ (daifset #3)
  *   mm_irq_restore  DAIF back as it was
  *
- * mm_cpu_count and mm_platform_spin_wait stay out of line (kernel/mm_glue.c):
- * nothing on a fast path calls them.
+ *   mm_platform_spin_wait  a contended strata lock: pause, a little longer
+ *                  each time (up to 64 pauses), as kernel/mm_glue.c's
+ *
+ * mm_cpu_count stays out of line (kernel/mm_glue.c): mm/ never calls it.
+ * libstrata.a then needs no hook outside the platform contract
+ * (scripts/check-lib).
  */
 #ifndef ARCH_AARCH64_MM_INLINE_H
 #define ARCH_AARCH64_MM_INLINE_H
@@ -40,7 +44,12 @@ static inline void mm_irq_restore(unsigned long flags)
 	__asm__ volatile("msr daif, %0" : : "r"(flags) : "memory");
 }
 
+static inline void mm_platform_spin_wait(unsigned spins)
+{
+	for (unsigned i = 0; i < spins && i < 64; i++)
+		__asm__ volatile("yield");
+}
+
 unsigned mm_cpu_count(void);
-void mm_platform_spin_wait(unsigned spins);
 
 #endif

@@ -14,8 +14,12 @@
  *   mm_irq_save     RFLAGS, then cli
  *   mm_irq_restore  sti if the saved RFLAGS had IF (bit 9)
  *
- * mm_cpu_count and mm_platform_spin_wait stay out of line (kernel/mm_glue.c):
- * nothing on a fast path calls them.
+ *   mm_platform_spin_wait  a contended strata lock: pause, a little longer
+ *                  each time (up to 64 pauses), as kernel/mm_glue.c's
+ *
+ * mm_cpu_count stays out of line (kernel/mm_glue.c): mm/ never calls it.
+ * libstrata.a then needs no hook outside the platform contract
+ * (scripts/check-lib).
  */
 #ifndef ARCH_X86_64_MM_INLINE_H
 #define ARCH_X86_64_MM_INLINE_H
@@ -42,7 +46,12 @@ static inline void mm_irq_restore(unsigned long flags)
 		__asm__ volatile("sti" : : : "memory");
 }
 
+static inline void mm_platform_spin_wait(unsigned spins)
+{
+	for (unsigned i = 0; i < spins && i < 64; i++)
+		__asm__ volatile("pause");
+}
+
 unsigned mm_cpu_count(void);
-void mm_platform_spin_wait(unsigned spins);
 
 #endif

@@ -40,9 +40,9 @@
  *
  * A kernel that wants the hooks inlined into strata's fast paths builds
  * mm/ with -DMM_PLATFORM_INLINE='"its_header.h"'; that header defines
- * mm_cpu_id, mm_irq_save and mm_irq_restore as static inline and defines
- * or declares mm_cpu_count and mm_platform_spin_wait (the demo kernel's
- * arch/<arch>/mm_inline.h declare those two: they stay out of line).
+ * mm_cpu_id, mm_irq_save, mm_irq_restore and mm_platform_spin_wait as
+ * static inline and declares (or defines) mm_cpu_count, which mm/ never
+ * calls (the demo kernel's arch/<arch>/mm_inline.h).
  */
 #ifndef STRATA_PLATFORM_H
 #define STRATA_PLATFORM_H
