@@ -883,6 +883,13 @@ static bool small_fits(size_t old, size_t size)
 	return size <= old && 4 * size > 3 * old;
 }
 
+/* krealloc keeps a small block of class cls while small_fits, or while it
+ * shrinks in class 0, which has no smaller class to move to. */
+static bool small_keeps(size_t old, size_t size, unsigned cls)
+{
+	return small_fits(old, size) || (size <= old && cls == 0);
+}
+
 /* A debug block: always moves, so stale pointers show.  Without memory
  * for the move a shrink still succeeds, as it does without debug mode:
  * the block stays (its red zone still starts at the old size). */
@@ -911,7 +918,7 @@ static bool krealloc_in_place(void *p, size_t size, struct km_lookup *l, size_t 
 	mm_spin_lock(&pools.lock);
 	*old = usable_locked(p, l);
 	if (l->kind == KM_SMALL)
-		in_place = small_fits(*old, size) || (size <= *old && l->pool->cls == 0);
+		in_place = small_keeps(*old, size, l->pool->cls);
 	else if (l->kind == KM_LARGE && size > KM_SMALL_MAX)
 		in_place = large_resize(p, l->pg, size);
 	mm_spin_unlock(&pools.lock);
@@ -963,6 +970,36 @@ static void *krealloc_move(void *p, size_t size, unsigned flags, const struct km
 	return q;
 }
 
+/* A small block found the way kfree's fast path finds it (the arena
+ * hints, in a small or a medium arena, checked as kfree checks): no lock,
+ * no page descriptor.  A valid p is allocated, so its pool cannot change
+ * class or go away under us.  false: ask the descriptor
+ * (krealloc_in_place), which also reports a bad p. */
+static bool krealloc_small_fast(const void *p, struct km_lookup *l, size_t *old)
+{
+	struct km_pool *pool = pool_of_hinted(p, true);
+
+	if (!pool) {
+		pool = pool_of_hint_kind(p);
+		if (!pool || !pool_block_ok_fast(pool, p))
+			return false;
+	}
+	l->kind = KM_SMALL;
+	l->pool = pool;
+	*old = pool->size;
+	return true;
+}
+
+/* krealloc_small_fast's block: kept (counted) or moved. */
+static void *krealloc_small(void *p, size_t size, unsigned flags, const struct km_lookup *l,
+			    size_t old, void *caller)
+{
+	if (!small_keeps(old, size, l->pool->cls))
+		return krealloc_move(p, size, flags, l, old, caller);
+	__atomic_add_fetch(&front.realloc_in_place, 1, __ATOMIC_RELAXED);
+	return krealloc_kept(p, size, flags, l, old, caller);
+}
+
 void *krealloc_caller(void *p, size_t size, unsigned flags, void *caller)
 {
 	struct km_lookup l;
@@ -978,6 +1015,8 @@ void *krealloc_caller(void *p, size_t size, unsigned flags, void *caller)
 		return krealloc_guarded(p, size, flags, caller);
 	if (mm_unlikely(km_debug_on) && debug_usable(p, &dsize))
 		return krealloc_debug(p, dsize, size, flags, caller);
+	if (krealloc_small_fast(p, &l, &old))
+		return krealloc_small(p, size, flags, &l, old, caller);
 	if (krealloc_in_place(p, size, &l, &old, caller))
 		return krealloc_kept(p, size, flags, &l, old, caller);
 	if (l.kind == KM_BAD)

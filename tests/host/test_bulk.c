@@ -39,6 +39,7 @@
 #include "kmalloc_fixture.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include "../../mm/pool.h"
 
@@ -364,6 +365,68 @@ TEST(percpu_off_stops_refills_on_other_cpus)
 	      "%llu blocks in magazines after %u kmallocs on another CPU with the per-CPU "
 	      "layer off: its empty magazine was filled again", (unsigned long long)other_cached,
 	      OTHER_N);
+	CHECK_SOUND();
+}
+
+/* krealloc keeps a small or a medium block in place without pools.lock:
+ * it finds the block through the arena hints, as kfree's fast path does.
+ * The main thread holds the lock while another thread grows both blocks
+ * within their classes; the reallocs must be done before the lock is let
+ * go (after 2 s at most, so a krealloc that waits for it fails, not hangs). */
+static void *resize_blk[2], *resize_got[2];
+static size_t resize_to[2];
+static int resize_done;
+
+static void *resize_in_place(void *arg)
+{
+	(void)arg;
+	my_cpu = 1;
+	for (int i = 0; i < 2; i++)
+		resize_got[i] = krealloc(resize_blk[i], resize_to[i], 0);
+	__atomic_store_n(&resize_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+TEST(krealloc_in_place_takes_no_pool_lock)
+{
+	static const size_t ask[2] = { 100, 5000 };   /* a small and a medium class */
+	pthread_t t;
+	int done_locked = 0;
+
+	setup();
+	mm_percpu_enable(1);
+	for (int i = 0; i < 2; i++) {
+		resize_blk[i] = kmalloc(ask[i], 0);
+		REQUIRE(resize_blk[i], "kmalloc(%zu)", ask[i]);
+		resize_to[i] = kmalloc_usable_size(resize_blk[i]);   /* grows, same class */
+		REQUIRE(resize_to[i] > ask[i], "usable size %zu of kmalloc(%zu)", resize_to[i], ask[i]);
+	}
+	mm_spin_lock(&pools.lock);
+	REQUIRE(pthread_create(&t, NULL, resize_in_place, NULL) == 0, "pthread_create");
+	for (int ms = 0; ms < 2000 && !done_locked; ms++) {
+		done_locked = __atomic_load_n(&resize_done, __ATOMIC_ACQUIRE);
+		if (!done_locked)
+			usleep(1000);
+	}
+	mm_spin_unlock(&pools.lock);
+	pthread_join(t, NULL);
+	CHECK(done_locked, "krealloc within the class waited for pools.lock");
+	for (int i = 0; i < 2; i++)
+		CHECK(resize_got[i] == resize_blk[i], "krealloc(%p, %zu) moved the block to %p",
+		      resize_blk[i], resize_to[i], resize_got[i]);
+
+	/* a freed block still goes to the slow path, which reports it */
+	struct kmalloc_report r;
+	kfree(resize_blk[0]);
+	host_capture_start(capture, sizeof capture);
+	void *q = krealloc(resize_blk[0], 50, 0);
+	host_capture_stop();
+	kmalloc_last_report(&r);
+	CHECK(q == NULL, "krealloc of a freed block gave %p", q);
+	CHECK(r.kind == KM_DOUBLE_FREE && strcmp(r.op, "krealloc") == 0,
+	      "krealloc of a freed block: report %d %s", r.kind, r.op);
+	kfree(resize_blk[1]);
+	mm_percpu_enable(0);
 	CHECK_SOUND();
 }
 
