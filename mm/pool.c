@@ -614,6 +614,10 @@ static struct km_pool *pool_of_bulk_block(const void *b, unsigned c)
 
 void pool_free_bulk(unsigned c, void **obj, unsigned n)
 {
+	if (n == 1) {   /* a medium class's trim: the single-block path */
+		pool_free_fast(pool_of_bulk_block(obj[0], c), obj[0]);
+		return;
+	}
 	for (unsigned i = 0; i < n;)
 		i += give_run(pool_of_bulk_block(obj[i], c), c, obj + i, n - i);
 }
