@@ -23,8 +23,9 @@
  * past that, frees go back to the pools.  So the layer holds at most
  * 2 magazines x CPUs + 8 per class: a few hundred KiB, all of it given
  * back by mm_reclaim() / kmalloc_trim() on the calling CPU.  A free that
- * finds the depot full trims min(cap, MAG_TRIM = 8) blocks below; one of
- * a medium class (2 KiB .. 32 KiB), one block.
+ * finds the depot full trims min(cap, MAG_TRIM = 8) blocks below, a fill
+ * takes min((cap + 1) / 2, MAG_FILL = 8); a medium class (2 KiB .. 32
+ * KiB) moves one block either way.
  *
  * This layer sits between the pools (below, pool.h) and the kmalloc front
  * end (above).  It takes part in the whole-allocator operations by
@@ -156,11 +157,13 @@ void pcpu_init(void)
 		depot_init(&depot[c], mag_capacity(c), DEPOT_MAX_FULL, &class_ops,
 			   (void *)(uintptr_t)c, MM_LOCK_DEPOT);
 		/* a medium class's full depot sends one block a free below
-		 * (pool_free_bulk's single-block path), not cap (2..3): each
-		 * block is a pool run of its own, and one keeps the free that
-		 * trims under 300 instructions (docs/worst-case.md) */
+		 * (pool_free_bulk's single-block path), not cap (2..3), and an
+		 * empty one takes one block a fill (not 2 for a cap of 3): its
+		 * blocks lie in pools of 14..25, mostly one pool run each, and
+		 * one block keeps that free or kmalloc near 300 instructions
+		 * (docs/worst-case.md) */
 		if (c < pools.nclasses && pools.cls[c].size > KM_POOL_CLASS_MAX)
-			depot[c].trim = 1;
+			depot[c].trim = depot[c].fill = 1;
 	}
 	mm_layer_register(&pcpu_layer);
 }
