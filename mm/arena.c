@@ -65,10 +65,9 @@
  * goes the descriptor way).  p & ~(1 MiB - 1) found in its slot means p
  * is in our arena; its offset in the arena must be below carved_end
  * (nextpool's pools, in bytes: never-carved pool headers are garbage) and the pool's `live` flag set,
- * then the usual block checks apply.  The fast path takes kind 0 (its
- * compare is hint == base, the pool shift a constant); a medium arena's
- * block goes one step further, to kfree_nodebug's lock-free check with
- * the hint's kind (pool_of_hint_kind, pool.h).  Anything that fails a
+ * then the usual block checks apply.  The fast path takes every kind
+ * (hint ^ base is the kind: 0 with the small pool mask a constant, a
+ * medium kind with its pool size's mask; pool.h).  Anything that fails a
  * check takes the slow path, which asks the descriptor and reports
  * exactly.
  *

@@ -6,7 +6,7 @@
  *   kmalloc(n)                              kfree(p)
  *      |                                       |
  *      | n <= 2048, no flags, debug off        | pools.hint[p >> 20] == p's
- *      v                                       v arena base? pool carved and
+ *      v                                       v arena base | pool kind? pool carved and
  *   c = size2class[(n+15)>>4]                    live, block at a multiple of
  *   pop this CPU's loaded magazine of c          the size, not marked free?
  *   (irqs off, no lock, no atomic)               push on this CPU's magazine
@@ -577,9 +577,11 @@ static __attribute__((noinline)) int kfree_generic(const void *p, void *caller)
 	return kfree_nodebug(p, caller);
 }
 
-/* A block of an arena of bigger pools (medium classes), which kfree's
- * fast path leaves alone: found through its tagged hint and checked as
- * the fast path checks, no lock, no descriptor; then the magazines. */
+/* A block of an arena of bigger pools (medium classes) that kfree's
+ * fast path did not take (debug mode's own blocks, through
+ * kfree_nodebug; no per-CPU area yet): found through its tagged hint and
+ * checked as the fast path checks, no lock, no descriptor; then the
+ * magazines. */
 static bool kfree_hinted_kind(const void *p)
 {
 	struct km_pool *pool = pool_of_hint_kind(p);
@@ -655,10 +657,21 @@ static inline __attribute__((always_inline)) struct km_pool *pool_of_hinted(cons
 									   bool go)
 {
 	uintptr_t base = (uintptr_t)p & ~(KM_ARENA_SIZE - 1);
+	uintptr_t kind = mm_load(pools.hint[km_hint_slot(base)]) ^ base;
+	struct km_pool *pool;
 
-	if (mm_likely(pool_hint_hit(base)) && mm_likely(go)) {
+	/* kind 0 (small pools) first, with its constant mask: a medium
+	 * arena's pools are aligned to their size in it (so, with the arena
+	 * 1 MiB aligned, the pool is p rounded down to it) and cost the
+	 * small path no instruction */
+	if (mm_likely(kind == 0))
+		pool = km_pool_of(p);
+	else if (kind < KM_KINDS)
+		pool = (struct km_pool *)((uintptr_t)p & ~((KM_POOL_SIZE << kind) - 1));
+	else
+		return NULL;
+	if (mm_likely(go)) {
 		const struct km_arena *a = km_arena_of_base((void *)base);
-		struct km_pool *pool = km_pool_of(p);
 		if (mm_likely((uintptr_t)p - base < mm_load(a->carved_end) &&
 			      mm_load(pool->live)) &&
 		    mm_likely(pool_block_ok_fast(pool, p)))

@@ -92,7 +92,7 @@ static bool depot_trade_empty(struct mm_depot *d, struct mm_cpu_slot *s, struct 
 	if (m) {
 		MM_PATH(MM_PATH_TRADE);
 		mm_store(d->full, m->next);
-		d->nfull--;
+		mm_store(d->nfull, d->nfull - 1);
 		d->exchanges++;
 		if (empty != &mag_none && d->nempty < d->max_full + 2) {
 			empty->next = d->empty;
@@ -114,19 +114,25 @@ static bool depot_trade_empty(struct mm_depot *d, struct mm_cpu_slot *s, struct 
  * (true; prev is mag_none then, changed under the lock as above), and an
  * empty magazine off its list into *empty (NULL if it has none); a depot
  * already at max_full takes nothing, gives nothing and counts a flush
- * (false: the caller trims). */
+ * (false: the caller trims), seen without the lock when it can be (a
+ * stale answer only means one trim instead of a trade, or the lock taken
+ * to find the depot full after all). */
 static bool depot_trade_full(struct mm_depot *d, struct mm_cpu_slot *s, struct mm_mag **empty)
 {
 	bool kept = false;
 
 	*empty = 0;
+	if (mm_load(d->nfull) >= d->max_full) {
+		__atomic_fetch_add(&d->flushes, 1, __ATOMIC_RELAXED);
+		return false;
+	}
 	mm_spin_lock(&d->lock);
 	if (d->nfull < d->max_full) {
 		struct mm_mag *full = s->prev;
 		full->next = d->full;
 		mm_store(d->full, full);
 		s->prev = &mag_none;
-		d->nfull++;
+		mm_store(d->nfull, d->nfull + 1);
 		d->exchanges++;
 		kept = true;
 		MM_PATH(MM_PATH_TRADE);
@@ -135,7 +141,7 @@ static bool depot_trade_full(struct mm_depot *d, struct mm_cpu_slot *s, struct m
 			d->nempty--;
 		}
 	} else {
-		d->flushes++;
+		__atomic_fetch_add(&d->flushes, 1, __ATOMIC_RELAXED);
 	}
 	mm_spin_unlock(&d->lock);
 	return kept;
@@ -287,7 +293,8 @@ void depot_flush(struct mm_depot *d)
 	struct mm_mag *full = d->full, *empty = d->empty;
 	mm_store(d->full, (struct mm_mag *)0);
 	d->empty = 0;
-	d->nfull = d->nempty = 0;
+	mm_store(d->nfull, 0u);
+	d->nempty = 0;
 	mm_spin_unlock(&d->lock);
 	while (full) {
 		struct mm_mag *next = full->next;

@@ -81,8 +81,9 @@ struct mm_depot {
 	unsigned nfull, nempty;
 	unsigned cap;              /* objects per magazine of this depot */
 	unsigned max_full;         /* full magazines kept before flushing */
-	unsigned trim;             /* min(cap, MAG_TRIM): one free's batch below */
-	unsigned fill;             /* min((cap + 1) / 2, MAG_FILL): one fill's */
+	unsigned trim;             /* min(cap, MAG_TRIM), or less if the client sets it
+	                              after depot_init: one free's batch below */
+	unsigned fill;             /* min((cap + 1) / 2, MAG_FILL), or less (as trim) */
 	const struct mm_depot_ops *ops;
 	void *owner;               /* the class index / kmem_cache, for ops */
 	/* statistics (under lock; fills: atomic, counted without it) */

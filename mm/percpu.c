@@ -22,7 +22,10 @@
  * 272 bytes, 4 for 2048), and at most 8 full magazines in a class depot;
  * past that, frees go back to the pools.  So the layer holds at most
  * 2 magazines x CPUs + 8 per class: a few hundred KiB, all of it given
- * back by mm_reclaim() / kmalloc_trim() on the calling CPU.
+ * back by mm_reclaim() / kmalloc_trim() on the calling CPU.  A free that
+ * finds the depot full trims min(cap, MAG_TRIM = 8) blocks below, a fill
+ * takes min((cap + 1) / 2, MAG_FILL = 8); a medium class (2 KiB .. 32
+ * KiB) moves one block either way.
  *
  * This layer sits between the pools (below, pool.h) and the kmalloc front
  * end (above).  It takes part in the whole-allocator operations by
@@ -150,9 +153,18 @@ void pcpu_init(void)
 	internal_bytes = internal_blocks = 0;
 	for (unsigned i = 0; i < MM_MAX_CPUS; i++)
 		km_pcpu[i] = NULL;
-	for (unsigned c = 0; c < KMALLOC_MAX_CLASSES; c++)
+	for (unsigned c = 0; c < KMALLOC_MAX_CLASSES; c++) {
 		depot_init(&depot[c], mag_capacity(c), DEPOT_MAX_FULL, &class_ops,
 			   (void *)(uintptr_t)c, MM_LOCK_DEPOT);
+		/* a medium class's full depot sends one block a free below
+		 * (pool_free_bulk's single-block path), not cap (2..3), and an
+		 * empty one takes one block a fill (not 2 for a cap of 3): its
+		 * blocks lie in pools of 14..25, mostly one pool run each, and
+		 * one block keeps that free or kmalloc near 300 instructions
+		 * (docs/worst-case.md) */
+		if (c < pools.nclasses && pools.cls[c].size > KM_POOL_CLASS_MAX)
+			depot[c].trim = depot[c].fill = 1;
+	}
 	mm_layer_register(&pcpu_layer);
 }
 /* The calling CPU's area, created on first use; NULL if this context has

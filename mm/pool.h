@@ -35,9 +35,10 @@
  * whose pools serve classes", so kfree's fast path finds a pool without
  * the page descriptor.  Kept by the pool layer next to the class table
  * kfree reads right after it (one base address for both).  A hint is
- * the base ORed with the arena's pool kind: the fast path compares it
- * with the base, so it takes arenas of small pools (kind 0) only, and
- * kfree's next path (pool_of_hint_kind) the others, still lock-free. */
+ * the base ORed with the arena's pool kind: the fast path XORs it with
+ * the base, takes kind 0 (small pools) with a constant mask and a medium
+ * kind with the mask of its pool size; kfree_nodebug's pool_of_hint_kind
+ * does the same for frees that did not come through the fast path. */
 #define KM_HINTS     256
 #define KM_HINT_NONE ((uintptr_t)KM_ARENA_SIZE - 1)   /* never a base | kind */
 static inline unsigned km_hint_slot(uintptr_t base)

@@ -242,6 +242,42 @@ TEST(kfree_invalid_pointers)
 	      r.kind, r.op);
 }
 
+/* Blocks of the medium classes, which kfree's fast path takes through
+ * their arena's hint of kind 1.. (pool = block rounded down to its pool
+ * size): every bad pointer inside their pools is still refused with the
+ * reason the descriptor gives, a block in a magazine or on its pool's
+ * free list is a double free, and the good ones go back. */
+TEST(kfree_invalid_medium_pointers)
+{
+	setup();
+	mm_percpu_enable(1);                     /* the fast path needs its magazines */
+	void *keep = kmalloc(4096, 0);           /* keeps the pool in use */
+	uint8_t *a = kmalloc(4096, 0), *b = kmalloc(4096, 0), *m = kmalloc(12000, 0);
+	REQUIRE(keep && a && b && m, "alloc");
+	/* 4096-byte blocks: 64 KiB pools, 15 blocks from 4096 on */
+	uint8_t *pool = (uint8_t *)((uintptr_t)a & ~(uintptr_t)(64 * KIB - 1));
+	CHECK(((uintptr_t)a & (4096 - 1)) == 0, "4096-byte block not 4096-aligned");
+	BAD_FREE(pool, KM_BAD_NOT_BLOCK);                 /* the pool header */
+	BAD_FREE(pool + 64, KM_BAD_NOT_BLOCK);
+	BAD_FREE(a + 16, KM_BAD_MISALIGNED);
+	BAD_FREE(a + 2048, KM_BAD_MISALIGNED);
+	BAD_FREE(b + 4095, KM_BAD_MISALIGNED);
+	BAD_FREE(pool + 14 * 4096, KM_BAD_NOT_BLOCK);    /* never carved */
+	BAD_FREE(m + 16, KM_BAD_MISALIGNED);             /* a 256 KiB pool's */
+	kfree(b);
+	BAD_FREE(b, KM_DOUBLE_FREE);                      /* in this CPU's magazine */
+	kfree(a);
+	BAD_FREE(a, KM_DOUBLE_FREE);
+	mm_cpu_drain();                                   /* magazines back to the pools */
+	BAD_FREE(b, KM_DOUBLE_FREE);                      /* on the pool's free list */
+	BAD_FREE(a, KM_DOUBLE_FREE);
+	kmalloc_clear_report();
+	CHECK(kfree(m) == 0 && kfree(keep) == 0, "a medium block refused");
+	CHECK(kmalloc_last_report_kind() == KM_REPORT_NONE, "a report from legal frees");
+	mm_percpu_enable(0);
+	CHECK_SOUND();
+}
+
 /* ------------------------------------------------------------------ */
 /* model-based random test                                             */
 /* ------------------------------------------------------------------ */
