@@ -992,11 +992,8 @@ static bool krealloc_small_fast(const void *p, struct km_lookup *l, size_t *old)
 {
 	struct km_pool *pool = pool_of_hinted(p, true);
 
-	if (!pool) {
-		pool = pool_of_hint_kind(p);
-		if (!pool || !pool_block_ok_fast(pool, p))
-			return false;
-	}
+	if (!pool)
+		return false;
 	l->kind = KM_SMALL;
 	l->pool = pool;
 	*old = pool->size;
