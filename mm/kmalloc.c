@@ -1000,6 +1000,27 @@ static bool krealloc_small_fast(const void *p, struct km_lookup *l, size_t *old)
 	return true;
 }
 
+/* A large run that keeps its pages: found through its page descriptor
+ * (the head of a run in use), resized with no lock.  A valid p is the
+ * caller's run, so its descriptor does not change under us; anything
+ * else (a bad p, a run that grows or shrinks by pages) goes to
+ * krealloc_in_place. */
+static bool krealloc_large_fast(const void *p, size_t size, struct km_lookup *l, size_t *old)
+{
+	if (size <= KM_SMALL_MAX || ((uintptr_t)p & (PAGE_SIZE - 1)))
+		return false;
+	struct page *pg = pfa_virt_to_page(p);
+	if (!pg || pg->owner != PG_LARGE || large_is_cached(pg))
+		return false;
+	*old = large_usable(pg);
+	if (!large_resize_within(pg, size))
+		return false;
+	l->kind = KM_LARGE;
+	l->pg = pg;
+	__atomic_add_fetch(&front.realloc_in_place, 1, __ATOMIC_RELAXED);
+	return true;
+}
+
 /* krealloc_small_fast's block: kept (counted) or moved. */
 static void *krealloc_small(void *p, size_t size, unsigned flags, const struct km_lookup *l,
 			    size_t old, void *caller)
@@ -1027,6 +1048,8 @@ void *krealloc_caller(void *p, size_t size, unsigned flags, void *caller)
 		return krealloc_debug(p, dsize, size, flags, caller);
 	if (krealloc_small_fast(p, &l, &old))
 		return krealloc_small(p, size, flags, &l, old, caller);
+	if (krealloc_large_fast(p, size, &l, &old))
+		return krealloc_kept(p, size, flags, &l, old, caller);
 	if (krealloc_in_place(p, size, &l, &old, caller))
 		return krealloc_kept(p, size, flags, &l, old, caller);
 	if (l.kind == KM_BAD)

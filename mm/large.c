@@ -224,7 +224,7 @@ void large_init(uint64_t total_pages)
 void large_get_stats(struct large_stats *st)
 {
 	*st = (struct large_stats){
-		.runs = large.runs, .pages = large.pages, .requested = large.requested,
+		.runs = large.runs, .pages = large.pages, .requested = mm_load(large.requested),
 		.cached_pages = large.cached_pages,
 		.pfa_allocs = large.pfa_allocs, .pfa_frees = large.pfa_frees,
 		.cached_runs = large.lc_count, .evicted = large.evicted,
@@ -321,10 +321,11 @@ static void cache_decay(void);
 static void cache_make_room(uint64_t n);
 static bool grow(phys_addr_t pa, uint64_t pages, uint64_t want, uint64_t *now);
 
+/* requested is atomic: large_resize_within changes it without the lock. */
 static void account(int64_t dpages, int64_t dbytes)
 {
 	large.pages += (uint64_t)dpages;
-	large.requested += (uint64_t)dbytes;
+	__atomic_add_fetch(&large.requested, (uint64_t)dbytes, __ATOMIC_RELAXED);
 }
 
 void *large_alloc(size_t size, size_t align, int *why)
@@ -955,6 +956,20 @@ static bool grow(phys_addr_t pa, uint64_t pages, uint64_t want, uint64_t *now)
 	}
 	tag_run(pa, at);
 	*now = at;
+	return true;
+}
+
+/* A resize that keeps the run's pages: only the bytes asked change.  No
+ * lock: the caller owns the run (its head, allocated), so no other CPU
+ * writes its descriptor, and the requested total is atomic.  false: the
+ * page count would change (large_resize, under the lock). */
+bool large_resize_within(struct page *head, size_t size)
+{
+	if (size > KMALLOC_MAX_SIZE || km_pages_for(size) != head->data)
+		return false;
+	int64_t d = (int64_t)size - (int64_t)head->next;
+	head->next = (uint32_t)size;
+	__atomic_add_fetch(&large.requested, (uint64_t)d, __ATOMIC_RELAXED);
 	return true;
 }
 

@@ -55,6 +55,9 @@ size_t large_usable(const struct page *pg);
 /* Resize in place; true on success (the run then has the new size).  A
  * shrink always succeeds. */
 bool large_resize(void *p, struct page *pg, size_t size);
+/* The same, without the object allocator's lock, when the run keeps its
+ * page count; false (nothing done) otherwise. */
+bool large_resize_within(struct page *pg, size_t size);
 bool large_is_continuation(const struct page *head);
 uint64_t large_cache_flush(void);   /* pages given back */
 /* Memory pressure (a failed PFA call): the oldest KM_LARGE_PRESSURE_RUNS

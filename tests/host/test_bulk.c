@@ -369,19 +369,22 @@ TEST(percpu_off_stops_refills_on_other_cpus)
 }
 
 /* krealloc keeps a small or a medium block in place without pools.lock:
- * it finds the block through the arena hints, as kfree's fast path does.
- * The main thread holds the lock while another thread grows both blocks
- * within their classes; the reallocs must be done before the lock is let
- * go (after 2 s at most, so a krealloc that waits for it fails, not hangs). */
-static void *resize_blk[2], *resize_got[2];
-static size_t resize_to[2];
+ * it finds the block through the arena hints, as kfree's fast path does;
+ * and a large run that keeps its pages, through its descriptor.  The
+ * main thread holds the lock while another thread grows the three blocks
+ * within their class or pages; the reallocs must be done before the lock
+ * is let go (after 2 s at most, so a krealloc that waits for it fails,
+ * not hangs). */
+#define RESIZE_N 3
+static void *resize_blk[RESIZE_N], *resize_got[RESIZE_N];
+static size_t resize_to[RESIZE_N];
 static int resize_done;
 
 static void *resize_in_place(void *arg)
 {
 	(void)arg;
 	my_cpu = 1;
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < RESIZE_N; i++)
 		resize_got[i] = krealloc(resize_blk[i], resize_to[i], 0);
 	__atomic_store_n(&resize_done, 1, __ATOMIC_RELEASE);
 	return NULL;
@@ -389,13 +392,15 @@ static void *resize_in_place(void *arg)
 
 TEST(krealloc_in_place_takes_no_pool_lock)
 {
-	static const size_t ask[2] = { 100, 5000 };   /* a small and a medium class */
+	static const size_t ask[RESIZE_N] = { 100, 5000, 40000 };   /* small, medium, large */
 	pthread_t t;
 	int done_locked = 0;
 
 	setup();
 	mm_percpu_enable(1);
-	for (int i = 0; i < 2; i++) {
+	kmalloc_get_stats(&st);
+	uint64_t requested = st.large_bytes_requested;
+	for (int i = 0; i < RESIZE_N; i++) {
 		resize_blk[i] = kmalloc(ask[i], 0);
 		REQUIRE(resize_blk[i], "kmalloc(%zu)", ask[i]);
 		resize_to[i] = kmalloc_usable_size(resize_blk[i]);   /* grows, same class */
@@ -411,7 +416,12 @@ TEST(krealloc_in_place_takes_no_pool_lock)
 	mm_spin_unlock(&pools.lock);
 	pthread_join(t, NULL);
 	CHECK(done_locked, "krealloc within the class waited for pools.lock");
-	for (int i = 0; i < 2; i++)
+	kmalloc_get_stats(&st);
+	CHECK(st.large_bytes_requested == requested + resize_to[2],
+	      "large bytes requested %llu, not %llu + %zu after the run's resize",
+	      (unsigned long long)st.large_bytes_requested, (unsigned long long)requested,
+	      resize_to[2]);
+	for (int i = 0; i < RESIZE_N; i++)
 		CHECK(resize_got[i] == resize_blk[i], "krealloc(%p, %zu) moved the block to %p",
 		      resize_blk[i], resize_to[i], resize_got[i]);
 
@@ -426,6 +436,7 @@ TEST(krealloc_in_place_takes_no_pool_lock)
 	CHECK(r.kind == KM_DOUBLE_FREE && strcmp(r.op, "krealloc") == 0,
 	      "krealloc of a freed block: report %d %s", r.kind, r.op);
 	kfree(resize_blk[1]);
+	kfree(resize_blk[2]);
 	mm_percpu_enable(0);
 	CHECK_SOUND();
 }

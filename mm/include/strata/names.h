@@ -90,6 +90,7 @@
 #define large_is_cached STRATA_NAME(large_is_cached)
 #define large_is_continuation STRATA_NAME(large_is_continuation)
 #define large_resize STRATA_NAME(large_resize)
+#define large_resize_within STRATA_NAME(large_resize_within)
 #define large_usable STRATA_NAME(large_usable)
 #define mag_alloc_slow STRATA_NAME(mag_alloc_slow)
 #define mag_free_slow STRATA_NAME(mag_free_slow)

@@ -76,6 +76,7 @@
 #undef large_is_cached
 #undef large_is_continuation
 #undef large_resize
+#undef large_resize_within
 #undef large_usable
 #undef mag_alloc_slow
 #undef mag_free_slow
