@@ -81,13 +81,6 @@ static inline bool km_next_ok(const struct km_pool *p, const struct km_block *ne
 	       ((uintptr_t)next - (uintptr_t)p <= p->maxnextoffset && ((uintptr_t)next & 15) == 0);
 }
 
-/* Is base (p rounded down to KM_ARENA_SIZE) the base of an arena?  No
- * lock: a stale answer only sends kfree to its slow path. */
-static inline bool pool_hint_hit(uintptr_t base)
-{
-	return mm_load(pools.hint[km_hint_slot(base)]) == base;
-}
-
 /* The pool in use whose block p may be, for an arena of any pool kind
  * in the hints (the fast path's check, but with the arena's pool size),
  * or NULL.  No lock; the block checks are the caller's. */
