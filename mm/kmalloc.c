@@ -582,12 +582,7 @@ static __attribute__((noinline)) int kfree_generic(const void *p, void *caller)
  * kfree_nodebug; no per-CPU area yet): found through its tagged hint and
  * checked as the fast path checks, no lock, no descriptor; then the
  * magazines. */
-static bool kfree_hinted_kind(const void *p)
-{
-	struct km_pool *pool = pool_of_hint_kind(p);
-
-	return pool && pool_block_ok_fast(pool, p) && pcpu_free(pool->cls, (void *)p);
-}
+static bool kfree_hinted_kind(const void *p);   /* below pool_of_hinted */
 
 int kfree_nodebug(const void *p, void *caller)
 {
@@ -678,6 +673,13 @@ static inline __attribute__((always_inline)) struct km_pool *pool_of_hinted(cons
 			return pool;
 	}
 	return NULL;
+}
+
+static bool kfree_hinted_kind(const void *p)
+{
+	struct km_pool *pool = pool_of_hinted(p, true);
+
+	return pool && pcpu_free(pool->cls, (void *)p);
 }
 
 static inline __attribute__((always_inline)) int kfree_fast(const void *p, unsigned *cls,

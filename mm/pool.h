@@ -37,8 +37,9 @@
  * kfree reads right after it (one base address for both).  A hint is
  * the base ORed with the arena's pool kind: the fast path XORs it with
  * the base, takes kind 0 (small pools) with a constant mask and a medium
- * kind with the mask of its pool size; kfree_nodebug's pool_of_hint_kind
- * does the same for frees that did not come through the fast path. */
+ * kind with the mask of its pool size (pool_of_hinted, kmalloc.c; also
+ * kfree_nodebug's check for frees that did not come through the fast
+ * path). */
 #define KM_HINTS     256
 #define KM_HINT_NONE ((uintptr_t)KM_ARENA_SIZE - 1)   /* never a base | kind */
 static inline unsigned km_hint_slot(uintptr_t base)
@@ -79,25 +80,6 @@ static inline bool km_next_ok(const struct km_pool *p, const struct km_block *ne
 {
 	return !KM_HARDEN || next == NULL ||
 	       ((uintptr_t)next - (uintptr_t)p <= p->maxnextoffset && ((uintptr_t)next & 15) == 0);
-}
-
-/* The pool in use whose block p may be, for an arena of any pool kind
- * in the hints (the fast path's check, but with the arena's pool size),
- * or NULL.  No lock; the block checks are the caller's. */
-static inline struct km_pool *pool_of_hint_kind(const void *p)
-{
-	uintptr_t base = (uintptr_t)p & ~(KM_ARENA_SIZE - 1);
-	uintptr_t h = mm_load(pools.hint[km_hint_slot(base)]);
-
-	if ((h & ~(KM_ARENA_SIZE - 1)) != base || h == KM_HINT_NONE)
-		return NULL;
-	const struct km_arena *a = km_arena_of_base((void *)base);
-	unsigned shift = KM_POOL_SHIFT + (unsigned)(h & (KM_ARENA_SIZE - 1));
-	unsigned idx = (unsigned)(((uintptr_t)p - base) >> shift);
-	struct km_pool *pool = (struct km_pool *)(base + ((uintptr_t)idx << shift));
-	if (idx < mm_load(a->nextpool) && mm_load(pool->live))
-		return pool;
-	return NULL;
 }
 
 /* Classes, lists and the secret; the arenas too (kmalloc_init). */
