@@ -51,7 +51,8 @@
 
 #define MAG_MAX 30     /* 16-byte header + 30 pointers = one 256-byte block */
 #define MAG_TRIM 8     /* objects a free hands below when the depot is full */
-#define MAG_FILL 8     /* objects an allocation takes from below at most */
+#define MAG_FILL 4     /* objects an allocation takes from below at most: a fill of
+                          four fits in about 300 instructions (README, Worst case) */
 
 struct mm_mag {
 	struct mm_mag *next;

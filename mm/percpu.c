@@ -24,7 +24,7 @@
  * 2 magazines x CPUs + 8 per class: a few hundred KiB, all of it given
  * back by mm_reclaim() / kmalloc_trim() on the calling CPU.  A free that
  * finds the depot full trims min(cap, MAG_TRIM = 8) blocks below, a fill
- * takes min((cap + 1) / 2, MAG_FILL = 8); a medium class (2 KiB .. 32
+ * takes min((cap + 1) / 2, MAG_FILL = 4); a medium class (2 KiB .. 32
  * KiB) moves one block either way.
  *
  * This layer sits between the pools (below, pool.h) and the kmalloc front
