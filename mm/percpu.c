@@ -54,7 +54,7 @@ static uint64_t internal_bytes, internal_blocks;   /* under pools.lock */
 
 /* ---- blocks for strata's own use: locked pool path, no magazines ---- */
 
-static void *internal_alloc(size_t size)
+static inline __attribute__((always_inline)) void *internal_alloc(size_t size)
 {
 	unsigned c = km_size_class(size);
 
@@ -118,7 +118,10 @@ static void class_flush(struct mm_depot *d, void **obj, unsigned n)
 
 	MM_PATH(MM_PATH_TRIM);
 	mm_spin_lock(&pools.lock);
-	pool_free_bulk(c, obj, n);
+	if (n == 1)     /* a medium class's trim: no call below, no frame */
+		pool_free_one(c, obj[0]);
+	else
+		pool_free_bulk(c, obj, n);
 	mm_spin_unlock(&pools.lock);
 }
 
@@ -157,7 +160,7 @@ void pcpu_init(void)
 		depot_init(&depot[c], mag_capacity(c), DEPOT_MAX_FULL, &class_ops,
 			   (void *)(uintptr_t)c, MM_LOCK_DEPOT);
 		/* a medium class's full depot sends one block a free below
-		 * (pool_free_bulk's single-block path), not cap (2..3), and an
+		 * (pool_free_one, inline in class_flush), not cap (2..3), and an
 		 * empty one takes one block a fill (not 2 for a cap of 3): its
 		 * blocks lie in pools of 14..25, mostly one pool run each, and
 		 * one block keeps that free or kmalloc near 300 instructions
