@@ -222,7 +222,9 @@ bool mag_free_slow(struct mm_cpu_slot *s, struct mm_depot *d, void *obj)
 	}
 	s->prev = s->loaded;
 	s->loaded = m;
-	return mag_push(m, obj);
+	m->obj[0] = obj;   /* m is empty: no test for room */
+	m->count = 1;
+	return true;
 }
 
 bool slot_stock(struct mm_cpu_slot *s, struct mm_depot *d)

@@ -50,7 +50,7 @@
 struct km_pcpu *km_pcpu[MM_MAX_CPUS];
 static bool percpu_on = true;
 static struct mm_depot depot[KMALLOC_MAX_CLASSES];
-static uint64_t internal_bytes, internal_blocks;   /* under pools.lock */
+static struct { uint64_t bytes, blocks; } internal;   /* under pools.lock */
 
 /* ---- blocks for strata's own use: locked pool path, no magazines ---- */
 
@@ -63,8 +63,8 @@ static inline __attribute__((always_inline)) void *internal_alloc(size_t size)
 	mm_spin_lock(&pools.lock);
 	void *b = pool_alloc_fast(c);
 	if (b) {
-		internal_bytes += pools.cls[c].size;
-		internal_blocks++;
+		internal.bytes += pools.cls[c].size;
+		internal.blocks++;
 	}
 	mm_spin_unlock(&pools.lock);
 	return b;
@@ -75,16 +75,16 @@ static void internal_free(void *b)
 	struct km_pool *p = km_pool_lookup(b, pfa_virt_to_page(b));   /* any pool kind */
 
 	mm_spin_lock(&pools.lock);
-	internal_bytes -= pools.cls[p->cls].size;
-	internal_blocks--;
+	internal.bytes -= pools.cls[p->cls].size;
+	internal.blocks--;
 	pool_free_fast(p, b);
 	mm_spin_unlock(&pools.lock);
 }
 
 void pcpu_internal_usage(uint64_t *bytes, uint64_t *blocks)
 {
-	*bytes = internal_bytes;
-	*blocks = internal_blocks;
+	*bytes = internal.bytes;
+	*blocks = internal.blocks;
 }
 
 struct mm_mag *pcpu_mag_new(void *owner)
@@ -153,7 +153,7 @@ static unsigned mag_capacity(unsigned c)
 
 void pcpu_init(void)
 {
-	internal_bytes = internal_blocks = 0;
+	internal.bytes = internal.blocks = 0;
 	for (unsigned i = 0; i < MM_MAX_CPUS; i++)
 		km_pcpu[i] = NULL;
 	for (unsigned c = 0; c < KMALLOC_MAX_CLASSES; c++) {
