@@ -33,6 +33,19 @@ static void swap(struct mm_cpu_slot *s)
 	s->prev = t;
 }
 
+/* A new magazine, empty; NULL if there is no memory for one. */
+static struct mm_mag *mag_make(struct mm_depot *d)
+{
+	MM_PATH(MM_PATH_MAG_NEW);
+	struct mm_mag *m = d->ops->mag_new(d->owner);
+	if (m) {
+		m->next = 0;
+		m->count = 0;
+		m->cap = d->cap;
+	}
+	return m;
+}
+
 /* An empty magazine from the depot, or a new one; NULL if none. */
 static struct mm_mag *depot_get_empty(struct mm_depot *d)
 {
@@ -43,12 +56,8 @@ static struct mm_mag *depot_get_empty(struct mm_depot *d)
 		d->nempty--;
 	}
 	mm_spin_unlock(&d->lock);
-	if (!m) {
-		MM_PATH(MM_PATH_MAG_NEW);
-		m = d->ops->mag_new(d->owner);
-		if (!m)
-			return 0;
-	}
+	if (!m)
+		return mag_make(d);
 	m->next = 0;
 	m->count = 0;
 	m->cap = d->cap;
@@ -202,19 +211,20 @@ bool mag_free_slow(struct mm_cpu_slot *s, struct mm_depot *d, void *obj)
 	if (s->prev != &mag_none) {       /* prev is full */
 		if (!depot_trade_full(d, s, &m))
 			return trim_prev(s, d, obj);
-	}
-	if (!m)
+		if (!m)   /* the trade found no empty one: no second look */
+			m = mag_make(d);
+	} else {
 		m = depot_get_empty(d);
+	}
 	if (!m) {      /* no memory for a magazine: this one object below */
 		d->ops->flush(d, &obj, 1);
 		return true;
 	}
-	m->next = 0;
-	m->count = 0;
-	m->cap = d->cap;
 	s->prev = s->loaded;
 	s->loaded = m;
-	return mag_push(m, obj);
+	m->obj[0] = obj;   /* m is empty: no test for room */
+	m->count = 1;
+	return true;
 }
 
 bool slot_stock(struct mm_cpu_slot *s, struct mm_depot *d)
@@ -229,11 +239,9 @@ bool slot_stock(struct mm_cpu_slot *s, struct mm_depot *d)
 		mm_spin_unlock(&d->lock);
 		if (stocked)
 			return true;
-		struct mm_mag *m = d->ops->mag_new(d->owner);
+		struct mm_mag *m = mag_make(d);
 		if (!m)
 			return false;
-		m->count = 0;
-		m->cap = d->cap;
 		depot_put_empty(d, m);
 	}
 }

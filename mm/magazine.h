@@ -78,7 +78,7 @@ struct mm_depot_ops {
 
 struct mm_depot {
 	mm_spinlock_t lock;
-	struct mm_mag *full, *empty;
+	struct mm_mag *full, *empty;   /* empty ones: count 0, cap `cap` */
 	unsigned nfull, nempty;
 	unsigned cap;              /* objects per magazine of this depot */
 	unsigned max_full;         /* full magazines kept before flushing */

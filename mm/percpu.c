@@ -50,11 +50,11 @@
 struct km_pcpu *km_pcpu[MM_MAX_CPUS];
 static bool percpu_on = true;
 static struct mm_depot depot[KMALLOC_MAX_CLASSES];
-static uint64_t internal_bytes, internal_blocks;   /* under pools.lock */
+static struct { uint64_t bytes, blocks; } internal;   /* under pools.lock */
 
 /* ---- blocks for strata's own use: locked pool path, no magazines ---- */
 
-static void *internal_alloc(size_t size)
+static inline __attribute__((always_inline)) void *internal_alloc(size_t size)
 {
 	unsigned c = km_size_class(size);
 
@@ -63,8 +63,8 @@ static void *internal_alloc(size_t size)
 	mm_spin_lock(&pools.lock);
 	void *b = pool_alloc_fast(c);
 	if (b) {
-		internal_bytes += pools.cls[c].size;
-		internal_blocks++;
+		internal.bytes += pools.cls[c].size;
+		internal.blocks++;
 	}
 	mm_spin_unlock(&pools.lock);
 	return b;
@@ -75,16 +75,16 @@ static void internal_free(void *b)
 	struct km_pool *p = km_pool_lookup(b, pfa_virt_to_page(b));   /* any pool kind */
 
 	mm_spin_lock(&pools.lock);
-	internal_bytes -= pools.cls[p->cls].size;
-	internal_blocks--;
+	internal.bytes -= pools.cls[p->cls].size;
+	internal.blocks--;
 	pool_free_fast(p, b);
 	mm_spin_unlock(&pools.lock);
 }
 
 void pcpu_internal_usage(uint64_t *bytes, uint64_t *blocks)
 {
-	*bytes = internal_bytes;
-	*blocks = internal_blocks;
+	*bytes = internal.bytes;
+	*blocks = internal.blocks;
 }
 
 struct mm_mag *pcpu_mag_new(void *owner)
@@ -118,7 +118,10 @@ static void class_flush(struct mm_depot *d, void **obj, unsigned n)
 
 	MM_PATH(MM_PATH_TRIM);
 	mm_spin_lock(&pools.lock);
-	pool_free_bulk(c, obj, n);
+	if (n == 1)     /* a medium class's trim: no call below, no frame */
+		pool_free_one(c, obj[0]);
+	else
+		pool_free_bulk(c, obj, n);
 	mm_spin_unlock(&pools.lock);
 }
 
@@ -150,14 +153,14 @@ static unsigned mag_capacity(unsigned c)
 
 void pcpu_init(void)
 {
-	internal_bytes = internal_blocks = 0;
+	internal.bytes = internal.blocks = 0;
 	for (unsigned i = 0; i < MM_MAX_CPUS; i++)
 		km_pcpu[i] = NULL;
 	for (unsigned c = 0; c < KMALLOC_MAX_CLASSES; c++) {
 		depot_init(&depot[c], mag_capacity(c), DEPOT_MAX_FULL, &class_ops,
 			   (void *)(uintptr_t)c, MM_LOCK_DEPOT);
 		/* a medium class's full depot sends one block a free below
-		 * (pool_free_bulk's single-block path), not cap (2..3), and an
+		 * (pool_free_one, inline in class_flush), not cap (2..3), and an
 		 * empty one takes one block a fill (not 2 for a cap of 3): its
 		 * blocks lie in pools of 14..25, mostly one pool run each, and
 		 * one block keeps that free or kmalloc near 300 instructions

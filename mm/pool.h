@@ -110,6 +110,8 @@ void pool_unreserve(void);
  * at a time (the class says how to find a block's pool). */
 unsigned pool_alloc_bulk(unsigned c, void **obj, unsigned n);
 void pool_free_bulk(unsigned c, void **obj, unsigned n);
+/* pool_free_one (inline, below the pool lookups): one such block, a
+ * medium class's trim (T = 1, percpu.c), in its caller's frame. */
 
 /* Size class of a request of `size` bytes (size <= KM_SMALL_MAX). */
 static inline unsigned km_size_class(size_t size)
@@ -239,6 +241,34 @@ static inline struct km_pool *km_pool_of_class(const void *b, unsigned c)
 	if (mm_likely(pools.cls[c].kind == 0))
 		return km_pool_of(b);
 	return km_pool_lookup(b, pfa_virt_to_page(b));
+}
+
+/* The pool of b, a block of class c in a magazine (pools.lock held).
+ * A medium class's pools are aligned to their size inside their arena,
+ * so when the arena's hint (written under the same lock, hint_set) names
+ * it as a 1 MiB aligned arena of c's pool kind, the pool is b rounded
+ * down to the pool size: O(1), where the page-descriptor lookup
+ * (km_pool_of_class: the descriptor, then up to PFA_MAX_ORDER probes for
+ * the arena's head) cost a trim of medium blocks about 200 instructions
+ * a block.  An arena without its hint (slot taken, not aligned) still
+ * asks the descriptor, out of line (pool_of_unhinted), so that the
+ * callers inlining this save no registers for it. */
+struct km_pool *pool_of_unhinted(const void *b, unsigned c);
+static inline struct km_pool *pool_of_bulk_block(const void *b, unsigned c)
+{
+	const struct km_class *k = &pools.cls[c];
+	uintptr_t base = (uintptr_t)b & ~(KM_ARENA_SIZE - 1);
+
+	if (mm_likely(k->kind == 0))
+		return km_pool_of(b);
+	if (mm_likely(pools.hint[km_hint_slot(base)] == (base | k->kind)))
+		return (struct km_pool *)((uintptr_t)b & ~((uintptr_t)k->pool_size - 1));
+	return pool_of_unhinted(b, c);
+}
+
+static inline void pool_free_one(unsigned c, void *b)
+{
+	pool_free_fast(pool_of_bulk_block(b, c), b);
 }
 
 #endif

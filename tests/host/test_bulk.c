@@ -22,9 +22,10 @@
  *                               a double free, the heap still sound
  *   medium_trim_without_hint_and_parked_arena  pool_free_bulk of medium
  *                               blocks whose arena has no hint (its slot
- *                               taken): the pools found through the
- *                               descriptor, counts and kmalloc_check()
- *                               right; and an arena whose only pools in
+ *                               taken), and kfree's one-block trims of
+ *                               them (pool_free_one): the pools found
+ *                               through the descriptor, counts and
+ *                               kmalloc_check() right; and an arena whose only pools in
  *                               use are parked pools of two medium
  *                               classes is seen as unused (held, kept as
  *                               the spare or given back), which needs the
@@ -222,6 +223,30 @@ TEST(medium_trim_without_hint_and_parked_arena)
 	CHECK(used_of(c) == used0, "class %u: %llu used at the end, %llu before", c,
 	      (unsigned long long)used_of(c), (unsigned long long)used0);
 	CHECK(kmalloc_check() == 0, "kmalloc_check after the rest back with hints");
+
+	/* 1b. the same through kfree with the magazines on: past the depot's
+	 * 8 full magazines (of 2 blocks) each free trims one block, which
+	 * pool_free_one (class_flush) gives back to the pool found through
+	 * the descriptor */
+	mm_percpu_enable(1);
+	uint64_t live0 = in_use_by_callers();
+	for (unsigned i = 0; i < 60; i++) {
+		blk[i] = kmalloc(4608, 0);
+		REQUIRE(blk[i], "kmalloc(4608) #%u", i);
+	}
+	shuffle(blk, 60);
+	hints_off(blk, 60, saved, true);
+	for (unsigned i = 0; i < 60; i++)
+		CHECK(kfree(blk[i]) == 0, "kfree of %p without its hint", blk[i]);
+	kmalloc_get_stats(&st);
+	CHECK(st.percpu_cached_blocks < 60, "all 60 blocks in magazines: no trim");
+	CHECK(in_use_by_callers() == live0, "%llu blocks in use after 60 trims and trades without "
+	      "hints, %llu before", (unsigned long long)in_use_by_callers(),
+	      (unsigned long long)live0);
+	CHECK(kmalloc_check() == 0, "kmalloc_check after trims without hints");
+	hints_off(blk, 60, saved, false);
+	mm_percpu_enable(0);
+	CHECK(kmalloc_check() == 0, "kmalloc_check after the magazines drained");
 
 	/* 2. two medium classes of one pool kind, one block each: two pools
 	 * of one fresh arena; both freed, both parked (each the last pool

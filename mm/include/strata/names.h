@@ -200,6 +200,7 @@
 #define pool_freelist_corrupt STRATA_NAME(pool_freelist_corrupt)
 #define pool_full_slow STRATA_NAME(pool_full_slow)
 #define pool_init_all STRATA_NAME(pool_init_all)
+#define pool_of_unhinted STRATA_NAME(pool_of_unhinted)
 #define pool_on_free_list STRATA_NAME(pool_on_free_list)
 #define pool_reserve STRATA_NAME(pool_reserve)
 #define pool_trim STRATA_NAME(pool_trim)

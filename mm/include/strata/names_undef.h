@@ -186,6 +186,7 @@
 #undef pool_freelist_corrupt
 #undef pool_full_slow
 #undef pool_init_all
+#undef pool_of_unhinted
 #undef pool_on_free_list
 #undef pool_reserve
 #undef pool_trim
