@@ -280,6 +280,39 @@ TEST(corrupted_free_list_is_reported_not_followed)
 }
 
 
+/* The same link met by a magazine fill (pool_alloc_bulk: its first run
+ * stops at the bad link, the next run reports it): reported, never
+ * followed, and the fill still hands out a good block. */
+TEST(corrupted_free_list_met_by_a_fill_is_reported)
+{
+	setup("off");
+	mm_debug_set_panic(0);
+	mm_percpu_enable(0);
+	uint64_t *a = kmalloc(720, 0), *b = kmalloc(720, 0);
+	REQUIRE(a && b, "kmalloc");
+	kfree(b);
+	kfree(a);                         /* the pool's list: a -> b */
+	a[0] = (uint64_t)(uintptr_t)&not_a_block_target;
+	mm_percpu_enable(1);
+	void *x = kmalloc(720, 0);        /* empty magazine: a fill from a's pool */
+	struct mm_bug_report r = last();
+	CHECK(r.kind == MM_BUG_FREELIST && r.ptr == a, "kind %s ptr %p (a %p)",
+	      mm_bug_name(r.kind), r.ptr, (void *)a);
+	CHECK(x != NULL && x != (void *)a && x != (void *)b &&
+	      (uintptr_t)x != (uintptr_t)&not_a_block_target, "got %p", x);
+	void *more[8];
+	for (unsigned i = 0; i < 8; i++) {
+		more[i] = kmalloc(720, 0);
+		CHECK(more[i] != (void *)&not_a_block_target, "followed the planted pointer");
+	}
+	for (unsigned i = 0; i < 8; i++)
+		kfree(more[i]);
+	kfree(x);
+	CHECK(kmalloc_check() == 0, "kmalloc_check after the cut-off pool");
+	mm_debug_set_panic(1);
+	teardown();
+}
+
 /* The default outcome is a panic naming the bug (strata aborts on the host). */
 TEST(default_outcome_is_panic)
 {
