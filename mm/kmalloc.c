@@ -425,14 +425,14 @@ static inline __attribute__((always_inline)) void *kmalloc_from(size_t size, uns
 	return kmalloc_slow(size, flags, own ? RET_ADDR() : caller);
 }
 
-void *kmalloc(size_t size, unsigned flags)
+MM_FAST_ENTRY void *kmalloc(size_t size, unsigned flags)
 {
 	return kmalloc_from(size, flags, NULL, true);
 }
 
 /* kmalloc() for wrappers (malloc()) that name their own caller in
  * reports; the same fast path. */
-void *kmalloc_caller(size_t size, unsigned flags, void *caller)
+MM_FAST_ENTRY void *kmalloc_caller(size_t size, unsigned flags, void *caller)
 {
 	return kmalloc_from(size, flags, caller, false);
 }
@@ -731,14 +731,14 @@ static inline __attribute__((always_inline)) int kfree_from(const void *p, void 
 	return kfree_generic(p, own ? RET_ADDR() : caller);
 }
 
-int kfree(const void *p)
+MM_FAST_ENTRY int kfree(const void *p)
 {
 	return kfree_from(p, NULL, true);
 }
 
 /* kfree() for wrappers (free(), newlib's _free_r) that name their own
  * caller in reports; the same fast path. */
-int kfree_caller(const void *p, void *caller)
+MM_FAST_ENTRY int kfree_caller(const void *p, void *caller)
 {
 	return kfree_from(p, caller, false);
 }
