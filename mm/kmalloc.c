@@ -6,9 +6,9 @@
  *   kmalloc(n)                              kfree(p)
  *      |                                       |
  *      | n <= 2048, no flags, debug off        | pools.hint[p >> 20] == p's
- *      v                                       v arena base | pool kind? pool carved and
- *   c = size2class[(n+15)>>4]                    live, block at a multiple of
- *   pop this CPU's loaded magazine of c          the size, not marked free?
+ *      v                                       v arena base | pool kind? pool carved,
+ *   c = size2class[(n+15)>>4]                    block in its carved range at a
+ *   pop this CPU's loaded magazine of c          multiple of the size, not marked free?
  *   (irqs off, no lock, no atomic)               push on this CPU's magazine
  *      |empty, or n > 2048, or flags              |no, or magazine full
  *      v                                          v
@@ -673,8 +673,11 @@ static inline __attribute__((always_inline)) struct km_pool *pool_of_hinted(cons
 		return NULL;
 	if (mm_likely(go)) {
 		const struct km_arena *a = km_arena_of_base((void *)base);
-		if (mm_likely((uintptr_t)p - base < mm_load(a->carved_end) &&
-			      mm_load(pool->live)) &&
+		/* carved_end: the pool's header was written once; a pool that
+		 * serves no class now has its carved range [first, nextoffset)
+		 * empty (pool_release), so pool_block_ok_fast refuses it
+		 * without reading pool->live */
+		if (mm_likely((uintptr_t)p - base < mm_load(a->carved_end)) &&
 		    mm_likely(pool_block_ok_fast(pool, p)))
 			return pool;
 	}

@@ -108,7 +108,8 @@ struct km_pool {               /* written by pool.c, except where said */
 	uint32_t maxnextoffset;       /* last offset a block fits at */
 	uint16_t ref;                 /* blocks handed out */
 	uint16_t cls;                 /* size class */
-	uint32_t live;                /* 1 while the pool serves a class */
+	uint32_t live;                /* 1 while the pool serves a class (0: and
+	                                 nextoffset == first, nothing carved) */
 	uint16_t index;               /* arena.c: pool number inside its arena */
 	uint32_t size;                /* the class's block size and reciprocal */
 	uint32_t recip;               /* (km_class), copied here by pool_init so
