@@ -64,8 +64,9 @@
  * whose slot is taken, or whose virtual base is not 1 MiB aligned, simply
  * goes the descriptor way).  p & ~(1 MiB - 1) found in its slot means p
  * is in our arena; its offset in the arena must be below carved_end
- * (nextpool's pools, in bytes: never-carved pool headers are garbage) and the pool's `live` flag set,
- * then the usual block checks apply.  The fast path takes every kind
+ * (nextpool's pools, in bytes: never-carved pool headers are garbage),
+ * then the usual block checks apply (a pool serving no class has an
+ * empty carved range, pool.c's pool_release, so `live` is not read).  The fast path takes every kind
  * (hint ^ base is the kind: 0 with the small pool mask a constant, a
  * medium kind with its pool size's mask; pool.h).  Anything that fails a
  * check takes the slow path, which asks the descriptor and reports

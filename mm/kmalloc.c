@@ -6,9 +6,9 @@
  *   kmalloc(n)                              kfree(p)
  *      |                                       |
  *      | n <= 2048, no flags, debug off        | pools.hint[p >> 20] == p's
- *      v                                       v arena base | pool kind? pool carved and
- *   c = size2class[(n+15)>>4]                    live, block at a multiple of
- *   pop this CPU's loaded magazine of c          the size, not marked free?
+ *      v                                       v arena base | pool kind? pool carved,
+ *   c = size2class[(n+15)>>4]                    block in its carved range at a
+ *   pop this CPU's loaded magazine of c          multiple of the size, not marked free?
  *   (irqs off, no lock, no atomic)               push on this CPU's magazine
  *      |empty, or n > 2048, or flags              |no, or magazine full
  *      v                                          v
@@ -293,9 +293,9 @@ static bool sample_rearm(void)
 {
 	unsigned long irq = mm_irq_save();
 	unsigned cpu = mm_cpu_id();
-	struct km_pcpu *pc = cpu < MM_MAX_CPUS ? km_pcpu[cpu] : NULL;
+	struct km_pcpu *pc = cpu < MM_MAX_CPUS ? km_pcpu[cpu] : PCPU_NONE;
 	bool now;
-	if (pc) {
+	if (pc != PCPU_NONE) {
 		pc->sample_left = guard_next_countdown(&pc->sample_rng, cpu, &now) - 1;
 	} else {
 		uint64_t rng = mm_load(sample_shared.rng);
@@ -314,8 +314,8 @@ static __attribute__((noinline)) bool sample_tick(void)
 {
 	unsigned long irq = mm_irq_save();
 	unsigned cpu = mm_cpu_id();
-	struct km_pcpu *pc = cpu < MM_MAX_CPUS ? km_pcpu[cpu] : NULL;
-	bool due = pc ? --pc->sample_left < 0
+	struct km_pcpu *pc = cpu < MM_MAX_CPUS ? km_pcpu[cpu] : PCPU_NONE;
+	bool due = pc != PCPU_NONE ? --pc->sample_left < 0
 		      : __atomic_sub_fetch(&sample_shared.left, 1, __ATOMIC_RELAXED) < 0;
 	mm_irq_restore(irq);
 	return due && sample_rearm();
@@ -372,10 +372,17 @@ static __attribute__((noinline)) void *kmalloc_sample(size_t size, unsigned flag
  * magazine slow path with the area the fast path holds (interrupts are
  * still off; no second save, area lookup or size-to-class).  Only if that
  * has no block (layer off, no memory) the whole slow path, which reports.
- * c takes the place of flags (0 here), so caller stays in its register. */
+ * c takes the place of flags (0 here), so caller stays in its register.
+ * A CPU with no area (PCPU_NONE: its magazines are mag_none, always
+ * empty) takes the whole slow path, which counts it on the shared
+ * countdown. */
 static __attribute__((noinline)) void *kmalloc_empty(size_t size, unsigned c, void *caller,
 						      struct km_pcpu *pc, unsigned long irq)
 {
+	if (mm_unlikely(pc == PCPU_NONE)) {
+		mm_irq_restore(irq);
+		return kmalloc_slow(size, 0, caller);
+	}
 	if (MM_SAMPLING && --pc->sample_left < 0) {
 		mm_irq_restore(irq);
 		return kmalloc_sample(size, 0, caller);
@@ -400,39 +407,37 @@ static inline __attribute__((always_inline)) void *kmalloc_from(size_t size, uns
 		unsigned long irq = mm_irq_save();
 		unsigned cpu = mm_cpu_id();
 		if (mm_likely(cpu < MM_MAX_CPUS)) {
-			struct km_pcpu *pc = km_pcpu[cpu];
-			if (mm_likely(pc != NULL)) {
-				struct mm_mag *m = pc->slot[c].loaded;
-				if (mm_likely(m->count != 0)) {
-					if (MM_SAMPLING && mm_unlikely(--pc->sample_left < 0)) {
-						mm_irq_restore(irq);
-						return kmalloc_sample(size, flags,
-								      own ? RET_ADDR() : caller);
-					}
-					struct km_block *b = mag_take(m);
+			struct km_pcpu *pc = km_pcpu[cpu];      /* PCPU_NONE: empty */
+			struct mm_mag *m = pc->slot[c].loaded;
+			if (mm_likely(m->count != 0)) {
+				if (MM_SAMPLING && mm_unlikely(--pc->sample_left < 0)) {
 					mm_irq_restore(irq);
-					if (mm_unlikely(!pcpu_entry_ok(b)))
-						return kmalloc_bad_entry(size, c, b,
-									 own ? RET_ADDR() : caller);
-					b->mark = 0;
-					return b;
+					return kmalloc_sample(size, flags,
+							      own ? RET_ADDR() : caller);
 				}
-				return kmalloc_empty(size, c, own ? RET_ADDR() : caller, pc, irq);
+				struct km_block *b = mag_take(m);
+				mm_irq_restore(irq);
+				if (mm_unlikely(!pcpu_entry_ok(b)))
+					return kmalloc_bad_entry(size, c, b,
+								 own ? RET_ADDR() : caller);
+				b->mark = 0;
+				return b;
 			}
+			return kmalloc_empty(size, c, own ? RET_ADDR() : caller, pc, irq);
 		}
 		mm_irq_restore(irq);
 	}
 	return kmalloc_slow(size, flags, own ? RET_ADDR() : caller);
 }
 
-void *kmalloc(size_t size, unsigned flags)
+MM_FAST_ENTRY void *kmalloc(size_t size, unsigned flags)
 {
 	return kmalloc_from(size, flags, NULL, true);
 }
 
 /* kmalloc() for wrappers (malloc()) that name their own caller in
  * reports; the same fast path. */
-void *kmalloc_caller(size_t size, unsigned flags, void *caller)
+MM_FAST_ENTRY void *kmalloc_caller(size_t size, unsigned flags, void *caller)
 {
 	return kmalloc_from(size, flags, caller, false);
 }
@@ -618,7 +623,8 @@ int kfree_nodebug(const void *p, void *caller)
  * to the magazine slow path (swap with the previous magazine, trade with
  * the depot, or trim) with the area the fast path holds, interrupts
  * still off; no pools.lock, no descriptor.  The generic path only if the
- * layer is off. */
+ * layer is off or this CPU has no area (PCPU_NONE, whose magazines are
+ * always full). */
 static __attribute__((noinline)) int kfree_full(unsigned c, const void *p, void *caller,
 						struct km_pcpu *pc, unsigned long irq)
 {
@@ -667,8 +673,11 @@ static inline __attribute__((always_inline)) struct km_pool *pool_of_hinted(cons
 		return NULL;
 	if (mm_likely(go)) {
 		const struct km_arena *a = km_arena_of_base((void *)base);
-		if (mm_likely((uintptr_t)p - base < mm_load(a->carved_end) &&
-			      mm_load(pool->live)) &&
+		/* carved_end: the pool's header was written once; a pool that
+		 * serves no class now has its carved range [first, nextoffset)
+		 * empty (pool_release), so pool_block_ok_fast refuses it
+		 * without reading pool->live */
+		if (mm_likely((uintptr_t)p - base < mm_load(a->carved_end)) &&
 		    mm_likely(pool_block_ok_fast(pool, p)))
 			return pool;
 	}
@@ -693,19 +702,17 @@ static inline __attribute__((always_inline)) int kfree_fast(const void *p, unsig
 		unsigned long irq = mm_irq_save();
 		unsigned cpu = mm_cpu_id();
 		if (mm_likely(cpu < MM_MAX_CPUS)) {
-			struct km_pcpu *pc = km_pcpu[cpu];
+			struct km_pcpu *pc = km_pcpu[cpu];      /* PCPU_NONE: full */
 			struct km_block *b = (struct km_block *)p;
-			if (mm_likely(pc != NULL)) {
-				if (mm_likely(mag_push(pc->slot[c].loaded, b))) {
-					b->mark = km_mag_mark(b);
-					mm_irq_restore(irq);
-					return KF_DONE;
-				}
-				*cls = c;
-				*pcp = pc;
-				*irqp = irq;
-				return KF_FULL;
+			if (mm_likely(mag_push(pc->slot[c].loaded, b))) {
+				b->mark = km_mag_mark(b);
+				mm_irq_restore(irq);
+				return KF_DONE;
 			}
+			*cls = c;
+			*pcp = pc;
+			*irqp = irq;
+			return KF_FULL;
 		}
 		mm_irq_restore(irq);
 	}
@@ -731,14 +738,14 @@ static inline __attribute__((always_inline)) int kfree_from(const void *p, void 
 	return kfree_generic(p, own ? RET_ADDR() : caller);
 }
 
-int kfree(const void *p)
+MM_FAST_ENTRY int kfree(const void *p)
 {
 	return kfree_from(p, NULL, true);
 }
 
 /* kfree() for wrappers (free(), newlib's _free_r) that name their own
  * caller in reports; the same fast path. */
-int kfree_caller(const void *p, void *caller)
+MM_FAST_ENTRY int kfree_caller(const void *p, void *caller)
 {
 	return kfree_from(p, caller, false);
 }

@@ -61,7 +61,11 @@ struct km_block {
 	uintptr_t mark;          /* km_free_mark(block) while on a free list */
 };
 
-#define KM_FREE_MAGIC ((uintptr_t)0x6b6d6672656521a5ull)
+/* The mark is the block's address complemented (~b): one instruction
+ * to make on aarch64 and RISC-V (mvn, not), where a 64-bit magic cost
+ * four (mov + 3 movk) or a literal load, and still never a value that
+ * zeroed or 0xff-filled memory holds (b is neither 0 nor ~0). */
+#define KM_FREE_MAGIC (~(uintptr_t)0)
 static inline uintptr_t km_free_mark(const struct km_block *b)
 {
 	return (uintptr_t)b ^ KM_FREE_MAGIC;
@@ -71,7 +75,8 @@ static inline uintptr_t km_free_mark(const struct km_block *b)
  * mark instead: kfree of it again is a double free, told apart from a
  * block on its pool's free list.  The two magics differ in bit 0 only,
  * so kfree's fast path tests for either mark with one compare
- * (km_marked_free). */
+ * (km_marked_free); ~1 is a logical immediate on aarch64 and a 12-bit
+ * one on RISC-V (xori), so this mark costs one instruction too. */
 #define KM_MAG_MAGIC (KM_FREE_MAGIC ^ 1u)
 static inline uintptr_t km_mag_mark(const struct km_block *b)
 {
@@ -103,7 +108,8 @@ struct km_pool {               /* written by pool.c, except where said */
 	uint32_t maxnextoffset;       /* last offset a block fits at */
 	uint16_t ref;                 /* blocks handed out */
 	uint16_t cls;                 /* size class */
-	uint32_t live;                /* 1 while the pool serves a class */
+	uint32_t live;                /* 1 while the pool serves a class (0: and
+	                                 nextoffset == first, nothing carved) */
 	uint16_t index;               /* arena.c: pool number inside its arena */
 	uint32_t size;                /* the class's block size and reciprocal */
 	uint32_t recip;               /* (km_class), copied here by pool_init so

@@ -47,7 +47,10 @@
 #define DEPOT_MAX_FULL 8
 #define MAG_BYTES      8192
 
-struct km_pcpu *km_pcpu[MM_MAX_CPUS];
+const struct km_pcpu pcpu_none = {
+	.slot = { [0 ... KMALLOC_MAX_CLASSES - 1] = { &mag_none, &mag_none } },
+};
+struct km_pcpu *km_pcpu[MM_MAX_CPUS] = { [0 ... MM_MAX_CPUS - 1] = PCPU_NONE };
 static bool percpu_on = true;
 static struct mm_depot depot[KMALLOC_MAX_CLASSES];
 static struct { uint64_t bytes, blocks; } internal;   /* under pools.lock */
@@ -155,7 +158,7 @@ void pcpu_init(void)
 {
 	internal.bytes = internal.blocks = 0;
 	for (unsigned i = 0; i < MM_MAX_CPUS; i++)
-		km_pcpu[i] = NULL;
+		km_pcpu[i] = PCPU_NONE;
 	for (unsigned c = 0; c < KMALLOC_MAX_CLASSES; c++) {
 		depot_init(&depot[c], mag_capacity(c), DEPOT_MAX_FULL, &class_ops,
 			   (void *)(uintptr_t)c, MM_LOCK_DEPOT);
@@ -183,7 +186,7 @@ static __attribute__((noinline)) struct km_pcpu *my_area_slow(void)
 			return NULL;
 	}
 	struct km_pcpu *pc = km_pcpu[cpu];
-	if (!pc) {
+	if (pc == PCPU_NONE) {
 		pc = internal_alloc(sizeof *pc);
 		if (!pc)
 			return NULL;
@@ -199,9 +202,9 @@ static __attribute__((noinline)) struct km_pcpu *my_area_slow(void)
 static inline struct km_pcpu *my_area(void)
 {
 	unsigned cpu = mm_cpu_id();
-	struct km_pcpu *pc = cpu < MM_MAX_CPUS ? km_pcpu[cpu] : NULL;
+	struct km_pcpu *pc = cpu < MM_MAX_CPUS ? km_pcpu[cpu] : PCPU_NONE;
 
-	return mm_likely(pc != NULL && percpu_on) ? pc : my_area_slow();
+	return mm_likely(pc != PCPU_NONE && percpu_on) ? pc : my_area_slow();
 }
 
 void pcpu_entry_corrupt(unsigned c, const struct km_block *b)
@@ -256,12 +259,12 @@ bool pcpu_free(unsigned c, void *b)
  * lookup (percpu_on is the one test my_area() would add). */
 void *pcpu_alloc_empty(struct km_pcpu *pc, unsigned c)
 {
-	return mm_likely(percpu_on) ? slot_alloc(pc, c) : NULL;
+	return mm_likely(percpu_on && pc != PCPU_NONE) ? slot_alloc(pc, c) : NULL;
 }
 
 bool pcpu_free_full(struct km_pcpu *pc, unsigned c, void *b)
 {
-	if (mm_unlikely(!percpu_on))
+	if (mm_unlikely(!percpu_on || pc == PCPU_NONE))
 		return false;
 	((struct km_block *)b)->mark = km_mag_mark(b);
 	return mag_free_slow(&pc->slot[c], &depot[c], b);
@@ -286,7 +289,7 @@ uint64_t pcpu_cached_blocks(unsigned c)
 
 	for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++) {
 		const struct km_pcpu *pc = km_pcpu[cpu];
-		if (pc)
+		if (pc != PCPU_NONE)
 			n += __atomic_load_n(&pc->slot[c].loaded->count, __ATOMIC_RELAXED) +
 			     __atomic_load_n(&pc->slot[c].prev->count, __ATOMIC_RELAXED);
 	}
@@ -308,9 +311,9 @@ void mm_cpu_drain(void)
 	unsigned long irq = mm_irq_save();
 	unsigned cpu = mm_cpu_id();
 
-	if (cpu < MM_MAX_CPUS && km_pcpu[cpu]) {
+	if (cpu < MM_MAX_CPUS && km_pcpu[cpu] != PCPU_NONE) {
 		struct km_pcpu *pc = km_pcpu[cpu];
-		km_pcpu[cpu] = NULL;
+		km_pcpu[cpu] = PCPU_NONE;
 		drain_area(pc);
 		internal_free(pc);
 	}
@@ -322,8 +325,8 @@ static void pcpu_cpu_detach(unsigned cpu)
 {
 	unsigned long irq = mm_irq_save();
 	struct km_pcpu *pc = km_pcpu[cpu];
-	km_pcpu[cpu] = NULL;
-	if (pc) {
+	km_pcpu[cpu] = PCPU_NONE;
+	if (pc != PCPU_NONE) {
 		drain_area(pc);
 		internal_free(pc);
 	}

@@ -7,7 +7,8 @@
  * it, with interrupts off, to pop from or push to the calling CPU's loaded
  * magazine (mag_pop / mag_push) without a call: that is this layer's
  * declared inline interface.  Everything else goes through the calls
- * below.
+ * below.  A CPU without an area (yet, or drained) has PCPU_NONE there,
+ * never NULL, so the fast paths test no pointer.
  */
 #ifndef MM_PERCPU_INTERNAL_H
 #define MM_PERCPU_INTERNAL_H
@@ -27,6 +28,13 @@ struct km_pcpu {
 };
 extern struct km_pcpu *km_pcpu[MM_MAX_CPUS];
 
+/* The stand-in area of every CPU that has none: each slot's magazines are
+ * mag_none (count 0, cap 0), so a fast path finds it empty (kmalloc) or
+ * full (kfree) and takes its slow path, which tests for PCPU_NONE; read
+ * only (never written: it is const). */
+extern const struct km_pcpu pcpu_none;
+#define PCPU_NONE ((struct km_pcpu *)&pcpu_none)
+
 /* Slow paths with interrupts handled inside; NULL / false when this
  * context has no per-CPU cache (the caller then takes the locked path). */
 void *pcpu_alloc(unsigned c);
@@ -34,7 +42,8 @@ bool pcpu_free(unsigned c, void *b);
 /* The same slow paths for kmalloc's and kfree's fast paths, which found
  * the loaded magazine of class c empty (full) on the calling CPU's area
  * pc, interrupts still off (the caller restores them).  NULL / false:
- * the layer is off, or no memory (the caller takes the locked path). */
+ * the layer is off, pc is PCPU_NONE, or no memory (the caller takes the
+ * locked path). */
 void *pcpu_alloc_empty(struct km_pcpu *pc, unsigned c);
 bool pcpu_free_full(struct km_pcpu *pc, unsigned c, void *b);
 

@@ -744,6 +744,9 @@ static void pool_release(struct km_pool *p)
 {
 	MM_PATH_RETURN();
 	pool_wipe_links(p);
+	/* nothing carved: kfree's fast path, which does not read `live`,
+	 * finds no block here (pool_block_ok_fast: rel < 0 never holds) */
+	mm_store(p->nextoffset, p->first);
 	mm_store(p->live, 0u);
 	p->ref = 0;
 	arena_put_pool(p);

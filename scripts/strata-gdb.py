@@ -417,7 +417,7 @@ CHECKS = [("pfa", check_pfa)]
 # read by their C types; what the C side keeps in macros (magic numbers,
 # tags) is repeated here, each with the file that defines it.
 
-KM_FREE_MAGIC = 0x6b6d6672656521a5      # obj_layout.h
+KM_FREE_MAGIC = 0xffffffffffffffff      # obj_layout.h (~0: the mark is ~b)
 KM_MAG_MAGIC = KM_FREE_MAGIC ^ 1         # obj_layout.h
 LARGE_CONT = 0x4c43                     # large.c: further block of a run
 LARGE_CACHED = 0x4c46                   # large.c: run in the run cache

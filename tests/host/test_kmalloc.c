@@ -204,7 +204,7 @@ TEST(kfree_invalid_pointers)
 	void **e = kmalloc(64, 0);
 	kfree(e);
 	memcpy(d, e, 16);                  /* copies e's link and mark words */
-	d[1] = (void *)((uintptr_t)d ^ 0x6b6d6672656521a5ull);
+	d[1] = (void *)~(uintptr_t)d;     /* km_free_mark(d), obj_layout.h */
 	kmalloc_clear_report();
 	kfree(d);
 	CHECK(kmalloc_last_report_kind() == KM_REPORT_NONE, "false double free");

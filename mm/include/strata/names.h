@@ -155,6 +155,7 @@
 #define pcpu_internal_usage STRATA_NAME(pcpu_internal_usage)
 #define pcpu_mag_delete STRATA_NAME(pcpu_mag_delete)
 #define pcpu_mag_new STRATA_NAME(pcpu_mag_new)
+#define pcpu_none STRATA_NAME(pcpu_none)
 #define pcpu_reserve STRATA_NAME(pcpu_reserve)
 #define pfa STRATA_NAME(pfa)
 #define pfa_add_region STRATA_NAME(pfa_add_region)

@@ -141,6 +141,7 @@
 #undef pcpu_internal_usage
 #undef pcpu_mag_delete
 #undef pcpu_mag_new
+#undef pcpu_none
 #undef pcpu_reserve
 #undef pfa
 #undef pfa_add_region
