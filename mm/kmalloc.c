@@ -5,12 +5,12 @@
  *
  *   kmalloc(n)                              kfree(p)
  *      |                                       |
- *      | n <= 2048, no flags, debug off        | pools.hint[p >> 20] == p's
+ *      | n <= 32768, no flags, debug off       | pools.hint[p >> 20] == p's
  *      v                                       v arena base | pool kind? pool carved,
  *   c = size2class[(n+15)>>4]                    block in its carved range at a
  *   pop this CPU's loaded magazine of c          multiple of the size, not marked free?
  *   (irqs off, no lock, no atomic)               push on this CPU's magazine
- *      |empty, or n > 2048, or flags              |no, or magazine full
+ *      |empty, or n > 32768, or flags             |no, or magazine full
  *      v                                          v
  *   empty magazine: kmalloc_empty, the       kfree_full: swap/trade with the
  *   magazine slow path straight away           depot (percpu.c) straight away
@@ -19,7 +19,7 @@
  *   debug/trace hooks? magazine slow path,
  *   else
  *   pools.lock + pool_alloc_fast(c)          kfree_generic: hooks, then the
- *   n > 2048: pools.lock + large_alloc()       page descriptor under
+ *   n > 32768: pools.lock + large_alloc()      page descriptor under
  *                                              pools.lock: pool block ->
  *                                              magazine or pool_free_fast;
  *                                              large run -> large_free();
