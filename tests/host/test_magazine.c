@@ -156,20 +156,26 @@ TEST(empty_slot_starts_at_mag_none)
 	CHECK(mags_live == 0, "magazines made before any use");
 }
 
+/* A fill takes half a magazine, at most MAG_FILL (magazine.h). */
 TEST(first_alloc_fills_half_a_magazine)
 {
-	setup(10, 2);
-	void *o = alloc();
-	CHECK(o == objs[4], "got %p, want the last of the batch (a magazine is a stack)", o);
-	CHECK(fills == 1 && nbelow == NOBJ - 5, "fills %u, below %u: want one batch of 5",
-	      fills, nbelow);
-	CHECK(in_slot() == 4 && mags_live == 1, "%u objects in the slot, %u magazines",
-	      in_slot(), mags_live);
-	for (int i = 0; i < 4; i++)
+	const unsigned caps[] = { 6, 10 };
+	for (unsigned k = 0; k < 2; k++) {
+		unsigned cap = caps[k], f = (cap + 1) / 2 < MAG_FILL ? (cap + 1) / 2 : MAG_FILL;
+		setup(cap, 2);
+		void *o = alloc();
+		CHECK(o == objs[f - 1], "cap %u: got %p, want the last of the batch of %u"
+		      " (a magazine is a stack)", cap, o, f);
+		CHECK(fills == 1 && nbelow == NOBJ - f, "cap %u: fills %u, below %u: want one"
+		      " batch of %u", cap, fills, nbelow, f);
+		CHECK(in_slot() == f - 1 && mags_live == 1, "cap %u: %u objects in the slot,"
+		      " %u magazines", cap, in_slot(), mags_live);
+		for (unsigned i = 0; i < f - 1; i++)
+			alloc();
+		CHECK(fills == 1, "cap %u: the cached objects took another fill", cap);
 		alloc();
-	CHECK(fills == 1, "the four cached objects took another fill");
-	alloc();
-	CHECK(fills == 2, "an empty slot did not fill again");
+		CHECK(fills == 2, "cap %u: an empty slot did not fill again", cap);
+	}
 }
 
 TEST(frees_swap_then_trade_with_the_depot)
