@@ -278,6 +278,42 @@ TEST(kfree_invalid_medium_pointers)
 	CHECK_SOUND();
 }
 
+/* A block of a pool that went back to its arena: kfree must refuse it,
+ * also once a use after free has wiped its free mark (then only the
+ * released pool's empty carved range tells the fast path), and nothing
+ * is freed into memory that serves no class. */
+TEST(kfree_into_a_released_pool_is_refused)
+{
+	setup();
+	mm_percpu_enable(1);
+	mm_cpu_drain();
+	enum { N = 16 };                 /* 4096-byte blocks: 15 a pool, so two pools */
+	uint8_t *blk[N];
+	for (unsigned i = 0; i < N; i++) {
+		blk[i] = kmalloc(4096, 0);
+		REQUIRE(blk[i], "alloc %u", i);
+	}
+	uint8_t *pool_a = (uint8_t *)((uintptr_t)blk[0] & ~(uintptr_t)(64 * KIB - 1));
+	unsigned lone = N;              /* the one block in the other pool */
+	for (unsigned i = 0; i < N; i++)
+		if ((uint8_t *)((uintptr_t)blk[i] & ~(uintptr_t)(64 * KIB - 1)) != pool_a)
+			lone = lone == N ? i : N + 1;
+	REQUIRE(lone < N, "want exactly one block outside the first pool");
+	kfree(blk[lone == 0 ? 1 : 0]);    /* the first pool has room again */
+	kfree(blk[lone]);                 /* the second one is empty */
+	mm_cpu_drain();                   /* magazines back: the empty pool goes */
+	BAD_FREE(blk[lone], KM_BAD_NOT_BLOCK);
+	memset(blk[lone], 0, 16);         /* a use after free wipes its free mark */
+	BAD_FREE(blk[lone], KM_BAD_NOT_BLOCK);
+	kmalloc_clear_report();
+	for (unsigned i = 0; i < N; i++)
+		if (i != lone && i != (lone == 0 ? 1u : 0u))
+			kfree(blk[i]);
+	CHECK(kmalloc_last_report_kind() == KM_REPORT_NONE, "a report from legal frees");
+	mm_percpu_enable(0);
+	CHECK_SOUND();
+}
+
 /* ------------------------------------------------------------------ */
 /* model-based random test                                             */
 /* ------------------------------------------------------------------ */
