@@ -99,6 +99,9 @@ void demo_run(const struct boot_info *bi)
 		tasks[i] = t;
 		inodes[i] = kmem_cache_alloc(inode_cache, KM_ZERO);
 	}
+	/* one task back to this CPU's magazine of the cache, whatever the
+	 * fill size left there: tests/gdb/run looks at entry 0 of it */
+	kmem_cache_free(task_cache, kmem_cache_alloc(task_cache, 0));
 	/* a few addresses for the debugger: tests/gdb/run stops the demo at
 	 * mm_heap_dump and asks `strata whatis` about each one */
 	void *live = kmalloc(100, 0);               /* gdb: the live block's site */
