@@ -110,8 +110,6 @@ void pool_unreserve(void);
  * at a time (the class says how to find a block's pool). */
 unsigned pool_alloc_bulk(unsigned c, void **obj, unsigned n);
 void pool_free_bulk(unsigned c, void **obj, unsigned n);
-/* pool_free_one (inline, below the pool lookups): one such block, a
- * medium class's trim (T = 1, percpu.c), in its caller's frame. */
 
 /* Size class of a request of `size` bytes (size <= KM_SMALL_MAX). */
 static inline unsigned km_size_class(size_t size)
@@ -266,6 +264,8 @@ static inline struct km_pool *pool_of_bulk_block(const void *b, unsigned c)
 	return pool_of_unhinted(b, c);
 }
 
+/* One block of class c from a magazine back to its pool, in the caller's
+ * frame: a medium class's trim (T = 1, percpu.c class_flush). */
 static inline void pool_free_one(unsigned c, void *b)
 {
 	pool_free_fast(pool_of_bulk_block(b, c), b);
