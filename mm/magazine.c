@@ -20,11 +20,6 @@ void depot_init(struct mm_depot *d, unsigned cap, unsigned max_full,
 	d->owner = owner;
 }
 
-void slot_init(struct mm_cpu_slot *s)
-{
-	s->loaded = s->prev = &mag_none;
-}
-
 static void swap(struct mm_cpu_slot *s)
 {
 	MM_PATH(MM_PATH_SWAP);

@@ -96,7 +96,15 @@ extern struct mm_mag mag_none;
 /* The depot's lock gets level `lock_level` (mm/lock_order.h). */
 void depot_init(struct mm_depot *d, unsigned cap, unsigned max_full,
 		const struct mm_depot_ops *ops, void *owner, unsigned lock_level);
-void slot_init(struct mm_cpu_slot *s);
+
+/* An empty slot: both magazines the shared empty one. Inline, because a
+ * new per-CPU area initialises KMALLOC_MAX_CLASSES of them in a row (on
+ * the first kmalloc after every mm_reclaim): a call each was a third of
+ * that call's cost. */
+static inline void slot_init(struct mm_cpu_slot *s)
+{
+	s->loaded = s->prev = &mag_none;
+}
 
 /* Slow paths; interrupts off, s is the calling CPU's slot. */
 void *mag_alloc_slow(struct mm_cpu_slot *s, struct mm_depot *d);

@@ -190,6 +190,7 @@ static __attribute__((noinline)) struct km_pcpu *my_area_slow(void)
 		pc = internal_alloc(sizeof *pc);
 		if (!pc)
 			return NULL;
+#pragma GCC unroll 8
 		for (unsigned c = 0; c < KMALLOC_MAX_CLASSES; c++)
 			slot_init(&pc->slot[c]);
 		pc->sample_left = 0;       /* the first kmalloc draws a countdown */
