@@ -237,6 +237,7 @@ static struct wcet_hist wcet_sum;   /* scratch for merged rows */
 static char wcet_names[OP_COUNT][32];
 
 static struct kmalloc_stats wcet_ks;
+static struct pfa_stats wcet_ps;
 static unsigned wcet_ncls;
 static uint32_t wcet_cls_size[KMALLOC_MAX_CLASSES];
 
@@ -668,6 +669,45 @@ static void wcet_print_tables(bool histograms)
 		wcet_print(&wcet_h[OP_KMALLOC0 + c], false);
 }
 
+/* ---- the PFA's starting state: only blocks of the top order free ----
+ *
+ * A heap's free lists start with whatever its layout leaves below the
+ * top order (the pieces around the kernel image, the firmware's holes,
+ * the ends of RAM), and those differ between a 64 MiB and a 4 GiB heap:
+ * the same call then splits or merges more or fewer levels on one heap
+ * than on the other (on x86_64, pfa_free of order 3 measured 389 at
+ * 64 MiB and 464 at 4 GiB).  Every run therefore starts by taking every
+ * free block below PFA_MAX_ORDER and keeping it ("parked") until the run
+ * ends, so both heaps start with order-10 blocks only and the same calls
+ * see the same buddy structure: what is left to differ is the allocator's
+ * own work, which is what the comparison is for.  The parked blocks are
+ * a list linked through their own first word (no table to overflow). */
+static phys_addr_t wcet_parked;         /* pa | order, 0: none */
+
+static void park_orders_below(unsigned top)
+{
+	for (unsigned k = 0; k < top; k++) {
+		pfa_get_stats(&wcet_ps);
+		for (uint64_t b = wcet_ps.free_blocks[k]; b > 0; b--) {
+			phys_addr_t pa = pfa_alloc(k, 0);
+			if (!pa)
+				break;
+			*(phys_addr_t *)pfa_virt(pa) = wcet_parked;
+			wcet_parked = pa | k;
+		}
+	}
+}
+
+static void unpark_all(void)
+{
+	while (wcet_parked) {
+		phys_addr_t pa = wcet_parked & ~(phys_addr_t)0xfff;
+		unsigned k = (unsigned)(wcet_parked & 0xfff);
+		wcet_parked = *(phys_addr_t *)pfa_virt(pa);
+		pfa_free(pa, k);
+	}
+}
+
 /* The mixed run.  Returns the number of operations measured. */
 static uint64_t wcet_run_mixed(uint64_t n, uint64_t seed, bool histograms)
 {
@@ -678,6 +718,7 @@ static uint64_t wcet_run_mixed(uint64_t n, uint64_t seed, bool histograms)
 	if (!wcet_cache[0] || !wcet_cache[1])
 		return 0;
 	km_bytes = pfa_pages = wcet_failed = 0;
+	park_orders_below(PFA_MAX_ORDER);
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t r = wcet_below(10);
 		if (r < 8)
@@ -688,6 +729,7 @@ static uint64_t wcet_run_mixed(uint64_t n, uint64_t seed, bool histograms)
 			pfa_step();
 	}
 	wcet_release_all();
+	unpark_all();
 	uint64_t total = 0;
 	for (unsigned i = 0; i < OP_COUNT; i++)
 		total += wcet_h[i].n;
@@ -713,53 +755,92 @@ static bool wcet_light;
 #define HOLD_MAX 65536
 static uint64_t wcet_hold[HOLD_MAX];   /* pa | order */
 static unsigned wcet_nhold;
-static struct pfa_stats wcet_ps;
 static struct wcet_hist wcet_adv, wcet_adv2;
 
-static void hold_free_all(void)
-{
-	while (wcet_nhold) {
-		uint64_t h = wcet_hold[--wcet_nhold];
-		pfa_free(h & ~(uint64_t)0xfff, (unsigned)(h & 0xfff));
-	}
-}
+/* The constructed worst case of pfa_alloc and pfa_free of each order k,
+ * the bound the mixed run's maxima are held to (wcet_table.py):
+ *
+ *   alloc  the lists below PFA_MAX_ORDER empty (parked): a block of
+ *          order 10 is split 10 - k times, the deepest split there is;
+ *   free   the same block back, merged 10 - k times, each buddy B_j
+ *          unlinked from the middle of its list (Y_j, B_j, X_j: both
+ *          neighbours written), the most a merge step does.
+ *
+ * X_j and Y_j (j = k..9) are pieces of two more order-10 blocks, split
+ * all the way down with pfa_split() (a block C becomes C and C + 2^j of
+ * each order j < 10); one piece of each stays allocated, so the others
+ * merge with nothing when freed.  Afterwards the pieces go back and
+ * merge into order-10 blocks again. */
+static struct wcet_hist wcet_pfa_alloc_w[PFA_MAX_ORDER + 1], wcet_pfa_free_w[PFA_MAX_ORDER + 1];
+static char wcet_pfa_w_names[2][PFA_MAX_ORDER + 1][40];
 
-/* Take every free block of orders 0..top-1 (so an allocation below top
- * must split a block of order >= top).  false if the hold table is full. */
-static bool drain_orders_below(unsigned top)
+static bool split_down(phys_addr_t c)
 {
-	for (unsigned k = 0; k < top; k++) {
-		pfa_get_stats(&wcet_ps);
-		for (uint64_t b = wcet_ps.free_blocks[k]; b > 0; b--) {
-			if (wcet_nhold == HOLD_MAX)
-				return false;
-			phys_addr_t pa = pfa_alloc(k, 0);
-			if (!pa)
-				break;
-			wcet_hold[wcet_nhold++] = pa | k;
-		}
-	}
+	for (unsigned j = PFA_MAX_ORDER; j > 0; j--)
+		if (pfa_split(c, j) != 0)
+			return false;
 	return true;
 }
 
-/* Deepest split (order 0 when the only free blocks are order 10) and
- * deepest merge (its free: 10 levels). */
-static void adv_split_merge(void)
+static phys_addr_t piece(phys_addr_t c, unsigned j)   /* order j piece of a split_down block */
 {
-	wcet_hist_reset(&wcet_adv, "pfa_alloc(0) split 10");
-	wcet_hist_reset(&wcet_adv2, "pfa_free(0) merge 10");
-	if (drain_orders_below(PFA_MAX_ORDER)) {
-		for (int i = 0; i < REPS(1000, 20); i++) {
-			phys_addr_t pa;
-			WCET_MEASURE(&wcet_adv, pa = pfa_alloc(0, 0));
-			if (!pa)
-				break;
-			WCET_MEASURE(&wcet_adv2, pfa_free(pa, 0));
+	return c + ((phys_addr_t)PAGE_SIZE << j);
+}
+
+static void free_pieces(phys_addr_t c, unsigned below)  /* pieces 0..below-1 and c itself */
+{
+	for (unsigned j = 0; j < below; j++)
+		pfa_free(piece(c, j), j);
+	pfa_free(c, 0);
+}
+
+static void adv_pfa_order(unsigned k)
+{
+	struct wcet_hist *ha = &wcet_pfa_alloc_w[k], *hf = &wcet_pfa_free_w[k];
+
+	for (int rep = 0; rep < REPS(100, 4); rep++) {
+		phys_addr_t c = pfa_alloc(PFA_MAX_ORDER, 0), d = pfa_alloc(PFA_MAX_ORDER, 0), pa;
+		if (!c || !d || !split_down(c) || !split_down(d)) {
+			WCET_LOG("wcet   (pfa order %u: no order-10 blocks to build on)\n", k);
+			return;
 		}
+		WCET_MEASURE(ha, pa = pfa_alloc(k, 0));
+		if (!pa)
+			return;
+		/* take B_j back (the only free block of its order), then list
+		 * X_j, B_j, Y_j: B_j ends up between the two */
+		bool middle = true;
+		for (unsigned j = k; j < PFA_MAX_ORDER; j++)
+			middle &= pfa_alloc(j, 0) == piece(pa, j);
+		for (unsigned j = k; j < PFA_MAX_ORDER; j++) {
+			pfa_free(piece(c, j), j);
+			if (middle)
+				pfa_free(piece(pa, j), j);
+			pfa_free(piece(d, j), j);
+		}
+		if (!middle)
+			WCET_LOG("wcet   (pfa order %u: the split left other blocks than expected)\n", k);
+		WCET_MEASURE(hf, pfa_free(pa, k));
+		free_pieces(c, k);
+		free_pieces(d, k);
 	}
-	hold_free_all();
-	wcet_print(&wcet_adv, false);
-	wcet_print(&wcet_adv2, false);
+}
+
+static void adv_pfa_orders(void)
+{
+	for (unsigned k = 0; k <= PFA_MAX_ORDER; k++) {
+		snprintf(wcet_pfa_w_names[0][k], sizeof wcet_pfa_w_names[0][k],
+			 "pfa_alloc order %u, split %u", k, PFA_MAX_ORDER - k);
+		snprintf(wcet_pfa_w_names[1][k], sizeof wcet_pfa_w_names[1][k],
+			 "pfa_free order %u, merge %u", k, PFA_MAX_ORDER - k);
+		wcet_hist_reset(&wcet_pfa_alloc_w[k], wcet_pfa_w_names[0][k]);
+		wcet_hist_reset(&wcet_pfa_free_w[k], wcet_pfa_w_names[1][k]);
+		adv_pfa_order(k);
+	}
+	for (unsigned k = 0; k <= PFA_MAX_ORDER; k++)
+		wcet_print(&wcet_pfa_alloc_w[k], false);
+	for (unsigned k = 0; k <= PFA_MAX_ORDER; k++)
+		wcet_print(&wcet_pfa_free_w[k], false);
 }
 
 /* A fragmented PFA: every other page of a region free (thousands of
@@ -876,11 +957,22 @@ static void adv_run_cache(void)
 	wcet_print(&wcet_adv, false);
 	wcet_print(&wcet_adv2, false);
 
-	wcet_hist_reset(&wcet_adv, "large: kfree 4M evicting");
+	/* The run cache's budget is large.c's min(RAM / 16, 8 MiB): 1015
+	 * pages on a 64 MiB heap, where a 4 MiB run does not fit at all and
+	 * goes straight to the PFA (no eviction: a different path than on a
+	 * larger heap).  So the run freed is min(4 MiB, budget): it evicts on
+	 * every heap. */
+	pfa_get_stats(&wcet_ps);
+	uint64_t budget = wcet_ps.total_pages >> 4;
+	if (budget > (8u << 20) / PAGE_SIZE)
+		budget = (8u << 20) / PAGE_SIZE;
+	uint64_t big = budget < 1024 ? budget : 1024;
+
+	wcet_hist_reset(&wcet_adv, "large: kfree <=4M evicting");
 	for (int round = 0; round < REPS(20, 2); round++) {
 		for (int i = 0; i < 256; i++)
 			run[i] = kmalloc(4096, 0);
-		p = kmalloc(4u << 20, 0);
+		p = kmalloc(big * PAGE_SIZE, 0);
 		for (int i = 0; i < 256; i++)
 			kfree(run[i]);
 		kmalloc_get_stats(&wcet_ks);
@@ -897,13 +989,7 @@ static void adv_run_cache(void)
 	wcet_print(&wcet_adv, false);
 
 	/* As many evictions as the budget allows: 256 cached runs of r pages
-	 * (r = 1, and r = budget / 256, the budget being large.c's
-	 * min(RAM / 16, 8 MiB)), then a kfree of min(4 MiB, budget). */
-	pfa_get_stats(&wcet_ps);
-	uint64_t budget = wcet_ps.total_pages >> 4;
-	if (budget > (8u << 20) / PAGE_SIZE)
-		budget = (8u << 20) / PAGE_SIZE;
-	uint64_t big = budget < 1024 ? budget : 1024;
+	 * (r = 1, and r = budget / 256), then a kfree of `big` pages. */
 	wcet_hist_reset(&wcet_adv, "large: kfree evicting 256 runs");
 	for (int round = 0; round < REPS(10, 1); round++) {
 		for (uint64_t r = 1; r <= budget / 256; r = r == 1 && budget / 256 > 1 ? budget / 256 : r + budget) {
@@ -966,7 +1052,13 @@ static void adv_caches_and_drains(void)
 	wcet_print(&wcet_adv, false);
 	wcet_print(&wcet_adv2, false);
 
-	/* drains: fill magazines and depots of many classes, then reclaim */
+	/* drains: fill magazines and depots of many classes, then reclaim.
+	 * From an empty run cache: it may hold min(RAM / 16, 8 MiB), so
+	 * what the sequences before left in it (1024 pages on a 4 GiB heap,
+	 * none on a 64 MiB one) cost this mm_reclaim 787 more instructions
+	 * on the larger heap: the same bounded flush (256 slots at most),
+	 * not the same work. */
+	mm_reclaim();
 	wcet_hist_reset(&wcet_adv, "mm_reclaim (full depots)");
 	wcet_hist_reset(&wcet_adv2, "kmem_cache_shrink");
 	static void *blk[8192];
@@ -975,7 +1067,12 @@ static void adv_caches_and_drains(void)
 			blk[i] = kmalloc(16 + 16 * (i % 32), 0);
 		for (unsigned i = 0; i < 8192; i++)
 			kfree(blk[i]);
+		kmalloc_get_stats(&wcet_ks);
+		uint64_t cached = wcet_ks.large_cached_pages, arenas = wcet_ks.arenas_current;
 		WCET_MEASURE(&wcet_adv, mm_reclaim());
+		if (round == 0)
+			WCET_LOG("wcet   (mm_reclaim gave back: %llu arenas, %llu cached large pages)\n",
+				 (unsigned long long)arenas, (unsigned long long)cached);
 		for (unsigned i = 0; c && i < 4096; i++)
 			obj[i] = kmem_cache_alloc(c, 0);
 		for (unsigned i = 0; c && i < 4096; i++)
@@ -994,7 +1091,9 @@ static void wcet_run_adversarial(uint64_t seed)
 	wcet_rng = seed * 0x9E3779B97F4A7C15ull + 0xadc0ffee;
 	WCET_LOG("wcet adversarial sequences (each: its own calls)\n");
 	wcet_print_header();
-	adv_split_merge();
+	mm_reclaim();
+	park_orders_below(PFA_MAX_ORDER);
+	adv_pfa_orders();
 	adv_fragmented();
 	adv_ramp(2048, REPS(4096u, 1024u), "kmalloc 2048 ramp", "kfree 2048 ramp (rand)");
 	adv_ramp(16, REPS(8192u, 2048u), "kmalloc 16 ramp", "kfree 16 ramp (rand)");
@@ -1002,6 +1101,7 @@ static void wcet_run_adversarial(uint64_t seed)
 	adv_realloc_grow();
 	adv_caches_and_drains();
 	mm_reclaim();
+	unpark_all();
 }
 
 #endif

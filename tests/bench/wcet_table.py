@@ -9,6 +9,13 @@ output), and prints for every operation p50, p99.99 and max on the small
 heap, max on the large one, and "grows" where the large heap's max is
 higher.  --md: a Markdown table (the README's).
 
+Bounds: pfa_alloc/pfa_free of order k also have a constructed worst case
+in the adversarial section ("pfa_alloc order k, split 10-k", "pfa_free
+order k, merge 10-k": the deepest split and merge there are).  For those
+rows (and the "all orders" ones) the bound column is max(the mixed run's
+max, the constructed max), on each heap; "grows" compares the maxima and
+the bounds alike.
+
 First it says whether the two runs made the same calls: the workload's
 choices do not depend on a call's outcome (a failed call leaves a
 phantom), so two runs of one seed differ in their call counts only where
@@ -43,6 +50,22 @@ def rows(path):
     return order, out
 
 
+def constructed(table, name):
+    """The constructed worst case(s) for a mixed row, or None."""
+    m = re.match(r"pfa_(alloc|free) (?:order (\d+)|\(all orders\))$", name)
+    if not m:
+        return None
+    kind, order = m.group(1), m.group(2)
+    pat = re.compile(r"pfa_%s order %s, (split|merge) \d+$" % (kind, order or r"\d+"))
+    hits = [v["max"] for (sec, n), v in table.items() if sec == "adversarial" and pat.match(n)]
+    return max(hits) if hits else None
+
+
+def bound(table, key):
+    c = constructed(table, key[1]) if key[0] == "mixed" else None
+    return None if c is None else max(c, table[key]["max"])
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     md = "--md" in sys.argv
@@ -57,19 +80,20 @@ def main():
               " the first failure compare different heap contents" % len(differ))
     else:
         print("same calls on both heaps (every row's call count equal): like with like")
-    head = ("operation", "calls", "p50", "p99.99", "max", "max, large heap", "")
+    head = ("operation", "calls", "p50", "p99.99", "max", "max, large heap", "bound",
+            "bound, large heap")
     if md:
-        print("| " + " | ".join(head[:-1]) + " |")
-        print("|---|--:|--:|--:|--:|--:|")
+        print("| " + " | ".join(head) + " |")
+        print("|---|--:|--:|--:|--:|--:|--:|--:|")
     else:
-        print("%-30s %10s %8s %9s %9s %16s" % head[:-1])
+        print("%-30s %10s %8s %9s %9s %16s %7s %17s" % head)
     section = None
     for key in order:
         s, l = small[key], large.get(key)
         if key[0] != section:
             section = key[0]
             if md:
-                print("| *%s* | | | | | |" % section)
+                print("| *%s* | | | | | | | |" % section)
             else:
                 print("-- %s" % section)
         lmax = l["max"] if l else None
@@ -77,12 +101,15 @@ def main():
         lm = "-" if lmax is None else "%d%s" % (lmax, " (grows)" if grows else "")
         if key in differ:
             lm += " (calls differ)"
+        bs, bl = bound(small, key), (bound(large, key) if l else None)
+        bsm = "" if bs is None else "%d" % bs
+        blm = "" if bl is None else "%d%s" % (bl, " (grows)" if bs is not None and bl > bs else "")
         if md:
-            print("| %s | %d | %s | %s | %d | %s |" % (key[1], s["calls"], s["p50"], s["p9999"],
-                                                   s["max"], lm))
+            print("| %s | %d | %s | %s | %d | %s | %s | %s |" % (
+                key[1], s["calls"], s["p50"], s["p9999"], s["max"], lm, bsm, blm))
         else:
-            print("%-30s %10d %8s %9s %9d %16s" % (key[1], s["calls"], s["p50"], s["p9999"],
-                                                  s["max"], lm))
+            print("%-30s %10d %8s %9s %9d %16s %7s %17s" % (
+                key[1], s["calls"], s["p50"], s["p9999"], s["max"], lm, bsm, blm))
 
 
 if __name__ == "__main__":
