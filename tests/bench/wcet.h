@@ -809,13 +809,16 @@ static void adv_pfa_order(unsigned k)
 			return;
 		/* take B_j back (the only free block of its order), then list
 		 * X_j, B_j, Y_j: B_j ends up between the two */
+		phys_addr_t got[PFA_MAX_ORDER];
 		bool middle = true;
-		for (unsigned j = k; j < PFA_MAX_ORDER; j++)
-			middle &= pfa_alloc(j, 0) == piece(pa, j);
+		for (unsigned j = k; j < PFA_MAX_ORDER; j++) {
+			got[j] = pfa_alloc(j, 0);
+			middle &= got[j] == piece(pa, j);
+		}
 		for (unsigned j = k; j < PFA_MAX_ORDER; j++) {
 			pfa_free(piece(c, j), j);
-			if (middle)
-				pfa_free(piece(pa, j), j);
+			if (got[j])          /* B_j, or (not middle) whatever came */
+				pfa_free(got[j], j);
 			pfa_free(piece(d, j), j);
 		}
 		if (!middle)
