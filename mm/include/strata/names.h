@@ -212,7 +212,6 @@
 #define realloc STRATA_NAME(realloc)
 #define reallocarray STRATA_NAME(reallocarray)
 #define slot_drain STRATA_NAME(slot_drain)
-#define slot_init STRATA_NAME(slot_init)
 #define slot_stock STRATA_NAME(slot_stock)
 #define valloc STRATA_NAME(valloc)
 #endif

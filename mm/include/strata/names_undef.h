@@ -198,6 +198,5 @@
 #undef realloc
 #undef reallocarray
 #undef slot_drain
-#undef slot_init
 #undef slot_stock
 #undef valloc
