@@ -752,8 +752,8 @@ static uint64_t wcet_run_mixed(uint64_t n, uint64_t seed, bool histograms)
 static bool wcet_light;
 #define REPS(full, light) (wcet_light ? (light) : (full))
 
-#define HOLD_MAX 65536
-static uint64_t wcet_hold[HOLD_MAX];   /* pa | order */
+#define HOLD_MAX 8192                   /* adv_fragmented's pages */
+static phys_addr_t wcet_hold[HOLD_MAX];
 static unsigned wcet_nhold;
 static struct wcet_hist wcet_adv, wcet_adv2;
 
@@ -853,16 +853,16 @@ static void adv_fragmented(void)
 {
 	wcet_hist_reset(&wcet_adv, "pfa_alloc 0..10 fragmented");
 	wcet_hist_reset(&wcet_adv2, "pfa_free refill fragmented");
-	unsigned start = wcet_nhold;
-	for (unsigned i = 0; i < REPS(8192u, 1024u) && wcet_nhold < HOLD_MAX; i++) {
+	wcet_nhold = 0;
+	for (unsigned i = 0; i < REPS(HOLD_MAX, 1024u); i++) {
 		phys_addr_t pa = pfa_alloc(0, 0);
 		if (!pa)
 			break;
 		wcet_hold[wcet_nhold++] = pa;
 	}
 	/* give back every other page: isolated order-0 free blocks */
-	unsigned kept = start;
-	for (unsigned i = start; i < wcet_nhold; i++) {
+	unsigned kept = 0;
+	for (unsigned i = 0; i < wcet_nhold; i++) {
 		if (i & 1)
 			pfa_free(wcet_hold[i], 0);
 		else
@@ -875,9 +875,9 @@ static void adv_fragmented(void)
 		if (pa)
 			pfa_free(pa, k);
 	}
-	while (wcet_nhold > start) {
-		uint64_t h = wcet_hold[--wcet_nhold];
-		WCET_MEASURE(&wcet_adv2, pfa_free(h, 0));
+	while (wcet_nhold > 0) {
+		phys_addr_t pa = wcet_hold[--wcet_nhold];   /* outside the count */
+		WCET_MEASURE(&wcet_adv2, pfa_free(pa, 0));
 	}
 	wcet_print(&wcet_adv, false);
 	wcet_print(&wcet_adv2, false);
