@@ -674,10 +674,11 @@ static inline __attribute__((always_inline)) struct km_pool *pool_of_hinted(cons
 	if (mm_likely(go)) {
 		const struct km_arena *a = km_arena_of_base((void *)base);
 		/* carved_end: the pool's header was written once; a pool that
-		 * serves no class now has its carved range [first, nextoffset)
-		 * empty (pool_release), so pool_block_ok_fast refuses it
-		 * without reading pool->live */
-		if (mm_likely((uintptr_t)p - base < mm_load(a->carved_end)) &&
+		 * serves no class now has nothing carved (pool_release), so
+		 * pool_block_ok_fast refuses it without reading pool->live.
+		 * The offset is 32-bit (an arena is at most 16 MiB), so the
+		 * compare needs no widening */
+		if (mm_likely((uint32_t)((uintptr_t)p - base) < mm_load(a->carved_end)) &&
 		    mm_likely(pool_block_ok_fast(pool, p)))
 			return pool;
 	}
@@ -1005,7 +1006,7 @@ static bool krealloc_small_fast(const void *p, struct km_lookup *l, size_t *old)
 		return false;
 	l->kind = KM_SMALL;
 	l->pool = pool;
-	*old = pool->size;
+	*old = pools.cls[pool->cls].size;
 	return true;
 }
 

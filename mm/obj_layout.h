@@ -104,16 +104,19 @@ struct km_pool {               /* written by pool.c, except where said */
 	struct km_pool *prev;         /* usedpools[cls] list */
 	struct km_arena *arena;       /* arena.c, when carving the pool */
 	uint32_t first;               /* offset of block 0 */
-	uint32_t nextoffset;          /* first never-carved block (lazy carving) */
+	uint32_t carved;              /* bytes carved from `first` on (lazy
+	                                 carving): the blocks are [first,
+	                                 first + carved), the next one carved
+	                                 is at first + carved */
 	uint32_t maxnextoffset;       /* last offset a block fits at */
 	uint16_t ref;                 /* blocks handed out */
 	uint16_t cls;                 /* size class */
 	uint32_t live;                /* 1 while the pool serves a class (0: and
-	                                 nextoffset == first, nothing carved) */
+	                                 carved == 0) */
 	uint16_t index;               /* arena.c: pool number inside its arena */
-	uint32_t size;                /* the class's block size and reciprocal */
-	uint32_t recip;               /* (km_class), copied here by pool_init so
-	                                 kfree's fast path reads one line */
+	uint64_t divc;                /* the class's mm_divc(size) (km_class),
+	                                 copied here by pool_init so kfree's
+	                                 fast path reads one line */
 };
 _Static_assert(sizeof(struct km_pool) == 64, "pool header is 64 bytes");
 
@@ -161,8 +164,8 @@ static inline struct km_pool *km_pool_at(const struct km_arena *a, unsigned i)
 
 /* Per size class constants, computed by pool_classes_init() (pool.c). */
 struct km_class {
+	uint64_t divc;      /* mm_divc(size): is an offset a multiple of size? */
 	uint32_t size;
-	uint32_t recip;     /* floor(2^32 / size) + 1: offset / size by multiply */
 	uint16_t first;     /* offset of block 0 in pools 1.. */
 	uint16_t first0;    /* ... and in pool 0 (after the arena header) */
 	uint16_t cap, cap0; /* blocks per pool */

@@ -41,9 +41,9 @@
  *   | 64 B   |       |   |   |       |   |   |       |                  |
  *   +--------+-------+---|---+-------+---|---+-------+------------------+
  *    freeblock ----------+   <-----------+           ^
- *    (the free list is threaded through the free     nextoffset: blocks
- *     blocks themselves, LIFO)                       are carved lazily,
- *                                                    one at a time
+ *    (the free list is threaded through the free     first + carved:
+ *     blocks themselves, LIFO)                       blocks are carved
+ *                                                    lazily, one at a time
  *   Block 0 starts on the next cache line (64 bytes; in pool 0, after the
  *   arena header, at 128): kfree reads the header lock-free, and a block
  *   in the same line would bounce it between the CPUs writing it.
@@ -93,8 +93,8 @@
  * says PG_ARENA) and carries cls = class + 1; the pool starts at the
  * page's distance from the arena head modulo the class's pool pages (4
  * for a 16 KiB pool, up to 128) before it.  A block must then lie
- * in [first, nextoffset) at a multiple of the size (an exact division by
- * multiplication with a 32-bit reciprocal).  A free block carries
+ * in [first, first + carved) at a multiple of the size (mm_divisible:
+ * a multiply by a 64-bit constant and one compare, no division).  A free block carries
  * mark = address ^ magic in its second word; a block being freed that
  * already carries its mark is looked up on the pool's free list (only
  * then, so the common case costs one compare): found = double free.
@@ -269,7 +269,7 @@ static void class_init(struct km_class *k, unsigned size)
 	unsigned ps = (unsigned)KM_POOL_SIZE << kind;
 
 	k->size = size;
-	k->recip = (uint32_t)((((uint64_t)1) << 32) / size + 1);
+	k->divc = mm_divc(size);
 	k->kind = (uint8_t)kind;
 	k->pool_size = ps;
 	k->pool_pages = (uint16_t)(ps >> PAGE_SHIFT);
@@ -393,11 +393,10 @@ static void pool_init(struct km_pool *p, unsigned c)
 	struct km_block *b = (struct km_block *)((char *)p + first);
 
 	p->cls = (uint16_t)c;
-	p->size = k->size;
-	p->recip = k->recip;
+	p->divc = k->divc;
 	p->ref = 0;
 	p->first = first;
-	mm_store(p->nextoffset, first + k->size);
+	mm_store(p->carved, k->size);
 	p->maxnextoffset = k->pool_size - k->size;
 	km_set_next(b, NULL);
 	b->mark = km_free_mark(b);
@@ -572,7 +571,7 @@ static inline __attribute__((always_inline)) unsigned take_run(struct km_pool *p
 		b = next;
 	}
 	if (!b) {
-		unsigned off = p->nextoffset;
+		unsigned off = p->first + p->carved;
 		i += carve_run(p, size, obj + i, n - i, &off);
 		if (off <= p->maxnextoffset) {   /* the next fresh block: the list */
 			b = (struct km_block *)((char *)p + off);
@@ -580,7 +579,7 @@ static inline __attribute__((always_inline)) unsigned take_run(struct km_pool *p
 			b->mark = km_free_mark(b);
 			off += size;
 		}
-		mm_store(p->nextoffset, (uint32_t)off);
+		mm_store(p->carved, (uint32_t)(off - p->first));
 	}
 	p->ref = (uint16_t)(p->ref + i);
 	p->freeblock = b;
@@ -746,7 +745,7 @@ static void pool_release(struct km_pool *p)
 	pool_wipe_links(p);
 	/* nothing carved: kfree's fast path, which does not read `live`,
 	 * finds no block here (pool_block_ok_fast: rel < 0 never holds) */
-	mm_store(p->nextoffset, p->first);
+	mm_store(p->carved, 0u);
 	mm_store(p->live, 0u);
 	p->ref = 0;
 	arena_put_pool(p);

@@ -10,7 +10,7 @@
  * hold it: one lock for the object allocator, as before the split; it is
  * level MM_LOCK_POOLS in mm/lock_order.h.  Fields that kfree's lock-free
  * fast path reads while another CPU updates them (a pool's live and
- * nextoffset) are accessed with mm_load()/mm_store().
+ * carved) are accessed with mm_load()/mm_store().
  *
  * Free-list hardening (always on, after Linux's SLAB_FREELIST_HARDENED):
  * a free block's link is stored as next ^ pools.secret ^ &block->enc,
@@ -48,6 +48,9 @@ static inline unsigned km_hint_slot(uintptr_t base)
 }
 
 struct pool_state {
+	uintptr_t hint[KM_HINTS];                 /* arena bases (virtual), or NONE
+	                                             (first: kfree's fast path
+	                                             indexes it with no offset) */
 	mm_spinlock_t lock;                       /* the object allocator's lock */
 	unsigned nclasses;
 	struct km_pool *usedpools[KMALLOC_MAX_CLASSES];
@@ -55,7 +58,6 @@ struct pool_state {
 	struct km_class cls[KMALLOC_MAX_CLASSES];
 	uintptr_t secret;                         /* free-list link encoding */
 	struct km_arena *held;                    /* an arena with only parked pools */
-	uintptr_t hint[KM_HINTS];                 /* arena bases (virtual), or NONE */
 	uint64_t freelist_corruptions;
 	unsigned reserves;                        /* kmalloc_reserve()s held */
 };
@@ -135,13 +137,13 @@ static inline void *pool_alloc_fast(unsigned c)
 		b->mark = 0;
 		if (mm_unlikely(next == NULL)) {
 			/* free list used up: carve the next fresh block, if any */
-			unsigned off = p->nextoffset;
+			unsigned off = p->first + p->carved;
 			if (off <= p->maxnextoffset) {
 				struct km_block *f = (struct km_block *)((char *)p + off);
 				km_set_next(f, NULL);
 				f->mark = km_free_mark(f);
 				p->freeblock = f;
-				mm_store(p->nextoffset, off + pools.cls[c].size);
+				mm_store(p->carved, p->carved + pools.cls[c].size);
 			} else {
 				pool_full_slow(p);   /* full: leaves usedpools */
 			}
@@ -166,21 +168,17 @@ static inline void pool_free_fast(struct km_pool *p, struct km_block *b)
 }
 
 /* Is ptr a block pool p handed out and has not taken back?  The block
- * must lie in the carved part [first, nextoffset) at a multiple of the
- * size (division by multiplication with recip = 2^32 / size + 1, which
- * is exact at every multiple j * size < 2^32: the error j * (recip * size
- * - 2^32) / 2^32 <= rel / 2^32 < 1; off a multiple, no quotient times
- * size gives rel back), and must not be on the free list.
- * KM_REPORT_NONE if fine. */
+ * must lie in the carved part [first, first + carved) at a multiple of
+ * the size (mm_divisible: one multiply, one compare), and must not be on
+ * the free list.  KM_REPORT_NONE if fine. */
 static inline enum kmalloc_report_kind pool_check_block(const struct km_pool *p,
 							  const void *ptr)
 {
 	uint32_t rel = (uint32_t)((uintptr_t)ptr - (uintptr_t)p) - p->first;
 
-	if (mm_unlikely(rel >= (uint32_t)(mm_load(p->nextoffset) - p->first)))
+	if (mm_unlikely(rel >= mm_load(p->carved)))
 		return KM_BAD_NOT_BLOCK;       /* a header, or never carved */
-	uint32_t q = (uint32_t)(((uint64_t)rel * p->recip) >> 32);
-	if (mm_unlikely(q * p->size != rel))
+	if (mm_unlikely(!mm_divisible(rel, p->divc)))
 		return KM_BAD_MISALIGNED;
 	const struct km_block *b = ptr;
 	if (mm_unlikely(b->mark == km_free_mark(b)) && pool_on_free_list(p, b))
@@ -195,11 +193,9 @@ static inline enum kmalloc_report_kind pool_check_block(const struct km_pool *p,
  * No call in it, so kfree's fast path saves no registers. */
 static inline bool pool_block_ok_fast(const struct km_pool *p, const void *ptr)
 {
-	uint32_t first = p->first;
-	uint32_t rel = (uint32_t)((uintptr_t)ptr - (uintptr_t)p) - first;
+	uint32_t rel = (uint32_t)((uintptr_t)ptr - (uintptr_t)p) - p->first;
 
-	return rel < (uint32_t)(mm_load(p->nextoffset) - first) &&
-	       (uint32_t)(((uint64_t)rel * p->recip) >> 32) * p->size == rel &&
+	return rel < mm_load(p->carved) && mm_divisible(rel, p->divc) &&
 	       !km_marked_free(ptr);
 }
 

@@ -47,17 +47,18 @@ static int check_pool(const struct km_pool *p, const struct km_arena *a, unsigne
 		return PROBLEM("pool %p: class %u of pool kind %u in an arena of kind %u\n",
 			       (void *)p, p->cls, k->kind, a->kind);
 	unsigned cap = pool_capacity(p);
-	unsigned carved = (p->nextoffset - p->first) / k->size;
+	unsigned carved = p->carved / k->size;
 	if (p->live == 2)      /* cut off after a corrupted free list (pool.c) */
 		return 0;
 	if (p->first != (i ? k->first : k->first0) || carved > cap ||
-	    p->ref > carved || (p->nextoffset - p->first) % k->size)
-		return PROBLEM("pool %p: first %u next %u ref %u cap %u\n", (void *)p,
-			       p->first, p->nextoffset, p->ref, cap);
+	    p->ref > carved || p->carved % k->size || p->divc != k->divc)
+		return PROBLEM("pool %p: first %u carved %u ref %u cap %u divc %s\n", (void *)p,
+			       p->first, p->carved, p->ref, cap,
+			       p->divc == k->divc ? "ok" : "wrong");
 	unsigned nfree = 0;
 	for (const struct km_block *b = p->freeblock; b; b = km_next(b)) {
 		uint32_t rel = (uint32_t)((uintptr_t)b - (uintptr_t)p) - p->first;
-		if (rel >= (uint32_t)(p->nextoffset - p->first) || rel % k->size ||
+		if (rel >= p->carved || rel % k->size ||
 		    b->mark != km_free_mark(b))
 			return PROBLEM("pool %p: free block %p bad\n", (void *)p, (void *)b);
 		if (++nfree > carved)

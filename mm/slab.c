@@ -99,7 +99,7 @@ struct kmem_cache {
 	unsigned percpu;              /* magazines in use */
 	unsigned flags;
 	size_t size, stride;
-	uint32_t recip;               /* floor(2^32 / stride) + 1 */
+	uint64_t divc;                /* mm_divc(stride): a slot's start? */
 	uint32_t first;               /* offset of slot 0 in a slab */
 	unsigned order, nobjs;
 	void (*ctor)(void *);
@@ -450,12 +450,11 @@ static struct kmem_slab *slab_of(struct kmem_cache *c, const void *obj,
 		return NULL;
 	}
 	uint64_t rel = (uint64_t)((uintptr_t)obj - (uintptr_t)s) - c->first;
-	uint64_t q = (rel * c->recip) >> 32;
-	if (rel >= (uint64_t)c->nobjs * c->stride || q * c->stride != rel) {
+	if (rel >= (uint64_t)c->nobjs * c->stride || !mm_divisible((uint32_t)rel, c->divc)) {
 		*why = KM_BAD_MISALIGNED;
 		return NULL;
 	}
-	*slot = (unsigned)q;
+	*slot = (unsigned)(rel / c->stride);
 	return s;
 }
 
@@ -574,7 +573,6 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 		c->rz = (uint32_t)(align > 16 ? align : 16);
 #endif
 	c->stride = mm_align_up(c->rz + (size < 8 ? 8 : size) + (c->rz ? 16 : 0), align);
-	c->recip = (uint32_t)(((uint64_t)1 << 32) / c->stride + 1);
 	c->ctor = ctor;
 	mm_spin_init(&c->lock, MM_LOCK_CACHE);
 	if (!choose_order(c, align)) {
@@ -582,6 +580,7 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 		mm_report_pointer(KM_FAIL_TOO_LARGE, "kmem_cache_create", NULL, size, caller, 0);
 		return NULL;
 	}
+	c->divc = mm_divc((uint32_t)c->stride);   /* stride <= a slab: 32-bit */
 	c->first += c->rz;                /* slot i's object: first + i * stride */
 	c->keep_empty = (unsigned)(CACHE_KEEP_EMPTY >> (PAGE_SHIFT + c->order));
 	if (c->keep_empty == 0)
@@ -787,7 +786,7 @@ int kmem_cache_free(struct kmem_cache *c, void *obj)
 	if (__builtin_expect(s != NULL && s->cache == c, 1)) {
 		uint64_t rel = (uint64_t)((uintptr_t)obj - (uintptr_t)s) - c->first;
 		if (__builtin_expect(rel < (uint64_t)c->nobjs * c->stride &&
-				     ((rel * c->recip) >> 32) * c->stride == rel, 1)) {
+				     mm_divisible((uint32_t)rel, c->divc), 1)) {
 			unsigned long irq = mm_irq_save();
 			unsigned cpu = mm_cpu_id();
 			if (__builtin_expect(cpu < MM_MAX_CPUS, 1)) {

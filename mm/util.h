@@ -18,6 +18,8 @@
  *   mm_zero_bytes / mm_fill   byte loops, and mm_first_not(p, n, v):
  *   mm_first_not              the first byte of p[0..n) that is not v
  *   mm_ceil_log2, mm_align_up
+ *   mm_divc, mm_divisible     is an offset a multiple of a size: one
+ *                             multiply and one compare (kfree's check)
  *   mm_clz32/64, mm_ctz32/64  count leading/trailing zero bits (x != 0)
  *   MM_PATH(bit)              -DMM_PATH_TAGS=1 only: a slow path marks
  *                             itself in mm_path_tags (mm.c), so that
@@ -40,6 +42,28 @@
 #define mm_store(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
 #define RET_ADDR() __builtin_return_address(0)
+
+/*
+ * Is an offset a multiple of a block size?  One multiply and one compare,
+ * no division (Lemire, Kaser and Kurz, "Faster remainder by direct
+ * computation", 2019): with divc = mm_divc(size) = ceil(2^64 / size), a
+ * 32-bit rel is a multiple of size exactly when the low 64 bits of
+ * rel * divc are below divc.  Why: size * divc = 2^64 + e with
+ * 0 <= e < size, so for rel = q * size + r (0 <= r < size) the product
+ * is q * e + r * divc mod 2^64.  With r = 0 that is q * e <= rel < 2^32
+ * < divc; with r > 0 it is at least divc and at most (q + 1) * e + 2^64
+ * - divc, which is below 2^64 because (q + 1) * size <= 2^32 + size <=
+ * divc (for size <= 2^31; and size >= 2, or divc would be 2^64).  kfree's and kmem_cache_free's fast paths
+ * test every pointer's offset in its pool or slab with it.
+ */
+static inline uint64_t mm_divc(uint32_t size)
+{
+	return ~(uint64_t)0 / size + 1;
+}
+static inline int mm_divisible(uint32_t rel, uint64_t divc)
+{
+	return (uint64_t)rel * divc < divc;
+}
 
 /* A function that calls nothing except by tail calls needs no frame
  * record for a frame-pointer walk (mm/trace.c): at every call it made

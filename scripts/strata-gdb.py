@@ -539,12 +539,12 @@ class ObjHeap:
         base = p["addr"]
         data = self.mem.read(base, k["pool_size"])
         eo, mo = self.block_lay.off("enc"), self.block_lay.off("mark")
-        carved = (p["nextoffset"] - p["first"]) // k["size"]
+        carved = p["carved"] // k["size"]
         out, prev, b = [], None, p["freeblock"]
         while b:
             rel = (b - base - p["first"]) & MASK64
             ok_link = ((b - base) & MASK64 <= p["maxnextoffset"] and b & 15 == 0)
-            if not ok_link or rel >= p["nextoffset"] - p["first"] or rel % k["size"]:
+            if not ok_link or rel >= p["carved"] or rel % k["size"]:
                 src = ("freeblock" if prev is None else "block 0x%x" % prev)
                 problems.append("%s: pool 0x%x (class %d, %d B) free list: %s links to 0x%x, "
                                 "%s" % (where, base, p["cls"], k["size"], src, b,
@@ -943,8 +943,8 @@ def whatis_arena(mem, p, pa, what):
                 % (va, pool, ph["cls"], " and of its arena" if i == 0 else "", where))
     bi = (off - ph["first"]) // k["size"]
     blk = pool + ph["first"] + bi * k["size"]
-    if off >= ph["nextoffset"]:
-        state = "never carved (past nextoffset %d)" % ph["nextoffset"]
+    if off >= ph["first"] + ph["carved"]:
+        state = "never carved (past offset %d)" % (ph["first"] + ph["carved"])
     else:
         state = None
     out = ("0x%x: kmalloc block 0x%x + %d: class %d (%d-byte blocks), block %d of pool 0x%x "
@@ -1123,12 +1123,12 @@ def check_pool(h, a, i, ph, problems):
         return
     k = h.cls[ph["cls"]]
     cap = (k["pool_size"] - ph["first"]) // k["size"]
-    span = ph["nextoffset"] - ph["first"]
+    span = ph["carved"]
     carved = span // k["size"]
     if (ph["first"] != (k["first"] if i else k["first0"]) or carved > cap or
             ph["ref"] > carved or span % k["size"]):
-        problems.append("pools: pool 0x%x: first %d next %d ref %d cap %d"
-                        % (base, ph["first"], ph["nextoffset"], ph["ref"], cap))
+        problems.append("pools: pool 0x%x: first %d carved %d ref %d cap %d"
+                        % (base, ph["first"], ph["carved"], ph["ref"], cap))
         return
     before = len(problems)
     free = h.free_list(ph, problems, "pools")
@@ -1201,7 +1201,7 @@ def magazine_block_problem(mem, p, h, c, b):
     if ph["cls"] != c:
         return "is in pool 0x%x of class %d" % (pool, ph["cls"])
     rel = b - pool - ph["first"]
-    if rel < 0 or b - pool >= ph["nextoffset"] or rel % h.cls[c]["size"]:
+    if rel < 0 or rel >= ph["carved"] or rel % h.cls[c]["size"]:
         return "is not a carved block boundary of pool 0x%x" % pool
     mark = mem.u64(b + h.block_lay.off("mark"))
     if mark != b ^ KM_MAG_MAGIC:

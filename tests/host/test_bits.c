@@ -3,6 +3,10 @@
  * (what a CPU without clz/ctz instructions runs, e.g. rv64imac) agree with
  * the compiler's builtins on every single bit, every run of low or high
  * bits, and random words; the mm_clz/ctz that mm/ calls agree too.
+ * mm_divisible (kfree's and kmem_cache_free's one-multiply test that an
+ * offset is a multiple of the block size) agrees with % on every offset
+ * of every kmalloc class's pool, of small slab strides, and on random
+ * 32-bit offsets and sizes of 2 to 2^31.
  */
 #include <stdint.h>
 
@@ -53,6 +57,54 @@ TEST(ceil_log2)
 		CHECK(mm_ceil_log2((1ull << b) + 1) == b + 1 || b == 63, "ceil_log2(2^%u+1)", b);
 	}
 	CHECK(mm_ceil_log2(1) == 0, "ceil_log2(1)");
+}
+
+/* mm_divisible(rel, mm_divc(size)) against rel % size; the first
+ * disagreement is reported (one CHECK per call keeps the loops fast). */
+static unsigned divisible_wrong(uint32_t size, uint32_t rel_end, uint32_t step)
+{
+	uint64_t divc = mm_divc(size);
+	for (uint64_t rel = 0; rel < rel_end; rel += step)
+		if (mm_divisible((uint32_t)rel, divc) != (rel % size == 0))
+			return (uint32_t)rel ? (uint32_t)rel : 1u;
+	return 0;
+}
+
+TEST(divisible_every_pool_offset)
+{
+	/* the kmalloc classes (mm/pool.c): 16-byte spacing to 512, then 8
+	 * per doubling to 32 KiB; every offset of the largest pool, 512 KiB */
+	unsigned n = 0;
+	for (uint32_t size = 16; size <= 32768; n++) {
+		uint32_t bad = divisible_wrong(size, 1u << 19, 1);
+		CHECK(bad == 0, "size %u: mm_divisible wrong at offset %u", size, bad);
+		size += size < 512 ? 16 : (1u << (31 - __builtin_clz(size))) / 8;
+	}
+	CHECK(n == 80, "%u class sizes, want 80", n);
+	/* slab strides (any multiple of 8): every offset of a 32 KiB slab */
+	for (uint32_t stride = 8; stride <= 4096; stride += 8) {
+		uint32_t bad = divisible_wrong(stride, 1u << 15, 1);
+		CHECK(bad == 0, "stride %u: mm_divisible wrong at offset %u", stride, bad);
+	}
+}
+
+TEST(divisible_random)
+{
+	uint64_t x = 0x2545f4914f6cdd1dull ^ harness_seed;
+	for (int i = 0; i < 1000000; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		uint32_t size = (uint32_t)(x >> 33) >> (x % 31);   /* 2 .. 2^31 - 1 */
+		if (size < 2)
+			size = 2;
+		uint32_t q = (uint32_t)x % (0xffffffffu / size), r = (uint32_t)(x >> 40) % size;
+		uint32_t rel = q * size + ((i & 1) ? r : 0);     /* half of them multiples */
+		CHECK(mm_divisible(rel, mm_divc(size)) == (rel % size == 0),
+		      "mm_divisible(%u, size %u) = %d", rel, size, mm_divisible(rel, mm_divc(size)));
+	}
+	/* the ends: offsets 0 and 2^32 - 1, sizes 3 and 2^31 */
+	CHECK(mm_divisible(0, mm_divc(48)) && mm_divisible(0xffffffffu, mm_divc(3)) &&
+	      !mm_divisible(0xffffffffu, mm_divc(1u << 31)) &&
+	      mm_divisible(1u << 31, mm_divc(1u << 31)), "the ends");
 }
 
 int main(int argc, char **argv)
