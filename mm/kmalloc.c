@@ -54,6 +54,7 @@
 
 #include "arena.h"
 #include "guard.h"
+#include "kmalloc_fast.h"
 #include "kmalloc_front.h"
 #include "large.h"
 #include "percpu_internal.h"
@@ -335,9 +336,17 @@ km_alloc(size_t size, unsigned flags, void *caller)
 	return km_alloc_raw(size, flags, caller);
 }
 
-static __attribute__((noinline)) void *kmalloc_slow(size_t size, unsigned flags, void *caller)
+/* A slow path's NULL: the answer, or (malloc's `again`) its growth
+ * tries and errno. */
+static inline void *or_again(void *p, size_t size, void *caller, km_again_fn again)
 {
-	return km_alloc(size, flags, caller);
+	return mm_likely(p != NULL) || again == NULL ? p : again(size, caller);
+}
+
+__attribute__((noinline)) void *kmalloc_slow(size_t size, unsigned flags, void *caller,
+					      km_again_fn again)
+{
+	return or_again(km_alloc(size, flags, caller), size, caller, again);
 }
 
 /* kmalloc's fast path counted this one already (its magazine was empty,
@@ -351,19 +360,21 @@ static __attribute__((noinline)) void *kmalloc_counted(size_t size, unsigned fla
 }
 
 /* A magazine entry that is not a block put there: reported, dropped. */
-static __attribute__((noinline)) void *kmalloc_bad_entry(size_t size, unsigned c,
-							  const struct km_block *b, void *caller)
+__attribute__((noinline)) void *kmalloc_bad_entry(size_t size, unsigned c,
+						   const struct km_block *b, void *caller,
+						   km_again_fn again)
 {
 	pcpu_entry_corrupt(c, b);
-	return kmalloc_slow(size, 0, caller);
+	return kmalloc_slow(size, 0, caller, again);
 }
 
 /* This CPU's countdown reached zero: draw the next one, and give this
  * request a guarded slot if sampling is on and a slot is free. */
-static __attribute__((noinline)) void *kmalloc_sample(size_t size, unsigned flags, void *caller)
+__attribute__((noinline)) void *kmalloc_sample(size_t size, unsigned flags, void *caller,
+						km_again_fn again)
 {
 	void *p = sample_rearm() ? guard_alloc(size, KMALLOC_MIN_ALIGN, false, caller) : NULL;
-	return p ? p : kmalloc_counted(size, flags, caller);
+	return p ? p : or_again(kmalloc_counted(size, flags, caller), size, caller, again);
 }
 
 /* The fast path found its magazine of class c empty: count this
@@ -376,70 +387,38 @@ static __attribute__((noinline)) void *kmalloc_sample(size_t size, unsigned flag
  * A CPU with no area (PCPU_NONE: its magazines are mag_none, always
  * empty) takes the whole slow path, which counts it on the shared
  * countdown. */
-static __attribute__((noinline)) void *kmalloc_empty(size_t size, unsigned c, void *caller,
-						      struct km_pcpu *pc, unsigned long irq)
+__attribute__((noinline)) void *kmalloc_empty(size_t size, unsigned c, void *caller,
+					       struct km_pcpu *pc, unsigned long irq,
+					       km_again_fn again)
 {
 	if (mm_unlikely(pc == PCPU_NONE)) {
 		mm_irq_restore(irq);
-		return kmalloc_slow(size, 0, caller);
+		return kmalloc_slow(size, 0, caller, again);
 	}
 	if (MM_SAMPLING && --pc->sample_left < 0) {
 		mm_irq_restore(irq);
-		return kmalloc_sample(size, 0, caller);
+		return kmalloc_sample(size, 0, caller, again);
 	}
 	void *b = pcpu_alloc_empty(pc, c);
 	mm_irq_restore(irq);
-	return mm_likely(b != NULL) ? b : kmalloc_counted(size, 0, caller);
+	return mm_likely(b != NULL) ? b : or_again(kmalloc_counted(size, 0, caller), size, caller,
+						    again);
 }
 
-/* The fast path: count down this CPU's sampling countdown, pop a block
- * from its loaded magazine of the class (mm/percpu.c); no lock, no
- * atomic.  An empty magazine goes to kmalloc_empty() (the magazine slow
- * path, directly); everything else (no per-CPU cache, large, zeroing) to
- * kmalloc_slow(); a countdown at zero to kmalloc_sample().  With `own`,
- * the caller named in reports is kmalloc's own return address (as in
- * kfree_from). */
-static inline __attribute__((always_inline)) void *kmalloc_from(size_t size, unsigned flags,
-								void *caller, bool own)
-{
-	if (mm_likely(size <= KM_SMALL_MAX && (flags | km_debug_on) == 0)) {
-		unsigned c = km_size_class(size);
-		unsigned long irq = mm_irq_save();
-		unsigned cpu = mm_cpu_id();
-		if (mm_likely(cpu < MM_MAX_CPUS)) {
-			struct km_pcpu *pc = km_pcpu[cpu];      /* PCPU_NONE: empty */
-			struct mm_mag *m = pc->slot[c].loaded;
-			if (mm_likely(m->count != 0)) {
-				if (MM_SAMPLING && mm_unlikely(--pc->sample_left < 0)) {
-					mm_irq_restore(irq);
-					return kmalloc_sample(size, flags,
-							      own ? RET_ADDR() : caller);
-				}
-				struct km_block *b = mag_take(m);
-				mm_irq_restore(irq);
-				if (mm_unlikely(!pcpu_entry_ok(b)))
-					return kmalloc_bad_entry(size, c, b,
-								 own ? RET_ADDR() : caller);
-				b->mark = 0;
-				return b;
-			}
-			return kmalloc_empty(size, c, own ? RET_ADDR() : caller, pc, irq);
-		}
-		mm_irq_restore(irq);
-	}
-	return kmalloc_slow(size, flags, own ? RET_ADDR() : caller);
-}
-
+/* The fast path is kmalloc_from (kmalloc_fast.h), shared with malloc:
+ * count down this CPU's sampling countdown, pop a block from its loaded
+ * magazine of the class (mm/percpu.c); no lock, no atomic.  The caller
+ * named in reports is kmalloc's own return address (as in kfree_from). */
 MM_FAST_ENTRY void *kmalloc(size_t size, unsigned flags)
 {
-	return kmalloc_from(size, flags, NULL, true);
+	return kmalloc_from(size, flags, NULL, true, NULL);
 }
 
 /* kmalloc() for wrappers (malloc()) that name their own caller in
  * reports; the same fast path. */
 MM_FAST_ENTRY void *kmalloc_caller(size_t size, unsigned flags, void *caller)
 {
-	return kmalloc_from(size, flags, caller, false);
+	return kmalloc_from(size, flags, caller, false, NULL);
 }
 
 void *kzalloc(size_t size, unsigned flags)

@@ -19,6 +19,10 @@
  *                        visibility("default"))
  *   STRATA_STD_ENTRY()   statement run first in every function that may
  *                        allocate (libstrata.so: initialise on first call)
+ *   STRATA_STD_ENTRY_DUE()  true when STRATA_STD_ENTRY() has work to do:
+ *                        malloc then runs it out of line, so that its
+ *                        fast path keeps no register across a call
+ *                        (default: malloc runs STRATA_STD_ENTRY() inline)
  *   STRATA_STD_GROW(n, a)  called when a request of n bytes aligned to a
  *                        found no memory: true if the platform added some
  *                        (pfa_add_region) or freed caches, and the request
@@ -65,6 +69,8 @@
 #include <stdint.h>
 #include <strata/kmalloc.h>
 
+#include "kmalloc_fast.h"    /* malloc: kmalloc's fast path, inline */
+
 #ifndef STRATA_STD_NAME
 #define STRATA_STD_NAME(x) x
 #endif
@@ -73,6 +79,10 @@
 #endif
 #ifndef STRATA_STD_ENTRY
 #define STRATA_STD_ENTRY() do { } while (0)
+#endif
+#ifndef STRATA_STD_ENTRY_DUE
+#define STRATA_STD_ENTRY_DUE() 0
+#define STRATA_STD_ENTRY_INLINE 1
 #endif
 #ifndef STRATA_STD_GROW
 #define STRATA_STD_GROW(n, align) false
@@ -118,15 +128,29 @@ static __attribute__((noinline)) void *malloc_again(size_t n, void *caller)
 	return or_enomem(p);
 }
 
-/* The first try inline and the rest out of line, so the path that finds
- * a block keeps no more than n across the call (no loop state, no frame). */
-STRATA_STD_EXPORT void *STRATA_STD_NAME(malloc)(size_t n)
+#ifndef STRATA_STD_ENTRY_INLINE
+/* malloc with STRATA_STD_ENTRY() due (first call, a trim asked for). */
+static __attribute__((noinline)) void *malloc_entry(size_t n, void *caller)
 {
 	STRATA_STD_ENTRY();
-	void *p = kmalloc_caller(n, 0, RET_ADDR());
-	if (STD_LIKELY(p))
-		return p;
-	return malloc_again(n, RET_ADDR());
+	void *p = kmalloc_caller(n, 0, caller);
+	return STD_LIKELY(p) ? p : malloc_again(n, caller);
+}
+#endif
+
+/* kmalloc's fast path inline (kmalloc_fast.h): a block from this CPU's
+ * magazine with no call at all; every other case ends in one of
+ * kmalloc's slow paths (a tail call), and a NULL from it in
+ * malloc_again. */
+STRATA_STD_EXPORT MM_FAST_ENTRY void *STRATA_STD_NAME(malloc)(size_t n)
+{
+#ifdef STRATA_STD_ENTRY_INLINE
+	STRATA_STD_ENTRY();
+#else
+	if (__builtin_expect(STRATA_STD_ENTRY_DUE(), 0))
+		return malloc_entry(n, RET_ADDR());
+#endif
+	return kmalloc_from(n, 0, RET_ADDR(), false, malloc_again);
 }
 
 STRATA_STD_EXPORT void STRATA_STD_NAME(free)(void *p)

@@ -100,6 +100,7 @@ static inline void host_ensure_init(void)
 
 #define STRATA_STD_EXPORT EXPORT
 #define STRATA_STD_ENTRY() host_ensure_init()
+#define STRATA_STD_ENTRY_DUE() UNLIKELY(slow_entry)
 #define STRATA_STD_GROW(n, align) host_grow(n, align)
 #include "../../mm/malloc_std.c"
 #include "cxx_operators.c"

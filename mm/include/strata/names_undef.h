@@ -39,9 +39,11 @@
 #undef kmalloc
 #undef kmalloc_aligned
 #undef kmalloc_aligned_caller
+#undef kmalloc_bad_entry
 #undef kmalloc_caller
 #undef kmalloc_check
 #undef kmalloc_clear_report
+#undef kmalloc_empty
 #undef kmalloc_front_stats
 #undef kmalloc_get_stats
 #undef kmalloc_hook_debug
@@ -52,6 +54,8 @@
 #undef kmalloc_print_stats
 #undef kmalloc_report_name
 #undef kmalloc_reserve
+#undef kmalloc_sample
+#undef kmalloc_slow
 #undef kmalloc_trim
 #undef kmalloc_unreserve
 #undef kmalloc_usable_size
