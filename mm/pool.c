@@ -92,12 +92,13 @@
  * The page descriptor of a pool page belongs to an arena block (its head
  * says PG_ARENA) and carries cls = class + 1; the pool starts at the
  * page's distance from the arena head modulo the class's pool pages (4
- * for a 16 KiB pool, up to 128) before it.  A block must then lie
- * in [first, first + carved) at a multiple of the size (mm_divisible:
- * a multiply by a 64-bit constant and one compare, no division).  A free block carries
- * mark = address ^ magic in its second word; a block being freed that
- * already carries its mark is looked up on the pool's free list (only
- * then, so the common case costs one compare): found = double free.
+ * for a 16 KiB pool, up to 128) before it.  A block must then lie in
+ * [first, first + carved) at a multiple of the size (mm_divisible: a
+ * multiply by a 64-bit constant and one compare, no division).  A free
+ * block carries mark = address ^ magic in its second word; a block
+ * being freed that already carries its mark is looked up on the pool's
+ * free list (only then, so the common case costs one compare): found =
+ * double free.
  *
  * Size classes (KMALLOC_SMALL_MAX = 32768, 80 classes; the limit and
  * the geometry are compile-time: KMALLOC_SMALL_MAX, KM_POOL_SHIFT,

@@ -53,8 +53,10 @@
  * is q * e + r * divc mod 2^64.  With r = 0 that is q * e <= rel < 2^32
  * < divc; with r > 0 it is at least divc and at most (q + 1) * e + 2^64
  * - divc, which is below 2^64 because (q + 1) * size <= 2^32 + size <=
- * divc (for size <= 2^31; and size >= 2, or divc would be 2^64).  kfree's and kmem_cache_free's fast paths
- * test every pointer's offset in its pool or slab with it.
+ * divc.  For 2 <= size <= 2^31 (size 1 would need divc = 2^64).
+ * kfree's and kmem_cache_free's fast paths test every pointer's offset
+ * in its pool or slab with it; tests/host/test_bits.c checks it against
+ * % on every offset of every class's pool.
  */
 static inline uint64_t mm_divc(uint32_t size)
 {
