@@ -12,6 +12,11 @@
 #include <kernel/arch.h>
 #include <kernel/panic.h>
 #include <kernel/smp.h>
+#include <strata/config.h>
+
+/* arch/<arch>/mm_inline.h promise strata ids <= MM_MAX_CPUS
+ * (MM_CPU_ID_LIMIT): every CPU's number is below SMP_MAX_CPUS. */
+_Static_assert(SMP_MAX_CPUS <= MM_MAX_CPUS, "a CPU number strata's tables cannot index");
 
 static atomic_uint online = 1;                 /* the boot CPU */
 static unsigned ncpus = 1;

@@ -295,7 +295,7 @@ static bool sample_rearm(void)
 {
 	unsigned long irq = mm_irq_save();
 	unsigned cpu = mm_cpu_id();
-	struct km_pcpu *pc = cpu < MM_MAX_CPUS ? km_pcpu[cpu] : PCPU_NONE;
+	struct km_pcpu *pc = mm_cpu_indexable(cpu) ? km_pcpu[cpu] : PCPU_NONE;
 	bool now;
 	if (pc != PCPU_NONE) {
 		pc->sample_left = guard_next_countdown(&pc->sample_rng, cpu, &now) - 1;
@@ -316,7 +316,7 @@ static __attribute__((noinline)) bool sample_tick(void)
 {
 	unsigned long irq = mm_irq_save();
 	unsigned cpu = mm_cpu_id();
-	struct km_pcpu *pc = cpu < MM_MAX_CPUS ? km_pcpu[cpu] : PCPU_NONE;
+	struct km_pcpu *pc = mm_cpu_indexable(cpu) ? km_pcpu[cpu] : PCPU_NONE;
 	bool due = pc != PCPU_NONE ? --pc->sample_left < 0
 		      : __atomic_sub_fetch(&sample_shared.left, 1, __ATOMIC_RELAXED) < 0;
 	mm_irq_restore(irq);
@@ -542,7 +542,7 @@ static bool guard_usable_or_report(const void *p, const char *op, void *caller, 
 /* Everything kfree's fast path does not take: NULL, debug mode, large
  * runs, bad pointers, a full magazine, no per-CPU cache.  0, or -1 for a
  * pointer refused (reported). */
-static __attribute__((noinline)) int kfree_generic(const void *p, void *caller)
+__attribute__((noinline)) int kfree_generic(const void *p, void *caller)
 {
 	if (mm_unlikely(!p))
 		return 0;
@@ -567,7 +567,7 @@ static __attribute__((noinline)) int kfree_generic(const void *p, void *caller)
  * kfree_nodebug; no per-CPU area yet): found through its tagged hint and
  * checked as the fast path checks, no lock, no descriptor; then the
  * magazines. */
-static bool kfree_hinted_kind(const void *p);   /* below pool_of_hinted */
+static bool kfree_hinted_kind(const void *p);   /* below kfree_full */
 
 int kfree_nodebug(const void *p, void *caller)
 {
@@ -605,8 +605,8 @@ int kfree_nodebug(const void *p, void *caller)
  * still off; no pools.lock, no descriptor.  The generic path only if the
  * layer is off or this CPU has no area (PCPU_NONE, whose magazines are
  * always full). */
-static __attribute__((noinline)) int kfree_full(unsigned c, const void *p, void *caller,
-						struct km_pcpu *pc, unsigned long irq)
+__attribute__((noinline)) int kfree_full(unsigned c, const void *p, void *caller,
+					 struct km_pcpu *pc, unsigned long irq)
 {
 	bool done = pcpu_free_full(pc, c, (void *)p);
 
@@ -614,109 +614,11 @@ static __attribute__((noinline)) int kfree_full(unsigned c, const void *p, void 
 	return mm_likely(done) ? 0 : kfree_generic(p, caller);
 }
 
-/*
- * The fast path: p lies in an arena found in pools.hint[] (no page
- * descriptor needed, see mm/arena.c), in a carved pool in use, at a block
- * handed out and not already free (its marks); it goes on this CPU's
- * loaded magazine of its class.  No lock: for a valid p its pool cannot
- * change class or go away under us (p is still allocated), and the
- * fields another CPU may be updating are read with mm_load().
- * Returns KF_DONE, or KF_FULL (p checked, class *cls, magazine full on
- * area *pcp: for kfree_full(), with interrupts still off, *irq to restore)
- * or KF_GENERIC (anything else: for kfree_generic(), which asks the page
- * descriptor).  The callers make those tail calls and
- * compute their caller argument only there, so the fast path saves no
- * register and sets up no frame.
- */
-enum { KF_DONE, KF_FULL, KF_GENERIC };
-
-
-/* The pool in use whose block p is (handed out, not free), found through
- * the arena hints: no lock, no descriptor.  NULL: ask the slow path.
- * `go` false (debug mode, for kfree) skips the search. */
-static inline __attribute__((always_inline)) struct km_pool *pool_of_hinted(const void *p,
-									   bool go)
-{
-	uintptr_t base = (uintptr_t)p & ~(KM_ARENA_SIZE - 1);
-	uintptr_t kind = mm_load(pools.hint[km_hint_slot(base)]) ^ base;
-	struct km_pool *pool;
-
-	/* kind 0 (small pools) first, with its constant mask: a medium
-	 * arena's pools are aligned to their size in it (so, with the arena
-	 * 1 MiB aligned, the pool is p rounded down to it) and cost the
-	 * small path no instruction */
-	if (mm_likely(kind == 0))
-		pool = km_pool_of(p);
-	else if (kind < KM_KINDS)
-		pool = (struct km_pool *)((uintptr_t)p & ~((KM_POOL_SIZE << kind) - 1));
-	else
-		return NULL;
-	if (mm_likely(go)) {
-		const struct km_arena *a = km_arena_of_base((void *)base);
-		/* carved_end: the pool's header was written once; a pool that
-		 * serves no class now has nothing carved (pool_release), so
-		 * pool_block_ok_fast refuses it without reading pool->live.
-		 * The offset is 32-bit (an arena is at most 16 MiB), so the
-		 * compare needs no widening */
-		if (mm_likely((uint32_t)((uintptr_t)p - base) < mm_load(a->carved_end)) &&
-		    mm_likely(pool_block_ok_fast(pool, p)))
-			return pool;
-	}
-	return NULL;
-}
-
 static bool kfree_hinted_kind(const void *p)
 {
 	struct km_pool *pool = pool_of_hinted(p, true);
 
 	return pool && pcpu_free(pool->cls, (void *)p);
-}
-
-static inline __attribute__((always_inline)) int kfree_fast(const void *p, unsigned *cls,
-							    struct km_pcpu **pcp,
-							    unsigned long *irqp)
-{
-	struct km_pool *pool = pool_of_hinted(p, !km_debug_on);
-
-	if (mm_likely(pool != NULL)) {
-		unsigned c = pool->cls;
-		unsigned long irq = mm_irq_save();
-		unsigned cpu = mm_cpu_id();
-		if (mm_likely(cpu < MM_MAX_CPUS)) {
-			struct km_pcpu *pc = km_pcpu[cpu];      /* PCPU_NONE: full */
-			struct km_block *b = (struct km_block *)p;
-			if (mm_likely(mag_push(pc->slot[c].loaded, b))) {
-				b->mark = km_mag_mark(b);
-				mm_irq_restore(irq);
-				return KF_DONE;
-			}
-			*cls = c;
-			*pcp = pc;
-			*irqp = irq;
-			return KF_FULL;
-		}
-		mm_irq_restore(irq);
-	}
-	return KF_GENERIC;
-}
-
-/* kfree() and kfree_caller(): the fast path, then a tail call.  With
- * `own`, the caller is kfree's own return address, computed only on the
- * slow branches (RET_ADDR in an always_inline function names the caller
- * of the function it is inlined into). */
-static inline __attribute__((always_inline)) int kfree_from(const void *p, void *caller,
-							    bool own)
-{
-	unsigned c;
-	struct km_pcpu *pc;
-	unsigned long irq;
-	int r = kfree_fast(p, &c, &pc, &irq);
-
-	if (mm_likely(r == KF_DONE))
-		return 0;
-	if (r == KF_FULL)
-		return kfree_full(c, p, own ? RET_ADDR() : caller, pc, irq);
-	return kfree_generic(p, own ? RET_ADDR() : caller);
 }
 
 MM_FAST_ENTRY int kfree(const void *p)

@@ -1,9 +1,10 @@
 /*
- * kmalloc_fast.h - kmalloc's fast path, inline, for the front end
- * (mm/kmalloc.c: kmalloc, kmalloc_caller) and for the wrapper above it
- * that is called as often (mm/malloc_std.c: malloc), so that malloc's
- * common case is one function with no call in it, not a call to
- * kmalloc_caller with its result tested after.
+ * kmalloc_fast.h - kmalloc's and kfree's fast paths, inline, for the
+ * front end (mm/kmalloc.c: kmalloc, kfree and their _caller forms) and
+ * for the wrappers above it that are called as often (mm/malloc_std.c:
+ * malloc, free), so that malloc's and free's common case is one function
+ * with no call in it, not a call to kmalloc_caller (kfree_caller) with
+ * its result tested after.
  *
  *   kmalloc_from(size, flags, caller, own, again)
  *     size <= KM_SMALL_MAX, flags 0, no debug, a CPU with an area:
@@ -22,9 +23,21 @@
  * growth tries and errno): the slow path hands a NULL it would return to
  * again(size, caller).
  *
+ * kfree's fast path is here too (kfree_from: kfree, kfree_caller, and
+ * free in mm/malloc_std.c), for the same reason:
+ *
+ *   kfree_from(p, caller, own)
+ *     no debug; p's arena in pools.hint[]; p a handed-out block of a
+ *     carved pool (pool_of_hinted: carved_end, range, block start):
+ *       interrupts off; push on this CPU's loaded magazine of the
+ *       pool's class; mark the block; interrupts back          -> 0
+ *     magazine full: kfree_full (interrupts still off)
+ *     everything else: kfree_generic (NULL, debug, large, bad pointers)
+ *
  * Only the front end's own state is read here (km_debug_on) and what the
  * layers below offer their callers inline (pool.h: the size to class
- * table; percpu_internal.h: the CPU areas and the entry check).
+ * table, the arena hints and the block check; percpu_internal.h: the CPU
+ * areas and the entry check).
  */
 #ifndef MM_KMALLOC_FAST_H
 #define MM_KMALLOC_FAST_H
@@ -62,7 +75,7 @@ kmalloc_from(size_t size, unsigned flags, void *caller, bool own, km_again_fn ag
 		unsigned c = km_size_class(size);
 		unsigned long irq = mm_irq_save();
 		unsigned cpu = mm_cpu_id();
-		if (mm_likely(cpu < MM_MAX_CPUS)) {
+		if (mm_likely(mm_cpu_indexable(cpu))) {
 			struct km_pcpu *pc = km_pcpu[cpu];      /* PCPU_NONE: empty */
 			struct mm_mag *m = pc->slot[c].loaded;
 			if (mm_likely(m->count != 0)) {
@@ -83,6 +96,108 @@ kmalloc_from(size_t size, unsigned flags, void *caller, bool own, km_again_fn ag
 	}
 	return kmalloc_slow(size, flags, KM_CALLER, again);
 #undef KM_CALLER
+}
+
+/* kfree's slow paths (mm/kmalloc.c, out of line): the magazine full
+ * (interrupts still off, irq to restore), and everything else. */
+int kfree_full(unsigned c, const void *p, void *caller, struct km_pcpu *pc, unsigned long irq);
+int kfree_generic(const void *p, void *caller);
+
+/*
+ * The fast path: p lies in an arena found in pools.hint[] (no page
+ * descriptor needed, see mm/arena.c), in a carved pool in use, at a block
+ * handed out and not already free (its marks); it goes on this CPU's
+ * loaded magazine of its class.  No lock: for a valid p its pool cannot
+ * change class or go away under us (p is still allocated), and the
+ * fields another CPU may be updating are read with mm_load().
+ * Returns KF_DONE, or KF_FULL (p checked, class *cls, magazine full on
+ * area *pcp: for kfree_full(), with interrupts still off, *irq to restore)
+ * or KF_GENERIC (anything else: for kfree_generic(), which asks the page
+ * descriptor).  The callers make those tail calls and
+ * compute their caller argument only there, so the fast path saves no
+ * register and sets up no frame.
+ */
+enum { KF_DONE, KF_FULL, KF_GENERIC };
+
+/* The pool in use whose block p is (handed out, not free), found through
+ * the arena hints: no lock, no descriptor.  NULL: ask the slow path.
+ * `go` false (debug mode, for kfree) skips the search. */
+static inline __attribute__((always_inline)) struct km_pool *pool_of_hinted(const void *p,
+									   bool go)
+{
+	uintptr_t base = (uintptr_t)p & ~(KM_ARENA_SIZE - 1);
+	uintptr_t kind = mm_load(pools.hint[km_hint_slot(base)]) ^ base;
+	struct km_pool *pool;
+
+	/* kind 0 (small pools) first, with its constant mask: a medium
+	 * arena's pools are aligned to their size in it (so, with the arena
+	 * 1 MiB aligned, the pool is p rounded down to it) and cost the
+	 * small path no instruction */
+	if (mm_likely(kind == 0))
+		pool = km_pool_of(p);
+	else if (kind < KM_KINDS)
+		pool = (struct km_pool *)((uintptr_t)p & ~((KM_POOL_SIZE << kind) - 1));
+	else
+		return NULL;
+	if (mm_likely(go)) {
+		const struct km_arena *a = km_arena_of_base((void *)base);
+		/* carved_end: the pool's header was written once; a pool that
+		 * serves no class now has nothing carved (pool_release), so
+		 * pool_block_ok_fast refuses it without reading pool->live.
+		 * The offset is 32-bit (an arena is at most 16 MiB), so the
+		 * compare needs no widening */
+		if (mm_likely((uint32_t)((uintptr_t)p - base) < mm_load(a->carved_end)) &&
+		    mm_likely(pool_block_ok_fast(pool, p)))
+			return pool;
+	}
+	return NULL;
+}
+
+static inline __attribute__((always_inline)) int kfree_fast(const void *p, unsigned *cls,
+							    struct km_pcpu **pcp,
+							    unsigned long *irqp)
+{
+	struct km_pool *pool = pool_of_hinted(p, !km_debug_on);
+
+	if (mm_likely(pool != NULL)) {
+		unsigned c = pool->cls;
+		unsigned long irq = mm_irq_save();
+		unsigned cpu = mm_cpu_id();
+		if (mm_likely(mm_cpu_indexable(cpu))) {
+			struct km_pcpu *pc = km_pcpu[cpu];      /* PCPU_NONE: full */
+			struct km_block *b = (struct km_block *)p;
+			if (mm_likely(mag_push(pc->slot[c].loaded, b))) {
+				b->mark = km_mag_mark(b);
+				mm_irq_restore(irq);
+				return KF_DONE;
+			}
+			*cls = c;
+			*pcp = pc;
+			*irqp = irq;
+			return KF_FULL;
+		}
+		mm_irq_restore(irq);
+	}
+	return KF_GENERIC;
+}
+
+/* kfree() and kfree_caller(): the fast path, then a tail call.  With
+ * `own`, the caller is kfree's own return address, computed only on the
+ * slow branches (RET_ADDR in an always_inline function names the caller
+ * of the function it is inlined into). */
+static inline __attribute__((always_inline)) int kfree_from(const void *p, void *caller,
+							    bool own)
+{
+	unsigned c;
+	struct km_pcpu *pc;
+	unsigned long irq;
+	int r = kfree_fast(p, &c, &pc, &irq);
+
+	if (mm_likely(r == KF_DONE))
+		return 0;
+	if (r == KF_FULL)
+		return kfree_full(c, p, own ? RET_ADDR() : caller, pc, irq);
+	return kfree_generic(p, own ? RET_ADDR() : caller);
 }
 
 #endif

@@ -153,9 +153,11 @@ STRATA_STD_EXPORT MM_FAST_ENTRY void *STRATA_STD_NAME(malloc)(size_t n)
 	return kmalloc_from(n, 0, RET_ADDR(), false, malloc_again);
 }
 
-STRATA_STD_EXPORT void STRATA_STD_NAME(free)(void *p)
+/* kfree's fast path inline (kmalloc_fast.h), its slow paths tail calls;
+ * the caller in reports is free's own (kfree_from's `own`). */
+STRATA_STD_EXPORT MM_FAST_ENTRY void STRATA_STD_NAME(free)(void *p)
 {
-	kfree_caller(p, RET_ADDR());
+	kfree_from(p, NULL, true);
 }
 
 STRATA_STD_EXPORT void *STRATA_STD_NAME(calloc)(size_t n, size_t m)

@@ -50,7 +50,7 @@
 const struct km_pcpu pcpu_none = {
 	.slot = { [0 ... KMALLOC_MAX_CLASSES - 1] = { &mag_none, &mag_none } },
 };
-struct km_pcpu *km_pcpu[MM_MAX_CPUS] = { [0 ... MM_MAX_CPUS - 1] = PCPU_NONE };
+struct km_pcpu *km_pcpu[MM_CPU_SLOTS] = { [0 ... MM_CPU_SLOTS - 1] = PCPU_NONE };
 static bool percpu_on = true;
 static struct mm_depot depot[KMALLOC_MAX_CLASSES];
 static struct { uint64_t bytes, blocks; } internal;   /* under pools.lock */
@@ -157,7 +157,7 @@ static unsigned mag_capacity(unsigned c)
 void pcpu_init(void)
 {
 	internal.bytes = internal.blocks = 0;
-	for (unsigned i = 0; i < MM_MAX_CPUS; i++)
+	for (unsigned i = 0; i < MM_CPU_SLOTS; i++)
 		km_pcpu[i] = PCPU_NONE;
 	for (unsigned c = 0; c < KMALLOC_MAX_CLASSES; c++) {
 		depot_init(&depot[c], mag_capacity(c), DEPOT_MAX_FULL, &class_ops,
@@ -203,7 +203,7 @@ static __attribute__((noinline)) struct km_pcpu *my_area_slow(void)
 static inline struct km_pcpu *my_area(void)
 {
 	unsigned cpu = mm_cpu_id();
-	struct km_pcpu *pc = cpu < MM_MAX_CPUS ? km_pcpu[cpu] : PCPU_NONE;
+	struct km_pcpu *pc = mm_cpu_indexable(cpu) ? km_pcpu[cpu] : PCPU_NONE;
 
 	return mm_likely(pc != PCPU_NONE && percpu_on) ? pc : my_area_slow();
 }

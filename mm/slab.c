@@ -117,7 +117,7 @@ struct kmem_cache {
 
 	struct kmem_cache *next, *prev;   /* every cache (caches_lock) */
 	struct mm_depot depot;
-	struct mm_cpu_slot cpu[MM_MAX_CPUS];
+	struct mm_cpu_slot cpu[MM_CPU_SLOTS];   /* [MM_MAX_CPUS]: "no CPU", empty */
 };
 
 static mm_spinlock_t caches_lock = MM_SPINLOCK_INIT_LEVEL(MM_LOCK_CACHES);
@@ -587,7 +587,7 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 		c->keep_empty = 1;
 	unsigned cap = (unsigned)(CACHE_MAG_BYTES / c->stride);
 	depot_init(&c->depot, cap < 4 ? 4 : cap, CACHE_MAX_FULL, &cache_ops, c, MM_LOCK_CACHE_DEPOT);
-	for (i = 0; i < MM_MAX_CPUS; i++)
+	for (i = 0; i < MM_CPU_SLOTS; i++)
 		slot_init(&c->cpu[i]);
 	c->percpu = !(flags & KMEM_NO_PERCPU) && !c->dbg;
 	cache_register(c);
@@ -717,7 +717,7 @@ void *kmem_cache_alloc(struct kmem_cache *c, unsigned flags)
 	if (__builtin_expect(flags == 0, 1)) {
 		unsigned long irq = mm_irq_save();
 		unsigned cpu = mm_cpu_id();
-		if (__builtin_expect(cpu < MM_MAX_CPUS, 1)) {
+		if (__builtin_expect(mm_cpu_indexable(cpu), 1)) {
 			struct mm_mag *m = c->cpu[cpu].loaded;
 			if (__builtin_expect(m->count != 0, 1)) {
 				void *obj = mag_take(m);
@@ -789,7 +789,7 @@ int kmem_cache_free(struct kmem_cache *c, void *obj)
 				     mm_divisible((uint32_t)rel, c->divc), 1)) {
 			unsigned long irq = mm_irq_save();
 			unsigned cpu = mm_cpu_id();
-			if (__builtin_expect(cpu < MM_MAX_CPUS, 1)) {
+			if (__builtin_expect(mm_cpu_indexable(cpu), 1)) {
 				struct mm_mag *m = c->cpu[cpu].loaded;
 				uint32_t n = m->count;
 				if (__builtin_expect(n < m->cap && (n == 0 || m->obj[n - 1] != obj), 1)) {

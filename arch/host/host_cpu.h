@@ -9,6 +9,12 @@
  * exits (a pthread key destructor detaches the slot).  Only its own
  * thread ever uses a slot, so "interrupts off" needs nothing: signal
  * handlers must not call malloc anyway.
+ *
+ * A thread without a slot (before its first slow path, after it began to
+ * exit, or the 65th thread alive) has MM_MAX_CPUS, not MM_CPU_NONE, so
+ * the id is never above MM_MAX_CPUS and strata's fast paths index their
+ * per-CPU tables without testing it (MM_CPU_ID_LIMIT, strata/platform.h):
+ * the "no CPU" entry there is always empty, and the slow path attaches.
  */
 #ifndef ARCH_HOST_CPU_H
 #define ARCH_HOST_CPU_H
@@ -16,6 +22,8 @@
 
 extern __thread unsigned host_cpu_slot
 	__attribute__((tls_model("initial-exec"), visibility("hidden")));
+#define HOST_NO_SLOT MM_MAX_CPUS
+#define MM_CPU_ID_LIMIT MM_MAX_CPUS
 
 static inline unsigned mm_cpu_id(void)
 {

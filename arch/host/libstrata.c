@@ -79,7 +79,7 @@ _Static_assert(MM_MAX_CPUS <= 64, "slot bitmap is one uint64_t");
 /* ------------------------------------------------------------------ */
 
 HIDDEN __thread unsigned host_cpu_slot
-	__attribute__((tls_model("initial-exec"))) = MM_CPU_NONE;
+	__attribute__((tls_model("initial-exec"))) = HOST_NO_SLOT;
 
 static atomic_int init_state;          /* 0 not yet, 1 running, 2 ready */
 /* Nonzero sends the next allocating call through host_slow_entry():
@@ -642,7 +642,7 @@ static void thread_exit(void *v)
 	int saved_errno = errno;
 
 	thread_state = TS_EXITING;
-	host_cpu_slot = MM_CPU_NONE;
+	host_cpu_slot = HOST_NO_SLOT;
 	mm_cpu_detach(id);
 	atomic_fetch_and(&slots_used, ~(1ull << id));
 	errno = saved_errno;
@@ -822,7 +822,7 @@ EXPORT unsigned strata_thread_slot(unsigned *slots_in_use)
 {
 	if (slots_in_use)
 		*slots_in_use = (unsigned)__builtin_popcountll(atomic_load(&slots_used));
-	return host_cpu_slot;
+	return host_cpu_slot < MM_MAX_CPUS ? host_cpu_slot : MM_CPU_NONE;
 }
 
 /* kmalloc_get_stats() for tests and tools (struct from strata/kmalloc.h). */

@@ -26,6 +26,12 @@
 
 #define MM_INLINE_SSTATUS_SIE 2ul   /* riscv64.h's SSTATUS_SIE */
 
+/* Every CPU's number is below SMP_MAX_CPUS (16, kernel/smp.c checks it
+ * against MM_MAX_CPUS) from its first instruction on (boot.S, smp.c), so
+ * mm_cpu_id() is never "none": strata's fast paths may index their
+ * per-CPU tables with it untested (strata/platform.h). */
+#define MM_CPU_ID_LIMIT MM_MAX_CPUS
+
 static inline unsigned mm_cpu_id(void)
 {
 	unsigned long id;

@@ -24,6 +24,12 @@
 #ifndef ARCH_X86_64_MM_INLINE_H
 #define ARCH_X86_64_MM_INLINE_H
 
+/* Every CPU's number is below SMP_MAX_CPUS (16, kernel/smp.c checks it
+ * against MM_MAX_CPUS) from its first instruction on (boot.S, smp.c), so
+ * mm_cpu_id() is never "none": strata's fast paths may index their
+ * per-CPU tables with it untested (strata/platform.h). */
+#define MM_CPU_ID_LIMIT MM_MAX_CPUS
+
 static inline unsigned mm_cpu_id(void)
 {
 	unsigned id;

@@ -279,6 +279,80 @@ TEST(thread_exit_returns_caches)
 	      (unsigned long long)after.percpu_cached_blocks);
 }
 
+/* More threads alive at once than there are slots (64): the ones past
+ * the 64th get none (the locked path), and their malloc and free must
+ * work as well as everyone's.  The fast paths read a thread's per-CPU
+ * area with its slot id as the index; a thread with no slot reads the
+ * tables' "no CPU" entry (host_cpu.h: MM_CPU_ID_LIMIT), which must be
+ * there and stay empty.  Each thread also frees its neighbour's blocks. */
+#define CROWD 80
+static pthread_barrier_t crowd_bar;
+static char *crowd_blocks[CROWD][64];
+
+static void *crowd_worker(void *arg)
+{
+	unsigned id = (unsigned)(uintptr_t)arg;
+	char *mine[64];
+
+	free(malloc(24));       /* take a slot if one is left */
+	unsigned slot = S.thread_slot(NULL);
+	pthread_barrier_wait(&crowd_bar);       /* all 80 alive: 16 without */
+	for (int round = 0; round < 200; round++) {
+		for (int k = 0; k < 64; k++) {
+			mine[k] = malloc(16 + (size_t)((k * 37 + round) % 600));
+			if (!mine[k])
+				return (void *)1;
+			memset(mine[k], (int)(id + (unsigned)k), 16);
+		}
+		for (int k = 0; k < 64; k++) {
+			if (mine[k][0] != (char)(id + (unsigned)k) || mine[k][15] != (char)(id + (unsigned)k))
+				return (void *)2;
+			free(mine[k]);
+		}
+	}
+	for (int k = 0; k < 64; k++) {
+		crowd_blocks[id][k] = malloc(48);
+		if (!crowd_blocks[id][k])
+			return (void *)1;
+		memset(crowd_blocks[id][k], (int)id, 48);
+	}
+	pthread_barrier_wait(&crowd_bar);
+	unsigned from = (id + 1) % CROWD;       /* cross-thread frees */
+	for (int k = 0; k < 64; k++) {
+		if (crowd_blocks[from][k][47] != (char)from)
+			return (void *)3;
+		free(crowd_blocks[from][k]);
+	}
+	return (void *)(uintptr_t)(slot < 64 ? 16 : 17);
+}
+
+TEST(more_threads_than_slots)
+{
+	pthread_t t[CROWD];
+	unsigned no_slot = 0, failed = 0;
+
+	pthread_barrier_init(&crowd_bar, NULL, CROWD);
+	for (unsigned i = 0; i < CROWD; i++)
+		REQUIRE(pthread_create(&t[i], NULL, crowd_worker, (void *)(uintptr_t)i) == 0,
+			"pthread_create %u", i);
+	for (unsigned i = 0; i < CROWD; i++) {
+		void *rc;
+		pthread_join(t[i], &rc);
+		if ((uintptr_t)rc == 17)
+			no_slot++;
+		else if ((uintptr_t)rc != 16)
+			failed++, printf("# thread %u: %s\n", i,
+					 (uintptr_t)rc == 1 ? "malloc failed" : "a block changed");
+	}
+	pthread_barrier_destroy(&crowd_bar);
+	printf("# %u threads at once, %u of them without a slot\n", CROWD, no_slot);
+	CHECK(failed == 0, "%u threads failed", failed);
+	CHECK(no_slot >= CROWD - 64, "only %u threads without a slot", no_slot);
+	unsigned in_use = 0;
+	S.thread_slot(&in_use);
+	CHECK(in_use <= 1, "%u slots still taken after the threads exited", in_use);
+}
+
 /* ---- large blocks freed and allocated again are cached ---- */
 
 TEST(large_block_cache)

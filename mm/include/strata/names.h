@@ -44,6 +44,8 @@
 #define kcalloc_caller STRATA_NAME(kcalloc_caller)
 #define kfree STRATA_NAME(kfree)
 #define kfree_caller STRATA_NAME(kfree_caller)
+#define kfree_full STRATA_NAME(kfree_full)
+#define kfree_generic STRATA_NAME(kfree_generic)
 #define kfree_nodebug STRATA_NAME(kfree_nodebug)
 #define kfree_sized_caller STRATA_NAME(kfree_sized_caller)
 #define km_alloc_nodebug STRATA_NAME(km_alloc_nodebug)

@@ -30,6 +30,8 @@
 #undef kcalloc_caller
 #undef kfree
 #undef kfree_caller
+#undef kfree_full
+#undef kfree_generic
 #undef kfree_nodebug
 #undef kfree_sized_caller
 #undef km_alloc_nodebug

@@ -37,12 +37,14 @@
  * same time (that is what makes the per-CPU fast path lock-free).  A value
  * >= MM_MAX_CPUS (MM_CPU_NONE) means "no per-CPU cache here": strata then
  * uses the locked path, which is always correct, only slower.
+ * (mm_platform_cpu_attach, below, says "none" with MM_CPU_NONE either way.)
  *
  * A kernel that wants the hooks inlined into strata's fast paths builds
  * mm/ with -DMM_PLATFORM_INLINE='"its_header.h"'; that header defines
  * mm_cpu_id, mm_irq_save, mm_irq_restore and mm_platform_spin_wait as
  * static inline and declares (or defines) mm_cpu_count, which mm/ never
- * calls (the demo kernel's arch/<arch>/mm_inline.h).
+ * calls (the demo kernel's arch/<arch>/mm_inline.h).  It may also promise
+ * a bound on the ids (MM_CPU_ID_LIMIT, below).
  */
 #ifndef STRATA_PLATFORM_H
 #define STRATA_PLATFORM_H
@@ -64,7 +66,8 @@ _Noreturn void mm_platform_panic(const char *msg);
 #ifdef MM_PLATFORM_INLINE
 #include MM_PLATFORM_INLINE
 #else
-unsigned mm_cpu_id(void);                 /* < MM_MAX_CPUS, or MM_CPU_NONE */
+unsigned mm_cpu_id(void);                 /* < MM_MAX_CPUS, or MM_CPU_NONE
+                                           * (or MM_MAX_CPUS: MM_CPU_ID_LIMIT) */
 unsigned mm_cpu_count(void);              /* CPUs that may call strata */
 unsigned long mm_irq_save(void);          /* interrupts off, old state back */
 void mm_irq_restore(unsigned long flags); /* put the saved state back */
@@ -76,9 +79,29 @@ void mm_irq_restore(unsigned long flags); /* put the saved state back */
 void mm_platform_spin_wait(unsigned spins);
 #endif
 
-/* Called on the slow path when mm_cpu_id() said MM_CPU_NONE: give the
- * calling context an id now (and arrange for mm_cpu_detach() when it goes
- * away), or return MM_CPU_NONE.  Default: MM_CPU_NONE. */
+/* The largest value mm_cpu_id() can return.  Default MM_CPU_NONE: any.
+ * An inline platform header whose mm_cpu_id() never returns more than
+ * MM_MAX_CPUS (and returns MM_MAX_CPUS itself, not MM_CPU_NONE, for "no
+ * per-CPU cache here") says so with
+ *     #define MM_CPU_ID_LIMIT MM_MAX_CPUS
+ * Every per-CPU table of strata is then one entry longer (MM_CPU_SLOTS,
+ * the last entry a CPU-less stand-in that stays empty) and the fast paths
+ * of kmalloc, kfree, kmem_cache_alloc and kmem_cache_free index it with
+ * the id as it is: no compare and branch on the id (mm_cpu_indexable). */
+#ifndef MM_CPU_ID_LIMIT
+#define MM_CPU_ID_LIMIT MM_CPU_NONE
+#endif
+#define MM_CPU_SLOTS (MM_CPU_ID_LIMIT <= MM_MAX_CPUS ? MM_MAX_CPUS + 1 : MM_MAX_CPUS)
+/* May id index a table of MM_CPU_SLOTS?  Always, under the promise: the
+ * compiler then drops the test. */
+static inline int mm_cpu_indexable(unsigned id)
+{
+	return MM_CPU_ID_LIMIT <= MM_MAX_CPUS || id < MM_MAX_CPUS;
+}
+
+/* Called on the slow path when mm_cpu_id() said none (>= MM_MAX_CPUS):
+ * give the calling context an id now (and arrange for mm_cpu_detach()
+ * when it goes away), or return MM_CPU_NONE.  Default: MM_CPU_NONE. */
 unsigned mm_platform_cpu_attach(void);
 
 /* Some bits that differ from boot to boot, called once per kmalloc_init(),
