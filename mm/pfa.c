@@ -615,16 +615,12 @@ void *pfa_virt(phys_addr_t pa)
 
 phys_addr_t pfa_phys(const void *va)
 {
-	return (phys_addr_t)((uintptr_t)va - pfa.offset);
+	return pfa_phys_inline(va);
 }
 
 struct page *pfa_page(phys_addr_t pa)
 {
-	uint32_t idx = pfa_phys_idx(pa);
-	if (idx == PFA_NIL)
-		return NULL;
-	struct page *pg = pfa_idx_page(idx);
-	return pg->owner == PG_UNMANAGED ? NULL : pg;
+	return pfa_page_inline(pa);
 }
 
 struct page *pfa_virt_to_page(const void *va)

@@ -2,9 +2,11 @@
  * pfa_internal.h - the page-frame allocator's state, shared by mm/pfa*.c.
  *
  * Private to the PFA layer (mm/LAYERS; scripts/check-layers enforces it):
- * only mm/pfa*.c include it, and the heap dump (mm/heapdump.c), which
- * walks the descriptor sections and is declared as a reader.  The public
- * interface is strata/pfa.h.  See mm/pfa.c for the big picture.
+ * only mm/pfa*.c include it, and two declared readers: the heap dump
+ * (mm/heapdump.c), which walks the descriptor sections, and the kmem
+ * caches (mm/slab.c), whose free fast path finds a slab's descriptor
+ * with pfa_phys_inline / pfa_page_inline (below).  The public interface
+ * is strata/pfa.h.  See mm/pfa.c for the big picture.
  *
  * Page frame index
  * ----------------
@@ -129,6 +131,24 @@ static inline uint32_t pfa_phys_idx(phys_addr_t pa)
 	if (idx < s->first || idx >= s->end)
 		return PFA_NIL;
 	return idx;
+}
+
+/* pfa_phys() and pfa_page() (strata/pfa.h) inline: the direct map's
+ * offset, then the section lookup.  pfa.c's out-of-line versions are
+ * these; kmem_cache_free's fast path (mm/slab.c, a declared reader in
+ * mm/LAYERS) uses them so that it makes no call and needs no frame. */
+static inline phys_addr_t pfa_phys_inline(const void *va)
+{
+	return (phys_addr_t)((uintptr_t)va - pfa.offset);
+}
+
+static inline struct page *pfa_page_inline(phys_addr_t pa)
+{
+	uint32_t idx = pfa_phys_idx(pa);
+	if (idx == PFA_NIL)
+		return NULL;
+	struct page *pg = pfa_idx_page(idx);
+	return pg->owner == PG_UNMANAGED ? NULL : pg;
 }
 
 /*

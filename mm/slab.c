@@ -71,6 +71,7 @@
 #include "lock_order.h"
 #include "magazine.h"
 #include "percpu_internal.h"
+#include "pfa_internal.h"   /* pfa_phys_inline, pfa_page_inline (mm/LAYERS: reads) */
 #include "report.h"
 #include "util.h"
 
@@ -101,6 +102,7 @@ struct kmem_cache {
 	size_t size, stride;
 	uint64_t divc;                /* mm_divc(stride): a slot's start? */
 	uint32_t first;               /* offset of slot 0 in a slab */
+	uint32_t span;                /* nobjs * stride: slot 0's object to the end */
 	unsigned order, nobjs;
 	void (*ctor)(void *);
 	unsigned dbg;                 /* MM_DBG_REDZONE / MM_DBG_POISON, see debug.h */
@@ -405,16 +407,15 @@ static inline struct kmem_slab *slab_base(const void *obj)
  * PFA blocks, so the one candidate head is obj's physical address aligned
  * down to the slab size, and a PG_CACHE head of that order there is the
  * slab (the PFA writes heads only where blocks start).  One descriptor,
- * whatever page of the slab obj is in.  NULL: not in such a slab. */
-static inline struct kmem_slab *slab_in(const struct kmem_cache *c, const void *obj)
+ * whatever page of the slab obj is in.  True: in such a slab, at *off
+ * bytes from its start (the slab is obj - *off). */
+static inline bool slab_in(const struct kmem_cache *c, const void *obj, uint64_t *off)
 {
-	phys_addr_t pa = pfa_phys(obj);
-	phys_addr_t off = pa & (((phys_addr_t)PAGE_SIZE << c->order) - 1);
-	const struct page *pg = pfa_page(pa - off);   /* NULL outside managed RAM */
+	phys_addr_t pa = pfa_phys_inline(obj);
+	*off = pa & (((phys_addr_t)PAGE_SIZE << c->order) - 1);
+	const struct page *pg = pfa_page_inline(pa - *off);   /* NULL outside managed RAM */
 
-	if (__builtin_expect(pg == NULL || pg->owner != PG_CACHE || pg->order != c->order, 0))
-		return NULL;
-	return (struct kmem_slab *)((uintptr_t)obj - off);
+	return __builtin_expect(pg != NULL && pg->owner == PG_CACHE && pg->order == c->order, 1);
 }
 
 /* Not in a slab of c's order: why not, from the descriptor of the block
@@ -441,16 +442,18 @@ static struct kmem_slab *slab_of_other(const void *obj, enum kmalloc_report_kind
 static struct kmem_slab *slab_of(struct kmem_cache *c, const void *obj,
 				 enum kmalloc_report_kind *why, unsigned *slot)
 {
-	struct kmem_slab *s = slab_in(c, obj);
+	uint64_t off;
+	struct kmem_slab *s = slab_in(c, obj, &off) ? (struct kmem_slab *)((uintptr_t)obj - off)
+						    : slab_of_other(obj, why);
 
-	if (!s && !(s = slab_of_other(obj, why)))
+	if (!s)
 		return NULL;
 	if (s->magic != ((uintptr_t)s ^ SLAB_MAGIC) || s->cache != c) {
 		*why = s->magic == ((uintptr_t)s ^ SLAB_MAGIC) ? KM_BAD_WRONG_CACHE : KM_BAD_FOREIGN;
 		return NULL;
 	}
 	uint64_t rel = (uint64_t)((uintptr_t)obj - (uintptr_t)s) - c->first;
-	if (rel >= (uint64_t)c->nobjs * c->stride || !mm_divisible((uint32_t)rel, c->divc)) {
+	if (rel >= c->span || !mm_divisible((uint32_t)rel, c->divc)) {
 		*why = KM_BAD_MISALIGNED;
 		return NULL;
 	}
@@ -582,6 +585,7 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 	}
 	c->divc = mm_divc((uint32_t)c->stride);   /* stride <= a slab: 32-bit */
 	c->first += c->rz;                /* slot i's object: first + i * stride */
+	c->span = (uint32_t)(c->nobjs * c->stride);
 	c->keep_empty = (unsigned)(CACHE_KEEP_EMPTY >> (PAGE_SHIFT + c->order));
 	if (c->keep_empty == 0)
 		c->keep_empty = 1;
@@ -781,12 +785,12 @@ static __attribute__((noinline)) int cache_free_slow(struct kmem_cache *c, void 
  * CPU's loaded magazine.  0, or -1 for an object refused (reported). */
 int kmem_cache_free(struct kmem_cache *c, void *obj)
 {
-	struct kmem_slab *s = slab_in(c, obj);
+	uint64_t off;
 
-	if (__builtin_expect(s != NULL && s->cache == c, 1)) {
-		uint64_t rel = (uint64_t)((uintptr_t)obj - (uintptr_t)s) - c->first;
-		if (__builtin_expect(rel < (uint64_t)c->nobjs * c->stride &&
-				     mm_divisible((uint32_t)rel, c->divc), 1)) {
+	if (__builtin_expect(slab_in(c, obj, &off) &&
+			     ((const struct kmem_slab *)((uintptr_t)obj - off))->cache == c, 1)) {
+		uint64_t rel = off - c->first;
+		if (__builtin_expect(rel < c->span && mm_divisible((uint32_t)rel, c->divc), 1)) {
 			unsigned long irq = mm_irq_save();
 			unsigned cpu = mm_cpu_id();
 			if (__builtin_expect(mm_cpu_indexable(cpu), 1)) {

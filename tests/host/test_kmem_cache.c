@@ -8,6 +8,8 @@
  *   sizes_and_alignment       1 byte to 300 KB: waste under 1/8, aligned
  *   bad_frees_are_reported    wrong cache, kmalloc block, interior,
  *                             double free: reported, nothing freed
+ *   pointers_outside_the_slots_are_refused  a slab's header and its
+ *                             tail past the last slot: interior pointers
  *   reclaim_reaches_caches    mm_reclaim (kmalloc_trim) empties the caches'
  *                             magazines and slabs: every page comes back
  *   cpu_detach_drains_magazines  mm_cpu_detach(cpu) gives that CPU's
@@ -138,6 +140,52 @@ TEST(bad_frees_are_reported)
 	CHECK(kmem_cache_free(a, pin) == 0, "legal free refused");
 	CHECK(kmem_cache_check_all() == 0, "check_all after bad frees");
 	CHECK(kmem_cache_destroy(a) == 0 && kmem_cache_destroy(b) == 0, "destroy");
+}
+
+/* Pointers inside a slab of the right cache but at no slot: the slab's
+ * header (before slot 0) and, where the slab has a tail that holds no
+ * whole slot, the stride-aligned address just past the last slot.  Both
+ * lie on the slot grid's arithmetic only if the range test is right
+ * (kmem_cache_free's fast path and slab_of compare the offset with the
+ * slots' span), so each must be refused as an interior pointer. */
+TEST(pointers_outside_the_slots_are_refused)
+{
+	setup();
+	unsigned tried = 0;
+	for (size_t size = 1000; size <= 1400 && tried < 3; size += 8) {
+		struct kmem_cache *c = kmem_cache_create("tail", size, 0, 0, NULL);
+		REQUIRE(c, "create(%zu)", size);
+		struct kmem_cache_stats st;
+		kmem_cache_get_stats(c, &st);
+		char *x = kmem_cache_alloc(c, 0);
+		REQUIRE(x, "alloc(%zu)", size);
+		uint64_t slab_bytes = (uint64_t)PAGE_SIZE << st.slab_order;
+		uint64_t in_slab = pfa_phys(x) & (slab_bytes - 1);
+		char *slab = x - in_slab;
+		uint64_t first = in_slab % st.stride;   /* the header is < one stride here */
+		uint64_t end = first + (uint64_t)st.objs_per_slab * st.stride;
+		struct kmalloc_report r;
+		host_capture_start(out, sizeof out);
+		kmalloc_clear_report();
+		int v = kmem_cache_free(c, slab);
+		kmalloc_last_report(&r);
+		CHECK(v == -1 && r.kind == KM_BAD_MISALIGNED && r.ptr == slab,
+		      "size %zu: the slab's header freed: %d, %s", size, v, kmalloc_report_name(r.kind));
+		if (first < st.stride && end + 8 <= slab_bytes) {
+			kmalloc_clear_report();
+			v = kmem_cache_free(c, slab + end);
+			kmalloc_last_report(&r);
+			CHECK(v == -1 && r.kind == KM_BAD_MISALIGNED && r.ptr == slab + end,
+			      "size %zu: slot %u of %u (the tail) freed: %d, %s", size,
+			      st.objs_per_slab, st.objs_per_slab, v, kmalloc_report_name(r.kind));
+			tried++;
+		}
+		host_capture_stop();
+		CHECK(kmem_cache_free(c, x) == 0, "legal free refused");
+		CHECK(kmem_cache_check_all() == 0, "check_all after refused frees");
+		CHECK(kmem_cache_destroy(c) == 0, "destroy(%zu)", size);
+	}
+	CHECK(tried == 3, "only %u sizes with a tail past the last slot", tried);
 }
 
 TEST(reclaim_reaches_caches)
