@@ -21,8 +21,10 @@
 #include <stdint.h>
 #include <strata/debug.h>
 
+#include "util.h"
+
 #if MM_DEBUG
-extern unsigned km_debug_on;          /* MM_DBG_* flags, | KM_TRACING */
+extern unsigned km_debug_on MM_INTERNAL;   /* MM_DBG_* flags, | KM_TRACING */
 #else
 #define km_debug_on 0u                /* every debug branch folds away */
 #endif

@@ -150,7 +150,7 @@ STRATA_STD_EXPORT MM_FAST_ENTRY void *STRATA_STD_NAME(malloc)(size_t n)
 	if (__builtin_expect(STRATA_STD_ENTRY_DUE(), 0))
 		return malloc_entry(n, RET_ADDR());
 #endif
-	return kmalloc_from(n, 0, RET_ADDR(), false, malloc_again);
+	return kmalloc_from(n, 0, NULL, true, malloc_again);
 }
 
 /* kfree's fast path inline (kmalloc_fast.h), its slow paths tail calls;

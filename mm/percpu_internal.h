@@ -27,7 +27,7 @@ struct km_pcpu {
 	int32_t sample_left;     /* kmallocs before the next sampled one (kmalloc.c) */
 	uint64_t sample_rng;     /* its random generator (mm/guard.c), 0: unseeded */
 };
-extern struct km_pcpu *km_pcpu[MM_CPU_SLOTS];   /* [MM_MAX_CPUS]: PCPU_NONE */
+extern struct km_pcpu *km_pcpu[MM_CPU_SLOTS] MM_INTERNAL;   /* [MM_MAX_CPUS]: PCPU_NONE */
 
 /* The stand-in area of every CPU that has none: each slot's magazines are
  * mag_none (count 0, cap 0), so a fast path finds it empty (kmalloc) or

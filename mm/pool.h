@@ -61,7 +61,7 @@ struct pool_state {
 	uint64_t freelist_corruptions;
 	unsigned reserves;                        /* kmalloc_reserve()s held */
 };
-extern struct pool_state pools;
+extern struct pool_state pools MM_INTERNAL;
 
 static inline struct km_block *km_next(const struct km_block *b)
 {

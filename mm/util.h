@@ -43,6 +43,13 @@
 
 #define RET_ADDR() __builtin_return_address(0)
 
+/* On the declarations of the data the fast paths read (km_debug_on,
+ * pools, km_pcpu): mm/ is one module, so in a shared-object build
+ * (libstrata.so, -fPIC) its data needs no GOT entry, and one flag test is
+ * one load, not a load of the address and then the load (the linker can
+ * make the first an lea, not remove it).  No effect in a static build. */
+#define MM_INTERNAL __attribute__((visibility("hidden")))
+
 /*
  * Is an offset a multiple of a block size?  One multiply and one compare,
  * no division (Lemire, Kaser and Kurz, "Faster remainder by direct
