@@ -70,7 +70,7 @@ void *kmalloc_bad_entry(size_t size, unsigned c, const struct km_block *b, void 
 static inline __attribute__((always_inline)) void *
 kmalloc_from(size_t size, unsigned flags, void *caller, bool own, km_again_fn again)
 {
-#define KM_CALLER (own ? RET_ADDR() : caller)
+#define KM_CALLER (own ? MM_FAST_CALLER() : caller)
 	if (mm_likely(size <= KM_SMALL_MAX && (flags | km_debug_on) == 0)) {
 		unsigned c = km_size_class(size);
 		unsigned long irq = mm_irq_save();
@@ -196,8 +196,8 @@ static inline __attribute__((always_inline)) int kfree_from(const void *p, void 
 	if (mm_likely(r == KF_DONE))
 		return 0;
 	if (r == KF_FULL)
-		return kfree_full(c, p, own ? RET_ADDR() : caller, pc, irq);
-	return kfree_generic(p, own ? RET_ADDR() : caller);
+		return kfree_full(c, p, own ? MM_FAST_CALLER() : caller, pc, irq);
+	return kfree_generic(p, own ? MM_FAST_CALLER() : caller);
 }
 
 #endif

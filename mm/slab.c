@@ -731,7 +731,7 @@ void *kmem_cache_alloc(struct kmem_cache *c, unsigned flags)
 		}
 		mm_irq_restore(irq);
 	}
-	return cache_alloc_slow(c, flags, RET_ADDR());
+	return cache_alloc_slow(c, flags, MM_FAST_CALLER());
 }
 
 static __attribute__((noinline)) int cache_free_slow(struct kmem_cache *c, void *obj,
@@ -806,7 +806,7 @@ int kmem_cache_free(struct kmem_cache *c, void *obj)
 			mm_irq_restore(irq);
 		}
 	}
-	return cache_free_slow(c, obj, RET_ADDR());
+	return cache_free_slow(c, obj, MM_FAST_CALLER());
 }
 
 /* ------------------------------------------------------------------ */

@@ -29,6 +29,12 @@
  * per-CPU tables with it untested (strata/platform.h). */
 #define MM_CPU_ID_LIMIT MM_MAX_CPUS
 
+/* The fast paths' caller: the link register as it came in (the fast
+ * paths make no call and never save it: scripts/check-fastpath checks
+ * the build), without __builtin_return_address's stack slot and its
+ * pointer-authentication strip (xpaclri, which works on x30 only). */
+#define MM_FAST_CALLER() ({ void *lr_; __asm__("mov %0, x30" : "=r"(lr_)); lr_; })
+
 static inline unsigned mm_cpu_id(void)
 {
 	unsigned long id;

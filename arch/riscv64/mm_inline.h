@@ -32,6 +32,16 @@
  * per-CPU tables with it untested (strata/platform.h). */
 #define MM_CPU_ID_LIMIT MM_MAX_CPUS
 
+/* The fast paths' caller: the link register as it came in (the fast
+ * paths make no call and never save it: scripts/check-fastpath checks
+ * the build), without __builtin_return_address's stack slot. */
+#ifndef __clang__
+/* (clang 14 stores ra and s0 at every function's entry for the frame
+ * record -fno-omit-frame-pointer asks for, and may then use ra as a
+ * scratch register: its build keeps __builtin_return_address) */
+#define MM_FAST_CALLER() ({ void *lr_; __asm__("mv %0, ra" : "=r"(lr_)); lr_; })
+#endif
+
 static inline unsigned mm_cpu_id(void)
 {
 	unsigned long id;

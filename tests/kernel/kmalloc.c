@@ -22,6 +22,9 @@
  *              contents survive and some resizes stay in place (counted).
  *   bad_pointer  kfree of a reserved page and of an interior pointer are
  *              reported, not freed.
+ *   reports_name_the_caller  bad kfree, free, kmem_cache_free and a
+ *              kmalloc too large: each report names the function that
+ *              made the call (the fast paths' MM_FAST_CALLER).
  *
  * Time (TCG, no icount): the default random run is about 1-2 s on x86_64.
  */
@@ -32,7 +35,9 @@
 #include <kernel/ktest.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <strata/kmalloc.h>
+#include <strata/kmem_cache.h>
 #include <strata/percpu.h>
 #include <strata/pfa.h>
 
@@ -338,6 +343,99 @@ KTEST(kmalloc, bad_pointer)
 	KT_CHECK(t, r.kind == KM_DOUBLE_FREE || r.kind == KM_BAD_NOT_BLOCK,
 		 "double free: report %d", r.kind);
 	kfree(big);
+	KT_CHECK(t, kmalloc_check() == 0, "kmalloc_check after bad pointers");
+}
+
+/* Each bad call below goes through one of these, so the report's caller
+ * must be a few bytes into it.  The fast paths take their caller only on
+ * the slow branches (MM_FAST_CALLER, strata/platform.h: on aarch64 and
+ * riscv64 with gcc, the link register read in asm); the empty asm keeps
+ * each call from being a tail call. */
+static __attribute__((noinline)) int via_kfree(const void *p)
+{
+	int r = kfree(p);
+	__asm__ volatile("");
+	return r;
+}
+
+static __attribute__((noinline)) void via_free(void *p)
+{
+	free(p);
+	__asm__ volatile("");
+}
+
+static __attribute__((noinline)) void *via_kmalloc(size_t n)
+{
+	void *p = kmalloc(n, 0);
+	__asm__ volatile("");
+	return p;
+}
+
+static __attribute__((noinline)) int via_cache_free(struct kmem_cache *c, void *p)
+{
+	int r = kmem_cache_free(c, p);
+	__asm__ volatile("");
+	return r;
+}
+
+static bool caller_in(const void *caller, void *fn)
+{
+	uintptr_t c = (uintptr_t)caller, f = (uintptr_t)fn;
+	return c > f && c - f < 256;
+}
+
+KTEST(kmalloc, reports_name_the_caller)
+{
+	ensure_init();
+	struct kmalloc_report r;
+	char *small = kmalloc(96, 0);
+	char *other = kmalloc(48, 0);
+	struct kmem_cache *c = kmem_cache_create("caller", 40, 0, 0, NULL);
+	char *obj = kmem_cache_alloc(c, 0);
+	KT_CHECK(t, small && other && c && obj, "setup");
+	if (!small || !other || !c || !obj)
+		return;
+
+	kmalloc_clear_report();
+	KT_CHECK(t, via_kfree(small + 32) == -1, "kfree(interior) not refused");
+	kmalloc_last_report(&r);
+	KT_CHECK(t, r.kind == KM_BAD_MISALIGNED && caller_in(r.caller, (void *)via_kfree),
+		 "kfree(interior): report %d, caller %p, via_kfree %p", r.kind, r.caller,
+		 (void *)via_kfree);
+
+	kfree(other);
+	kmalloc_clear_report();
+	via_kfree(other);                       /* the mark says: free already */
+	kmalloc_last_report(&r);
+	KT_CHECK(t, (r.kind == KM_DOUBLE_FREE || r.kind == KM_BAD_NOT_BLOCK) &&
+		    caller_in(r.caller, (void *)via_kfree),
+		 "double kfree: report %d, caller %p, via_kfree %p", r.kind, r.caller,
+		 (void *)via_kfree);
+
+	kmalloc_clear_report();
+	via_free(small + 8);
+	kmalloc_last_report(&r);
+	KT_CHECK(t, r.kind == KM_BAD_MISALIGNED && caller_in(r.caller, (void *)via_free),
+		 "free(interior): report %d, caller %p, via_free %p", r.kind, r.caller,
+		 (void *)via_free);
+
+	kmalloc_clear_report();
+	KT_CHECK(t, via_kmalloc((size_t)1 << 62) == NULL, "kmalloc(2^62) succeeded");
+	kmalloc_last_report(&r);
+	KT_CHECK(t, r.kind == KM_FAIL_TOO_LARGE && caller_in(r.caller, (void *)via_kmalloc),
+		 "kmalloc(2^62): report %d, caller %p, via_kmalloc %p", r.kind, r.caller,
+		 (void *)via_kmalloc);
+
+	kmalloc_clear_report();
+	KT_CHECK(t, via_cache_free(c, obj + 8) == -1, "kmem_cache_free(interior) not refused");
+	kmalloc_last_report(&r);
+	KT_CHECK(t, r.kind == KM_BAD_MISALIGNED && caller_in(r.caller, (void *)via_cache_free),
+		 "kmem_cache_free(interior): report %d, caller %p, via_cache_free %p", r.kind,
+		 r.caller, (void *)via_cache_free);
+
+	kmem_cache_free(c, obj);
+	KT_CHECK(t, kmem_cache_destroy(c) == 0, "kmem_cache_destroy");
+	kfree(small);
 	KT_CHECK(t, kmalloc_check() == 0, "kmalloc_check after bad pointers");
 }
 

@@ -99,6 +99,19 @@ static inline int mm_cpu_indexable(unsigned id)
 	return MM_CPU_ID_LIMIT <= MM_MAX_CPUS || id < MM_MAX_CPUS;
 }
 
+/* The return address of the function a fast path is inlined into
+ * (kmalloc, kfree, malloc, free, kmem_cache_alloc, kmem_cache_free),
+ * taken on its slow branches only, for the caller that reports name.
+ * Default __builtin_return_address(0).  On aarch64 and RISC-V gcc then
+ * keeps the link register in a stack slot for the whole function: a
+ * frame, on the fast path too.  An inline platform header may define it
+ * as a read of the link register: that is the entry's value anywhere in
+ * a function that makes no call and saves no link register, which the
+ * demo kernel's build checks of every fast path (scripts/check-fastpath). */
+#ifndef MM_FAST_CALLER
+#define MM_FAST_CALLER() __builtin_return_address(0)
+#endif
+
 /* Called on the slow path when mm_cpu_id() said none (>= MM_MAX_CPUS):
  * give the calling context an id now (and arrange for mm_cpu_detach()
  * when it goes away), or return MM_CPU_NONE.  Default: MM_CPU_NONE. */
