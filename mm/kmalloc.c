@@ -27,8 +27,8 @@
  *
  * The two fast paths make no call and touch no lock; everything else is
  * a named slow path (kmalloc_empty, kmalloc_slow, kfree_full,
- * kfree_generic).  kmalloc's fast path is kmalloc_from in kmalloc_fast.h,
- * which malloc (mm/malloc_std.c) inlines too.  Layers
+ * kfree_generic).  The fast paths are kmalloc_from and kfree_from in
+ * kmalloc_fast.h, which malloc and free (mm/malloc_std.c) inline too.  Layers
  * used, all below: per-CPU magazines (percpu_internal.h), pools and
  * arenas (pool.h, arena.h), large runs (large.h), the PFA's descriptors,
  * the report sink (report.h), sampled guarded blocks (guard.h: the

@@ -37,7 +37,7 @@
  * kfree reads right after it (one base address for both).  A hint is
  * the base ORed with the arena's pool kind: the fast path XORs it with
  * the base, takes kind 0 (small pools) with a constant mask and a medium
- * kind with the mask of its pool size (pool_of_hinted, kmalloc.c; also
+ * kind with the mask of its pool size (pool_of_hinted, kmalloc_fast.h; also
  * kfree_nodebug's check for frees that did not come through the fast
  * path). */
 #define KM_HINTS     256
