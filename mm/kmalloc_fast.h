@@ -64,9 +64,9 @@ void *kmalloc_bad_entry(size_t size, unsigned c, const struct km_block *b, void 
 			km_again_fn again);
 
 /* With `own`, the caller named in reports is the return address of the
- * function this is inlined into (kmalloc's own: RET_ADDR in an
- * always_inline function names the caller of the function it is inlined
- * into), computed only on the slow branches. */
+ * function this is inlined into (kmalloc's own: MM_FAST_CALLER,
+ * strata/platform.h, in an always_inline function names the caller of
+ * the function it is inlined into), computed only on the slow branches. */
 static inline __attribute__((always_inline)) void *
 kmalloc_from(size_t size, unsigned flags, void *caller, bool own, km_again_fn again)
 {
@@ -181,10 +181,10 @@ static inline __attribute__((always_inline)) int kfree_fast(const void *p, unsig
 	return KF_GENERIC;
 }
 
-/* kfree() and kfree_caller(): the fast path, then a tail call.  With
- * `own`, the caller is kfree's own return address, computed only on the
- * slow branches (RET_ADDR in an always_inline function names the caller
- * of the function it is inlined into). */
+/* kfree(), kfree_caller() and free(): the fast path, then a tail call.
+ * With `own`, the caller is the return address of the function this is
+ * inlined into (kfree's, free's), computed only on the slow branches
+ * (MM_FAST_CALLER, as kmalloc_from's). */
 static inline __attribute__((always_inline)) int kfree_from(const void *p, void *caller,
 							    bool own)
 {

@@ -9,7 +9,8 @@
  * declared inline interface.  Everything else goes through the calls
  * below.  A CPU without an area (yet, or drained) has PCPU_NONE there,
  * never NULL, so the fast paths test no pointer; so has the extra entry
- * for "no CPU" (MM_CPU_SLOTS, strata/platform.h), never written.
+ * for "no CPU" that a platform bounding its ids gets (MM_CPU_ID_LIMIT,
+ * MM_CPU_SLOTS: strata/platform.h), never written.
  */
 #ifndef MM_PERCPU_INTERNAL_H
 #define MM_PERCPU_INTERNAL_H
@@ -27,7 +28,7 @@ struct km_pcpu {
 	int32_t sample_left;     /* kmallocs before the next sampled one (kmalloc.c) */
 	uint64_t sample_rng;     /* its random generator (mm/guard.c), 0: unseeded */
 };
-extern struct km_pcpu *km_pcpu[MM_CPU_SLOTS] MM_INTERNAL;   /* [MM_MAX_CPUS]: PCPU_NONE */
+extern struct km_pcpu *km_pcpu[MM_CPU_SLOTS] MM_INTERNAL;   /* "no CPU": PCPU_NONE */
 
 /* The stand-in area of every CPU that has none: each slot's magazines are
  * mag_none (count 0, cap 0), so a fast path finds it empty (kmalloc) or

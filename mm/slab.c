@@ -119,7 +119,7 @@ struct kmem_cache {
 
 	struct kmem_cache *next, *prev;   /* every cache (caches_lock) */
 	struct mm_depot depot;
-	struct mm_cpu_slot cpu[MM_CPU_SLOTS];   /* [MM_MAX_CPUS]: "no CPU", empty */
+	struct mm_cpu_slot cpu[MM_CPU_SLOTS];   /* "no CPU" (MM_CPU_ID_LIMIT): mag_none */
 };
 
 static mm_spinlock_t caches_lock = MM_SPINLOCK_INIT_LEVEL(MM_LOCK_CACHES);
