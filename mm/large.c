@@ -45,25 +45,17 @@
  * Resizing in place (krealloc):
  *   shrink  blocks past the new end go back to the PFA, the block holding
  *           the new end is split down to it;
- *   grow    a cached run that starts right where the run ends and is
- *           long enough becomes part of it, cut to the new end, the rest
- *           staying cached (grow_into_cache: its pages are in memory, a
- *           growing buffer faults nothing in); else the pages right after
- *           the run are taken with pfa_alloc_at(), as the largest aligned
- *           blocks that fit, if every one of them is free; otherwise
- *           krealloc moves the data.
+ *   grow    the pages right after the run are taken with pfa_alloc_at(),
+ *           as the largest aligned blocks that fit, if every one of them
+ *           is free; otherwise krealloc moves the data.
  *
  * The run cache: a freed run is kept, whole and still PG_LARGE (head cls
  * = LARGE_CACHED, so a second kfree is a reported double free), in one of
  * KM_LARGE_CACHE_RUNS (256) slots (below: "The cache's own index").  It
  * may always hold large.lc_budget pages (8 MiB, or RAM / 16 if that is
- * less), and beyond that as many pages as the live runs held at their
- * recent high (large.peak: the live pages' maximum, moved 1/64 of the way
- * back down to them by every large_free), up to RAM / 4 (the PFA's pages
- * at the time: the hosted heap grows).  The recent high, not the live
- * pages of the moment: a program that frees its one big buffer and builds
- * the next (a realloc loop, a file read again) finds it still cached,
- * where the live count, 0 at that free, sent it back.  Its pages stay in memory, so a
+ * less), and beyond
+ * that as many pages as the live runs hold, up to RAM / 4 (the PFA's pages
+ * at the time: the hosted heap grows).  Its pages stay in memory, so a
  * loop that frees and reallocates big buffers does not give them back to
  * the PFA (nor, on the host, to the kernel through mm_platform_release())
  * to fault them in again.  jemalloc's dirty pages and tcmalloc's page heap
@@ -181,7 +173,6 @@
 
 static struct {
 	uint64_t runs, pages, requested;
-	uint64_t peak;        /* recent high of pages (cache_budget, cache_decay) */
 	/* the run cache: slot s holds one cached run */
 	phys_addr_t lc_pa[KM_LARGE_CACHE_RUNS];       /* its head */
 	uint32_t lc_pages[KM_LARGE_CACHE_RUNS];       /* ... its pages */
@@ -201,7 +192,6 @@ static struct {
 	uint64_t cached_pages;
 	uint64_t clock, decayed;                      /* large calls; runs aged out */
 	uint64_t evicted, joined, pressed, grown;     /* runs evicted, glued, shed, grown */
-	uint64_t grown_cached;                        /* live runs grown into a cached one */
 	uint64_t pfa_allocs, pfa_frees;
 } large;
 
@@ -239,7 +229,7 @@ void large_get_stats(struct large_stats *st)
 		.pfa_allocs = large.pfa_allocs, .pfa_frees = large.pfa_frees,
 		.cached_runs = large.lc_count, .evicted = large.evicted,
 		.decayed = large.decayed, .joined = large.joined, .pressed = large.pressed,
-		.grown = large.grown, .grown_cached = large.grown_cached,
+		.grown = large.grown,
 	};
 }
 
@@ -335,8 +325,6 @@ static bool grow(phys_addr_t pa, uint64_t pages, uint64_t want, uint64_t *now);
 static void account(int64_t dpages, int64_t dbytes)
 {
 	large.pages += (uint64_t)dpages;
-	if (large.pages > large.peak)
-		large.peak = large.pages;
 	__atomic_add_fetch(&large.requested, (uint64_t)dbytes, __ATOMIC_RELAXED);
 }
 
@@ -604,13 +592,12 @@ static unsigned cache_evict_some(unsigned most)
 
 /*
  * Pages the cache may hold now: lc_budget always; beyond it, as many as
- * the live runs held at their recent high (large.peak) >>
- * KM_LARGE_CACHE_LIVE_SHIFT, but never more than RAM / 4 (the PFA's pages
- * now: the hosted heap grows).
+ * the live runs hold >> KM_LARGE_CACHE_LIVE_SHIFT, but never more than
+ * RAM / 4 (the PFA's pages now: the hosted heap grows).
  */
 static uint64_t cache_budget(void)
 {
-	uint64_t live = large.peak >> KM_LARGE_CACHE_LIVE_SHIFT;
+	uint64_t live = large.pages >> KM_LARGE_CACHE_LIVE_SHIFT;
 	uint64_t ceil = pfa_total_pages() >> KM_LARGE_CACHE_CEIL_SHIFT;
 
 	if (live > ceil)
@@ -618,14 +605,12 @@ static uint64_t cache_budget(void)
 	return live > large.lc_budget ? live : large.lc_budget;
 }
 
-/* Decay: the recent high of the live pages moves 1/2^KM_LARGE_PEAK_SHIFT
- * of the way down to them; while the cache holds more than lc_budget (the
- * part it may always hold), the oldest runs leave once KM_LARGE_DECAY_OPS
- * large calls went by without anyone taking them (two per call at most:
- * each call adds at most two runs, the freed one and a cut-off tail). */
+/* Decay: while the cache holds more than lc_budget (the part it may
+ * always hold), the oldest runs leave once KM_LARGE_DECAY_OPS large calls
+ * went by without anyone taking them (two per call at most: each call
+ * adds at most two runs, the freed one and a cut-off tail). */
 static void cache_decay(void)
 {
-	large.peak -= (large.peak - large.pages) >> KM_LARGE_PEAK_SHIFT;
 	for (int i = 0; i < 2 && large.cached_pages > large.lc_budget &&
 	     large.clock - large.lc_stamp[large.lc_oldest] > KM_LARGE_DECAY_OPS; i++) {
 		cache_evict_oldest();
@@ -988,32 +973,6 @@ bool large_resize_within(struct page *head, size_t size)
 	return true;
 }
 
-/* Grow the live run at pa from `pages` to `want` pages with the cached
- * run that starts where it ends: the two become one run (run_append:
- * that run's head is one more block of this one), cut to want, and the
- * rest stays cached with its age (cache_tail).  Its pages are in memory,
- * so nothing is faulted in and nothing is copied.  false if there is no
- * such run or it is too short. */
-static bool grow_into_cache(phys_addr_t pa, uint64_t pages, uint64_t want, uint64_t *now)
-{
-	unsigned s = cache_starting_at(page_pa(pa, pages));
-
-	if (s == LC_NIL || pages + large.lc_pages[s] < want ||
-	    pages + large.lc_pages[s] > LARGE_MAX_PAGES)
-		return false;
-	struct run lo = { pa, pages, 0 };
-	struct run hi = { large.lc_pa[s], large.lc_pages[s], large.lc_stamp[s] };
-	cache_unlink(s);
-	run_append(&lo, &hi);
-	*now = lo.pages;
-	if (lo.pages > want) {
-		*now = shrink(pa, lo.pages, want, false);
-		cache_tail(pa, *now, lo.pages, hi.stamp);
-	}
-	large.grown_cached++;
-	return true;
-}
-
 bool large_resize(void *p, struct page *head, size_t size)
 {
 	phys_addr_t pa = pfa_phys(p);
@@ -1022,7 +981,7 @@ bool large_resize(void *p, struct page *head, size_t size)
 	if (size > KMALLOC_MAX_SIZE)
 		return false;
 	if (want > pages) {
-		if (!grow_into_cache(pa, pages, want, &now) && !grow(pa, pages, want, &now))
+		if (!grow(pa, pages, want, &now))
 			return false;
 	} else if (want < pages) {
 		now = shrink(pa, pages, want, true);

@@ -21,11 +21,9 @@
 #define KM_LARGE_CACHE_RUNS 256  /* freed runs kept for reuse */
 #define KM_LARGE_CACHE_MAX_BYTES (8u << 20)  /* always allowed: this much, and */
 #define KM_LARGE_CACHE_RAM_SHIFT 4            /* at most RAM / 16 of it; */
-#define KM_LARGE_CACHE_LIVE_SHIFT 0           /* more: up to the live runs' recent high */
+#define KM_LARGE_CACHE_LIVE_SHIFT 0           /* more: up to the live runs' pages */
 #define KM_LARGE_CACHE_CEIL_SHIFT 2           /* ... but never above RAM / 4 */
 #define KM_LARGE_DECAY_OPS 256   /* a run cached this many large calls ago leaves */
-#define KM_LARGE_PEAK_SHIFT 6    /* each large_free: the live pages' recent high
-				    moves 1/64 of the way down to them */
 #define KM_LARGE_EVICT_PER_CALL 2 /* a put evicts at most this many runs, */
 #ifndef KM_LARGE_PRESSURE_RUNS     /* a failed PFA call at most this many */
 #define KM_LARGE_PRESSURE_RUNS 8  /* (0 where a failure grows the heap: libstrata), */
@@ -46,12 +44,10 @@ struct large_stats {
 	uint64_t evicted, decayed;         /* runs given back: all, by age */
 	uint64_t joined, pressed, grown;   /* runs glued to a neighbour; failed PFA
 					      calls that evicted; runs grown in place */
-	uint64_t grown_cached;             /* krealloc: live runs grown into the
-					      cached run right after them */
 };
 
 /* Forget every run; the run cache may always hold total_pages / 16 (at
- * most 8 MiB), and as much as the live runs' recent high up to RAM / 4. */
+ * most 8 MiB), and as much as the live runs' pages up to RAM / 4. */
 void large_init(uint64_t total_pages);
 void *large_alloc(size_t size, size_t align, int *why);
 void large_free(void *p, struct page *pg);
