@@ -295,7 +295,7 @@ static bool sample_rearm(void)
 {
 	unsigned long irq = mm_irq_save();
 	unsigned cpu = mm_cpu_id();
-	struct km_pcpu *pc = mm_cpu_indexable(cpu) ? km_pcpu[cpu] : PCPU_NONE;
+	struct km_pcpu *pc = pcpu_area(cpu);
 	bool now;
 	if (pc != PCPU_NONE) {
 		pc->sample_left = guard_next_countdown(&pc->sample_rng, cpu, &now) - 1;
@@ -316,7 +316,7 @@ static __attribute__((noinline)) bool sample_tick(void)
 {
 	unsigned long irq = mm_irq_save();
 	unsigned cpu = mm_cpu_id();
-	struct km_pcpu *pc = mm_cpu_indexable(cpu) ? km_pcpu[cpu] : PCPU_NONE;
+	struct km_pcpu *pc = pcpu_area(cpu);
 	bool due = pc != PCPU_NONE ? --pc->sample_left < 0
 		      : __atomic_sub_fetch(&sample_shared.left, 1, __ATOMIC_RELAXED) < 0;
 	mm_irq_restore(irq);

@@ -23,8 +23,7 @@
  * growth tries and errno): the slow path hands a NULL it would return to
  * again(size, caller).
  *
- * kfree's fast path is here too (kfree_from: kfree, kfree_caller, and
- * free in mm/malloc_std.c), for the same reason:
+ * kfree's fast path (for kfree, kfree_caller and free), the same way:
  *
  *   kfree_from(p, caller, own)
  *     no debug; p's arena in pools.hint[]; p a handed-out block of a

@@ -203,7 +203,7 @@ static __attribute__((noinline)) struct km_pcpu *my_area_slow(void)
 static inline struct km_pcpu *my_area(void)
 {
 	unsigned cpu = mm_cpu_id();
-	struct km_pcpu *pc = mm_cpu_indexable(cpu) ? km_pcpu[cpu] : PCPU_NONE;
+	struct km_pcpu *pc = pcpu_area(cpu);
 
 	return mm_likely(pc != PCPU_NONE && percpu_on) ? pc : my_area_slow();
 }

@@ -37,6 +37,14 @@ extern struct km_pcpu *km_pcpu[MM_CPU_SLOTS] MM_INTERNAL;   /* "no CPU": PCPU_NO
 extern const struct km_pcpu pcpu_none;
 #define PCPU_NONE ((struct km_pcpu *)&pcpu_none)
 
+/* The area of CPU id `cpu` as mm_cpu_id() gave it (PCPU_NONE for "no
+ * CPU"), interrupts off.  The fast paths index km_pcpu[] inline instead,
+ * inside their own mm_cpu_indexable() test. */
+static inline struct km_pcpu *pcpu_area(unsigned cpu)
+{
+	return mm_cpu_indexable(cpu) ? km_pcpu[cpu] : PCPU_NONE;
+}
+
 /* Slow paths with interrupts handled inside; NULL / false when this
  * context has no per-CPU cache (the caller then takes the locked path). */
 void *pcpu_alloc(unsigned c);
