@@ -43,6 +43,10 @@
  *                    wastes under a quarter of it; otherwise move
  *   krealloc large   in place when the run can shrink or grow (mm/large.c);
  *                    into the small classes it moves
+ *   KM_NO_MOVE       krealloc only resizes in place, else returns NULL with
+ *                    p unchanged (size 0 too: nothing is freed); the C
+ *                    library's realloc tries it before a large block moves,
+ *                    when the platform can grow the heap past the run
  *   failures         NULL, with a kmalloc_report saying why (no log line:
  *                    a NULL return is the caller's business)
  *   bad pointers     one log line with pointer, reason and caller, a
@@ -749,6 +753,8 @@ bool kmalloc_is_block(const void *p)
 
 	if (!p)
 		return false;
+	if (mm_unlikely(guard_owns(p)))
+		return guard_usable(p, &d);
 	if (mm_unlikely(km_debug_on) && debug_usable(p, &d))
 		return true;
 	mm_spin_lock(&pools.lock);
@@ -772,6 +778,8 @@ static void *krealloc_guarded(void *p, size_t size, unsigned flags, void *caller
 		return NULL;
 	if (size <= old)
 		return p;      /* still against its guard? only if the size is kept */
+	if (flags & KM_NO_MOVE)
+		return NULL;
 	q = km_alloc(size, flags & ~KM_ZERO, caller);
 	if (!q)
 		return NULL;
@@ -800,7 +808,7 @@ static bool small_keeps(size_t old, size_t size, unsigned cls)
  * the block stays (its red zone still starts at the old size). */
 static void *krealloc_debug(void *p, size_t dsize, size_t size, unsigned flags, void *caller)
 {
-	void *q = km_alloc(size, flags & ~KM_ZERO, caller);
+	void *q = flags & KM_NO_MOVE ? NULL : km_alloc(size, flags & ~KM_ZERO, caller);
 
 	if (!q)
 		return size <= dsize ? p : NULL;
@@ -918,7 +926,7 @@ static void *krealloc_small(void *p, size_t size, unsigned flags, const struct k
 			    size_t old, void *caller)
 {
 	if (!small_keeps(old, size, l->pool->cls))
-		return krealloc_move(p, size, flags, l, old, caller);
+		return flags & KM_NO_MOVE ? NULL : krealloc_move(p, size, flags, l, old, caller);
 	__atomic_add_fetch(&front.realloc_in_place, 1, __ATOMIC_RELAXED);
 	return krealloc_kept(p, size, flags, l, old, caller);
 }
@@ -929,9 +937,10 @@ void *krealloc_caller(void *p, size_t size, unsigned flags, void *caller)
 	size_t old, dsize;
 
 	if (!p)
-		return km_alloc(size, flags, caller);
+		return flags & KM_NO_MOVE ? NULL : km_alloc(size, flags, caller);
 	if (size == 0) {
-		kfree_caller(p, caller);
+		if (!(flags & KM_NO_MOVE))
+			kfree_caller(p, caller);
 		return NULL;
 	}
 	if (mm_unlikely(guard_owns(p)))
@@ -944,7 +953,7 @@ void *krealloc_caller(void *p, size_t size, unsigned flags, void *caller)
 		return krealloc_kept(p, size, flags, &l, old, caller);
 	if (krealloc_in_place(p, size, &l, &old, caller))
 		return krealloc_kept(p, size, flags, &l, old, caller);
-	if (l.kind == KM_BAD)
+	if (l.kind == KM_BAD || (flags & KM_NO_MOVE))
 		return NULL;
 	return krealloc_move(p, size, flags, &l, old, caller);
 }

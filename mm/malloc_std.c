@@ -28,6 +28,12 @@
  *                        (pfa_add_region) or freed caches, and the request
  *                        is worth another try (libstrata.so: map more
  *                        address space); a few tries at most
+ *   STRATA_STD_GROW_AFTER(p, n)  called when the large block p cannot grow
+ *                        to n bytes in place: true if the platform made
+ *                        the heap reach on past p + n (libstrata.so: a run
+ *                        at the top of the heap, which then grows in place
+ *                        instead of being copied into memory faulted in
+ *                        anew); realloc then tries in place once more
  *
  * Semantics follow glibc's manual, "Replacing malloc":
  *
@@ -174,7 +180,21 @@ STRATA_STD_EXPORT void *STRATA_STD_NAME(calloc)(size_t n, size_t m)
  * is reported once (krealloc_caller), not once per try. */
 static void *realloc_grown(void *p, size_t n, void *caller)
 {
-	void *q = krealloc_caller(p, n, 0, caller);
+	void *q;
+
+#ifdef STRATA_STD_GROW_AFTER
+	/* to a large size: in place, past the heap's top if need be */
+	if (p && n > KMALLOC_SMALL_MAX) {
+		if ((q = krealloc_caller(p, n, KM_NO_MOVE, caller)))
+			return q;
+		if (!kmalloc_is_block(p))
+			return or_enomem(NULL);          /* reported once, above */
+		if (STRATA_STD_GROW_AFTER(p, n) &&
+		    (q = krealloc_caller(p, n, KM_NO_MOVE, caller)))
+			return q;
+	}
+#endif
+	q = krealloc_caller(p, n, 0, caller);
 
 	for (int try_ = 1; !q && try_ < STD_TRIES && (!p || kmalloc_is_block(p)) &&
 	     STRATA_STD_GROW(n, 0); try_++)

@@ -91,6 +91,7 @@ static atomic_ulong releases, released_bytes;
 
 static void host_slow_entry(void);
 static bool host_grow(size_t n, size_t align);
+static bool host_grow_after(const void *p, size_t n);
 
 static inline void host_ensure_init(void)
 {
@@ -102,6 +103,7 @@ static inline void host_ensure_init(void)
 #define STRATA_STD_ENTRY() host_ensure_init()
 #define STRATA_STD_ENTRY_DUE() UNLIKELY(slow_entry)
 #define STRATA_STD_GROW(n, align) host_grow(n, align)
+#define STRATA_STD_GROW_AFTER(p, n) host_grow_after(p, n)
 #include "../../mm/malloc_std.c"
 #include "cxx_operators.c"
 
@@ -165,9 +167,15 @@ static atomic_int slot_key_ready;
  * that cover it too, and the PFA hot-adds the piece (pfa_add_region).  In
  * the PFA's fresh mode a piece continuing the previous one only moves the
  * end of the lazy span: growth costs an mmap, never a pass over the pages.
- * A piece starts at a multiple of the request's block size or alignment,
- * whichever is larger, so that it holds the block: the skipped gap is not
- * mapped (a 256 MiB malloc costs 256 MiB of address space, not 512).
+ * A piece holds a block of the request's size or alignment, whichever is
+ * larger, at a multiple of it.  The heap grows on contiguously: the piece
+ * starts at heap_top, the part below the block's start included, so that
+ * a run at the top of the heap can still grow in place across the old top
+ * (a realloc'd buffer growing past a power of two is not copied and
+ * faulted in again: that was every doubling of a growing 32 MiB array).
+ * If that much address space cannot be mapped (RLIMIT_AS), the piece
+ * starts at the block itself and the skipped gap is not mapped (a 256 MiB
+ * malloc then costs 256 MiB of address space, not up to 512).
  * Small requests grow the heap by an eighth of its size, 4 MiB at least;
  * if that much cannot be mapped, the least that holds the request is
  * tried before giving up.
@@ -303,6 +311,8 @@ static enum grow grow_locked(size_t n, size_t align)
 	if (start == heap_top && more > blk && heap_end - start >= more &&
 	    add_piece(start, start + more))
 		return GROWN;
+	if (start > heap_top && add_piece(heap_top, start + blk))
+		return GROWN;             /* contiguous: the gap below the block too */
 	return add_piece(start, start + blk) ? GROWN : NO_MEMORY;
 }
 
@@ -323,6 +333,40 @@ static bool host_grow(size_t n, size_t align)
 	}
 	errno = saved_errno;
 	return again;
+}
+
+/* STRATA_STD_GROW_AFTER: the large run at p cannot grow in place to n
+ * bytes.  If p + n reaches past the heap's top while p is below it, the
+ * heap grows on from its top (by an eighth of its size at least, as any
+ * growth), and realloc tries in place once more: a buffer growing at the
+ * top of the heap, as glibc's top chunk does, takes only the new pages
+ * instead of being copied to another run and faulted in whole.  Whether
+ * the pages between the run and the old top are free, that retry finds
+ * out; if they are not, the new piece is there for the move. */
+static bool host_grow_after(const void *p, size_t n)
+{
+	uintptr_t lo = (uintptr_t)p;
+	bool grown = false;
+
+	if (n > KMALLOC_MAX_SIZE)
+		return false;
+	struct pfa_stats st;
+	pfa_get_stats(&st);
+	if (st.free_pages * PAGE_SIZE >= n)
+		return false;
+	int saved_errno = errno;
+	pthread_mutex_lock(&grow_lock);
+	uintptr_t end = round_up(lo + n, GROW_MIN);
+	if (lo >= span_lo && lo < heap_top && end > heap_top && end <= heap_end) {
+		uintptr_t more = round_up((heap_top - span_lo) / 8, GROW_MIN);
+		if (end - heap_top < more && heap_end - heap_top >= more)
+			grown = add_piece(heap_top, heap_top + more);
+		if (!grown)
+			grown = add_piece(heap_top, end);
+	}
+	pthread_mutex_unlock(&grow_lock);
+	errno = saved_errno;
+	return grown;
 }
 
 /* Unmap the free chunks at the top of the heap.  Returns bytes given back. */

@@ -156,6 +156,19 @@ static void write_zero_size(void)
 	free(p);
 }
 
+/* realloc of a sampled block to a large size (where realloc first tries
+ * in place, KM_NO_MOVE, and must tell a guarded block from a bad pointer):
+ * moved, contents kept, not NULL. */
+static void realloc_to_large(void)
+{
+	char *p = malloc(100);
+	memset(p, 7, 100);
+	char *q = realloc(p, 40000);
+	char *r = q ? realloc(q, 1u << 20) : NULL;
+	fprintf(stderr, "realloc %s\n", r && r[0] == 7 && r[99] == 7 ? "kept the bytes" : "failed");
+	free(r);
+}
+
 static void null_deref(void)
 {
 	sink = NULL;
@@ -196,7 +209,7 @@ static const struct bug {
 	{ "overflow_large", overflow_large }, { "read_after_free_large", read_after_free_large },
 	{ "write_after_free_large", write_after_free_large },
 	{ "aligned_overflow", aligned_overflow }, { "aligned_overflow_guard", aligned_overflow_guard },
-	{ "write_zero_size", write_zero_size },
+	{ "write_zero_size", write_zero_size }, { "realloc_to_large", realloc_to_large },
 };
 
 static int run_case(const char *name)
@@ -371,6 +384,13 @@ TEST(sampled_aligned_blocks)
 	CHECK(strstr(out, "(data offset 100)"), "first damaged byte not named:\n%s", out);
 	expect_sampled_class("aligned_overflow_guard", "BUG: buffer overflow (guard page after the block touched)");
 	expect("aligned_overflow_guard", "1", "aligned yes", true);
+}
+
+/* A sampled block grown by realloc to a large size moves and keeps its
+ * bytes (STRATA_SAMPLE=1: the new block is sampled too). */
+TEST(sampled_block_realloc_to_large_size)
+{
+	expect("realloc_to_large", "1", "realloc kept the bytes", false);
 }
 
 /* A sampled malloc(0) has no byte to write: a write is found at free. */

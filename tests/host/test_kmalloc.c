@@ -82,6 +82,36 @@ TEST(krealloc_keeps_contents)
 	      (unsigned long long)pfa_free_pages(), (unsigned long long)free_at_start);
 }
 
+/* KM_NO_MOVE: in place or NULL, and on NULL the block is as it was (its
+ * size, its bytes, still a block); nothing is ever moved or freed. */
+TEST(krealloc_no_move_resizes_in_place_or_fails)
+{
+	setup();
+	struct kmalloc_stats before, after;
+	kmalloc_get_stats(&before);
+	uint8_t *p = kmalloc(100, 0);
+	size_t u = kmalloc_usable_size(p);
+	fill_key(p, u, (void *)0x1, 3);
+	CHECK(krealloc(p, u, KM_NO_MOVE) == p, "within its class: not kept");
+	CHECK(krealloc(p, 4 * u, KM_NO_MOVE) == NULL, "a small block grew past its class");
+	CHECK(krealloc(p, 100000, KM_NO_MOVE) == NULL, "a small block became large in place");
+	CHECK(krealloc(p, 0, KM_NO_MOVE) == NULL && kmalloc_is_block(p), "size 0 freed it");
+	CHECK(kmalloc_usable_size(p) == u && intact_key(p, u, (void *)0x1, 3), "block changed");
+	CHECK(krealloc(NULL, 10, KM_NO_MOVE) == NULL, "KM_NO_MOVE of NULL allocated");
+
+	uint8_t *a = kmalloc(100000, 0);
+	fill_key(a, 100000, (void *)0x2, 5);
+	CHECK(krealloc(a, 50000, KM_NO_MOVE) == a, "a large run did not shrink in place");
+	CHECK(krealloc(a, 2 * KMALLOC_MAX_SIZE, KM_NO_MOVE) == NULL, "grew past any block");
+	CHECK(kmalloc_is_block(a) && intact_key(a, 50000, (void *)0x2, 5), "run changed");
+	kmalloc_get_stats(&after);
+	CHECK(after.realloc_moved == before.realloc_moved, "%llu moves",
+	      (unsigned long long)(after.realloc_moved - before.realloc_moved));
+	kfree(a);
+	kfree(p);
+	CHECK_SOUND();
+}
+
 /* ------------------------------------------------------------------ */
 /* invalid pointers                                                    */
 /* ------------------------------------------------------------------ */

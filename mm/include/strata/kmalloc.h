@@ -49,6 +49,8 @@
 
 /* ---- flags ---- */
 #define KM_ZERO 0x1u      /* fill the block with zeroes (kzalloc) */
+#define KM_NO_MOVE 0x2u   /* krealloc only: resize in place or return NULL
+			     (p unchanged, nothing reported for a valid p) */
 
 #define KMALLOC_MIN_ALIGN 16
 #define KMALLOC_ALIGN_MAX ((size_t)PAGE_SIZE << PFA_MAX_ORDER)
