@@ -199,4 +199,23 @@ static inline __attribute__((always_inline)) int kfree_from(const void *p, void 
 	return kfree_generic(p, own ? MM_FAST_CALLER() : caller);
 }
 
+/* realloc()'s fast path: a small block p (not NULL) that keeps its class
+ * for `size` (it still fits and wastes under a quarter of the block:
+ * krealloc's rule, small_fits in kmalloc.c) is found as kfree finds it,
+ * freed blocks refused, and kept: no lock, no call.  false: krealloc
+ * decides (any other size, debug or tracing on, a sampled, large or bad
+ * p).  Not counted in kmalloc_stats.realloc_in_place: a shared counter
+ * would cost this path more than the rest of it. */
+static inline __attribute__((always_inline)) bool krealloc_keeps_fast(const void *p,
+								      size_t size)
+{
+	if (mm_unlikely(km_debug_on) || size - 1 >= KM_SMALL_MAX)
+		return false;
+	const struct km_pool *pool = pool_of_hinted(p, true);
+	if (!pool)
+		return false;
+	size_t old = pools.cls[pool->cls].size;
+	return size <= old && 4 * size > 3 * old;
+}
+
 #endif

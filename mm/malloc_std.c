@@ -205,6 +205,8 @@ static void *realloc_grown(void *p, size_t n, void *caller)
 STRATA_STD_EXPORT void *STRATA_STD_NAME(realloc)(void *p, size_t n)
 {
 	STRATA_STD_ENTRY();
+	if (mm_likely(p != NULL) && krealloc_keeps_fast(p, n))
+		return p;                  /* the common list append: same class */
 	if (p && n == 0) {
 		kfree_caller(p, RET_ADDR());
 		return NULL;

@@ -1,5 +1,7 @@
 /*
- * test_malloc_std.c - the standard names of mm/malloc_std.c.
+ * test_malloc_std.c - the standard names of mm/malloc_std.c, realloc's
+ * inline path (a block kept in its class; a freed or interior pointer, debug
+ * mode and tracing go on to krealloc) included.
  *
  * The file is compiled into this test with every name prefixed
  * (strata_malloc, strata_free, ...) so it cannot collide with glibc,
@@ -15,6 +17,8 @@
 
 #include <strata/kmalloc.h>
 #include <strata/pfa.h>
+#include <strata/debug.h>
+#include <strata/trace.h>
 
 #define STRATA_STD_NAME(x) strata_##x
 #include "../../mm/malloc_std.c"
@@ -74,6 +78,60 @@ TEST(std_realloc)
 	kmalloc_get_stats(&st);
 	CHECK(st.bytes_allocated_blocks == st.percpu_cached_bytes + st.bytes_internal &&
 	      st.large_runs == 0, "realloc(p, 0) did not free");
+}
+
+/* realloc's inline path keeps a block that stays in its class, and only
+ * a live block of a pool: a freed one and an interior pointer go on to
+ * krealloc, which reports them; in debug mode every realloc moves (its
+ * red zone follows the new size), the inline path included. */
+TEST(std_realloc_in_class)
+{
+	setup();
+	char buf[1024];
+	struct kmalloc_report r;
+	char *p = strata_malloc(100);
+	size_t u = strata_malloc_usable_size(p);
+	memset(p, 'x', u);
+	CHECK(strata_realloc(p, u) == p, "grown to its usable size: moved");
+	CHECK(strata_realloc(p, u * 3 / 4 + 1) == p, "shrunk by under a quarter: moved");
+	char *q = strata_realloc(p, u / 2);
+	CHECK(q != p && strata_malloc_usable_size(q) < u && q[0] == 'x', "halved: kept in its class");
+	size_t uq = strata_malloc_usable_size(q);
+	host_capture_start(buf, sizeof buf);
+	CHECK(strata_realloc(p, u) == NULL, "realloc of a freed block");
+	kmalloc_last_report(&r);
+	CHECK(r.kind == KM_DOUBLE_FREE && r.ptr == p, "freed block: report %d", r.kind);
+	CHECK(strata_realloc(q + 16, uq - 16) == NULL, "realloc of an interior pointer");
+	kmalloc_last_report(&r);
+	CHECK(r.kind != KM_REPORT_NONE && r.ptr == q + 16, "interior pointer: report %d", r.kind);
+	host_capture_stop();
+	strata_free(q);
+
+	REQUIRE(mm_debug_setup("FZPUQ,continue") == 0, "debug mode");
+	p = strata_malloc(100);
+	for (size_t n = 100; n <= 200; n += 4) {
+		q = strata_realloc(p, n);
+		CHECK(q && q != p, "debug mode: realloc to %zu kept the block", n);
+		p = q;
+	}
+	strata_free(p);
+	mm_debug_setup("off");
+
+	/* tracing: a block resized in place is told to the tracer */
+	REQUIRE(mm_trace_start(1) == 0, "mm_trace_start");
+	p = strata_malloc(100);
+	CHECK(strata_realloc(p, 110) == p, "traced: 100 -> 110 moved");
+	struct mm_trace_snapshot *snap = mm_trace_snapshot();
+	static struct mm_trace_stat sites[16];
+	unsigned ns = snap ? mm_trace_statistics(snap, sites, 16) : 0;
+	uint64_t bytes = 0;
+	for (unsigned i = 0; i < ns; i++)
+		bytes += sites[i].bytes;
+	CHECK(ns > 0 && bytes == 110, "traced bytes %llu after the resize, not 110",
+	      (unsigned long long)bytes);
+	mm_trace_snapshot_free(snap);
+	strata_free(p);
+	mm_trace_stop();
 }
 
 TEST(std_aligned)

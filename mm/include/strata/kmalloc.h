@@ -195,6 +195,8 @@ struct kmalloc_stats {
 	uint64_t blocks_internal;
 
 	/* calls */
+	/* krealloc's resizes kept and moved; malloc_std's realloc keeps a
+	 * block that stays in its class inline, without counting it */
 	uint64_t realloc_in_place, realloc_moved;
 	uint64_t pfa_allocs, pfa_frees;    /* calls this layer made to the PFA */
 	uint64_t bad_pointers;             /* reports of kind KM_BAD_* / DOUBLE */
