@@ -725,17 +725,20 @@ static bool other_unused(const struct km_arena *a)
 
 /* Clear the encoded links of p's free blocks: p's memory may next serve
  * another class (or, its arena freed, a large run), whose blocks would
- * otherwise hold old links (an encoded NULL is secret ^ its address). */
+ * otherwise hold old links (an encoded NULL is secret ^ its address).
+ * p is empty, so every carved block is free: the links are cleared in
+ * address order, one store per block, not by following the free list,
+ * whose order is the order of the frees (random in a heap that was
+ * freed at random: a chain of dependent cache misses, 22% of the frag
+ * workload's time). */
 static void pool_wipe_links(struct km_pool *p)
 {
-	unsigned limit = pools.cls[p->cls].cap;   /* a cycle cannot hang us */
-	struct km_block *b = p->freeblock;
+	uint32_t size = pools.cls[p->cls].size;
+	char *b = (char *)p + p->first;
+	const char *end = b + mm_load(p->carved);
 
-	while (b && limit--) {
-		struct km_block *next = km_next(b);
-		b->enc = 0;
-		b = km_next_ok(p, next) ? next : NULL;
-	}
+	for (; b < end; b += size)
+		((struct km_block *)b)->enc = 0;
 	p->freeblock = NULL;
 }
 

@@ -78,6 +78,35 @@ TEST(fresh_blocks_hide_the_secret)
 	}
 }
 
+/* Blocks of one class freed at random, their pools emptied and released
+ * (kmalloc_trim), the memory carved again for other classes: no block of
+ * those holds an old link (pool_wipe_links, mm/pool.c). */
+TEST(released_pool_memory_hides_the_secret)
+{
+	static void *blk[4096], *fresh[512];
+	setup();
+	for (unsigned i = 0; i < 4096; i++)
+		blk[i] = kmalloc(32, 0);
+	for (unsigned i = 4095; i > 0; i--) {      /* free in a random order */
+		unsigned j = (unsigned)rnd_below(i + 1);
+		void *t = blk[i];
+		blk[i] = blk[j];
+		blk[j] = t;
+	}
+	for (unsigned i = 0; i < 4096; i++)
+		kfree(blk[i]);
+	kmalloc_trim();
+	static const size_t other[] = { 48, 256, 1024 };
+	unsigned leaks = 0;
+	for (unsigned k = 0; k < 3; k++) {
+		leaks += leaks_in_fresh(other[k], fresh, 512);
+		for (unsigned i = 0; i < 512; i++)
+			kfree(fresh[i]);
+	}
+	CHECK(leaks == 0, "%u words of blocks carved from released pools reveal the secret", leaks);
+	memset(ram, 0, RAM_SIZE);
+}
+
 /* Free `victim` (to its pool's free list: no magazines), write into it a
  * link to `target` encoded with `guess`, and allocate twice: was target
  * handed out again while in use, without a report? */
