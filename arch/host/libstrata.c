@@ -335,13 +335,24 @@ static bool host_grow(size_t n, size_t align)
 	return again;
 }
 
+static uint64_t pfa_free_bytes(void)
+{
+	struct pfa_stats st;
+	pfa_get_stats(&st);
+	return st.free_pages * PAGE_SIZE;
+}
+
 /* STRATA_STD_GROW_AFTER: the large run at p cannot grow in place to n
- * bytes.  If p + n reaches past the heap's top while p is below it, the
- * heap grows on from its top (by an eighth of its size at least, as any
- * growth), and realloc tries in place once more: a buffer growing at the
- * top of the heap, as glibc's top chunk does, takes only the new pages
- * instead of being copied to another run and faulted in whole.  Whether
- * the pages between the run and the old top are free, that retry finds
+ * bytes.  If p + n reaches past the heap's top while p is below it, and
+ * the PFA has less free memory than n (so that a move would grow the heap
+ * anyway), the heap grows on from its top (by an eighth of its size at
+ * least, as any growth) and realloc tries in place once more: a buffer
+ * growing at the top of the heap, as glibc's top chunk does, takes only
+ * the new pages instead of being copied to another run and faulted in
+ * whole.  With free memory below, the buffer moves there: growing past
+ * the top then would let the heap drift upward, a round of a buffer
+ * grown and freed at a time (lib_realloc, heap_stays_bounded).  Whether
+ * the pages between the run and the old top are free, the retry finds
  * out; if they are not, the new piece is there for the move. */
 static bool host_grow_after(const void *p, size_t n)
 {
@@ -350,14 +361,11 @@ static bool host_grow_after(const void *p, size_t n)
 
 	if (n > KMALLOC_MAX_SIZE)
 		return false;
-	struct pfa_stats st;
-	pfa_get_stats(&st);
-	if (st.free_pages * PAGE_SIZE >= n)
-		return false;
 	int saved_errno = errno;
-	pthread_mutex_lock(&grow_lock);
+	pthread_mutex_lock(&grow_lock);          /* before the PFA's lock, as in add_piece */
 	uintptr_t end = round_up(lo + n, GROW_MIN);
-	if (lo >= span_lo && lo < heap_top && end > heap_top && end <= heap_end) {
+	if (lo >= span_lo && lo < heap_top && end > heap_top && end <= heap_end &&
+	    pfa_free_bytes() < n) {
 		uintptr_t more = round_up((heap_top - span_lo) / 8, GROW_MIN);
 		if (end - heap_top < more && heap_end - heap_top >= more)
 			grown = add_piece(heap_top, heap_top + more);
