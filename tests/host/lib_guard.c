@@ -169,6 +169,18 @@ static void realloc_to_large(void)
 	free(r);
 }
 
+/* calloc of a sampled block: zeroed, its canary (right after the 13
+ * bytes) left alone: the free reports nothing. */
+static void calloc_odd(void)
+{
+	unsigned char *p = calloc(1, 13);
+	int zero = 1;
+	for (int i = 0; i < 13; i++)
+		zero &= p[i] == 0;
+	fprintf(stderr, "calloc %s\n", zero ? "zeroed" : "not zeroed");
+	free(p);
+}
+
 static void null_deref(void)
 {
 	sink = NULL;
@@ -210,6 +222,7 @@ static const struct bug {
 	{ "write_after_free_large", write_after_free_large },
 	{ "aligned_overflow", aligned_overflow }, { "aligned_overflow_guard", aligned_overflow_guard },
 	{ "write_zero_size", write_zero_size }, { "realloc_to_large", realloc_to_large },
+	{ "calloc_odd", calloc_odd },
 };
 
 static int run_case(const char *name)
@@ -391,6 +404,13 @@ TEST(sampled_aligned_blocks)
 TEST(sampled_block_realloc_to_large_size)
 {
 	expect("realloc_to_large", "1", "realloc kept the bytes", false);
+}
+
+/* calloc zeroes a sampled block's bytes, not its canary. */
+TEST(sampled_calloc_is_zeroed_and_keeps_its_canary)
+{
+	expect("calloc_odd", "1", "calloc zeroed", false);
+	CHECK(!strstr(out, "BUG"), "calloc of a sampled block reported:\n%s", out);
 }
 
 /* A sampled malloc(0) has no byte to write: a write is found at free. */

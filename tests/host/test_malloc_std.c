@@ -60,6 +60,30 @@ TEST(std_malloc_free_calloc)
 	strata_free(c);
 }
 
+/* calloc zeroes a block reused from the magazine (it was just filled),
+ * all of its usable size, for small, medium and large sizes. */
+TEST(std_calloc_zeroes_reused_blocks)
+{
+	setup();
+	static const size_t sizes[] = { 1, 13, 16, 100, 1000, 2100, 5000, 30000, 40000 };
+	for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		size_t n = sizes[i];
+		for (int round = 0; round < 3; round++) {
+			uint8_t *d = strata_malloc(n);
+			REQUIRE(d, "malloc(%zu)", n);
+			memset(d, 0xA5, strata_malloc_usable_size(d));
+			strata_free(d);
+			uint8_t *c = strata_calloc(1, n);
+			REQUIRE(c, "calloc(1, %zu)", n);
+			size_t u = strata_malloc_usable_size(c);
+			for (size_t j = 0; j < u; j++)
+				REQUIRE(c[j] == 0, "calloc(1, %zu) round %d: byte %zu of %zu is %#x", n,
+					round, j, u, c[j]);
+			strata_free(c);
+		}
+	}
+}
+
 TEST(std_realloc)
 {
 	setup();
