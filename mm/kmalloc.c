@@ -803,12 +803,15 @@ static bool small_keeps(size_t old, size_t size, unsigned cls)
 	return small_fits(old, size) || (size <= old && cls == 0);
 }
 
-/* A debug block: always moves, so stale pointers show.  Without memory
- * for the move a shrink still succeeds, as it does without debug mode:
- * the block stays (its red zone still starts at the old size). */
+/* A debug block: always moves, so stale pointers show (so KM_NO_MOVE
+ * never resizes it).  Without memory for the move a shrink still
+ * succeeds, as it does without debug mode: the block stays (its red zone
+ * still starts at the old size). */
 static void *krealloc_debug(void *p, size_t dsize, size_t size, unsigned flags, void *caller)
 {
-	void *q = flags & KM_NO_MOVE ? NULL : km_alloc(size, flags & ~KM_ZERO, caller);
+	if (flags & KM_NO_MOVE)
+		return NULL;
+	void *q = km_alloc(size, flags & ~KM_ZERO, caller);
 
 	if (!q)
 		return size <= dsize ? p : NULL;

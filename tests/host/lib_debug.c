@@ -125,6 +125,18 @@ static void realloc_overflow(void)
 	free(p);
 }
 
+/* A large block shrunk by realloc in debug mode moves too: its guard page
+ * then follows the new size (libstrata's realloc first tries a large
+ * size in place, KM_NO_MOVE, which a debug block never is). */
+static void realloc_shrink_large_overflow(void)
+{
+	char *p = malloc(100000);
+	p = realloc(p, 50000);
+	sink = p;
+	p[50000] = 1;
+	free(p);
+}
+
 static void memalign_overflow(void)
 {
 	char *p = memalign(16, 24);
@@ -282,6 +294,7 @@ static void write_after_free_reuse(void)
 
 static const struct lib_case bugs[] = {
 	{ "calloc_overflow", calloc_overflow },     { "realloc_overflow", realloc_overflow },
+	{ "realloc_shrink_large_overflow", realloc_shrink_large_overflow },
 	{ "memalign_overflow", memalign_overflow }, { "aligned_alloc_overflow", aligned_alloc_overflow },
 	{ "posix_memalign_overflow", posix_memalign_overflow },
 	{ "usable_size_interior", usable_size_interior },
@@ -460,6 +473,13 @@ TEST(overflow8_found_by_debug_mode)
 {
 	expect_debug_class("overflow8_small", "BUG: buffer overflow (red zone after the block damaged)");
 	expect_debug_class("overflow8_large", GUARD_HIT);
+}
+
+TEST(overflow_after_a_large_realloc_shrink_found_by_debug_mode)
+{
+	expect_debug_class("realloc_shrink_large_overflow", GUARD_HIT);
+	CHECK(strstr(out, "offset 50000 of the 50000-byte debug block"), "not the new block:\n%s",
+	      out);
 }
 
 /* The few bytes of slack before the guard page are red zone, checked on
