@@ -294,6 +294,12 @@ static bool add_piece(uintptr_t lo, uintptr_t hi)
 
 enum grow { GROWN, NO_MEMORY, NEVER };
 
+/* Room to grow: a piece of an eighth of the heap, GROW_MIN at least. */
+static uintptr_t grow_step(void)
+{
+	return round_up((heap_top - span_lo) / 8, GROW_MIN);
+}
+
 /* Lock held: a piece holding a block for (n, align), plus room to grow. */
 static enum grow grow_locked(size_t n, size_t align)
 {
@@ -307,7 +313,7 @@ static enum grow grow_locked(size_t n, size_t align)
 	uintptr_t start = round_up(heap_top, a);
 	if (start < heap_top || start > heap_end || heap_end - start < blk)
 		return NO_MEMORY;         /* the span is used up */
-	uintptr_t more = round_up((heap_top - span_lo) / 8, GROW_MIN);
+	uintptr_t more = grow_step();
 	if (start == heap_top && more > blk && heap_end - start >= more &&
 	    add_piece(start, start + more))
 		return GROWN;
@@ -366,7 +372,7 @@ static bool host_grow_after(const void *p, size_t n)
 	uintptr_t end = round_up(lo + n, GROW_MIN);
 	if (lo >= span_lo && lo < heap_top && end > heap_top && end <= heap_end &&
 	    pfa_free_bytes() < n) {
-		uintptr_t more = round_up((heap_top - span_lo) / 8, GROW_MIN);
+		uintptr_t more = grow_step();
 		if (end - heap_top < more && heap_end - heap_top >= more)
 			grown = add_piece(heap_top, heap_top + more);
 		if (!grown)
